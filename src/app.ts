@@ -1,0 +1,132 @@
+/**
+ * The Hono app, runtime-neutral: routes, one error mapper, no-store on every token and error
+ * response. Built once per process/isolate by src/node.ts or src/worker.ts via src/compose.ts.
+ */
+import { Hono, type Context } from 'hono';
+import { scrubSecrets, type AuditEvent, type AuditSink } from './audit/audit.ts';
+import { BridgeError, toWire } from './errors.ts';
+import { discoveryDocument, jwksDocument } from './issuer/documents.ts';
+import type { IssuerKeys } from './issuer/keys.ts';
+import { exchange, verifyAndDecide, type ExchangeDeps } from './token/exchange.ts';
+import { readStrictForm } from './token/form.ts';
+import { parseTokenRequest } from './token/request.ts';
+import { TOKEN_TYPE } from './constants.ts';
+
+export interface AppDeps extends ExchangeDeps {
+  keys: IssuerKeys;
+  audit: AuditSink;
+  explainEnabled: boolean;
+  /** Present only in the sandbox: serves GET /_sandbox. */
+  sandboxManifest?: () => Record<string, unknown>;
+  /** Logs unexpected errors (already scrubbed of tokens). */
+  logError?: (message: string) => void;
+}
+
+/** RFC 6749 §5.1 and style.md §A.4: token and error responses must not be cached. */
+const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' } as const;
+
+export function createApp(deps: AppDeps): Hono {
+  const app = new Hono();
+  const discovery = discoveryDocument(deps.issuer);
+  const jwks = jwksDocument(deps.keys);
+  const logError = deps.logError ?? ((m: string) => console.error(m));
+
+  app.get('/.well-known/openid-configuration', (c) => c.json(discovery, 200, { 'Cache-Control': 'public, max-age=3600' }));
+  // Entra caches JWKS up to about an hour (§2.3); keep ours short so a published next key is seen promptly.
+  app.get('/.well-known/jwks.json', (c) => c.json(jwks, 200, { 'Cache-Control': 'public, max-age=300' }));
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', (c) => c.json({ status: 'ready', issuer: deps.issuer, keys: jwks.keys.length, platforms: [...new Set(deps.verifiers.map((v) => v.platform))], entra_transport: deps.agentTokens.transportName }));
+
+  app.post('/token', async (c) => {
+    const audit = newAuditEvent('/token');
+    const started = Date.now();
+    try {
+      const req = parseTokenRequest(await readStrictForm(c.req.raw));
+      const result = await exchange(deps, req, audit);
+      audit.outcome = 'issued';
+      return c.json(
+        {
+          access_token: result.accessToken,
+          issued_token_type: TOKEN_TYPE.accessToken,
+          token_type: 'Bearer',
+          expires_in: result.expiresIn,
+          scope: result.scope,
+          agent_id: result.agentId,
+        },
+        200,
+        { ...NO_STORE, 'X-Request-Id': audit.request_id },
+      );
+    } catch (e) {
+      return refuse(c, e, audit);
+    } finally {
+      audit.duration_ms = Date.now() - started;
+      deps.audit(audit);
+    }
+  });
+
+  app.post('/explain', async (c) => {
+    const audit = newAuditEvent('/explain');
+    const started = Date.now();
+    try {
+      if (!deps.explainEnabled) throw new BridgeError('invalid_mode', '/explain is disabled (BRIDGE_EXPLAIN=off)');
+      const req = parseTokenRequest(await readStrictForm(c.req.raw));
+      // The caller must present a valid proof: it learns only about its own evaluation.
+      const { workload, decision } = await verifyAndDecide(deps, req, audit);
+      audit.outcome = 'explained';
+      if (!decision.allowed) audit.reason = decision.reason;
+      return c.json(
+        {
+          allowed: decision.allowed,
+          ...(decision.allowed ? { rule: decision.rule.name, agent_id: decision.agent.agentId, tenant_id: decision.agent.tenantId } : { error: toWire(decision.reason).error, reason: decision.reason }),
+          workload: { platform: workload.platform, proof_kind: workload.proofKind, issuer: workload.issuer, principal: workload.principal, attributes: workload.attributes },
+          request: { mode: req.mode, resource: req.resource, scopes: req.scopes, agent: req.agent ?? null, agent_user: req.agentUserRaw ?? null },
+          trace: decision.trace,
+        },
+        200,
+        { ...NO_STORE, 'X-Request-Id': audit.request_id },
+      );
+    } catch (e) {
+      return refuse(c, e, audit);
+    } finally {
+      audit.duration_ms = Date.now() - started;
+      deps.audit(audit);
+    }
+  });
+
+  if (deps.sandboxManifest) {
+    const manifest = deps.sandboxManifest;
+    app.get('/_sandbox', (c) => c.json(manifest(), 200, NO_STORE));
+  }
+
+  app.notFound((c) => c.json({ error: 'not_found', error_description: `No route ${c.req.method} ${c.req.path}.` }, 404, NO_STORE));
+  app.onError((err, c) => {
+    logError(`unexpected error on ${c.req.method} ${c.req.path}: ${scrubSecrets(`${err.name}: ${err.message}`)}`);
+    const wire = toWire('internal_error');
+    return c.json({ error: wire.error, error_description: wire.description }, 500, NO_STORE);
+  });
+
+  function refuse(c: Context, e: unknown, audit: AuditEvent): Response {
+    let err: BridgeError;
+    if (e instanceof BridgeError) err = e;
+    else {
+      logError(`unexpected error on ${c.req.path} (${audit.request_id}): ${scrubSecrets(e instanceof Error ? `${e.name}: ${e.message}` : String(e))}`);
+      err = new BridgeError('internal_error', 'unexpected error');
+    }
+    const wire = toWire(err.reason);
+    audit.outcome = err.reason === 'internal_error' || wire.status >= 500 ? 'error' : 'denied';
+    audit.reason = err.reason;
+    if (err.detail) audit.detail = scrubSecrets(err.detail);
+    if (err.aadsts) audit.aadsts = err.aadsts;
+    if (err.correlationId) audit.entra_correlation_id = err.correlationId;
+    const headers: Record<string, string> = { ...NO_STORE, 'X-Request-Id': audit.request_id };
+    if (err.retryAfterSec !== undefined && (wire.status === 429 || wire.status === 503)) headers['Retry-After'] = String(Math.max(1, Math.ceil(err.retryAfterSec)));
+    const description = err.publicDetail ? `${wire.description} ${err.publicDetail}` : wire.description;
+    return c.json({ error: wire.error, error_description: description, request_id: audit.request_id }, wire.status, headers);
+  }
+
+  return app;
+}
+
+function newAuditEvent(route: AuditEvent['route']): AuditEvent {
+  return { time: new Date().toISOString(), request_id: crypto.randomUUID(), route, outcome: 'error' };
+}

@@ -1,0 +1,52 @@
+/**
+ * One JSON line per decision (design.md §3, issue: audit). It records who asked, which rule
+ * decided, what was issued and why something was refused, and the SHA-256 of any token: never a
+ * token, assertion or key. Operators grep it at 3 a.m.: field names are stable.
+ */
+import type { ReasonCode } from '../errors.ts';
+
+export interface AuditEvent {
+  time: string;
+  request_id: string;
+  route: '/token' | '/explain';
+  outcome: 'issued' | 'denied' | 'error' | 'explained';
+  platform?: string;
+  proof_kind?: string;
+  issuer?: string;
+  principal?: string;
+  attributes?: Readonly<Record<string, string>>;
+  context?: Readonly<Record<string, string>>;
+  rule?: string;
+  tenant?: string;
+  blueprint?: string;
+  agent?: string;
+  resource?: string;
+  mode?: string;
+  agent_user?: string;
+  reason?: ReasonCode;
+  detail?: string;
+  aadsts?: string;
+  entra_correlation_id?: string;
+  /** Hash of the issued access token, so an operator can match a token seen elsewhere. */
+  token_sha256?: string;
+  /** Hash of the presented proof. */
+  proof_sha256?: string;
+  cache?: 'hit' | 'miss';
+  duration_ms?: number;
+}
+
+export type AuditSink = (event: AuditEvent) => void;
+
+/** Writes JSON lines through `write` (console.log on Node, Workers Logs on Cloudflare). */
+export function jsonLineAuditSink(write: (line: string) => void = (l) => console.log(l)): AuditSink {
+  return (event) => write(JSON.stringify({ type: 'audit', ...event }));
+}
+
+export const discardAudit: AuditSink = () => {};
+
+/** A compact JWS anywhere in a string: scrubbed from any text that may reach a log. */
+const JWT_LIKE = /eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g;
+
+export function scrubSecrets(text: string): string {
+  return text.replace(JWT_LIKE, '[redacted-jwt]');
+}

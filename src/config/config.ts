@@ -1,0 +1,209 @@
+/**
+ * Environment + policy file → one typed, validated Config, parsed once at startup
+ * (style.md §A.8). Every error names the offending option path; all problems are reported at once.
+ */
+import { parse as parseYaml } from 'yaml';
+import { DEFAULT_RATE_LIMIT_PER_MINUTE, ENTRA_AUTHORITY_HOST, ENTRA_MAX_ATTEMPTS, ENTRA_TIMEOUT_MS } from '../constants.ts';
+import { compilePolicy, PolicyError, type CompiledPolicy } from '../policy/policy.ts';
+import { PolicyFileSchema, type PlatformsConfig } from './schema.ts';
+
+export interface Config {
+  /** 'sandbox' only when started by the sandbox launcher: enables loopback http and /_sandbox. */
+  mode: 'production' | 'sandbox';
+  issuer: string;
+  audience: string;
+  signingKey: { option: string; material: string };
+  nextSigningKey: { option: string; material: string } | undefined;
+  policy: CompiledPolicy;
+  platforms: PlatformsConfig;
+  entra: { authorityHost: string; endpoint: string; timeoutMs: number; maxAttempts: number };
+  listen: { host: string; port: number };
+  rateLimitPerMinute: number;
+  explain: boolean;
+  audit: 'stdout' | 'off';
+  /** http:// to loopback hosts is allowed for outbound fetches (sandbox and tests only). */
+  allowInsecureLoopback: boolean;
+}
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Variables the bridge reads. Listed once, so docs and the "is anything configured?" check agree. */
+export const ENV = {
+  issuer: 'BRIDGE_ISSUER',
+  audience: 'BRIDGE_AUDIENCE',
+  signingKey: 'BRIDGE_SIGNING_KEY',
+  nextSigningKey: 'BRIDGE_NEXT_SIGNING_KEY',
+  policyFile: 'BRIDGE_POLICY_FILE',
+  policy: 'BRIDGE_POLICY',
+  entraAuthorityHost: 'ENTRA_AUTHORITY_HOST',
+  entraTimeoutMs: 'ENTRA_TIMEOUT_MS',
+  entraMaxAttempts: 'ENTRA_MAX_ATTEMPTS',
+  host: 'BRIDGE_HOST',
+  port: 'PORT',
+  rateLimit: 'BRIDGE_RATE_LIMIT_PER_MINUTE',
+  explain: 'BRIDGE_EXPLAIN',
+  audit: 'BRIDGE_AUDIT',
+} as const;
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** True when any bridge variable is set: then the sandbox must never start (design.md §5). */
+export function isConfigured(env: Env): boolean {
+  return Object.values(ENV).some((name) => name !== ENV.port && name !== ENV.host && (env[name] ?? '') !== '');
+}
+
+export interface LoadOptions {
+  mode?: 'production' | 'sandbox';
+  /** Reads the policy file named by BRIDGE_POLICY_FILE (Node passes fs; Workers have none). */
+  readFile?: (path: string) => string;
+}
+
+export function loadConfig(env: Env, opts: LoadOptions = {}): Config {
+  const problems: string[] = [];
+  const mode = opts.mode ?? 'production';
+  const get = (name: string) => {
+    const v = env[name];
+    return v === undefined || v.trim() === '' ? undefined : v.trim();
+  };
+  const allowInsecureLoopback = mode === 'sandbox';
+
+  const issuer = checkIssuerUrl(get(ENV.issuer), ENV.issuer, allowInsecureLoopback, problems);
+  const audience = get(ENV.audience) ?? issuer;
+
+  const signing = get(ENV.signingKey);
+  if (!signing) problems.push(`${ENV.signingKey}: required (an RSA private JWK or PKCS#8 PEM, 2048 bits or more; generate one with "npm run keygen")`);
+  const nextSigning = get(ENV.nextSigningKey);
+
+  const policyText = readPolicyText(env, get, opts, problems);
+  let policy: CompiledPolicy | undefined;
+  let platforms: PlatformsConfig = {};
+  if (policyText !== undefined) {
+    const source = get(ENV.policyFile) ?? ENV.policy;
+    let raw: unknown;
+    try {
+      raw = parseYaml(policyText.text);
+    } catch (e) {
+      problems.push(`${source}: not valid YAML/JSON (${(e as Error).message.split('\n')[0]})`);
+    }
+    if (raw !== undefined) {
+      const parsed = PolicyFileSchema.safeParse(raw);
+      if (!parsed.success) {
+        for (const issue of parsed.error.issues) problems.push(`${source}: ${['policy', ...issue.path.map(String)].join('.')}: ${issue.message}`);
+      } else {
+        try {
+          policy = compilePolicy(parsed.data);
+          platforms = parsed.data.platforms;
+        } catch (e) {
+          if (e instanceof PolicyError) problems.push(`${source}: ${e.message}`);
+          else throw e;
+        }
+      }
+    }
+  }
+
+  const entraHost = (get(ENV.entraAuthorityHost) ?? ENTRA_AUTHORITY_HOST).replace(/\/+$/, '');
+  const entraUrl = checkUrl(entraHost, ENV.entraAuthorityHost, allowInsecureLoopback, problems);
+  const timeoutMs = intOption(get(ENV.entraTimeoutMs), ENV.entraTimeoutMs, ENTRA_TIMEOUT_MS, 100, 120_000, problems);
+  const maxAttempts = intOption(get(ENV.entraMaxAttempts), ENV.entraMaxAttempts, ENTRA_MAX_ATTEMPTS, 1, 10, problems);
+  const port = intOption(get(ENV.port), ENV.port, 8787, 0, 65535, problems);
+  const rate = intOption(get(ENV.rateLimit), ENV.rateLimit, DEFAULT_RATE_LIMIT_PER_MINUTE, 1, 1_000_000, problems);
+  const explain = boolOption(get(ENV.explain), ENV.explain, true, problems);
+  const audit = get(ENV.audit) ?? 'stdout';
+  if (audit !== 'stdout' && audit !== 'off') problems.push(`${ENV.audit}: must be "stdout" or "off"`);
+
+  if (problems.length > 0 || !issuer || !signing || !policy || !entraUrl) throw new ConfigError(problems);
+  return {
+    mode,
+    issuer,
+    audience: audience ?? issuer,
+    signingKey: { option: ENV.signingKey, material: signing },
+    nextSigningKey: nextSigning ? { option: ENV.nextSigningKey, material: nextSigning } : undefined,
+    policy,
+    platforms,
+    entra: { authorityHost: entraUrl.startsWith('https://') ? entraUrl : ENTRA_AUTHORITY_HOST, endpoint: entraUrl, timeoutMs, maxAttempts },
+    listen: { host: get(ENV.host) ?? '127.0.0.1', port },
+    rateLimitPerMinute: rate,
+    explain,
+    audit: audit === 'off' ? 'off' : 'stdout',
+    allowInsecureLoopback,
+  };
+}
+
+function readPolicyText(env: Env, get: (n: string) => string | undefined, opts: LoadOptions, problems: string[]): { text: string } | undefined {
+  const file = get(ENV.policyFile);
+  const inline = env[ENV.policy];
+  if (file && inline) {
+    problems.push(`${ENV.policyFile} and ${ENV.policy}: set one, not both`);
+    return undefined;
+  }
+  if (inline && inline.trim() !== '') return { text: inline };
+  if (!file) {
+    problems.push(`${ENV.policyFile} or ${ENV.policy}: required (the trust policy; see schema/policy.schema.json)`);
+    return undefined;
+  }
+  if (!opts.readFile) {
+    problems.push(`${ENV.policyFile}: files cannot be read on this runtime; use ${ENV.policy}`);
+    return undefined;
+  }
+  try {
+    return { text: opts.readFile(file) };
+  } catch (e) {
+    problems.push(`${ENV.policyFile}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    return undefined;
+  }
+}
+
+function checkUrl(value: string, option: string, allowLoopbackHttp: boolean, problems: string[]): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    problems.push(`${option}: not a URL`);
+    return undefined;
+  }
+  const loopback = url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]';
+  if (url.protocol !== 'https:' && !(allowLoopbackHttp && loopback && url.protocol === 'http:')) {
+    problems.push(`${option}: must be https (http is accepted for loopback in the sandbox only)`);
+    return undefined;
+  }
+  return value;
+}
+
+function checkIssuerUrl(value: string | undefined, option: string, allowLoopbackHttp: boolean, problems: string[]): string | undefined {
+  if (!value) {
+    problems.push(`${option}: required (the bridge's public https URL; Entra fetches <issuer>/.well-known/openid-configuration)`);
+    return undefined;
+  }
+  const ok = checkUrl(value, option, allowLoopbackHttp, problems);
+  if (!ok) return undefined;
+  const url = new URL(value);
+  // Entra compares the FIC issuer byte for byte with `iss` (§2.2): keep one canonical spelling.
+  if (value.endsWith('/')) problems.push(`${option}: must not end with "/" (Entra matches the issuer byte for byte)`);
+  if (url.search || url.hash) problems.push(`${option}: must not have a query or fragment`);
+  return value;
+}
+
+function intOption(value: string | undefined, option: string, dflt: number, min: number, max: number, problems: string[]): number {
+  if (value === undefined) return dflt;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    problems.push(`${option}: must be an integer from ${min} to ${max}`);
+    return dflt;
+  }
+  return n;
+}
+
+function boolOption(value: string | undefined, option: string, dflt: boolean, problems: string[]): boolean {
+  if (value === undefined) return dflt;
+  if (['on', 'true', '1'].includes(value)) return true;
+  if (['off', 'false', '0'].includes(value)) return false;
+  problems.push(`${option}: must be on or off`);
+  return dflt;
+}

@@ -1,0 +1,99 @@
+/**
+ * The policy file: the single source of truth for its validation (zod) and for the JSON Schema
+ * shipped as schema/policy.schema.json (`npm run schema`; a test keeps the two identical).
+ * It names the tenants, blueprints and agent identities the bridge may act for, the platforms it
+ * accepts proofs from (a platform is enabled by its section being present), and the rules.
+ */
+import { z } from 'zod';
+
+const nonEmpty = z.string().min(1);
+const guid = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a GUID');
+
+/** A string matches exactly; {glob} uses * (no "/"), ** (anything) and ?; {regex} is fully anchored. */
+export const MatcherSchema = z
+  .union([
+    nonEmpty.describe('Exact, case-sensitive value'),
+    z.object({ glob: nonEmpty.describe('Glob: * matches within one "/"-separated segment, ** matches anything, ? one character') }).strict(),
+    z.object({ regex: nonEmpty.max(512).describe('JavaScript regular expression, implicitly anchored as ^(?:...)$') }).strict(),
+  ])
+  .describe('How a value is matched');
+
+export const ModeSchema = z.enum(['autonomous', 'obo', 'agent_user']);
+
+const AgentSchema = z
+  .object({
+    id: guid.describe('Agent identity client id (the fmi_path of leg 1)'),
+    name: z.string().optional().describe('Label for logs'),
+  })
+  .strict();
+
+const BlueprintSchema = z
+  .object({
+    appId: guid.describe('Agent identity blueprint application (client) id'),
+    ficSubject: z
+      .string()
+      .min(1)
+      .max(600)
+      .optional()
+      .describe('Subject of the federated identity credential registered on the blueprint for this bridge; default "agent-id-bridge:<appId>"'),
+    agents: z.array(AgentSchema).min(1).describe('Child agent identities of this blueprint the bridge may act as'),
+  })
+  .strict();
+
+const TenantSchema = z
+  .object({
+    tenantId: z
+      .string()
+      .min(1)
+      .refine((v) => !['common', 'organizations', 'consumers'].includes(v.toLowerCase()), 'must be a tenant id or domain, never common/organizations/consumers')
+      .describe('Entra tenant id (GUID) or verified domain'),
+    name: z.string().optional(),
+    blueprints: z.array(BlueprintSchema).min(1),
+  })
+  .strict();
+
+const GcpPlatformSchema = z
+  .object({
+    jwksUrl: z.url().optional().describe("Google's signing keys; default https://www.googleapis.com/oauth2/v3/certs"),
+  })
+  .strict();
+
+export const PlatformsSchema = z
+  .object({
+    gcp: GcpPlatformSchema.optional().describe('Present = Google ID tokens are accepted'),
+  })
+  .strict();
+
+export const RuleSchema = z
+  .object({
+    name: nonEmpty.describe('Unique rule name; appears in the audit log'),
+    platform: z.enum(['aws', 'gcp', 'n8n']),
+    principal: MatcherSchema.describe('Matches the platform principal (GCP: numeric service account id; AWS: role ARN; n8n: n8n:<instance>:workflow:<id>)'),
+    issuer: MatcherSchema.optional().describe('Optional match on the proof issuer'),
+    attributes: z.record(z.string(), MatcherSchema).optional().describe('All listed attributes must be present and match'),
+    agent: guid.describe('The one agent identity this rule allows; must be listed under tenants'),
+    resources: z.array(nonEmpty).min(1).describe('Resources the agent may get tokens for, e.g. https://graph.microsoft.com'),
+    modes: z.array(ModeSchema).min(1).optional().describe('Allowed modes; default ["autonomous"]'),
+    agentUsers: z.array(nonEmpty).optional().describe('Agent user accounts (UPN or object id) allowed in agent_user mode'),
+  })
+  .strict();
+
+export const PolicyFileSchema = z
+  .object({
+    $schema: z.string().optional(),
+    version: z.literal(1).describe('Policy file format version'),
+    tenants: z.array(TenantSchema).min(1),
+    platforms: PlatformsSchema,
+    rules: z.array(RuleSchema).describe('Evaluated in order; no rule, no token (default deny)'),
+  })
+  .strict();
+
+export type PolicyFile = z.infer<typeof PolicyFileSchema>;
+export type Matcher = z.infer<typeof MatcherSchema>;
+export type Mode = z.infer<typeof ModeSchema>;
+export type RuleInput = z.infer<typeof RuleSchema>;
+export type PlatformsConfig = z.infer<typeof PlatformsSchema>;
+
+export function policyJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(PolicyFileSchema, { target: 'draft-2020-12' }) as Record<string, unknown>;
+}

@@ -1,0 +1,146 @@
+/**
+ * The agent-token service: composes the Entra legs for each mode (entra-agent-id.md §1), caches
+ * T1 per (tenant, blueprint, agent) and resource tokens per (tenant, agent, scopes[, user]) with
+ * renew-ahead and single flight, and retries 429/5xx/network failures with jittered backoff,
+ * honouring Retry-After when it is short enough to wait inside the request.
+ */
+import { ENTRA_TOKEN_EXCHANGE_SCOPE } from '../constants.ts';
+import { sha256Hex } from '../util/hash.ts';
+import { isRetryable, toBridgeError } from './errors.ts';
+import { TokenCache } from './token-cache.ts';
+import { EntraHttpError, type AgentUserRef, type EntraToken, type EntraTransport } from './types.ts';
+
+export type AgentMode = 'autonomous' | 'obo' | 'agent_user';
+
+export interface AgentTokenRequest {
+  tenantId: string;
+  blueprintId: string;
+  /** FIC subject the bridge asserts for this blueprint. */
+  ficSubject: string;
+  agentId: string;
+  mode: AgentMode;
+  /** Scopes of one resource, e.g. ["https://graph.microsoft.com/.default"]. */
+  scopes: string[];
+  /** OBO: the human user's token (audience: the blueprint). */
+  userAssertion?: string;
+  /** agent_user: the agent's user account. */
+  agentUser?: AgentUserRef;
+  correlationId: string;
+}
+
+export interface AgentTokenResult {
+  token: EntraToken;
+  fromCache: boolean;
+}
+
+export interface RetryPolicy {
+  attempts: number;
+  baseDelayMs: number;
+  /** Longest Retry-After worth waiting for inside a request; longer ones are returned to the caller. */
+  maxInlineRetryAfterSec: number;
+}
+
+export interface AgentTokenServiceOptions {
+  transport: EntraTransport;
+  /** Mint a fresh bridge assertion for leg 1 (never cached: §2.4). */
+  mintAssertion: (subject: string) => Promise<string>;
+  clock: () => number;
+  renewBeforeSec: number;
+  retry: RetryPolicy;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export class AgentTokenService {
+  readonly #opts: AgentTokenServiceOptions;
+  readonly #t1: TokenCache;
+  readonly #tokens: TokenCache;
+  readonly #sleep: (ms: number) => Promise<void>;
+
+  constructor(opts: AgentTokenServiceOptions) {
+    this.#opts = opts;
+    this.#t1 = new TokenCache({ renewBeforeSec: opts.renewBeforeSec, clock: opts.clock });
+    this.#tokens = new TokenCache({ renewBeforeSec: opts.renewBeforeSec, clock: opts.clock });
+    this.#sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
+  }
+
+  get transportName(): string {
+    return this.#opts.transport.name;
+  }
+
+  async acquire(req: AgentTokenRequest): Promise<AgentTokenResult> {
+    const scopeKey = [...req.scopes].sort().join(' ');
+    const key = await this.#resultKey(req, scopeKey);
+    return this.#tokens.get(key, () => this.#fetchResult(req));
+  }
+
+  async #resultKey(req: AgentTokenRequest, scopeKey: string): Promise<string> {
+    const base = `${req.tenantId}|${req.agentId}|${scopeKey}`;
+    switch (req.mode) {
+      case 'autonomous':
+        return `app|${base}`;
+      case 'obo':
+        // Keyed by a hash of the user token: the same user token yields the same OBO token (as MSAL does).
+        return `obo|${base}|${await sha256Hex(req.userAssertion ?? '')}`;
+      case 'agent_user': {
+        const user = req.agentUser;
+        return `user|${base}|${user ? ('upn' in user ? `upn:${user.upn.toLowerCase()}` : `oid:${user.oid.toLowerCase()}`) : ''}`;
+      }
+    }
+  }
+
+  async #fetchResult(req: AgentTokenRequest): Promise<EntraToken> {
+    const t1 = await this.#blueprintToken(req);
+    const t = this.#opts.transport;
+    const ctx = { tenantId: req.tenantId, correlationId: req.correlationId };
+    switch (req.mode) {
+      case 'autonomous':
+        if (req.scopes.length !== 1) throw toBridgeError(new EntraHttpError({ status: 400, error: 'invalid_scope', aadsts: '70011', summary: 'one scope' }), 'leg 2');
+        return this.#withRetry('leg 2 (agent token)', () => t.agentClientCredentials({ ...ctx, agentId: req.agentId, t1: t1.accessToken, scope: req.scopes[0]! }));
+      case 'obo':
+        return this.#withRetry('OBO exchange', () =>
+          t.onBehalfOf({ ...ctx, agentId: req.agentId, t1: t1.accessToken, userAssertion: req.userAssertion ?? '', scopes: req.scopes }),
+        );
+      case 'agent_user': {
+        const t2 = await this.#tokens.get(`t2|${req.tenantId}|${req.agentId}`, () =>
+          this.#withRetry('leg 2 (T2 for the agent user)', () =>
+            t.agentClientCredentials({ ...ctx, agentId: req.agentId, t1: t1.accessToken, scope: ENTRA_TOKEN_EXCHANGE_SCOPE }),
+          ),
+        );
+        return this.#withRetry('user_fic exchange', () =>
+          t.userFederatedCredential({ ...ctx, agentId: req.agentId, t1: t1.accessToken, t2: t2.token.accessToken, user: req.agentUser!, scopes: req.scopes }),
+        );
+      }
+    }
+  }
+
+  async #blueprintToken(req: AgentTokenRequest): Promise<EntraToken> {
+    const key = `t1|${req.tenantId}|${req.blueprintId}|${req.agentId}`;
+    const { token } = await this.#t1.get(key, () =>
+      this.#withRetry('leg 1 (blueprint T1)', () =>
+        this.#opts.transport.blueprintExchangeToken({
+          tenantId: req.tenantId,
+          correlationId: req.correlationId,
+          blueprintId: req.blueprintId,
+          agentId: req.agentId,
+          clientAssertion: () => this.#opts.mintAssertion(req.ficSubject),
+        }),
+      ),
+    );
+    return token;
+  }
+
+  async #withRetry(stage: string, call: () => Promise<EntraToken>): Promise<EntraToken> {
+    const { attempts, baseDelayMs, maxInlineRetryAfterSec } = this.#opts.retry;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (e) {
+        if (attempt >= attempts || !isRetryable(e)) throw toBridgeError(e, stage);
+        const retryAfter = e instanceof EntraHttpError ? e.retryAfterSec : undefined;
+        if (retryAfter !== undefined && retryAfter > maxInlineRetryAfterSec) throw toBridgeError(e, stage);
+        const backoff = baseDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
+        await this.#sleep(retryAfter !== undefined ? Math.max(retryAfter * 1000, backoff) : backoff);
+      }
+    }
+  }
+}

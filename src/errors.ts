@@ -1,0 +1,170 @@
+/**
+ * One closed set of refusal reasons, one mapping to the wire (RFC 6749 §5.2, RFC 8693 §2.2.2).
+ * The wire gets a stable `error` and a generic description; the audit log gets the reason and detail.
+ */
+
+export type ReasonCode =
+  // request shape (RFC 6749 §5.2 invalid_request)
+  | 'unsupported_media_type'
+  | 'body_too_large'
+  | 'malformed_request'
+  | 'duplicate_parameter'
+  | 'missing_parameter'
+  | 'parameter_too_large'
+  | 'unsupported_grant_type'
+  | 'unsupported_token_type'
+  | 'unsupported_requested_token_type'
+  | 'invalid_mode'
+  // proof verification (RFC 8693 §2.2.2: an invalid subject/actor token is invalid_request)
+  | 'proof_malformed'
+  | 'proof_too_large'
+  | 'proof_unsupported'
+  | 'proof_untrusted_issuer'
+  | 'proof_alg_not_allowed'
+  | 'proof_signature'
+  | 'proof_unknown_key'
+  | 'proof_audience'
+  | 'proof_expired'
+  | 'proof_not_yet_valid'
+  | 'proof_too_old'
+  | 'proof_claim'
+  | 'proof_replayed'
+  | 'proof_rejected_upstream'
+  // policy (invalid_target for targets; invalid_request when nothing matches the caller)
+  | 'no_rule_matches'
+  | 'agent_ambiguous'
+  | 'agent_not_allowed'
+  | 'resource_not_allowed'
+  | 'multiple_resources'
+  | 'multiple_audiences'
+  | 'invalid_scope'
+  | 'mode_not_allowed'
+  | 'agent_user_not_allowed'
+  // limits and upstream
+  | 'rate_limited'
+  | 'verifier_unavailable'
+  | 'entra_unavailable'
+  | 'entra_throttled'
+  | 'entra_timeout'
+  | 'entra_misconfigured'
+  | 'entra_user_assertion_invalid'
+  | 'entra_consent_required'
+  | 'entra_rejected'
+  | 'internal_error';
+
+interface WireShape {
+  status: 400 | 415 | 413 | 429 | 500 | 502 | 503;
+  error: string;
+  description: string;
+}
+
+/** The single, exhaustive mapping. A new reason without an arm fails to compile. */
+export function toWire(reason: ReasonCode): WireShape {
+  switch (reason) {
+    case 'unsupported_media_type':
+      return { status: 400, error: 'invalid_request', description: 'The request body must be application/x-www-form-urlencoded.' };
+    case 'body_too_large':
+      return { status: 413, error: 'invalid_request', description: 'The request body is too large.' };
+    case 'malformed_request':
+      return { status: 400, error: 'invalid_request', description: 'The request body could not be parsed.' };
+    case 'duplicate_parameter':
+      return { status: 400, error: 'invalid_request', description: 'A request parameter was repeated.' };
+    case 'missing_parameter':
+      return { status: 400, error: 'invalid_request', description: 'A required request parameter is missing.' };
+    case 'parameter_too_large':
+      return { status: 400, error: 'invalid_request', description: 'A request parameter exceeds its size limit.' };
+    case 'unsupported_grant_type':
+      return { status: 400, error: 'unsupported_grant_type', description: 'grant_type must be urn:ietf:params:oauth:grant-type:token-exchange.' };
+    case 'unsupported_token_type':
+      return { status: 400, error: 'invalid_request', description: 'The token type is not supported for this position.' };
+    case 'unsupported_requested_token_type':
+      return { status: 400, error: 'invalid_request', description: 'Only access tokens can be requested.' };
+    case 'invalid_mode':
+      return { status: 400, error: 'invalid_request', description: 'The combination of parameters does not name a supported mode.' };
+    case 'proof_malformed':
+    case 'proof_too_large':
+    case 'proof_unsupported':
+    case 'proof_untrusted_issuer':
+    case 'proof_alg_not_allowed':
+    case 'proof_signature':
+    case 'proof_unknown_key':
+    case 'proof_audience':
+    case 'proof_expired':
+    case 'proof_not_yet_valid':
+    case 'proof_too_old':
+    case 'proof_claim':
+    case 'proof_replayed':
+    case 'proof_rejected_upstream':
+      // Deliberately one generic text: which check failed is for the audit log, not for a prober.
+      return { status: 400, error: 'invalid_request', description: 'The workload proof could not be verified.' };
+    case 'no_rule_matches':
+      return { status: 400, error: 'invalid_request', description: 'No trust policy rule allows this workload.' };
+    case 'agent_ambiguous':
+      return { status: 400, error: 'invalid_target', description: 'Several agent identities are allowed; name one with the audience parameter.' };
+    case 'agent_not_allowed':
+      return { status: 400, error: 'invalid_target', description: 'The requested agent identity is not allowed for this workload.' };
+    case 'resource_not_allowed':
+      return { status: 400, error: 'invalid_target', description: 'The requested resource is not allowed for this workload.' };
+    case 'multiple_resources':
+      return { status: 400, error: 'invalid_target', description: 'Exactly one resource may be requested.' };
+    case 'multiple_audiences':
+      return { status: 400, error: 'invalid_target', description: 'Exactly one agent identity (audience) may be requested.' };
+    case 'invalid_scope':
+      return { status: 400, error: 'invalid_target', description: 'The scope or resource parameter is missing or malformed.' };
+    case 'mode_not_allowed':
+      return { status: 400, error: 'invalid_target', description: 'The requested mode is not allowed for this workload.' };
+    case 'agent_user_not_allowed':
+      return { status: 400, error: 'invalid_target', description: 'The requested agent user is not allowed for this workload.' };
+    case 'rate_limited':
+      return { status: 429, error: 'temporarily_unavailable', description: 'Too many requests; retry after the indicated delay.' };
+    case 'verifier_unavailable':
+      return { status: 503, error: 'temporarily_unavailable', description: 'The workload proof could not be checked right now; retry later.' };
+    case 'entra_unavailable':
+    case 'entra_throttled':
+    case 'entra_timeout':
+      return { status: 503, error: 'temporarily_unavailable', description: 'Microsoft Entra is unavailable or throttling; retry later.' };
+    case 'entra_misconfigured':
+      return { status: 502, error: 'entra_configuration_error', description: 'Microsoft Entra refused the bridge; the operator must fix the tenant configuration.' };
+    case 'entra_user_assertion_invalid':
+      return { status: 400, error: 'invalid_grant', description: 'Microsoft Entra rejected the user token.' };
+    case 'entra_consent_required':
+      return { status: 400, error: 'invalid_grant', description: 'Consent is missing for the requested scopes.' };
+    case 'entra_rejected':
+      return { status: 502, error: 'entra_error', description: 'Microsoft Entra refused the request.' };
+    case 'internal_error':
+      return { status: 500, error: 'server_error', description: 'Internal error.' };
+  }
+}
+
+/**
+ * A refusal with a stable reason. `detail` is for the audit log and operators; it is never
+ * written to a caller unless `publicDetail` is set (used for operator-facing 502s that carry
+ * the AADSTS code, as design.md §2 requires). Neither may contain a token.
+ */
+export class BridgeError extends Error {
+  readonly reason: ReasonCode;
+  readonly detail: string | undefined;
+  readonly publicDetail: string | undefined;
+  readonly retryAfterSec: number | undefined;
+  readonly aadsts: string | undefined;
+  readonly correlationId: string | undefined;
+
+  constructor(
+    reason: ReasonCode,
+    detail?: string,
+    extra: { publicDetail?: string; retryAfterSec?: number; aadsts?: string; correlationId?: string } = {},
+  ) {
+    super(detail ? `${reason}: ${detail}` : reason);
+    this.name = 'BridgeError';
+    this.reason = reason;
+    this.detail = detail;
+    this.publicDetail = extra.publicDetail;
+    this.retryAfterSec = extra.retryAfterSec;
+    this.aadsts = extra.aadsts;
+    this.correlationId = extra.correlationId;
+  }
+}
+
+export function isBridgeError(e: unknown): e is BridgeError {
+  return e instanceof BridgeError;
+}

@@ -1,0 +1,20 @@
+/**
+ * The client assertion the bridge signs for leg 1 (entra-agent-id.md §2.4): minted fresh for every
+ * Entra call, never cached (Entra refuses a replayed assertion past its exp: AADSTS700024).
+ */
+import { SignJWT } from 'jose';
+import { ASSERTION_LIFETIME_SEC, ENTRA_TOKEN_EXCHANGE_AUDIENCE } from '../constants.ts';
+import type { IssuerKeys } from './keys.ts';
+
+export async function mintBridgeAssertion(keys: IssuerKeys, p: { issuer: string; subject: string; now: number }): Promise<string> {
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: keys.current.kid })
+    .setIssuer(p.issuer)
+    .setSubject(p.subject)
+    .setAudience(ENTRA_TOKEN_EXCHANGE_AUDIENCE)
+    .setIssuedAt(p.now)
+    .setNotBefore(p.now)
+    .setExpirationTime(p.now + ASSERTION_LIFETIME_SEC)
+    .setJti(crypto.randomUUID())
+    .sign(keys.current.privateKey);
+}

@@ -1,0 +1,102 @@
+/**
+ * The hot path: parse → route and verify the proof → rate limit → policy → agent token (cached).
+ * `explain` runs the same steps up to the policy decision and never calls Entra.
+ */
+import type { AuditEvent } from '../audit/audit.ts';
+import { TOKEN_TYPE } from '../constants.ts';
+import type { AgentTokenService } from '../entra/client.ts';
+import { BridgeError } from '../errors.ts';
+import { evaluatePolicy, type CompiledPolicy, type PolicyDecision } from '../policy/policy.ts';
+import type { RateLimiter, ReplayStore } from '../store/ports.ts';
+import { sha256Hex } from '../util/hash.ts';
+import type { VerifiedWorkload, WorkloadVerifier } from '../verify/contract.ts';
+import { peekIssuer } from '../verify/jwt.ts';
+import type { TokenRequest } from './request.ts';
+
+export interface ExchangeDeps {
+  issuer: string;
+  audience: string;
+  verifiers: readonly WorkloadVerifier[];
+  policy: CompiledPolicy;
+  agentTokens: AgentTokenService;
+  replay: ReplayStore;
+  rateLimiter: RateLimiter;
+  clock: () => number;
+}
+
+export interface ExchangeResult {
+  accessToken: string;
+  expiresIn: number;
+  scope: string;
+  agentId: string;
+}
+
+const JWT_TYPES = new Set<string>([TOKEN_TYPE.jwt, TOKEN_TYPE.idToken]);
+
+/** Pick the verifier for a proof: by token type, then by the unverified issuer (routing only). */
+function routeProof(verifiers: readonly WorkloadVerifier[], req: TokenRequest): WorkloadVerifier {
+  const byType = verifiers.filter((v) => v.tokenTypes.includes(req.proof.tokenType));
+  if (byType.length === 0) throw new BridgeError('proof_unsupported', `no enabled platform accepts ${req.proof.tokenType}`);
+  const iss = JWT_TYPES.has(req.proof.tokenType) ? peekIssuer(req.proof.token) : undefined;
+  if (JWT_TYPES.has(req.proof.tokenType) && iss === undefined) throw new BridgeError('proof_malformed', 'not a JWT with an iss claim');
+  const chosen = byType.find((v) => v.accepts(req.proof, iss));
+  if (!chosen) throw new BridgeError('proof_untrusted_issuer', `no enabled platform trusts issuer ${JSON.stringify(iss)}`);
+  return chosen;
+}
+
+export async function verifyAndDecide(deps: ExchangeDeps, req: TokenRequest, audit: AuditEvent): Promise<{ workload: VerifiedWorkload; decision: PolicyDecision }> {
+  audit.mode = req.mode;
+  audit.resource = req.resource;
+  if (req.agentUserRaw !== undefined) audit.agent_user = req.agentUserRaw;
+  audit.proof_sha256 = await sha256Hex(req.proof.token);
+
+  const verifier = routeProof(deps.verifiers, req);
+  audit.platform = verifier.platform;
+  const now = deps.clock();
+  const result = await verifier.verify(req.proof, { now, audience: deps.audience, issuer: deps.issuer, replay: deps.replay });
+  if (!result.ok) {
+    throw new BridgeError(result.reason, result.detail, result.retryAfterSec !== undefined ? { retryAfterSec: result.retryAfterSec } : {});
+  }
+  const w = result.workload;
+  Object.assign(audit, { proof_kind: w.proofKind, issuer: w.issuer, principal: w.principal, attributes: w.attributes });
+  if (w.auditContext) audit.context = w.auditContext;
+
+  const limit = await deps.rateLimiter.hit(`${w.platform}|${w.principal}`);
+  if (!limit.allowed) throw new BridgeError('rate_limited', `principal over its rate limit`, { retryAfterSec: limit.retryAfterSec });
+
+  const decision = evaluatePolicy(deps.policy, w, {
+    ...(req.agent !== undefined ? { agent: req.agent } : {}),
+    resource: req.resource,
+    mode: req.mode,
+    ...(req.agentUserRaw !== undefined ? { agentUser: req.agentUserRaw } : {}),
+  });
+  if (decision.allowed) Object.assign(audit, { rule: decision.rule.name, tenant: decision.agent.tenantId, blueprint: decision.agent.blueprintId, agent: decision.agent.agentId });
+  else if (decision.rule) audit.rule = decision.rule;
+  return { workload: w, decision };
+}
+
+export async function exchange(deps: ExchangeDeps, req: TokenRequest, audit: AuditEvent): Promise<ExchangeResult> {
+  const { decision } = await verifyAndDecide(deps, req, audit);
+  if (!decision.allowed) throw new BridgeError(decision.reason, decision.detail);
+
+  const { token, fromCache } = await deps.agentTokens.acquire({
+    tenantId: decision.agent.tenantId,
+    blueprintId: decision.agent.blueprintId,
+    ficSubject: decision.agent.ficSubject,
+    agentId: decision.agent.agentId,
+    mode: req.mode,
+    scopes: req.scopes,
+    ...(req.userToken !== undefined ? { userAssertion: req.userToken } : {}),
+    ...(req.agentUser !== undefined ? { agentUser: req.agentUser } : {}),
+    correlationId: audit.request_id,
+  });
+  audit.cache = fromCache ? 'hit' : 'miss';
+  if (token.correlationId) audit.entra_correlation_id = token.correlationId;
+  audit.token_sha256 = await sha256Hex(token.accessToken);
+  return {
+    accessToken: token.accessToken,
+    expiresIn: Math.max(0, token.expiresAt - deps.clock()),
+    scope: token.scope && req.mode !== 'autonomous' ? token.scope : req.scopes.join(' '),
+    agentId: decision.agent.agentId,
+  };
+}

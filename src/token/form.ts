@@ -1,0 +1,66 @@
+/**
+ * Strict reading of an application/x-www-form-urlencoded body (RFC 6749 §3.2, style.md §A.11):
+ * the content type is required, the body is capped while it streams in, and a repeated parameter
+ * is refused (RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once").
+ */
+import { MAX_FORM_BODY_BYTES } from '../constants.ts';
+import { BridgeError } from '../errors.ts';
+
+export type Form = ReadonlyMap<string, string>;
+
+/**
+ * RFC 8693 §2.1 lets `resource` and `audience` repeat; the bridge serves one of each per request,
+ * so a repetition of those is a target error (invalid_target), not a malformed request.
+ */
+const REPEAT_MEANS_TARGET = new Map([
+  ['resource', 'multiple_resources'],
+  ['audience', 'multiple_audiences'],
+] as const);
+
+export async function readStrictForm(req: Request, maxBytes = MAX_FORM_BODY_BYTES): Promise<Form> {
+  const type = (req.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/x-www-form-urlencoded') throw new BridgeError('unsupported_media_type', `content-type ${JSON.stringify(type)}`);
+  const declared = Number(req.headers.get('content-length'));
+  if (Number.isFinite(declared) && declared > maxBytes) throw new BridgeError('body_too_large', `content-length ${declared}`);
+
+  const text = await readCappedText(req, maxBytes);
+  const form = new Map<string, string>();
+  for (const [name, value] of new URLSearchParams(text)) {
+    // RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
+    if (value === '') continue;
+    if (form.has(name)) {
+      const targetReason = REPEAT_MEANS_TARGET.get(name as 'resource');
+      throw new BridgeError(targetReason ?? 'duplicate_parameter', `parameter ${name} repeated`);
+    }
+    form.set(name, value);
+  }
+  return form;
+}
+
+async function readCappedText(req: Request, maxBytes: number): Promise<string> {
+  if (!req.body) return '';
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel();
+      throw new BridgeError('body_too_large', `body over ${maxBytes} bytes`);
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.byteLength;
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(all);
+  } catch {
+    throw new BridgeError('malformed_request', 'body is not UTF-8');
+  }
+}

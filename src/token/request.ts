@@ -1,0 +1,128 @@
+/**
+ * RFC 8693 token-exchange request → a typed TokenRequest (design.md §2).
+ * Modes: autonomous (subject_token = workload proof), OBO (subject_token = the user's token,
+ * actor_token = the workload proof; RFC 8693 §1.1 delegation), agent user (agent_user named).
+ */
+import { GRANT_TYPE_TOKEN_EXCHANGE, MAX_PARAM_BYTES, MAX_TOKEN_BYTES, TOKEN_TYPE } from '../constants.ts';
+import { BridgeError } from '../errors.ts';
+import type { Mode } from '../config/schema.ts';
+import type { AgentUserRef } from '../entra/types.ts';
+import type { ProofInput } from '../verify/contract.ts';
+import type { Form } from './form.ts';
+
+export interface TokenRequest {
+  mode: Mode;
+  proof: ProofInput;
+  /** OBO: the user's token. */
+  userToken: string | undefined;
+  /** The one resource asked for (RFC 8707 form, e.g. https://graph.microsoft.com). */
+  resource: string;
+  /** Scopes sent to Entra, all of that resource. */
+  scopes: string[];
+  agent: string | undefined;
+  agentUser: AgentUserRef | undefined;
+  /** The agent_user parameter as given (for policy matching and audit). */
+  agentUserRaw: string | undefined;
+}
+
+const PROOF_TOKEN_TYPES = new Set<string>([TOKEN_TYPE.jwt, TOKEN_TYPE.idToken, TOKEN_TYPE.aws4Request]);
+const USER_TOKEN_TYPES = new Set<string>([TOKEN_TYPE.accessToken, TOKEN_TYPE.jwt]);
+/** OpenID scopes Entra adds to user flows itself; allowed, never a resource. */
+const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access', 'email']);
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function parseTokenRequest(form: Form): TokenRequest {
+  for (const [name, value] of form) {
+    const cap = name === 'subject_token' || name === 'actor_token' ? MAX_TOKEN_BYTES : MAX_PARAM_BYTES;
+    if (value.length > cap) throw new BridgeError(name.endsWith('_token') ? 'proof_too_large' : 'parameter_too_large', `${name} is ${value.length} bytes`);
+  }
+  const grant = form.get('grant_type');
+  if (grant === undefined) throw new BridgeError('missing_parameter', 'grant_type');
+  if (grant !== GRANT_TYPE_TOKEN_EXCHANGE) throw new BridgeError('unsupported_grant_type', `grant_type ${grant}`);
+
+  const requested = form.get('requested_token_type');
+  if (requested !== undefined && requested !== TOKEN_TYPE.accessToken) throw new BridgeError('unsupported_requested_token_type', requested);
+
+  const subjectToken = form.get('subject_token');
+  const subjectType = form.get('subject_token_type');
+  if (subjectToken === undefined) throw new BridgeError('missing_parameter', 'subject_token');
+  if (subjectType === undefined) throw new BridgeError('missing_parameter', 'subject_token_type');
+  const actorToken = form.get('actor_token');
+  const actorType = form.get('actor_token_type');
+  if ((actorToken === undefined) !== (actorType === undefined)) throw new BridgeError('missing_parameter', 'actor_token and actor_token_type go together (RFC 8693 §2.1)');
+  const agentUserRaw = form.get('agent_user');
+
+  let mode: Mode;
+  let proof: ProofInput;
+  let userToken: string | undefined;
+  if (actorToken !== undefined) {
+    if (!USER_TOKEN_TYPES.has(subjectType)) throw new BridgeError('unsupported_token_type', `OBO subject_token_type ${subjectType}`);
+    if (!PROOF_TOKEN_TYPES.has(actorType!)) throw new BridgeError('unsupported_token_type', `actor_token_type ${actorType}`);
+    if (agentUserRaw !== undefined) throw new BridgeError('invalid_mode', 'agent_user cannot be combined with an OBO actor_token');
+    mode = 'obo';
+    proof = { token: actorToken, tokenType: actorType! };
+    userToken = subjectToken;
+  } else {
+    if (!PROOF_TOKEN_TYPES.has(subjectType)) throw new BridgeError('unsupported_token_type', `subject_token_type ${subjectType}`);
+    mode = agentUserRaw !== undefined ? 'agent_user' : 'autonomous';
+    proof = { token: subjectToken, tokenType: subjectType };
+  }
+
+  const { resource, scopes } = parseTarget(form.get('scope'), form.get('resource'), mode);
+  return {
+    mode,
+    proof,
+    userToken,
+    resource,
+    scopes,
+    agent: form.get('audience'),
+    agentUser: agentUserRaw === undefined ? undefined : parseAgentUser(agentUserRaw),
+    agentUserRaw,
+  };
+}
+
+function parseAgentUser(raw: string): AgentUserRef {
+  if (GUID.test(raw)) return { oid: raw };
+  if (/^[^@\s]+@[^@\s]+$/.test(raw)) return { upn: raw };
+  throw new BridgeError('agent_user_not_allowed', 'agent_user must be a UPN or an object id');
+}
+
+/** The resource part of a scope: "https://graph.microsoft.com/User.Read" → "https://graph.microsoft.com". */
+function resourceOfScope(scope: string): string | undefined {
+  const slash = scope.lastIndexOf('/');
+  if (slash <= 0 || slash === scope.length - 1) return undefined;
+  const res = scope.slice(0, slash);
+  return res.endsWith(':/') || res.endsWith(':') ? undefined : res;
+}
+
+function parseTarget(scopeParam: string | undefined, resourceParam: string | undefined, mode: Mode): { resource: string; scopes: string[] } {
+  if (resourceParam !== undefined) {
+    // RFC 8707 §2: an absolute URI without a fragment.
+    let ok = false;
+    try {
+      const u = new URL(resourceParam);
+      ok = u.hash === '' && !resourceParam.endsWith('/.default');
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new BridgeError('invalid_scope', 'resource must be an absolute URI (e.g. https://graph.microsoft.com)');
+  }
+  if (scopeParam === undefined) {
+    if (resourceParam === undefined) throw new BridgeError('invalid_scope', 'scope or resource is required');
+    return { resource: resourceParam, scopes: [`${resourceParam}/.default`] };
+  }
+  const all = scopeParam.split(' ').filter((s) => s !== '');
+  const resourceScopes = all.filter((s) => !OIDC_SCOPES.has(s));
+  if (resourceScopes.length === 0) throw new BridgeError('invalid_scope', 'scope names no resource');
+  if (mode === 'autonomous' && all.length !== resourceScopes.length) throw new BridgeError('invalid_scope', 'OpenID scopes are for user flows only');
+  const resources = new Set(resourceScopes.map(resourceOfScope));
+  if (resources.has(undefined)) throw new BridgeError('invalid_scope', 'every scope must be <resource>/<name>');
+  if (resourceParam !== undefined) resources.add(resourceParam);
+  if (resources.size !== 1) throw new BridgeError('multiple_resources', `${resources.size} resources requested`);
+  const resource = [...resources][0]!;
+  // App-only agent requests must use <resource>/.default (AADSTS1002012, entra-agent-id.md §1.0).
+  if (mode === 'autonomous' && (resourceScopes.length !== 1 || !resourceScopes[0]!.endsWith('/.default'))) {
+    throw new BridgeError('invalid_scope', 'autonomous mode takes exactly one <resource>/.default scope');
+  }
+  return { resource, scopes: all };
+}

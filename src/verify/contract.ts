@@ -1,0 +1,71 @@
+/**
+ * The contract between the core and the platform adapters (style.md §B.2).
+ * Adapters import only these types; the core never imports an adapter except in the composition root.
+ */
+import type { ReasonCode } from '../errors.ts';
+import type { BoundedFetch } from '../net/bounded-fetch.ts';
+import type { ReplayStore } from '../store/ports.ts';
+
+export type Platform = 'aws' | 'gcp' | 'n8n';
+
+export interface ProofInput {
+  /** The proof exactly as received; opaque, never logged. */
+  readonly token: string;
+  /** The RFC 8693 token type URN that came with it. */
+  readonly tokenType: string;
+}
+
+export interface VerifyContext {
+  /** Current time in seconds since the epoch; injected so tests can pin it. */
+  readonly now: number;
+  /** What every proof must be bound to: the bridge's audience (defaults to its issuer URL). */
+  readonly audience: string;
+  /** The bridge's issuer URL (the n8n assertion audience is `<issuer>/token`). */
+  readonly issuer: string;
+  readonly replay: ReplayStore;
+  readonly signal?: AbortSignal;
+}
+
+/** The only description of a workload that policy and audit ever see. */
+export interface VerifiedWorkload {
+  readonly platform: Platform;
+  /** e.g. 'gcp-id-token', 'aws-sigv4-gci', 'aws-web-identity-jwt', 'n8n-assertion'. */
+  readonly proofKind: string;
+  /** Who vouched for the workload (token issuer, STS). */
+  readonly issuer: string;
+  /** Platform-canonical principal that policy matches by default (GCP numeric id, role ARN, n8n workflow). */
+  readonly principal: string;
+  /** Unix seconds after which the proof is no longer valid. */
+  readonly expiresAt: number;
+  /** jti or equivalent, for replay protection and audit. */
+  readonly proofId?: string;
+  /** Allow-listed, normalised attributes policy may match on. */
+  readonly attributes: Readonly<Record<string, string>>;
+  /** Extra context kept for the audit log only (never matched by policy). */
+  readonly auditContext?: Readonly<Record<string, string>>;
+}
+
+export type VerifyResult = { ok: true; workload: VerifiedWorkload } | { ok: false; reason: ReasonCode; detail: string; retryAfterSec?: number };
+
+export interface WorkloadVerifier {
+  readonly platform: Platform;
+  /** Token type URNs this verifier accepts. */
+  readonly tokenTypes: readonly string[];
+  /**
+   * Cheap routing check on UNVERIFIED data (for JWTs: the `iss` claim). Never a trust decision.
+   * Verifiers of non-JWT proofs route by token type alone and may return true.
+   */
+  accepts(input: ProofInput, unverifiedIssuer: string | undefined): boolean;
+  verify(input: ProofInput, ctx: VerifyContext): Promise<VerifyResult>;
+}
+
+/** Ports an adapter may need; built once by the composition root. */
+export interface AdapterDeps {
+  readonly fetch: BoundedFetch;
+  /** Seconds since the epoch. */
+  readonly clock: () => number;
+}
+
+export function fail(reason: ReasonCode, detail: string, retryAfterSec?: number): VerifyResult {
+  return retryAfterSec === undefined ? { ok: false, reason, detail } : { ok: false, reason, detail, retryAfterSec };
+}

@@ -1,0 +1,155 @@
+/**
+ * One shared JWT proof verifier, built on jose (style.md §B.2 rule 1). GCP ID tokens, AWS web
+ * identity JWTs and n8n instance assertions are configurations of it; adapters only describe
+ * issuers, keys, algorithms and how claims become a VerifiedWorkload.
+ */
+import {
+  createRemoteJWKSet,
+  customFetch,
+  decodeJwt,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  type JWTHeaderParameters,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+} from 'jose';
+import { CLOCK_SKEW_SEC, JWKS_CACHE_MAX_AGE_MS, JWKS_COOLDOWN_MS, JWKS_MAX_RESPONSE_BYTES, JWKS_TIMEOUT_MS, MAX_TOKEN_BYTES } from '../constants.ts';
+import type { ReasonCode } from '../errors.ts';
+import { UpstreamError, type BoundedFetch } from '../net/bounded-fetch.ts';
+import { fail, type Platform, type ProofInput, type VerifiedWorkload, type VerifyContext, type VerifyResult, type WorkloadVerifier } from './contract.ts';
+
+export interface JwtProofVerifierOptions {
+  platform: Platform;
+  proofKind: string;
+  tokenTypes: readonly string[];
+  /** Exact `iss` values this verifier trusts. */
+  issuers: readonly string[];
+  /** Key resolver for a trusted issuer (remote JWKS, local set). Called only after `iss` matched. */
+  keysFor(issuer: string): JWTVerifyGetKey;
+  /** Allow-list of JWS `alg` values; anything else (including `none` and HS*) is refused. */
+  algorithms: readonly string[];
+  /** Required JOSE `typ` header, when the platform sets one. */
+  typ?: string;
+  /** The audience the proof must carry; defaults to the bridge's audience. */
+  audience?: (ctx: VerifyContext) => string;
+  /** Longest accepted `exp - iat`. */
+  maxLifetimeSec: number;
+  /** Claims that must be present besides iss/aud/exp/iat. */
+  requiredClaims?: readonly string[];
+  /** Record `jti` in the replay store: every proof is accepted once. */
+  singleUse?: boolean;
+  /** Turn verified claims into the workload; return a reason string to refuse. */
+  toWorkload(payload: JWTPayload, header: JWTHeaderParameters): Omit<VerifiedWorkload, 'platform' | 'proofKind' | 'issuer' | 'expiresAt'> | { refuse: string };
+}
+
+/** The unverified `iss` of a compact JWT, or undefined. Routing only, never trust (design.md §2). */
+export function peekIssuer(token: string): string | undefined {
+  try {
+    const iss = decodeJwt(token).iss;
+    return typeof iss === 'string' ? iss : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadVerifier {
+  const issuers = new Set(opts.issuers);
+  const algorithms = [...opts.algorithms];
+  return {
+    platform: opts.platform,
+    tokenTypes: opts.tokenTypes,
+    accepts(_input: ProofInput, unverifiedIssuer: string | undefined) {
+      return unverifiedIssuer !== undefined && issuers.has(unverifiedIssuer);
+    },
+    async verify(input: ProofInput, ctx: VerifyContext): Promise<VerifyResult> {
+      if (input.token.length > MAX_TOKEN_BYTES) return fail('proof_too_large', `proof is ${input.token.length} bytes`);
+      let header: JWTHeaderParameters;
+      try {
+        header = decodeProtectedHeader(input.token) as JWTHeaderParameters;
+      } catch {
+        return fail('proof_malformed', 'not a compact JWS');
+      }
+      // Refuse a disallowed alg before touching keys: `none`, HS256-with-the-RSA-key and friends.
+      if (typeof header.alg !== 'string' || !algorithms.includes(header.alg)) {
+        return fail('proof_alg_not_allowed', `alg ${JSON.stringify(header.alg)} is not in [${algorithms.join(', ')}]`);
+      }
+      const iss = peekIssuer(input.token);
+      if (iss === undefined || !issuers.has(iss)) return fail('proof_untrusted_issuer', `issuer ${JSON.stringify(iss)} is not configured`);
+
+      const audience = opts.audience ? opts.audience(ctx) : ctx.audience;
+      const verifyOptions: JWTVerifyOptions = {
+        algorithms,
+        issuer: iss,
+        audience,
+        clockTolerance: CLOCK_SKEW_SEC,
+        maxTokenAge: opts.maxLifetimeSec + CLOCK_SKEW_SEC,
+        currentDate: new Date(ctx.now * 1000),
+        requiredClaims: ['iss', 'aud', 'exp', 'iat', ...(opts.requiredClaims ?? [])],
+        ...(opts.typ ? { typ: opts.typ } : {}),
+      };
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtVerify(input.token, opts.keysFor(iss), verifyOptions));
+      } catch (e) {
+        return fromJoseError(e);
+      }
+      const iat = payload.iat as number;
+      const exp = payload.exp as number;
+      if (exp - iat > opts.maxLifetimeSec) return fail('proof_too_old', `lifetime exp-iat=${exp - iat}s exceeds ${opts.maxLifetimeSec}s`);
+      if (iat > ctx.now + CLOCK_SKEW_SEC) return fail('proof_not_yet_valid', `iat ${iat} is in the future`);
+
+      const mapped = opts.toWorkload(payload, header);
+      if ('refuse' in mapped) return fail('proof_claim', mapped.refuse);
+
+      if (opts.singleUse) {
+        if (typeof payload.jti !== 'string' || payload.jti.length === 0) return fail('proof_claim', 'jti is required');
+        const fresh = await ctx.replay.markUsed(`${opts.platform}:${iss}:${payload.jti}`, exp + CLOCK_SKEW_SEC);
+        if (!fresh) return fail('proof_replayed', `jti ${payload.jti} was already used`);
+      }
+      return {
+        ok: true,
+        workload: { platform: opts.platform, proofKind: opts.proofKind, issuer: iss, expiresAt: exp, ...mapped },
+      };
+    },
+  };
+}
+
+function fromJoseError(e: unknown): VerifyResult {
+  if (e instanceof UpstreamError) return fail('verifier_unavailable', e.message, 30);
+  if (e instanceof errors.JWTExpired) return fail('proof_expired', 'exp is in the past');
+  if (e instanceof errors.JWTClaimValidationFailed) {
+    const byClaim: Record<string, ReasonCode> = { aud: 'proof_audience', iss: 'proof_untrusted_issuer', nbf: 'proof_not_yet_valid', typ: 'proof_malformed' };
+    let reason: ReasonCode = byClaim[e.claim] ?? 'proof_claim';
+    if (e.claim === 'iat') reason = e.reason === 'check_failed' ? 'proof_not_yet_valid' : 'proof_too_old';
+    return fail(reason, `claim ${e.claim} ${e.reason}`);
+  }
+  if (e instanceof errors.JOSEAlgNotAllowed) return fail('proof_alg_not_allowed', 'alg not allowed');
+  if (e instanceof errors.JWSSignatureVerificationFailed) return fail('proof_signature', 'signature does not verify');
+  if (e instanceof errors.JWKSNoMatchingKey) return fail('proof_unknown_key', 'no key with this kid in the issuer JWKS');
+  if (e instanceof errors.JWKSMultipleMatchingKeys) return fail('proof_unknown_key', 'several keys match; kid required');
+  if (e instanceof errors.JWKSTimeout) return fail('verifier_unavailable', 'JWKS fetch timed out', 30);
+  if (e instanceof errors.JWSInvalid || e instanceof errors.JWTInvalid) return fail('proof_malformed', 'malformed JWT');
+  if (e instanceof errors.JWKSInvalid || e instanceof errors.JOSENotSupported || e instanceof errors.JWKInvalid) {
+    return fail('verifier_unavailable', `issuer keys unusable: ${(e as Error).message}`, 30);
+  }
+  if (e instanceof errors.JOSEError) return fail('verifier_unavailable', `key set unavailable: ${e.code}`, 30);
+  return fail('verifier_unavailable', `key set unavailable: ${(e as Error).message}`, 30);
+}
+
+/**
+ * A remote JWKS resolver whose fetches go through the bounded fetch port (timeout, byte cap,
+ * scheme policy), with jose's cache and its cooldown-bounded refetch on an unknown `kid`.
+ */
+export function remoteJwks(url: string, fetchPort: BoundedFetch, cache?: { cacheMaxAgeMs?: number; cooldownMs?: number }): JWTVerifyGetKey {
+  return createRemoteJWKSet(new URL(url), {
+    timeoutDuration: JWKS_TIMEOUT_MS,
+    cooldownDuration: cache?.cooldownMs ?? JWKS_COOLDOWN_MS,
+    cacheMaxAge: cache?.cacheMaxAgeMs ?? JWKS_CACHE_MAX_AGE_MS,
+    [customFetch]: async (u: string) => {
+      const res = await fetchPort(u, { timeoutMs: JWKS_TIMEOUT_MS, maxBytes: JWKS_MAX_RESPONSE_BYTES, headers: { accept: 'application/json' } });
+      return new Response(res.text, { status: res.status, headers: res.headers });
+    },
+  });
+}

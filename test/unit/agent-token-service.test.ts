@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest';
+import { AgentTokenService, type AgentTokenRequest } from '../../src/entra/client.ts';
+import { EntraHttpError, type EntraToken, type EntraTransport } from '../../src/entra/types.ts';
+import { BridgeError } from '../../src/errors.ts';
+import { UpstreamError } from '../../src/net/bounded-fetch.ts';
+
+type Leg = 'leg1' | 'leg2' | 'obo' | 'user_fic';
+
+/** A scripted transport: each leg answers from a queue of outcomes, then succeeds. */
+function scripted(now: () => number, script: Partial<Record<Leg, (Error | 'ok')[]>> = {}) {
+  const calls: Leg[] = [];
+  const assertions: string[] = [];
+  const answer = async (leg: Leg, lifetime = 3600): Promise<EntraToken> => {
+    calls.push(leg);
+    await new Promise((r) => setTimeout(r, 5));
+    const next = script[leg]?.shift();
+    if (next && next !== 'ok') throw next;
+    return { accessToken: `${leg}-${calls.length}`, expiresAt: now() + lifetime };
+  };
+  const transport: EntraTransport = {
+    name: 'scripted',
+    blueprintExchangeToken: async (p) => {
+      assertions.push(await p.clientAssertion());
+      return answer('leg1');
+    },
+    agentClientCredentials: () => answer('leg2'),
+    onBehalfOf: () => answer('obo'),
+    userFederatedCredential: () => answer('user_fic'),
+  };
+  return { transport, calls, assertions };
+}
+
+function service(transport: EntraTransport, clock: () => number, sleeps: number[] = []) {
+  return new AgentTokenService({
+    transport,
+    mintAssertion: async (subject) => `assertion-for-${subject}-${Math.random()}`,
+    clock,
+    renewBeforeSec: 300,
+    retry: { attempts: 3, baseDelayMs: 10, maxInlineRetryAfterSec: 2 },
+    sleep: async (ms) => {
+      sleeps.push(ms);
+    },
+  });
+}
+
+const req = (over: Partial<AgentTokenRequest> = {}): AgentTokenRequest => ({
+  tenantId: 't',
+  blueprintId: 'bp',
+  ficSubject: 'agent-id-bridge:bp',
+  agentId: 'a1',
+  mode: 'autonomous',
+  scopes: ['https://graph.microsoft.com/.default'],
+  correlationId: 'c',
+  ...over,
+});
+
+describe('agent-token service', () => {
+  it('runs leg 1 then leg 2, and serves a warm request from cache', async () => {
+    let t = 1000;
+    const s = scripted(() => t);
+    const svc = service(s.transport, () => t);
+    const first = await svc.acquire(req());
+    expect(first.fromCache).toBe(false);
+    expect(s.calls).toEqual(['leg1', 'leg2']);
+    const second = await svc.acquire(req());
+    expect(second).toEqual({ token: first.token, fromCache: true });
+    expect(s.calls).toEqual(['leg1', 'leg2']);
+  });
+
+  it('shares one upstream call among concurrent identical cold requests (single flight)', async () => {
+    const s = scripted(() => 1000);
+    const svc = service(s.transport, () => 1000);
+    const results = await Promise.all(Array.from({ length: 50 }, () => svc.acquire(req())));
+    expect(s.calls).toEqual(['leg1', 'leg2']);
+    expect(new Set(results.map((r) => r.token.accessToken)).size).toBe(1);
+  });
+
+  it('reuses T1 for another resource of the same agent, and mints a fresh assertion per leg-1 call', async () => {
+    let t = 1000;
+    const s = scripted(() => t);
+    const svc = service(s.transport, () => t);
+    await svc.acquire(req());
+    await svc.acquire(req({ scopes: ['api://orders/.default'] }));
+    expect(s.calls).toEqual(['leg1', 'leg2', 'leg2']);
+    await svc.acquire(req({ agentId: 'a2' }));
+    expect(s.calls.filter((c) => c === 'leg1')).toHaveLength(2);
+    expect(new Set(s.assertions).size).toBe(2);
+  });
+
+  it('renews five minutes before expiry', async () => {
+    let t = 1000;
+    const s = scripted(() => t);
+    const svc = service(s.transport, () => t);
+    await svc.acquire(req());
+    t += 3600 - 301;
+    await svc.acquire(req());
+    expect(s.calls).toEqual(['leg1', 'leg2']);
+    t += 2;
+    await svc.acquire(req());
+    expect(s.calls).toEqual(['leg1', 'leg2', 'leg1', 'leg2']);
+  });
+
+  it('retries 5xx with backoff and succeeds', async () => {
+    const sleeps: number[] = [];
+    const s = scripted(() => 1000, { leg2: [new EntraHttpError({ status: 503, error: 'http_503', summary: 'down' }), 'ok'] });
+    const svc = service(s.transport, () => 1000, sleeps);
+    await svc.acquire(req());
+    expect(s.calls).toEqual(['leg1', 'leg2', 'leg2']);
+    expect(sleeps).toHaveLength(1);
+  });
+
+  it('waits a short Retry-After, but answers 503 at once when Entra asks for a long one', async () => {
+    const sleeps: number[] = [];
+    const short = scripted(() => 1000, { leg1: [new EntraHttpError({ status: 429, error: 'http_429', summary: 'slow', retryAfterSec: 1 }), 'ok'] });
+    await service(short.transport, () => 1000, sleeps).acquire(req());
+    expect(sleeps[0]).toBeGreaterThanOrEqual(1000);
+
+    const long = scripted(() => 1000, { leg1: [new EntraHttpError({ status: 429, error: 'http_429', summary: 'slow', retryAfterSec: 30 })] });
+    const err = await service(long.transport, () => 1000).acquire(req()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BridgeError);
+    expect(err).toMatchObject({ reason: 'entra_throttled', retryAfterSec: 30 });
+    expect(long.calls).toEqual(['leg1']);
+  });
+
+  it('gives up after the attempt budget on timeouts', async () => {
+    const timeout = () => new UpstreamError('timeout', 'login', 'no answer');
+    const s = scripted(() => 1000, { leg1: [timeout(), timeout(), timeout()] });
+    const err = await service(s.transport, () => 1000).acquire(req()).catch((e: unknown) => e);
+    expect(err).toMatchObject({ reason: 'entra_timeout' });
+    expect(s.calls).toEqual(['leg1', 'leg1', 'leg1']);
+  });
+
+  it('does not retry a tenant misconfiguration, and explains it with the AADSTS code', async () => {
+    const s = scripted(() => 1000, { leg1: [new EntraHttpError({ status: 400, error: 'invalid_request', aadsts: '70021', summary: 'AADSTS70021: No matching federated identity record found', correlationId: 'corr-1' })] });
+    const err = (await service(s.transport, () => 1000).acquire(req()).catch((e: unknown) => e)) as BridgeError;
+    expect(err.reason).toBe('entra_misconfigured');
+    expect(err.publicDetail).toMatch(/AADSTS70021/);
+    expect(err.publicDetail).toMatch(/federated identity credential/);
+    expect(err.correlationId).toBe('corr-1');
+    expect(s.calls).toEqual(['leg1']);
+  });
+
+  it('serves a still-valid cached token when renewal fails', async () => {
+    let t = 1000;
+    const s = scripted(() => t, { leg2: ['ok', new EntraHttpError({ status: 503, error: 'x', summary: 'down', retryAfterSec: 60 })] });
+    const svc = service(s.transport, () => t);
+    const first = await svc.acquire(req());
+    t += 3600 - 200; // inside the renew window, 200 s before expiry
+    const second = await svc.acquire(req());
+    expect(second.token.accessToken).toBe(first.token.accessToken);
+  });
+
+  it('agent-user mode runs leg 1, T2 and user_fic; OBO runs leg 1 and OBO; each is cached per user', async () => {
+    const s = scripted(() => 1000);
+    const svc = service(s.transport, () => 1000);
+    await svc.acquire(req({ mode: 'agent_user', agentUser: { upn: 'bot@contoso.com' } }));
+    expect(s.calls).toEqual(['leg1', 'leg2', 'user_fic']);
+    await svc.acquire(req({ mode: 'agent_user', agentUser: { upn: 'BOT@contoso.com' } }));
+    expect(s.calls).toHaveLength(3);
+    await svc.acquire(req({ mode: 'obo', userAssertion: 'user-a' }));
+    await svc.acquire(req({ mode: 'obo', userAssertion: 'user-a' }));
+    await svc.acquire(req({ mode: 'obo', userAssertion: 'user-b' }));
+    expect(s.calls).toEqual(['leg1', 'leg2', 'user_fic', 'obo', 'obo']);
+  });
+});

@@ -1,0 +1,100 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, isConfigured, loadConfig } from '../../src/config/config.ts';
+import { renderPolicySchema, SCHEMA_PATH } from '../../src/config/write-schema.ts';
+import { generateSigningKeyJwk } from '../../src/issuer/keys.ts';
+
+const POLICY = `
+version: 1
+tenants:
+  - tenantId: 11111111-1111-4111-8111-111111111111
+    blueprints:
+      - appId: 22222222-2222-4222-8222-222222222222
+        agents: [{ id: 33333333-3333-4333-8333-333333333333 }]
+platforms: { gcp: {} }
+rules:
+  - { name: r, platform: gcp, principal: "1", agent: 33333333-3333-4333-8333-333333333333, resources: [https://graph.microsoft.com] }
+`;
+
+const key = await generateSigningKeyJwk();
+const env = (over: Record<string, string | undefined> = {}) => ({ BRIDGE_ISSUER: 'https://bridge.example.com', BRIDGE_SIGNING_KEY: key, BRIDGE_POLICY: POLICY, ...over });
+
+function problems(e: Record<string, string | undefined>, mode?: 'sandbox'): string[] {
+  try {
+    loadConfig(e, mode ? { mode } : {});
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('configuration', () => {
+  it('loads a complete production configuration with defaults', () => {
+    const c = loadConfig(env());
+    expect(c).toMatchObject({
+      mode: 'production',
+      issuer: 'https://bridge.example.com',
+      audience: 'https://bridge.example.com',
+      entra: { authorityHost: 'https://login.microsoftonline.com', endpoint: 'https://login.microsoftonline.com' },
+      listen: { host: '127.0.0.1', port: 8787 },
+      allowInsecureLoopback: false,
+    });
+    expect(c.policy.rules).toHaveLength(1);
+  });
+
+  it('reports every problem at once, each naming its option', () => {
+    const p = problems({ BRIDGE_ISSUER: 'http://bridge.example.com/', PORT: 'eighty', BRIDGE_EXPLAIN: 'maybe' });
+    expect(p.join('\n')).toMatch(/BRIDGE_ISSUER: must be https/);
+    expect(p.join('\n')).toMatch(/BRIDGE_SIGNING_KEY: required/);
+    expect(p.join('\n')).toMatch(/BRIDGE_POLICY_FILE or BRIDGE_POLICY: required/);
+    expect(p.join('\n')).toMatch(/PORT: must be an integer/);
+    expect(p.join('\n')).toMatch(/BRIDGE_EXPLAIN: must be on or off/);
+  });
+
+  it('refuses an issuer with a trailing slash (Entra matches it byte for byte)', () => {
+    expect(problems(env({ BRIDGE_ISSUER: 'https://bridge.example.com/' }))).toEqual([expect.stringMatching(/BRIDGE_ISSUER: must not end with "\/"/)]);
+  });
+
+  it('allows loopback http only in the sandbox', () => {
+    expect(problems(env({ BRIDGE_ISSUER: 'http://127.0.0.1:8787' }))).toHaveLength(1);
+    expect(problems(env({ BRIDGE_ISSUER: 'http://127.0.0.1:8787', ENTRA_AUTHORITY_HOST: 'http://127.0.0.1:9' }), 'sandbox')).toEqual([]);
+    expect(problems(env({ ENTRA_AUTHORITY_HOST: 'http://login.example.com' }), 'sandbox')).toEqual([expect.stringMatching(/ENTRA_AUTHORITY_HOST: must be https/)]);
+  });
+
+  it('names the policy path of a schema error', () => {
+    const bad = POLICY.replace('tenantId: 11111111-1111-4111-8111-111111111111', 'tenantId: common');
+    expect(problems(env({ BRIDGE_POLICY: bad })).join('\n')).toMatch(/BRIDGE_POLICY: policy\.tenants\.0\.tenantId: must be a tenant id or domain/);
+    const unknownField = POLICY.replace('version: 1', 'version: 1\nallowEverything: true');
+    expect(problems(env({ BRIDGE_POLICY: unknownField })).join('\n')).toMatch(/BRIDGE_POLICY: policy: Unrecognized key/);
+  });
+
+  it('names the rule path of a compile error, with the policy file as source', () => {
+    const bad = POLICY.replace('principal: "1"', 'principal: { regex: "(" }');
+    const p = problems(env({ BRIDGE_POLICY: undefined, BRIDGE_POLICY_FILE: '/etc/bridge/policy.yaml' }));
+    expect(p.join()).toMatch(/BRIDGE_POLICY_FILE/);
+    expect(() => loadConfig(env({ BRIDGE_POLICY: undefined, BRIDGE_POLICY_FILE: 'p.yaml' }), { readFile: () => bad })).toThrow(/BRIDGE_POLICY_FILE: p.yaml|p\.yaml: policy\.rules\[0\]\.principal: invalid pattern/);
+  });
+
+  it('reads a JSON policy file as well as YAML', () => {
+    const json = JSON.stringify({
+      version: 1,
+      tenants: [{ tenantId: 'contoso.onmicrosoft.com', blueprints: [{ appId: '22222222-2222-4222-8222-222222222222', agents: [{ id: '33333333-3333-4333-8333-333333333333' }] }] }],
+      platforms: { gcp: {} },
+      rules: [],
+    });
+    const c = loadConfig(env({ BRIDGE_POLICY: undefined, BRIDGE_POLICY_FILE: 'p.json' }), { readFile: () => json });
+    expect(c.policy.tenants[0]!.tenantId).toBe('contoso.onmicrosoft.com');
+  });
+
+  it('treats any bridge variable as "configured" (the sandbox then refuses to start)', () => {
+    expect(isConfigured({})).toBe(false);
+    expect(isConfigured({ PORT: '9000' })).toBe(false);
+    expect(isConfigured({ BRIDGE_POLICY_FILE: 'x' })).toBe(true);
+    expect(isConfigured({ ENTRA_AUTHORITY_HOST: 'https://login.microsoftonline.us' })).toBe(true);
+  });
+
+  it('ships a JSON Schema identical to the one generated from the source of truth', () => {
+    expect(readFileSync(SCHEMA_PATH, 'utf8')).toBe(renderPolicySchema());
+  });
+});
