@@ -5,6 +5,7 @@
  * accepts proofs from (a platform is enabled by its section being present), and the rules.
  */
 import { z } from 'zod';
+import { GcpPlatformSchema } from './platforms/gcp.ts';
 
 const nonEmpty = z.string().min(1);
 const guid = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a GUID');
@@ -52,15 +53,10 @@ const TenantSchema = z
   })
   .strict();
 
-const GcpPlatformSchema = z
-  .object({
-    jwksUrl: z.url().optional().describe("Google's signing keys; default https://www.googleapis.com/oauth2/v3/certs"),
-  })
-  .strict();
-
+/** One schema file per platform under ./platforms/; a platform is enabled by its section being present. */
 export const PlatformsSchema = z
   .object({
-    gcp: GcpPlatformSchema.optional().describe('Present = Google ID tokens are accepted'),
+    gcp: GcpPlatformSchema.optional(),
   })
   .strict();
 
