@@ -8,6 +8,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Servers listen on loopback only; keep files isolated so emulators and env changes never leak.
     pool: 'forks',
+    setupFiles: ['./test/support/loopback-only.ts'],
     reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });
