@@ -16,6 +16,7 @@ import { createBoundedFetch, type BoundedFetch } from './net/bounded-fetch.ts';
 import { MemoryRateLimiter, MemoryReplayStore } from './store/memory.ts';
 import type { RateLimiter, ReplayStore } from './store/ports.ts';
 import type { AdapterDeps, WorkloadVerifier } from './verify/contract.ts';
+import { VerifiedProofCache } from './verify/verified-cache.ts';
 
 export interface EntraTransportFactory {
   (p: { authorityHost: string; endpoint: string; fetch: BoundedFetch; timeoutMs: number }): EntraTransport;
@@ -64,6 +65,7 @@ export async function buildAppDeps(config: Config, ports: RuntimePorts): Promise
     replay: ports.replay ?? new MemoryReplayStore(clock),
     rateLimiter: ports.rateLimiter ?? new MemoryRateLimiter(config.rateLimitPerMinute, clock),
     clock,
+    verifiedProofs: new VerifiedProofCache(),
     keys,
     audit: ports.audit ?? (config.audit === 'off' ? discardAudit : jsonLineAuditSink()),
     explainEnabled: config.explain,

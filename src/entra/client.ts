@@ -70,7 +70,10 @@ export class AgentTokenService {
   async acquire(req: AgentTokenRequest): Promise<AgentTokenResult> {
     const scopeKey = [...req.scopes].sort().join(' ');
     const key = await this.#resultKey(req, scopeKey);
-    return this.#tokens.get(key, () => this.#fetchResult(req));
+    return this.#tokens.get(key, async () => {
+      const token = await this.#fetchResult(req);
+      return { ...token, sha256: await sha256Hex(token.accessToken) };
+    });
   }
 
   async #resultKey(req: AgentTokenRequest, scopeKey: string): Promise<string> {

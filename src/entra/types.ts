@@ -13,6 +13,8 @@ export interface EntraToken {
   /** Scopes Entra granted, when it says (user flows). */
   scope?: string;
   correlationId?: string;
+  /** SHA-256 (hex) of accessToken, computed once when fetched: the audit log records it on every hit. */
+  sha256?: string;
 }
 
 export interface LegContext {

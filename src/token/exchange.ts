@@ -11,6 +11,7 @@ import type { RateLimiter, ReplayStore } from '../store/ports.ts';
 import { sha256Hex } from '../util/hash.ts';
 import type { VerifiedWorkload, WorkloadVerifier } from '../verify/contract.ts';
 import { peekIssuer } from '../verify/jwt.ts';
+import type { VerifiedProofCache } from '../verify/verified-cache.ts';
 import type { TokenRequest } from './request.ts';
 
 export interface ExchangeDeps {
@@ -22,6 +23,7 @@ export interface ExchangeDeps {
   replay: ReplayStore;
   rateLimiter: RateLimiter;
   clock: () => number;
+  verifiedProofs: VerifiedProofCache;
 }
 
 export interface ExchangeResult {
@@ -44,20 +46,36 @@ function routeProof(verifiers: readonly WorkloadVerifier[], req: TokenRequest): 
   return chosen;
 }
 
+/** Verify the proof, or recall that this exact proof verified a moment ago (see verified-cache.ts). */
+async function verifyProof(deps: ExchangeDeps, req: TokenRequest, audit: AuditEvent): Promise<VerifiedWorkload> {
+  const now = deps.clock();
+  const cacheKey = `${req.proof.tokenType}\n${req.proof.token}`;
+  const cached = deps.verifiedProofs.get(cacheKey, now);
+  if (cached) {
+    audit.platform = cached.workload.platform;
+    audit.proof_sha256 = cached.proofSha256;
+    return cached.workload;
+  }
+  const verifier = routeProof(deps.verifiers, req);
+  audit.platform = verifier.platform;
+  // Both are WebCrypto jobs on the thread pool: run them side by side rather than one after the other.
+  const [result, proofSha256] = await Promise.all([
+    verifier.verify(req.proof, { now, audience: deps.audience, issuer: deps.issuer, replay: deps.replay }),
+    sha256Hex(req.proof.token),
+  ]);
+  audit.proof_sha256 = proofSha256;
+  if (!result.ok) {
+    throw new BridgeError(result.reason, result.detail, result.retryAfterSec !== undefined ? { retryAfterSec: result.retryAfterSec } : {});
+  }
+  if (!verifier.singleUse) deps.verifiedProofs.set(cacheKey, result.workload, proofSha256, now);
+  return result.workload;
+}
+
 export async function verifyAndDecide(deps: ExchangeDeps, req: TokenRequest, audit: AuditEvent): Promise<{ workload: VerifiedWorkload; decision: PolicyDecision }> {
   audit.mode = req.mode;
   audit.resource = req.resource;
   if (req.agentUserRaw !== undefined) audit.agent_user = req.agentUserRaw;
-  audit.proof_sha256 = await sha256Hex(req.proof.token);
-
-  const verifier = routeProof(deps.verifiers, req);
-  audit.platform = verifier.platform;
-  const now = deps.clock();
-  const result = await verifier.verify(req.proof, { now, audience: deps.audience, issuer: deps.issuer, replay: deps.replay });
-  if (!result.ok) {
-    throw new BridgeError(result.reason, result.detail, result.retryAfterSec !== undefined ? { retryAfterSec: result.retryAfterSec } : {});
-  }
-  const w = result.workload;
+  const w = await verifyProof(deps, req, audit);
   Object.assign(audit, { proof_kind: w.proofKind, issuer: w.issuer, principal: w.principal, attributes: w.attributes });
   if (w.auditContext) audit.context = w.auditContext;
 
@@ -92,7 +110,7 @@ export async function exchange(deps: ExchangeDeps, req: TokenRequest, audit: Aud
   });
   audit.cache = fromCache ? 'hit' : 'miss';
   if (token.correlationId) audit.entra_correlation_id = token.correlationId;
-  audit.token_sha256 = await sha256Hex(token.accessToken);
+  audit.token_sha256 = token.sha256 ?? (await sha256Hex(token.accessToken));
   return {
     accessToken: token.accessToken,
     expiresIn: Math.max(0, token.expiresAt - deps.clock()),

@@ -51,6 +51,8 @@ export interface WorkloadVerifier {
   readonly platform: Platform;
   /** Token type URNs this verifier accepts. */
   readonly tokenTypes: readonly string[];
+  /** Each proof is accepted once (jti): the core must never answer it from a cache of verified proofs. */
+  readonly singleUse?: boolean;
   /**
    * Cheap routing check on UNVERIFIED data (for JWTs: the `iss` claim). Never a trust decision.
    * Verifiers of non-JWT proofs route by token type alone and may return true.

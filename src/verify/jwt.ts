@@ -60,6 +60,7 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
   return {
     platform: opts.platform,
     tokenTypes: opts.tokenTypes,
+    singleUse: opts.singleUse === true,
     accepts(_input: ProofInput, unverifiedIssuer: string | undefined) {
       return unverifiedIssuer !== undefined && issuers.has(unverifiedIssuer);
     },

@@ -1,0 +1,148 @@
+/**
+ * Confidential-client authentication on the token endpoint (entra-agent-id.md §1.0, §2.2, §6.2):
+ *  - a blueprint presents an external OIDC JWT matched against its federated identity credentials;
+ *  - an agent identity presents T1, its blueprint's token-exchange token for it (§1.a leg 2).
+ * Order of checks: FIC lookup on the *unverified* iss/sub/aud (it picks the issuer to trust), then
+ * the issuer's keys over HTTP, then the signature, then the time window.
+ */
+import { importJWK, type JWK } from 'jose';
+import type { EmulatedAgent, EmulatedBlueprint } from './model.ts';
+import {
+  CLIENT_ASSERTION_TYPE_JWT_BEARER,
+  ENTRA_ISSUER_HOSTS,
+  MAX_EXTERNAL_ASSERTION_LIFETIME_SEC,
+  TOKEN_EXCHANGE_APP_ID,
+} from './constants.ts';
+import type { GrantContext } from './context.ts';
+import { findClient, type DirectoryClient } from './directory.ts';
+import { entraError } from './errors.ts';
+import { guidToB64url, parseEid1Subject } from './guid.ts';
+import { audiences, claimNumber, claimString, parseJwt, rs256SignatureValid, type ParsedJwt } from './jwt.ts';
+import { outsideValidity, readOwnToken } from './own-tokens.ts';
+
+export type AuthenticatedClient =
+  | { kind: 'blueprint'; blueprint: EmulatedBlueprint }
+  | { kind: 'agent'; agent: EmulatedAgent; blueprint: EmulatedBlueprint };
+
+/** Looks up `client_id` and checks its credential; throws the Entra error otherwise. */
+export async function authenticateConfidentialClient(ctx: GrantContext, clientId: string): Promise<AuthenticatedClient> {
+  const client: DirectoryClient = findClient(ctx.tenant, clientId);
+  const secret = ctx.form.get('client_secret');
+  const assertion = ctx.form.get('client_assertion');
+  if (client.kind === 'clientApp') {
+    // Client apps are public clients in the emulated directory: they cannot run confidential grants.
+    if (secret !== undefined || assertion !== undefined) throw entraError(700025);
+    throw entraError(7000218);
+  }
+  if (secret === undefined && assertion === undefined) throw entraError(7000218);
+  // No client secrets exist in the emulated directory (agents cannot hold any, §0), so any secret is wrong.
+  if (secret !== undefined) throw entraError(7000215, clientId);
+  const assertionType = ctx.form.require('client_assertion_type');
+  // [inf] The code for an unknown assertion type is undocumented; it is treated as "no credential".
+  if (assertionType !== CLIENT_ASSERTION_TYPE_JWT_BEARER) throw entraError(7000218);
+  if (client.kind === 'blueprint') {
+    await verifyFederatedAssertion(ctx, client.blueprint, assertion!);
+    return client;
+  }
+  await verifyT1(ctx, client.agent, assertion!);
+  return client;
+}
+
+// ─── Blueprint: external OIDC assertion against its FICs (§2.2) ───
+
+async function verifyFederatedAssertion(ctx: GrantContext, bp: EmulatedBlueprint, raw: string): Promise<ParsedJwt> {
+  const jwt = parseJwt(raw);
+  if (!jwt) throw entraError(50027);
+  // §2.2/§7.5: only RS256 issuers are supported; the rejection code is [inf].
+  if (jwt.header.alg !== 'RS256') throw entraError(700027, `The assertion algorithm '${String(jwt.header.alg)}' is not supported; use RS256.`);
+  if (bp.fics.length === 0) throw entraError(70025);
+
+  const iss = claimString(jwt.claims, 'iss') ?? '';
+  const sub = claimString(jwt.claims, 'sub') ?? '';
+  const aud = audiences(jwt.claims);
+  if (isEntraHost(iss, ctx.authorityHost)) throw entraError(700222);
+  // Exact, case-sensitive, no wildcards, a trailing '/' counts (§2.2). [inf] an `aud` array matches
+  // when any of its members equals the FIC's single audience.
+  const fic = bp.fics.find((f) => f.issuer === iss && f.subject === sub && aud.includes(f.audiences[0]));
+  if (!fic) throw entraError(70021, iss, sub, aud.join(','));
+
+  await verifyExternalSignature(ctx, jwt, iss);
+
+  const out = outsideValidity(jwt, ctx.now);
+  if (out) throw entraError(700024, ctx.now, out.nbf, out.exp);
+  // Entra measures exp − iat; a missing iat counts as 0, which is how it effectively requires iat.
+  const iat = claimNumber(jwt.claims, 'iat') ?? 0;
+  const exp = claimNumber(jwt.claims, 'exp') ?? 0;
+  if (exp - iat > MAX_EXTERNAL_ASSERTION_LIFETIME_SEC) throw entraError(70023, iat, exp);
+  return jwt;
+}
+
+function isEntraHost(iss: string, authorityHost: string): boolean {
+  try {
+    const host = new URL(iss).hostname.toLowerCase();
+    return ENTRA_ISSUER_HOSTS.has(host) || host === new URL(authorityHost).hostname.toLowerCase();
+  } catch {
+    return false;
+  }
+}
+
+async function verifyExternalSignature(ctx: GrantContext, jwt: ParsedJwt, iss: string): Promise<void> {
+  const kid = jwt.header.kid;
+  let { keys, fromCache } = await ctx.issuerKeys.get(iss);
+  let candidates = signingCandidates(keys, kid);
+  if (candidates.length === 0 && fromCache) {
+    // An unknown kid may be a key the issuer rotated in since the keys were cached: refetch once.
+    ({ keys } = await ctx.issuerKeys.get(iss, true));
+    candidates = signingCandidates(keys, kid);
+  }
+  if (candidates.length === 0) throw entraError(700027, `The key was not found. kid: '${String(kid)}'`);
+  for (const jwk of candidates) {
+    let key: Awaited<ReturnType<typeof importJWK>>;
+    try {
+      key = await importJWK(jwk, 'RS256');
+    } catch {
+      continue;
+    }
+    if (await rs256SignatureValid(jwt.raw, key)) return;
+  }
+  throw entraError(700027, 'The signature is invalid.');
+}
+
+/** RSA keys usable for RS256 with the assertion's kid (all of them when the header carries none). */
+function signingCandidates(keys: JWK[], kid: string | undefined): JWK[] {
+  return keys.filter((k) => k.kty === 'RSA' && (k.alg === undefined || k.alg === 'RS256') && (kid === undefined || k.kid === kid));
+}
+
+// ─── Agent identity: T1 as its client assertion (§1.a leg 2) ───
+
+/**
+ * T1 must be the emulator's own token for this tenant, current, and bound to this agent:
+ * aud = token-exchange app, azp = the agent's parent blueprint, and the fmi_path at the end of `sub`
+ * = client_id (§1.a "What Entra checks", read through the real T1 of §5.2). The binding failures share
+ * AADSTS7002111, the one code seen in the wild for them (§6.2 [3p]; exact codes undocumented, §7.1).
+ */
+async function verifyT1(ctx: GrantContext, agent: EmulatedAgent, raw: string): Promise<void> {
+  const own = await readOwnToken(ctx, raw);
+  if (!own.ok) {
+    if (own.reason === 'malformed') throw entraError(50027);
+    if (own.reason === 'signature') throw entraError(700027, 'The assertion is not signed by this authority.');
+    throw entraError(7002111, agent.appId, `The assertion issuer '${String(parseJwt(raw)?.claims.iss)}' is not this tenant.`);
+  }
+  const { claims } = own.jwt;
+  const out = outsideValidity(own.jwt, ctx.now);
+  if (out) throw entraError(700024, ctx.now, out.nbf, out.exp);
+
+  if (claims.aud !== TOKEN_EXCHANGE_APP_ID) {
+    throw entraError(7002111, agent.appId, `The assertion audience must be '${TOKEN_EXCHANGE_APP_ID}'.`);
+  }
+  if (claimString(claims, 'azp')?.toLowerCase() !== agent.parentBlueprintId.toLowerCase()) {
+    throw entraError(7002111, agent.appId, `The assertion was issued to '${String(claims.azp)}', not to the agent's blueprint.`);
+  }
+  const sub = parseEid1Subject(claimString(claims, 'sub') ?? '');
+  const bound =
+    sub !== null &&
+    sub.tenantB64 === guidToB64url(ctx.tenant.tenantId) &&
+    sub.appB64 === guidToB64url(agent.parentBlueprintId) &&
+    sub.fmiPath.toLowerCase() === agent.appId.toLowerCase();
+  if (!bound) throw entraError(7002111, agent.appId, "The assertion's fmi_path does not name this agent identity.");
+}

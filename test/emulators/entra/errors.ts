@@ -1,0 +1,157 @@
+/**
+ * Entra's error table and wire shape (entra-agent-id.md §5.1, §6.2).
+ *
+ * One row per AADSTS code: HTTP status, OAuth `error`, and the message text. Texts follow real
+ * responses where one is known. Sources disagree on status and `error` for several codes (§7.1), so
+ * rows marked UNCERTAIN are the emulator's choice: clients and tests should key on `error_codes`,
+ * as Microsoft itself advises (doc S24).
+ */
+
+export interface ErrorRow<A extends unknown[] = never[]> {
+  status: number;
+  error: string;
+  message: (...args: A) => string;
+}
+
+const row = <A extends unknown[]>(status: number, error: string, message: (...args: A) => string): ErrorRow<A> => ({
+  status,
+  error,
+  message,
+});
+
+const CERT_DOC = 'Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .';
+
+function isoTime(unixSec: number): string {
+  return new Date(unixSec * 1000).toISOString().replace(/\.\d{3}Z$/, '.0000000Z');
+}
+
+export const ERRORS = {
+  // ─── Tenant and request shape ───
+  90002: row(400, 'invalid_request', (tenant: string) =>
+    `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.`),
+  900023: row(400, 'invalid_request', (tenant: string) =>
+    `Specified tenant identifier '${tenant}' is neither a valid DNS name, nor a valid external domain.`),
+  // UNCERTAIN status/error: doc S24 gives the code only.
+  9001023: row(400, 'invalid_request', () =>
+    'The grant type is not supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.'),
+  900144: row(400, 'invalid_request', (name: string) => `The request body must contain the following parameter: '${name}'.`),
+  70003: row(400, 'unsupported_grant_type', (grant: string) => `The app requested an unsupported grant type '${grant}'.`),
+
+  // ─── Client lookup and client authentication ───
+  700016: row(400, 'unauthorized_client', (appId: string, tenant: string) =>
+    `Application with identifier '${appId}' was not found in the directory '${tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`),
+  7000218: row(401, 'invalid_client', () =>
+    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'."),
+  // The emulator models no client secrets (blueprint secrets are for local development only, §1.0; agent
+  // identities cannot hold credentials, §0), so every presented secret is a bad one.
+  7000215: row(401, 'invalid_client', (appId: string) =>
+    `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${appId}'.`),
+  700025: row(401, 'invalid_client', () => "Client is public so neither 'client_assertion' nor 'client_secret' should be presented."),
+  // UNCERTAIN status/error for a malformed client assertion.
+  50027: row(400, 'invalid_request', () => 'JWT token is invalid or malformed.'),
+  // Also used for `alg` other than RS256: docs say only RS256 is supported/tested (§2.2, §7.5); the code is [inf].
+  700027: row(401, 'invalid_client', (reason: string) => `Client assertion failed signature validation. [Reason - ${reason}]`),
+  700024: row(401, 'invalid_client', (now: number, nbf: number, exp: number) =>
+    `Client assertion is not within its valid time range. Current time: ${isoTime(now)}, assertion valid from ${isoTime(nbf)}, expiry time of assertion ${isoTime(exp)}. ${CERT_DOC}`),
+  70023: row(400, 'invalid_request', (iat: number, exp: number) =>
+    `External OIDC Provider token must have a lifetime of less than or equal to 1.01:00:00. Token issued at ${iat}. Token expires on ${exp}.`),
+
+  // ─── Federated identity credentials (§2.2) ───
+  70025: row(401, 'invalid_client', () => 'Client application has no configured federated identity credentials.'),
+  // Observed both as 400 invalid_request and as 401 unauthorized_client (§6.2, code S31); UNCERTAIN.
+  70021: row(400, 'invalid_request', (iss: string, sub: string, aud: string) =>
+    `No matching federated identity record found for presented assertion. Assertion Issuer: '${iss}'. Assertion Subject: '${sub}'. Assertion Audience: '${aud}'. https://learn.microsoft.com/entra/workload-id/workload-identity-federation`),
+  // UNCERTAIN status/error.
+  700222: row(400, 'invalid_request', () => 'AAD-issued tokens may not be used for federated identity flows.'),
+  90061: row(400, 'invalid_request', (detail: string) => `Request to External OIDC endpoint failed. ${detail}`),
+  // UNCERTAIN status/error; the code and text are [3p].
+  900612: row(400, 'invalid_request', () => 'Failed to parse provider signing keys.'),
+
+  // ─── Agent identity legs (§1.a, §6.2) ───
+  // [3p] seen on leg 2 when the blueprint id was used for the agent id; the meaning is undocumented and
+  // the emulator uses it for every T1 ↔ client_id binding failure. UNCERTAIN status/error (§7.1).
+  7002111: row(401, 'invalid_client', (clientId: string, detail: string) =>
+    `The presented token-exchange assertion is not valid for agent identity '${clientId}'. ${detail}`),
+  // [3p] "many repos"; not in Learn's list (§1.d).
+  82001: row(400, 'unauthorized_client', (appId: string, resource: string) =>
+    `Agentic application '${appId}' is not permitted to request app-only tokens for resource '${resource}'.`),
+
+  // ─── Scopes and resources ───
+  70011: row(400, 'invalid_scope', (scope: string) =>
+    `The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope ${scope} is not valid.`),
+  // [3p] text (§1.0).
+  1002012: row(400, 'invalid_scope', (scope: string) =>
+    `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`),
+  500011: row(400, 'invalid_resource', (resource: string, tenant: string) =>
+    `The resource principal named ${resource} was not found in the tenant named ${tenant}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`),
+
+  // ─── User assertions and consent (OBO, user_fic, ROPC) ───
+  500133: row(400, 'invalid_grant', (now: number, exp: number) =>
+    `Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token. Current time: ${isoTime(now)}, expiry time of assertion ${isoTime(exp)}.`),
+  50013: row(400, 'invalid_grant', (detail: string) => `Assertion failed signature validation or is not valid for this request. ${detail}`),
+  65001: row(400, 'invalid_grant', (appId: string) =>
+    `The user or administrator has not consented to use the application with ID '${appId}'. Send an interactive authorization request for this user and resource.`),
+  // user_fic: an unknown agent user, or one not linked to client_id, is [inf] (§6.2).
+  50034: row(400, 'invalid_grant', (user: string, tenant: string) =>
+    `The user account ${user} does not exist in the ${tenant} directory. To sign into this application, the account must be added to the directory.`),
+  50126: row(400, 'invalid_grant', () => 'Error validating credentials due to invalid username or password.'),
+
+  // ─── Service health (faults) ───
+  // Real client-credential throttling is a 429 + Retry-After whose body is often plain "Too Many
+  // Requests"; user flows get invalid_grant AADSTS50196 (MSAL throttling docs). The emulator always
+  // sends an Entra-shaped body with 50196 so that parsing clients see a stable code.
+  50196: row(429, 'temporarily_unavailable', () =>
+    'The server terminated an operation because it encountered a client request loop. Please contact your app vendor.'),
+  50000: row(500, 'server_error', () => 'There was an error issuing a token or an issue with our sign-in service.'),
+  90033: row(503, 'temporarily_unavailable', () => 'A transient error has occurred. Please try again.'),
+} as const;
+
+export type AadstsCode = keyof typeof ERRORS;
+type ArgsOf<C extends AadstsCode> = Parameters<(typeof ERRORS)[C]['message']>;
+
+/** The one throwable of the emulator's request handling: a row of ERRORS with its arguments filled in. */
+export class EntraError extends Error {
+  readonly code: number;
+  readonly status: number;
+  readonly error: string;
+  readonly headers: Record<string, string>;
+  constructor(code: number, status: number, error: string, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.name = 'EntraError';
+    this.code = code;
+    this.status = status;
+    this.error = error;
+    this.headers = headers;
+  }
+}
+
+export function entraError<C extends AadstsCode>(code: C, ...args: ArgsOf<C>): EntraError {
+  const r = ERRORS[code] as unknown as ErrorRow<ArgsOf<C>>;
+  return new EntraError(code, r.status, r.error, r.message(...args));
+}
+
+export interface ErrorContext {
+  now: number;
+  correlationId: string;
+  traceId: string;
+  authorityHost: string;
+}
+
+/** "2024-12-03 13:51:30Z", the format of Entra's `timestamp` field and description line. */
+export function entraTimestamp(unixSec: number): string {
+  return new Date(unixSec * 1000).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** The §5.1 error body, byte for byte in shape: description lines joined with CRLF. */
+export function errorBody(e: { code: number; error: string; message: string }, ctx: ErrorContext): Record<string, unknown> {
+  const timestamp = entraTimestamp(ctx.now);
+  return {
+    error: e.error,
+    error_description: `AADSTS${e.code}: ${e.message}\r\nTrace ID: ${ctx.traceId}\r\nCorrelation ID: ${ctx.correlationId}\r\nTimestamp: ${timestamp}`,
+    error_codes: [e.code],
+    timestamp,
+    trace_id: ctx.traceId,
+    correlation_id: ctx.correlationId,
+    error_uri: `${ctx.authorityHost}/error?code=${e.code}`,
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * What the user flows share (OBO §1.b, user_fic §1.c, ROPC): the resource of a delegated scope,
+ * consent, `scp`, and the success body with `scope`, `id_token` and `client_info` (§5.1).
+ */
+import type { EmulatedResource } from '../model.ts';
+import type { GrantContext } from '../context.ts';
+import { mintContext } from '../context.ts';
+import { findResource, grantedScopes, isGraph, type DelegatedScope } from '../directory.ts';
+import { entraError } from '../errors.ts';
+import type { AuthenticatedClient } from '../client-auth.ts';
+import { clientInfo, mintIdToken, tokenResponse, type TokenUser } from '../tokens.ts';
+
+/** The resource principal a delegated request names; the token-exchange app has no delegated scopes. */
+export function delegatedResource(ctx: GrantContext, scope: DelegatedScope): EmulatedResource {
+  const resolved = findResource(ctx.tenant, scope.resourceId);
+  if (!resolved) throw entraError(500011, scope.resourceId, ctx.tenant.tenantId);
+  if (resolved.kind === 'exchange') throw entraError(70011, `${scope.resourceId}/${scope.names.join(' ')}`);
+  return resolved.resource;
+}
+
+/**
+ * The consented scopes of `principalId` for `client` on `resource`, or AADSTS65001. Only agent
+ * identities carry delegated grants in the emulated directory; a blueprint has none.
+ */
+export function consentedScopes(client: AuthenticatedClient, principalId: string, resource: EmulatedResource, scope: DelegatedScope): string[] {
+  const grants = client.kind === 'agent' ? client.agent.delegatedGrants : [];
+  const granted = grantedScopes(grants, principalId, resource, scope.names);
+  if (!granted) throw entraError(65001, client.kind === 'agent' ? client.agent.appId : client.blueprint.appId);
+  return granted;
+}
+
+/**
+ * `scp` of the issued token. openid/profile/email are Microsoft Graph permissions, so they appear in
+ * Graph tokens only; offline_access never does (real agent-user token, §5.2 S30: "… profile openid email").
+ */
+export function scpClaim(resource: EmulatedResource, granted: string[], scope: DelegatedScope): string[] {
+  const oidc = isGraph(resource) ? scope.oidc.filter((s) => s !== 'offline_access' && !granted.includes(s)) : [];
+  return [...granted, ...oidc];
+}
+
+/**
+ * Success body of a user flow. `scope` lists what the token is good for, fully qualified so that
+ * MSAL's cache lookup by the requested scopes finds it. The id_token comes only when `openid` was
+ * asked for and client_info only when `client_info=1` was sent, as Entra does; msal-node sends both.
+ * [inf] No refresh_token: the emulator does not implement the refresh_token grant.
+ */
+export async function userFlowResponse(
+  ctx: GrantContext,
+  p: { accessToken: string; lifetimeSec: number; resourceUri: string; granted: string[]; scope: DelegatedScope; clientId: string; user: TokenUser },
+): Promise<Record<string, unknown>> {
+  const qualified = p.granted.map((s) => `${p.resourceUri}/${s}`);
+  if (p.scope.names.includes('.default')) qualified.push(`${p.resourceUri}/.default`);
+  const extra: Record<string, unknown> = { scope: [...qualified, ...p.scope.oidc].join(' ') };
+  if (p.scope.oidc.includes('openid')) extra.id_token = await mintIdToken(mintContext(ctx), p.clientId, p.user);
+  if (ctx.form.get('client_info') === '1') extra.client_info = clientInfo(p.user.oid, ctx.tenant.tenantId);
+  return tokenResponse(p.accessToken, p.lifetimeSec, extra);
+}

@@ -1,0 +1,70 @@
+/**
+ * The agent's user account (entra-agent-id.md §1.c leg 3): grant_type=user_fic, client_id = agent
+ * identity authenticated with T1, user_federated_identity_credential = T2, user_id or username.
+ * `requested_token_use=on_behalf_of` is accepted and not required (§7.2: sources disagree).
+ */
+import { TOKEN_EXCHANGE_APP_ID } from '../constants.ts';
+import { authenticateConfidentialClient } from '../client-auth.ts';
+import { mintContext, type GrantContext } from '../context.ts';
+import { parseDelegatedScope } from '../directory.ts';
+import { entraError } from '../errors.ts';
+import { claimString } from '../jwt.ts';
+import { outsideValidity, readOwnToken } from '../own-tokens.ts';
+import { mintUserToken } from '../tokens.ts';
+import { consentedScopes, delegatedResource, scpClaim, userFlowResponse } from './delegated.ts';
+
+export async function userFic(ctx: GrantContext): Promise<Record<string, unknown>> {
+  const clientId = ctx.form.require('client_id');
+  const scope = parseDelegatedScope(ctx.form.require('scope'));
+  const t2raw = ctx.form.require('user_federated_identity_credential');
+  const userId = ctx.form.get('user_id');
+  const username = ctx.form.get('username');
+  if (userId === undefined && username === undefined) throw entraError(900144, 'user_id');
+  const client = await authenticateConfidentialClient(ctx, clientId);
+
+  // ─── T2: "T2 (aud) == agent identity" (doc S3), literally aud = token-exchange app, sub = azp = agent (§5.2).
+  // Every T2 failure below is invalid_grant with an [inf] code: Entra's are undocumented (§7.1).
+  const own = await readOwnToken(ctx, t2raw);
+  if (!own.ok) {
+    if (own.reason === 'malformed') throw entraError(50027);
+    throw entraError(50013, own.reason === 'signature' ? 'Signature validation failed.' : 'The assertion was not issued by this tenant.');
+  }
+  const t2 = own.jwt;
+  const out = outsideValidity(t2, ctx.now);
+  if (out) throw entraError(500133, ctx.now, out.exp);
+  const clientLower = clientId.toLowerCase();
+  if (t2.claims.aud !== TOKEN_EXCHANGE_APP_ID) throw entraError(50013, `The credential audience must be '${TOKEN_EXCHANGE_APP_ID}'.`);
+  if (claimString(t2.claims, 'sub')?.toLowerCase() !== clientLower || claimString(t2.claims, 'azp')?.toLowerCase() !== clientLower) {
+    throw entraError(50013, `The credential was not issued to agent identity '${clientId}'.`);
+  }
+
+  // ─── The agent user: exists and belongs to this agent identity (identityParentId, §0).
+  const byId = userId?.toLowerCase();
+  const byName = username?.toLowerCase();
+  const user = ctx.tenant.agentUsers.find(
+    (u) => (byId === undefined || u.oid.toLowerCase() === byId) && (byName === undefined || u.upn.toLowerCase() === byName),
+  );
+  // [inf] AADSTS50034-style for both "no such agent user" and "not this agent's user" (§6.2).
+  if (!user || user.identityParentId.toLowerCase() !== clientLower) throw entraError(50034, userId ?? username!, ctx.tenant.tenantId);
+
+  // ─── Consent (principal = the agent user) and token.
+  const resource = delegatedResource(ctx, scope);
+  const granted = consentedScopes(client, user.oid, resource, scope);
+  const accessToken = await mintUserToken(mintContext(ctx), resource, {
+    user,
+    clientId: client.kind === 'agent' ? client.agent.appId : client.blueprint.appId,
+    clientAuth: '2',
+    scp: scpClaim(resource, granted, scope),
+    lifetimeSec: resource.lifetimeSec,
+    agent: { parentBlueprintId: client.blueprint.appId, agentUser: true },
+  });
+  return userFlowResponse(ctx, {
+    accessToken,
+    lifetimeSec: resource.lifetimeSec,
+    resourceUri: resource.uri,
+    granted,
+    scope,
+    clientId,
+    user,
+  });
+}

@@ -1,0 +1,90 @@
+/**
+ * POST /{tenant}/oauth2/v2.0/token: tenant resolution, grant dispatch and the Entra error mapping
+ * (entra-agent-id.md §1.0, §5.1, §6.2). Faults and call recording live in index.ts, around this.
+ */
+import { randomUUID } from 'node:crypto';
+import type { EmulatedTenant } from './model.ts';
+import { GRANT_JWT_BEARER, TOKEN_EXCHANGE_SCOPE } from './constants.ts';
+import { TokenForm, type GrantContext } from './context.ts';
+import { findBlueprint, MULTI_TENANT_ALIASES, resolveTenant } from './directory.ts';
+import { EntraError, entraError, errorBody } from './errors.ts';
+import type { IssuerKeyCache } from './issuer-keys.ts';
+import type { SigningKey } from './tokens.ts';
+import { clientCredentials } from './grants/client-credentials.ts';
+import { onBehalfOf } from './grants/obo.ts';
+import { password } from './grants/password.ts';
+import { userFic } from './grants/user-fic.ts';
+
+export interface TokenEndpointDeps {
+  tenants: ReadonlyMap<string, EmulatedTenant>;
+  key: SigningKey;
+  authorityHost: string;
+  clock: () => number;
+  issuerKeys: IssuerKeyCache;
+}
+
+export interface TokenOutcome {
+  status: number;
+  body: Record<string, unknown>;
+  headers: Record<string, string>;
+  aadsts?: number;
+}
+
+export type Leg = 'leg1' | 'leg2' | 't2' | 'obo' | 'user_fic' | 'ropc' | 'other';
+
+const GRANTS: Record<string, (ctx: GrantContext) => Promise<Record<string, unknown>>> = {
+  client_credentials: clientCredentials,
+  [GRANT_JWT_BEARER]: onBehalfOf,
+  user_fic: userFic,
+  password,
+};
+
+export async function handleTokenRequest(
+  deps: TokenEndpointDeps,
+  rawTenant: string,
+  params: URLSearchParams,
+  correlationId: string,
+): Promise<TokenOutcome> {
+  const now = deps.clock();
+  try {
+    // Agent flows are tenant-bound (§1.0); msal refuses them client-side, Entra with AADSTS9001023.
+    // (Entra's text names /common and /consumers; the emulator refuses /organizations the same way.)
+    if (MULTI_TENANT_ALIASES.has(rawTenant.toLowerCase())) throw entraError(9001023);
+    const tenant = resolveTenant(deps.tenants, rawTenant);
+    const form = new TokenForm(params);
+    const grantType = form.require('grant_type');
+    const grant = GRANTS[grantType];
+    if (!grant) throw entraError(70003, grantType);
+    const body = await grant({ tenant, form, now, authorityHost: deps.authorityHost, key: deps.key, issuerKeys: deps.issuerKeys });
+    return { status: 200, body, headers: {} };
+  } catch (e) {
+    if (!(e instanceof EntraError)) throw e;
+    return errorOutcome(e, { now, correlationId, authorityHost: deps.authorityHost });
+  }
+}
+
+export function errorOutcome(e: EntraError, ctx: { now: number; correlationId: string; authorityHost: string }): TokenOutcome {
+  const body = errorBody({ code: e.code, error: e.error, message: e.message }, { ...ctx, traceId: randomUUID() });
+  return { status: e.status, body, headers: e.headers, aadsts: e.code };
+}
+
+/** Which step of the agent flows a request is, judged from what it asks (recorded in `calls`). */
+export function classifyLeg(tenants: ReadonlyMap<string, EmulatedTenant>, rawTenant: string, params: URLSearchParams): Leg {
+  switch (params.get('grant_type')) {
+    case 'client_credentials': {
+      if (params.get('fmi_path')) return 'leg1';
+      const tenant = tenants.get(rawTenant.toLowerCase());
+      const clientId = params.get('client_id') ?? '';
+      if (tenant && findBlueprint(tenant, clientId)) return 'other';
+      return params.get('scope')?.trim() === TOKEN_EXCHANGE_SCOPE ? 't2' : 'leg2';
+    }
+    case GRANT_JWT_BEARER:
+      return params.get('requested_token_use') === 'on_behalf_of' ? 'obo' : 'other';
+    case 'user_fic':
+      return 'user_fic';
+    case 'password':
+      return 'ropc';
+    default:
+      return 'other';
+  }
+}
