@@ -142,3 +142,23 @@ describe('/explain: a dry run for the caller only, never Entra, never a token', 
     expect(JSON.stringify(res.body)).not.toMatch(/sandbox-gcp|rule/);
   });
 });
+
+describe('rate limit per principal', () => {
+  let limited: Sandbox;
+  beforeAll(async () => {
+    limited = await startSandbox({ port: 0, overrides: { BRIDGE_RATE_LIMIT_PER_MINUTE: '2' }, audit: () => {} });
+  });
+  afterAll(async () => limited?.close());
+
+  it('answers 429 with Retry-After once a principal exceeds its limit, and issues nothing', async () => {
+    const token = await limited.gcp.emulator.mintIdToken({ audience: limited.url, format: 'full' });
+    const fields = { subject_token: token, subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph };
+    expect((await postToken(limited.url, fields)).status).toBe(200);
+    expect((await postToken(limited.url, fields)).status).toBe(200);
+    const third = await postToken(limited.url, fields);
+    expect(third.status).toBe(429);
+    expect(third.body.error).toBe('temporarily_unavailable');
+    expect(third.body).not.toHaveProperty('access_token');
+    expect(Number(third.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+});
