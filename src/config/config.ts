@@ -4,6 +4,7 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { DEFAULT_RATE_LIMIT_PER_MINUTE, ENTRA_AUTHORITY_HOST, ENTRA_MAX_ATTEMPTS, ENTRA_TIMEOUT_MS } from '../constants.ts';
+import { isLoopbackUrl } from '../net/bounded-fetch.ts';
 import { compilePolicy, PolicyError, type CompiledPolicy } from '../policy/policy.ts';
 import { PolicyFileSchema, type PlatformsConfig } from './schema.ts';
 
@@ -110,6 +111,8 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): Config {
 
   const entraHost = (get(ENV.entraAuthorityHost) ?? ENTRA_AUTHORITY_HOST).replace(/\/+$/, '');
   const entraUrl = checkUrl(entraHost, ENV.entraAuthorityHost, allowInsecureLoopback, problems);
+  // The sandbox's fake tenant and keys must never meet real Entra.
+  if (mode === 'sandbox' && entraUrl && !isLoopbackUrl(new URL(entraUrl))) problems.push(`${ENV.entraAuthorityHost}: the sandbox talks to the local Entra emulator only`);
   const timeoutMs = intOption(get(ENV.entraTimeoutMs), ENV.entraTimeoutMs, ENTRA_TIMEOUT_MS, 100, 120_000, problems);
   const maxAttempts = intOption(get(ENV.entraMaxAttempts), ENV.entraMaxAttempts, ENTRA_MAX_ATTEMPTS, 1, 10, problems);
   const port = intOption(get(ENV.port), ENV.port, 8787, 0, 65535, problems);

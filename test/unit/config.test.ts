@@ -60,6 +60,8 @@ describe('configuration', () => {
     expect(problems(env({ BRIDGE_ISSUER: 'http://127.0.0.1:8787' }))).toHaveLength(1);
     expect(problems(env({ BRIDGE_ISSUER: 'http://127.0.0.1:8787', ENTRA_AUTHORITY_HOST: 'http://127.0.0.1:9' }), 'sandbox')).toEqual([]);
     expect(problems(env({ ENTRA_AUTHORITY_HOST: 'http://login.example.com' }), 'sandbox')).toEqual([expect.stringMatching(/ENTRA_AUTHORITY_HOST: must be https/)]);
+    // The sandbox never talks to real Entra, even over https.
+    expect(problems(env({ ENTRA_AUTHORITY_HOST: 'https://login.microsoftonline.com' }), 'sandbox')).toEqual([expect.stringMatching(/ENTRA_AUTHORITY_HOST: the sandbox talks to the local Entra emulator only/)]);
   });
 
   it('names the policy path of a schema error', () => {
