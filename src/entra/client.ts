@@ -8,6 +8,7 @@ import { ENTRA_TOKEN_EXCHANGE_SCOPE } from '../constants.ts';
 import { sha256Hex } from '../util/hash.ts';
 import { isRetryable, toBridgeError } from './errors.ts';
 import { TokenCache } from './token-cache.ts';
+import { BridgeError } from '../errors.ts';
 import { EntraHttpError, type AgentUserRef, type EntraToken, type EntraTransport } from './types.ts';
 
 export type AgentMode = 'autonomous' | 'obo' | 'agent_user';
@@ -97,7 +98,8 @@ export class AgentTokenService {
     const ctx = { tenantId: req.tenantId, correlationId: req.correlationId };
     switch (req.mode) {
       case 'autonomous':
-        if (req.scopes.length !== 1) throw toBridgeError(new EntraHttpError({ status: 400, error: 'invalid_scope', aadsts: '70011', summary: 'one scope' }), 'leg 2');
+        // The request parser guarantees one <resource>/.default scope here (app-only, §1.0).
+        if (req.scopes.length !== 1) throw new BridgeError('invalid_scope', 'autonomous mode takes exactly one scope');
         return this.#withRetry('leg 2 (agent token)', () => t.agentClientCredentials({ ...ctx, agentId: req.agentId, t1: t1.accessToken, scope: req.scopes[0]! }));
       case 'obo':
         return this.#withRetry('OBO exchange', () =>
