@@ -37,61 +37,58 @@ export function createApp(deps: AppDeps): Hono {
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', (c) => c.json({ status: 'ready', issuer: deps.issuer, keys: jwks.keys.length, platforms: [...new Set(deps.verifiers.map((v) => v.platform))], entra_transport: deps.agentTokens.transportName }));
 
-  app.post('/token', async (c) => {
-    const audit = newAuditEvent('/token');
+  /**
+   * Both decision routes share one shape: a fresh audit event, the handler's JSON body (200) or a
+   * refusal, no-store and the request id on every answer, and exactly one audit line at the end.
+   */
+  const decisionRoute = (route: AuditEvent['route'], handle: (req: Request, audit: AuditEvent) => Promise<Record<string, unknown>>) => async (c: Context) => {
+    const audit: AuditEvent = { time: new Date().toISOString(), request_id: crypto.randomUUID(), route, outcome: 'error' };
     const started = Date.now();
     try {
-      const req = parseTokenRequest(await readStrictForm(c.req.raw));
-      const result = await exchange(deps, req, audit);
-      audit.outcome = 'issued';
-      return c.json(
-        {
-          access_token: result.accessToken,
-          issued_token_type: TOKEN_TYPE.accessToken,
-          token_type: 'Bearer',
-          expires_in: result.expiresIn,
-          scope: result.scope,
-          agent_id: result.agentId,
-        },
-        200,
-        { ...NO_STORE, 'X-Request-Id': audit.request_id },
-      );
+      return c.json(await handle(c.req.raw, audit), 200, { ...NO_STORE, 'X-Request-Id': audit.request_id });
     } catch (e) {
       return refuse(c, e, audit);
     } finally {
       audit.duration_ms = Date.now() - started;
       deps.audit(audit);
     }
-  });
+  };
 
-  app.post('/explain', async (c) => {
-    const audit = newAuditEvent('/explain');
-    const started = Date.now();
-    try {
+  app.post(
+    '/token',
+    decisionRoute('/token', async (raw, audit) => {
+      const req = parseTokenRequest(await readStrictForm(raw));
+      const result = await exchange(deps, req, audit);
+      audit.outcome = 'issued';
+      return {
+        access_token: result.accessToken,
+        issued_token_type: TOKEN_TYPE.accessToken,
+        token_type: 'Bearer',
+        expires_in: result.expiresIn,
+        scope: result.scope,
+        agent_id: result.agentId,
+      };
+    }),
+  );
+
+  app.post(
+    '/explain',
+    decisionRoute('/explain', async (raw, audit) => {
       if (!deps.explainEnabled) throw new BridgeError('invalid_mode', '/explain is disabled (BRIDGE_EXPLAIN=off)');
-      const req = parseTokenRequest(await readStrictForm(c.req.raw));
+      const req = parseTokenRequest(await readStrictForm(raw));
       // The caller must present a valid proof: it learns only about its own evaluation.
       const { workload, decision } = await verifyAndDecide(deps, req, audit);
       audit.outcome = 'explained';
       if (!decision.allowed) audit.reason = decision.reason;
-      return c.json(
-        {
-          allowed: decision.allowed,
-          ...(decision.allowed ? { rule: decision.rule.name, agent_id: decision.agent.agentId, tenant_id: decision.agent.tenantId } : { error: toWire(decision.reason).error, reason: decision.reason }),
-          workload: { platform: workload.platform, proof_kind: workload.proofKind, issuer: workload.issuer, principal: workload.principal, attributes: workload.attributes },
-          request: { mode: req.mode, resource: req.resource, scopes: req.scopes, agent: req.agent ?? null, agent_user: req.agentUserRaw ?? null },
-          trace: decision.trace,
-        },
-        200,
-        { ...NO_STORE, 'X-Request-Id': audit.request_id },
-      );
-    } catch (e) {
-      return refuse(c, e, audit);
-    } finally {
-      audit.duration_ms = Date.now() - started;
-      deps.audit(audit);
-    }
-  });
+      return {
+        allowed: decision.allowed,
+        ...(decision.allowed ? { rule: decision.rule.name, agent_id: decision.agent.agentId, tenant_id: decision.agent.tenantId } : { error: toWire(decision.reason).error, reason: decision.reason }),
+        workload: { platform: workload.platform, proof_kind: workload.proofKind, issuer: workload.issuer, principal: workload.principal, attributes: workload.attributes },
+        request: { mode: req.mode, resource: req.resource, scopes: req.scopes, agent: req.agent ?? null, agent_user: req.agentUserRaw ?? null },
+        trace: decision.trace,
+      };
+    }),
+  );
 
   if (deps.sandboxManifest) {
     const manifest = deps.sandboxManifest;
@@ -125,8 +122,4 @@ export function createApp(deps: AppDeps): Hono {
   }
 
   return app;
-}
-
-function newAuditEvent(route: AuditEvent['route']): AuditEvent {
-  return { time: new Date().toISOString(), request_id: crypto.randomUUID(), route, outcome: 'error' };
 }

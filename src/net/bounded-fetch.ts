@@ -5,6 +5,8 @@
  * never from a caller; the AWS adapter additionally checks its STS host allow-list.
  */
 
+import { readCapped } from '../util/read-capped.ts';
+
 export interface BoundedRequestInit {
   method?: 'GET' | 'POST';
   headers?: Record<string, string>;
@@ -74,7 +76,7 @@ export function createBoundedFetch(options: BoundedFetchOptions = {}): BoundedFe
       throw new UpstreamError('redirect', host, `${host} answered a redirect (${res.status}); redirects are not followed`);
     }
     try {
-      const text = await readCapped(res, init.maxBytes, host);
+      const text = await readCappedText(res, init.maxBytes, host);
       return { status: res.status, headers: res.headers, text };
     } catch (e) {
       if (e instanceof UpstreamError) throw e;
@@ -84,31 +86,13 @@ export function createBoundedFetch(options: BoundedFetchOptions = {}): BoundedFe
   };
 }
 
-async function readCapped(res: Response, maxBytes: number, host: string): Promise<string> {
+async function readCappedText(res: Response, maxBytes: number, host: string): Promise<string> {
   const declared = Number(res.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > maxBytes) {
     await res.body?.cancel();
     throw new UpstreamError('too_large', host, `${host} answered ${declared} bytes, over the ${maxBytes}-byte cap`);
   }
-  if (!res.body) return '';
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel();
-      throw new UpstreamError('too_large', host, `${host} answered more than the ${maxBytes}-byte cap`);
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    all.set(c, offset);
-    offset += c.byteLength;
-  }
-  return new TextDecoder().decode(all);
+  const bytes = await readCapped(res.body, maxBytes);
+  if (!bytes) throw new UpstreamError('too_large', host, `${host} answered more than the ${maxBytes}-byte cap`);
+  return new TextDecoder().decode(bytes);
 }

@@ -5,6 +5,7 @@
  */
 import { MAX_FORM_BODY_BYTES } from '../constants.ts';
 import { BridgeError } from '../errors.ts';
+import { readCapped } from '../util/read-capped.ts';
 
 export type Form = ReadonlyMap<string, string>;
 
@@ -38,33 +39,9 @@ export async function readStrictForm(req: Request, maxBytes = MAX_FORM_BODY_BYTE
 }
 
 async function readCappedText(req: Request, maxBytes: number): Promise<string> {
-  if (!req.body) return '';
-  // Fast path: a declared length within the cap. HTTP framing (Node's parser, workerd) delivers at most that many bytes.
-  if (req.headers.has('content-length')) {
-    const bytes = new Uint8Array(await req.arrayBuffer());
-    if (bytes.byteLength > maxBytes) throw new BridgeError('body_too_large', `body over ${maxBytes} bytes`);
-    return decodeUtf8(bytes);
-  }
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel();
-      throw new BridgeError('body_too_large', `body over ${maxBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(total);
-  let offset = 0;
-  for (const c of chunks) {
-    all.set(c, offset);
-    offset += c.byteLength;
-  }
-  return decodeUtf8(all);
+  const bytes = await readCapped(req.body, maxBytes);
+  if (!bytes) throw new BridgeError('body_too_large', `body over ${maxBytes} bytes`);
+  return decodeUtf8(bytes);
 }
 
 function decodeUtf8(bytes: Uint8Array): string {
