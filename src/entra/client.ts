@@ -13,6 +13,8 @@ import { EntraHttpError, type AgentUserRef, type EntraToken, type EntraTransport
 
 export type AgentMode = 'autonomous' | 'obo' | 'agent_user';
 
+const OBO_STAGE = 'OBO exchange';
+
 export interface AgentTokenRequest {
   tenantId: string;
   blueprintId: string;
@@ -102,7 +104,7 @@ export class AgentTokenService {
         if (req.scopes.length !== 1) throw new BridgeError('invalid_scope', 'autonomous mode takes exactly one scope');
         return this.#withRetry('leg 2 (agent token)', () => t.agentClientCredentials({ ...ctx, agentId: req.agentId, t1: t1.accessToken, scope: req.scopes[0]! }));
       case 'obo':
-        return this.#withRetry('OBO exchange', () =>
+        return this.#withRetry(OBO_STAGE, () =>
           t.onBehalfOf({ ...ctx, agentId: req.agentId, t1: t1.accessToken, userAssertion: req.userAssertion ?? '', scopes: req.scopes }),
         );
       case 'agent_user': {
@@ -135,14 +137,15 @@ export class AgentTokenService {
   }
 
   async #withRetry(stage: string, call: () => Promise<EntraToken>): Promise<EntraToken> {
+    const stageInfo = { name: stage, userAssertion: stage === OBO_STAGE };
     const { attempts, baseDelayMs, maxInlineRetryAfterSec } = this.#opts.retry;
     for (let attempt = 1; ; attempt++) {
       try {
         return await call();
       } catch (e) {
-        if (attempt >= attempts || !isRetryable(e)) throw toBridgeError(e, stage);
+        if (attempt >= attempts || !isRetryable(e)) throw toBridgeError(e, stageInfo);
         const retryAfter = e instanceof EntraHttpError ? e.retryAfterSec : undefined;
-        if (retryAfter !== undefined && retryAfter > maxInlineRetryAfterSec) throw toBridgeError(e, stage);
+        if (retryAfter !== undefined && retryAfter > maxInlineRetryAfterSec) throw toBridgeError(e, stageInfo);
         const backoff = baseDelayMs * 2 ** (attempt - 1) * (0.5 + Math.random() / 2);
         await this.#sleep(retryAfter !== undefined ? Math.max(retryAfter * 1000, backoff) : backoff);
       }

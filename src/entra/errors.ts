@@ -29,10 +29,18 @@ const OPERATOR_HINTS: Record<string, string> = {
   '50034': 'the agent user does not exist or is not linked to this agent identity',
 };
 
-const USER_ASSERTION_CODES = new Set(['500133', '50013', '50132', '50173']);
+/**
+ * Codes that blame the user's token when they answer the OBO exchange (expired, wrong audience,
+ * malformed). AADSTS50027 "invalid JWT" means the user token there, but the bridge's own assertion in leg 1.
+ */
+const USER_ASSERTION_CODES = new Set(['500133', '50013', '50132', '50173', '50027']);
 const CONSENT_CODES = new Set(['65001']);
 
-export function toBridgeError(e: unknown, stage: string): BridgeError {
+/** Which exchange failed: only the OBO exchange carries a token the caller supplied. */
+export type EntraStage = { name: string; userAssertion: boolean };
+
+export function toBridgeError(e: unknown, stageInfo: EntraStage): BridgeError {
+  const stage = stageInfo.name;
   if (e instanceof BridgeError) return e;
   if (e instanceof UpstreamError) {
     if (e.kind === 'timeout') return new BridgeError('entra_timeout', `${stage}: ${e.message}`, { retryAfterSec: 5 });
@@ -47,7 +55,7 @@ export function toBridgeError(e: unknown, stage: string): BridgeError {
     if (e.status >= 500 || e.status === 0) {
       return new BridgeError('entra_unavailable', `${stage}: ${e.message}`, { ...common, ...(e.retryAfterSec !== undefined ? { retryAfterSec: e.retryAfterSec } : {}) });
     }
-    if (e.aadsts && USER_ASSERTION_CODES.has(e.aadsts)) return new BridgeError('entra_user_assertion_invalid', `${stage}: ${e.message}`, common);
+    if (stageInfo.userAssertion && e.aadsts && USER_ASSERTION_CODES.has(e.aadsts)) return new BridgeError('entra_user_assertion_invalid', `${stage}: ${e.message}`, common);
     if (e.aadsts && CONSENT_CODES.has(e.aadsts)) {
       return new BridgeError('entra_consent_required', `${stage}: ${e.message}`, { ...common, publicDetail: `AADSTS65001: consent is missing for the requested scopes` });
     }

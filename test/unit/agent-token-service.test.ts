@@ -162,4 +162,14 @@ describe('agent-token service', () => {
     await svc.acquire(req({ mode: 'obo', userAssertion: 'user-b' }));
     expect(s.calls).toEqual(['leg1', 'leg2', 'user_fic', 'obo', 'obo']);
   });
+
+  it('blames the user token for AADSTS50027 in the OBO exchange, but not in leg 1', async () => {
+    const malformed = () => new EntraHttpError({ status: 400, error: 'invalid_request', aadsts: '50027', summary: 'AADSTS50027: JWT token is invalid or malformed' });
+    const obo = scripted(() => 1000, { obo: [malformed()] });
+    const oboErr = await service(obo.transport, () => 1000).acquire(req({ mode: 'obo', userAssertion: 'not-a-jwt' })).catch((e: unknown) => e);
+    expect(oboErr).toMatchObject({ reason: 'entra_user_assertion_invalid' });
+    const leg1 = scripted(() => 1000, { leg1: [malformed()] });
+    const leg1Err = await service(leg1.transport, () => 1000).acquire(req()).catch((e: unknown) => e);
+    expect(leg1Err).toMatchObject({ reason: 'entra_rejected' });
+  });
 });
