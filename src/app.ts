@@ -112,7 +112,8 @@ export function createApp(deps: AppDeps): Hono {
     const wire = toWire(err.reason);
     audit.outcome = err.reason === 'internal_error' || wire.status >= 500 ? 'error' : 'denied';
     audit.reason = err.reason;
-    if (err.detail) audit.detail = scrubSecrets(err.detail);
+    // Details may quote attacker-chosen values (an unverified iss): scrubbed and capped.
+    if (err.detail) audit.detail = scrubSecrets(err.detail).slice(0, 512);
     if (err.aadsts) audit.aadsts = err.aadsts;
     if (err.correlationId) audit.entra_correlation_id = err.correlationId;
     const headers: Record<string, string> = { ...NO_STORE, 'X-Request-Id': audit.request_id };
