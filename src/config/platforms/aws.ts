@@ -33,7 +33,10 @@ export function isLoopbackUrl(value: string, originOnly = false): boolean {
   return loopback && (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.password === '' && url.search === '' && url.hash === '' && (!originOnly || (url.pathname === '/' && !value.endsWith('/')));
 }
 
-const region = z.string().refine((r) => partitionOfRegion(r) !== undefined, 'must be an AWS region name such as eu-west-1, cn-north-1 or us-gov-west-1');
+const region = z
+  .string()
+  .regex(AWS_REGION_PATTERN, 'must be an AWS region name such as eu-west-1, cn-north-1 or us-gov-west-1')
+  .refine((r) => partitionOfRegion(r) !== undefined, 'is not a region of a partition this bridge knows (aws, aws-cn, aws-us-gov)');
 
 const WebIdentityIssuerSchema = z
   .object({

@@ -1,0 +1,62 @@
+/**
+ * The STS host allow-list (platform-proofs.md §A.1.3). A signed GetCallerIdentity names the host it
+ * was signed for; the bridge only ever connects to a host on this list, built from configuration.
+ */
+import { partitionOfRegion, type AwsPartition } from '../../src/config/platforms/aws.ts';
+
+export interface StsEndpoint {
+  /** Lower-case DNS name, no port. */
+  readonly host: string;
+  /** The credential-scope region STS requires for this host. */
+  readonly region: string;
+  readonly partition: AwsPartition;
+  readonly global: boolean;
+}
+
+export interface StsHostPolicy {
+  partitions: readonly AwsPartition[];
+  regions: readonly string[];
+  globalEndpoint: boolean;
+}
+
+/** The global endpoint only accepts a us-east-1 credential scope (platform-proofs.md §A.1.3). */
+export const GLOBAL_STS_HOST = 'sts.amazonaws.com';
+const GLOBAL_STS_REGION = 'us-east-1';
+
+const DNS_SUFFIX: Record<AwsPartition, string> = {
+  aws: 'amazonaws.com',
+  'aws-cn': 'amazonaws.com.cn',
+  'aws-us-gov': 'amazonaws.com',
+};
+
+/** The regional STS host of a region, e.g. sts.eu-west-1.amazonaws.com or sts.cn-north-1.amazonaws.com.cn. */
+export function regionalStsHost(region: string): string {
+  const partition = partitionOfRegion(region);
+  if (partition === undefined) throw new TypeError(`unknown AWS region ${JSON.stringify(region)}`);
+  return `sts.${region}.${DNS_SUFFIX[partition]}`;
+}
+
+/** Exact-match table of the hosts the configuration allows; nothing else is ever contacted. */
+export function buildStsHostAllowList(policy: StsHostPolicy): ReadonlyMap<string, StsEndpoint> {
+  const hosts = new Map<string, StsEndpoint>();
+  const partitions = new Set(policy.partitions);
+  if (policy.globalEndpoint && partitions.has('aws')) {
+    hosts.set(GLOBAL_STS_HOST, { host: GLOBAL_STS_HOST, region: GLOBAL_STS_REGION, partition: 'aws', global: true });
+  }
+  for (const region of policy.regions) {
+    const partition = partitionOfRegion(region);
+    if (partition === undefined || !partitions.has(partition)) continue;
+    const host = regionalStsHost(region);
+    hosts.set(host, { host, region, partition, global: false });
+  }
+  return hosts;
+}
+
+/** What to tell a workload whose credential scope does not fit the host it signed for. */
+export function regionScopeAdvice(endpoint: StsEndpoint, scopeRegion: string, allowed: ReadonlyMap<string, StsEndpoint>): string {
+  const fitting = [...allowed.values()].find((e) => e.region === scopeRegion && !e.global);
+  const hint = fitting
+    ? `sign for https://${fitting.host}/ (credential scope ${scopeRegion})`
+    : `sign for https://${endpoint.host}/ with credential scope ${endpoint.region}, or have ${scopeRegion} added to platforms.aws.regions`;
+  return `credential scope region ${scopeRegion} does not fit ${endpoint.host}, which only accepts ${endpoint.region}: ${hint}`;
+}
