@@ -1,0 +1,53 @@
+/**
+ * How a verified n8n instance assertion becomes a VerifiedWorkload (adapters/n8n/README.md,
+ * "Assertion format"). Pure: plain claims in, workload fields or a refusal out.
+ */
+import type { JWTPayload } from 'jose';
+import type { VerifiedWorkload } from '../../src/verify/contract.ts';
+
+export type N8nWorkloadFields = Omit<VerifiedWorkload, 'platform' | 'proofKind' | 'issuer' | 'expiresAt'>;
+
+export const N8N_ISSUER_PREFIX = 'n8n:';
+/** n8n workflow ids are 16-character nanoids today (numeric in n8n < 1.0); bound the length anyway. */
+const WORKFLOW_ID = /^[A-Za-z0-9_-]{1,128}$/;
+/** Bounds what one proof can put into the replay store and the audit log. */
+const MAX_JTI_CHARS = 256;
+const MAX_AUDIT_VALUE_CHARS = 256;
+/** Members of the optional `n8n` claim, kept for the audit log only: policy never sees them. */
+const AUDIT_MEMBERS = { execution_id: 'n8n_execution_id', workflow_name: 'n8n_workflow_name', node_name: 'n8n_node_name' } as const;
+
+export function n8nIssuer(instanceId: string): string {
+  return `${N8N_ISSUER_PREFIX}${instanceId}`;
+}
+
+export function n8nSubject(instanceId: string, workflowId: string): string {
+  return `${n8nIssuer(instanceId)}:workflow:${workflowId}`;
+}
+
+/** `iss` has already been verified to be `n8n:<instanceId>` of a registered instance. */
+export function n8nWorkloadFromClaims(payload: JWTPayload, instanceId: string): N8nWorkloadFields | { refuse: string } {
+  const prefix = `${n8nIssuer(instanceId)}:workflow:`;
+  const sub = payload.sub;
+  // sub must name a workflow of the very instance that signed (iss): one instance never speaks for another.
+  if (typeof sub !== 'string' || !sub.startsWith(prefix)) return { refuse: `sub must be "${prefix}<workflowId>"` };
+  const workflowId = sub.slice(prefix.length);
+  if (!WORKFLOW_ID.test(workflowId)) return { refuse: 'sub: the workflow id must be 1-128 of [A-Za-z0-9_-]' };
+  if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > MAX_JTI_CHARS) return { refuse: `jti must be a string of 1-${MAX_JTI_CHARS} characters` };
+
+  const auditContext: Record<string, string> = {};
+  if (payload.n8n !== undefined) {
+    const n8n = payload.n8n;
+    if (typeof n8n !== 'object' || n8n === null || Array.isArray(n8n)) return { refuse: 'the n8n claim must be an object' };
+    for (const [member, key] of Object.entries(AUDIT_MEMBERS)) {
+      const value = (n8n as Record<string, unknown>)[member];
+      if (typeof value === 'string' && value.length > 0) auditContext[key] = value.slice(0, MAX_AUDIT_VALUE_CHARS);
+    }
+  }
+  return {
+    principal: sub,
+    proofId: payload.jti,
+    // Never the workflow name: anyone who can edit a workflow can rename it (README "What the proof attests").
+    attributes: { instance_id: instanceId, workflow_id: workflowId },
+    ...(Object.keys(auditContext).length > 0 ? { auditContext } : {}),
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * n8n adapter: assertions signed by a registered n8n instance key (the "Entra Agent Token" community
+ * node, or any client following adapters/n8n/README.md), verified as a configuration of the shared
+ * JWT proof verifier (style.md §B.2 rule 1) with every jti accepted once through the replay port.
+ */
+import { decodeJwt } from 'jose';
+import type { N8nPlatformConfig } from '../../src/config/platforms/n8n.ts';
+import { CLOCK_SKEW_SEC, TOKEN_TYPE } from '../../src/constants.ts';
+import { fail, type AdapterDeps, type WorkloadVerifier } from '../../src/verify/contract.ts';
+import { createJwtProofVerifier } from '../../src/verify/jwt.ts';
+import { N8N_ISSUER_PREFIX, n8nIssuer, n8nWorkloadFromClaims } from './claims.ts';
+import { instanceKeyResolver, N8N_ALGORITHMS } from './keys.ts';
+
+export type N8nConfig = N8nPlatformConfig;
+export { n8nIssuer, n8nSubject } from './claims.ts';
+export { jwkThumbprint, N8N_ALGORITHMS } from './keys.ts';
+
+/** Longest accepted `exp - iat` of an assertion (issue 4; RFC 7523 §3 asks for a short lifetime). */
+export const N8N_MAX_ASSERTION_LIFETIME_SEC = 300;
+
+export function createN8nVerifier(config: N8nConfig, deps: AdapterDeps): WorkloadVerifier {
+  const byIssuer = new Map(
+    Object.entries(config.instances).map(([instanceId, source]) => {
+      const keys = instanceKeyResolver(`platforms.n8n.instances.${instanceId}`, source.jwksUrl !== undefined ? { jwksUrl: source.jwksUrl } : { keys: source.keys ?? [] }, deps.fetch);
+      return [n8nIssuer(instanceId), { instanceId, keys }] as const;
+    }),
+  );
+  const inner = createJwtProofVerifier({
+    platform: 'n8n',
+    proofKind: 'n8n-assertion',
+    tokenTypes: [TOKEN_TYPE.jwt],
+    issuers: [...byIssuer.keys()],
+    keysFor: (iss) => byIssuer.get(iss)!.keys,
+    algorithms: N8N_ALGORITHMS,
+    typ: 'JWT',
+    audience: (ctx) => `${ctx.issuer}/token`,
+    maxLifetimeSec: N8N_MAX_ASSERTION_LIFETIME_SEC,
+    requiredClaims: ['sub', 'jti'],
+    singleUse: true,
+    toWorkload: (payload) => n8nWorkloadFromClaims(payload, (payload.iss as string).slice(N8N_ISSUER_PREFIX.length)),
+  });
+
+  const skew = config.clockSkewSec ?? CLOCK_SKEW_SEC;
+  if (skew >= CLOCK_SKEW_SEC) return inner;
+  // A tighter skew than the core's is checked on the verified claims; the jti is spent either way.
+  return {
+    ...inner,
+    async verify(input, ctx) {
+      const result = await inner.verify(input, ctx);
+      if (!result.ok) return result;
+      const { iat, exp } = decodeJwt(input.token) as { iat: number; exp: number };
+      if (exp <= ctx.now - skew) return fail('proof_expired', `exp is more than ${skew}s in the past`);
+      if (iat > ctx.now + skew) return fail('proof_not_yet_valid', `iat is more than ${skew}s in the future`);
+      return result;
+    },
+  };
+}
