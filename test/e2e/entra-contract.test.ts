@@ -1,95 +1,24 @@
 /**
- * The shared Entra-client contract: every EntraTransport (msal-node on Node, plain fetch on
- * Workers) must send what Entra expects and report what Entra answers identically. Run against
- * the Entra emulator, which checks the bridge assertion against the bridge's published JWKS.
+ * The shared Entra-client contract (./entra-contract.suite.ts) on Node, for both transports: the
+ * sandbox bridge serves the discovery + JWKS the emulator fetches; its keys sign our assertions.
+ * The Worker's transport runs the same suite inside workerd (test/workers/entra-contract.test.ts).
  */
-import { decodeJwt } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ENTRA_TOKEN_EXCHANGE_APP_ID, ENTRA_TOKEN_EXCHANGE_SCOPE } from '../../src/constants.ts';
+import { afterAll, beforeAll } from 'vitest';
 import { createFetchTransport } from '../../src/entra/transport-fetch.ts';
 import { createMsalTransport } from '../../src/entra/transport-msal.ts';
-import { EntraHttpError, type EntraTransport } from '../../src/entra/types.ts';
-import { mintBridgeAssertion } from '../../src/issuer/assertion.ts';
-import { createBoundedFetch, UpstreamError } from '../../src/net/bounded-fetch.ts';
+import { createBoundedFetch } from '../../src/net/bounded-fetch.ts';
 import { startSandbox, type Sandbox } from '../sandbox/sandbox.ts';
-import { SANDBOX, SANDBOX_FIC_SUBJECT } from '../sandbox/tenant.ts';
+import { describeEntraContract, type TransportMaker } from './entra-contract.suite.ts';
 
 let sb: Sandbox;
 beforeAll(async () => {
-  // The sandbox bridge serves the discovery + JWKS the emulator fetches; its keys sign our assertions.
   sb = await startSandbox({ port: 0, audit: () => {} });
 });
 afterAll(async () => sb?.close());
 
-const transports: [string, (endpoint: string, timeoutMs?: number) => EntraTransport][] = [
+const transports: [string, TransportMaker][] = [
   ['msal-node', (endpoint, timeoutMs = 2000) => createMsalTransport({ endpoint, fetch: createBoundedFetch({ allowInsecureLoopback: true }), timeoutMs })],
   ['fetch', (endpoint, timeoutMs = 2000) => createFetchTransport({ endpoint, fetch: createBoundedFetch({ allowInsecureLoopback: true }), timeoutMs })],
 ];
 
-describe.each(transports)('Entra transport contract: %s', (_name, make) => {
-  const ctx = () => ({ tenantId: SANDBOX.tenantId, correlationId: crypto.randomUUID() });
-  const assertion = (subject = SANDBOX_FIC_SUBJECT) => () => mintBridgeAssertion(sb.deps.keys, { issuer: sb.url, subject, now: Math.floor(Date.now() / 1000) });
-
-  it('leg 1 → T1 (fmi_path = agent), leg 2 → resource token, T2', async () => {
-    const t = make(sb.entra.url);
-    const t1 = await t.blueprintExchangeToken({ ...ctx(), blueprintId: SANDBOX.blueprintId, agentId: SANDBOX.agentId, clientAssertion: assertion() });
-    const c1 = decodeJwt(t1.accessToken);
-    expect(c1).toMatchObject({ aud: ENTRA_TOKEN_EXCHANGE_APP_ID, azp: SANDBOX.blueprintId });
-    expect(String(c1.sub).endsWith(`/${SANDBOX.agentId}`)).toBe(true);
-    // expires_in (what both transports use) is Entra's promise; the token's own exp may run a little longer.
-    expect(c1.exp! - t1.expiresAt).toBeGreaterThanOrEqual(0);
-    expect(c1.exp! - t1.expiresAt).toBeLessThan(400);
-
-    const tr = await t.agentClientCredentials({ ...ctx(), agentId: SANDBOX.agentId, t1: t1.accessToken, scope: `${SANDBOX.graph}/.default` });
-    expect(decodeJwt(tr.accessToken)).toMatchObject({ aud: SANDBOX.graph, appid: SANDBOX.agentId });
-    const t2 = await t.agentClientCredentials({ ...ctx(), agentId: SANDBOX.agentId, t1: t1.accessToken, scope: ENTRA_TOKEN_EXCHANGE_SCOPE });
-    expect(decodeJwt(t2.accessToken)).toMatchObject({ aud: ENTRA_TOKEN_EXCHANGE_APP_ID, sub: SANDBOX.agentId });
-
-    const user = await t.userFederatedCredential({ ...ctx(), agentId: SANDBOX.agentId, t1: t1.accessToken, t2: t2.accessToken, user: { upn: SANDBOX.agentUser.upn }, scopes: [`${SANDBOX.graph}/User.Read`] });
-    expect(decodeJwt(user.accessToken)).toMatchObject({ oid: SANDBOX.agentUser.oid, idtyp: 'user' });
-
-    const human = (sb.manifest.entra as { humanUser: { username: string; password: string; clientId: string; scope: string } }).humanUser;
-    const tc = await sb.entra.signInUser(SANDBOX.tenantId, human);
-    const obo = await t.onBehalfOf({ ...ctx(), agentId: SANDBOX.agentId, t1: t1.accessToken, userAssertion: tc, scopes: [`${SANDBOX.graph}/User.Read`] });
-    expect(decodeJwt(obo.accessToken)).toMatchObject({ oid: SANDBOX.humanUser.oid, appid: SANDBOX.agentId });
-  });
-
-  it('reports a FIC mismatch as EntraHttpError with the AADSTS code and correlation id', async () => {
-    const t = make(sb.entra.url);
-    const c = ctx();
-    const err = await t.blueprintExchangeToken({ ...c, blueprintId: SANDBOX.blueprintId, agentId: SANDBOX.agentId, clientAssertion: assertion('agent-id-bridge:wrong') }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(EntraHttpError);
-    expect(err).toMatchObject({ status: 400, aadsts: '70021', correlationId: c.correlationId });
-    expect((err as Error).message).not.toMatch(/eyJ/);
-  });
-
-  it('reports the leg-2 binding failure for an agent that is not T1\'s (assumed code AADSTS7002111, §7.1)', async () => {
-    const t = make(sb.entra.url);
-    const t1 = await t.blueprintExchangeToken({ ...ctx(), blueprintId: SANDBOX.blueprintId, agentId: SANDBOX.agentId, clientAssertion: assertion() });
-    const err = await t.agentClientCredentials({ ...ctx(), agentId: SANDBOX.otherAgentId, t1: t1.accessToken, scope: `${SANDBOX.graph}/.default` }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ aadsts: '7002111' });
-  });
-
-  it('reports 429 with Retry-After and 503 as EntraHttpError', async () => {
-    const t = make(sb.entra.url);
-    sb.entra.injectFault({ kind: 'throttle', retryAfterSec: 17 });
-    const throttled = await t.blueprintExchangeToken({ ...ctx(), blueprintId: SANDBOX.blueprintId, agentId: SANDBOX.agentId, clientAssertion: assertion() }).catch((e: unknown) => e);
-    expect(throttled).toMatchObject({ status: 429, retryAfterSec: 17 });
-    sb.entra.injectFault({ kind: 'unavailable', status: 503 });
-    const down = await t.blueprintExchangeToken({ ...ctx(), blueprintId: SANDBOX.blueprintId, agentId: SANDBOX.agentId, clientAssertion: assertion() }).catch((e: unknown) => e);
-    expect(down).toMatchObject({ status: 503 });
-  });
-
-  it('reports a timeout as UpstreamError(timeout)', async () => {
-    const t = make(sb.entra.url, 200);
-    sb.entra.injectFault({ kind: 'slow', delayMs: 600 });
-    const err = await t.blueprintExchangeToken({ ...ctx(), blueprintId: SANDBOX.blueprintId, agentId: SANDBOX.agentId, clientAssertion: assertion() }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UpstreamError);
-    expect(err).toMatchObject({ kind: 'timeout' });
-  });
-
-  it('refuses plain http to a non-loopback Entra host before sending anything', async () => {
-    const t = createFetchTransport({ endpoint: 'http://login.example.com', fetch: createBoundedFetch({ allowInsecureLoopback: true }), timeoutMs: 500 });
-    await expect(t.agentClientCredentials({ ...ctx(), agentId: SANDBOX.agentId, t1: 'x', scope: `${SANDBOX.graph}/.default` })).rejects.toMatchObject({ kind: 'scheme_not_allowed' });
-  });
-});
+describeEntraContract(transports, { entraUrl: () => sb.entra.url, issuer: () => sb.url, keys: () => sb.deps.keys });
