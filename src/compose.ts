@@ -3,7 +3,9 @@
  * a validated Config plus the runtime's ports into the app's dependencies, once per process or
  * isolate. A platform without configuration has no verifier, so its proofs are refused.
  */
+import { createAwsVerifiers } from '../adapters/aws/index.ts';
 import { createGcpVerifier, GCP_DEFAULT_JWKS_URL } from '../adapters/gcp/index.ts';
+import { createN8nVerifier } from '../adapters/n8n/index.ts';
 import { createApp, type AppDeps } from './app.ts';
 import { jsonLineAuditSink, discardAudit, type AuditSink } from './audit/audit.ts';
 import type { Config } from './config/config.ts';
@@ -38,8 +40,10 @@ export interface RuntimePorts {
 
 export function buildVerifiers(config: Config, deps: AdapterDeps): WorkloadVerifier[] {
   const verifiers: WorkloadVerifier[] = [];
-  const { gcp } = config.platforms;
+  const { aws, gcp, n8n } = config.platforms;
+  if (aws) verifiers.push(...createAwsVerifiers(aws, deps, { allowInsecureLoopback: config.allowInsecureLoopback }));
   if (gcp) verifiers.push(createGcpVerifier({ jwksUrl: gcp.jwksUrl ?? GCP_DEFAULT_JWKS_URL }, deps));
+  if (n8n) verifiers.push(createN8nVerifier(n8n, deps));
   return verifiers;
 }
 

@@ -158,7 +158,7 @@ function readPolicyText(env: Env, get: (n: string) => string | undefined, opts: 
   try {
     return { text: opts.readFile(file) };
   } catch (e) {
-    problems.push(`${ENV.policyFile}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    problems.push(`${ENV.policyFile}: cannot read ${file} (${(e as { code?: string }).code ?? (e as Error).message})`);
     return undefined;
   }
 }

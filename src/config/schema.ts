@@ -5,7 +5,9 @@
  * accepts proofs from (a platform is enabled by its section being present), and the rules.
  */
 import { z } from 'zod';
+import { AwsPlatformSchema } from './platforms/aws.ts';
 import { GcpPlatformSchema } from './platforms/gcp.ts';
+import { N8nPlatformSchema } from './platforms/n8n.ts';
 
 const nonEmpty = z.string().min(1);
 const guid = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a GUID');
@@ -56,7 +58,9 @@ const TenantSchema = z
 /** One schema file per platform under ./platforms/; a platform is enabled by its section being present. */
 export const PlatformsSchema = z
   .object({
+    aws: AwsPlatformSchema.optional(),
     gcp: GcpPlatformSchema.optional(),
+    n8n: N8nPlatformSchema.optional(),
   })
   .strict();
 

@@ -72,10 +72,10 @@ export async function loadIssuerKeys(current: { option: string; material: string
 
 /** Generate a fresh RS256 key as a private JWK string (sandbox, tests and the keygen command). */
 export async function generateSigningKeyJwk(): Promise<string> {
-  const { privateKey } = await crypto.subtle.generateKey(
+  const { privateKey } = (await crypto.subtle.generateKey(
     { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
     true,
     ['sign', 'verify'],
-  );
+  )) as CryptoKeyPair;
   return JSON.stringify(await exportJWK(privateKey));
 }

@@ -46,7 +46,7 @@ async function readCappedText(req: Request, maxBytes: number): Promise<string> {
 
 function decodeUtf8(bytes: Uint8Array): string {
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
     throw new BridgeError('malformed_request', 'body is not UTF-8');
   }

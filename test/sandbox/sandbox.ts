@@ -11,7 +11,9 @@ import { generateSigningKeyJwk } from '../../src/issuer/keys.ts';
 import { createFetchTransport } from '../../src/entra/transport-fetch.ts';
 import { listen, nodePorts } from '../../src/node.ts';
 import { startEntraEmulator, type EntraEmulator } from '../emulators/entra/index.ts';
+import { startAwsSandbox } from './platforms/aws.ts';
 import { startGcpSandbox, type GcpSandboxPlatform } from './platforms/gcp.ts';
+import { startN8nSandbox } from './platforms/n8n.ts';
 import type { SandboxPlatform, SandboxPlatformFactory } from './platforms/types.ts';
 import { SANDBOX, sandboxTenant } from './tenant.ts';
 
@@ -47,8 +49,8 @@ export interface Sandbox {
   close(): Promise<void>;
 }
 
-/** Platforms in the sandbox, in port order after the Entra emulator. */
-const PLATFORMS: readonly SandboxPlatformFactory[] = [startGcpSandbox];
+/** Platforms in the sandbox, in port order after the Entra emulator (the Workers tests start the same). */
+export const SANDBOX_PLATFORMS: readonly SandboxPlatformFactory[] = [startGcpSandbox, startAwsSandbox, startN8nSandbox];
 
 export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
   if (opts.env && isConfigured(opts.env)) {
@@ -68,7 +70,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     closers.push(() => entra.close());
 
     const platforms: SandboxPlatform[] = [];
-    for (const [i, start] of PLATFORMS.entries()) {
+    for (const [i, start] of SANDBOX_PLATFORMS.entries()) {
       const p = await start({
         issuer,
         audience,
@@ -81,26 +83,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       closers.push(() => p.close());
     }
 
-    let policy: SandboxPolicy = {
-      version: 1,
-      tenants: [
-        {
-          tenantId: SANDBOX.tenantId,
-          name: 'sandbox',
-          blueprints: [
-            {
-              appId: SANDBOX.blueprintId,
-              agents: [
-                { id: SANDBOX.agentId, name: 'sandbox-agent-one' },
-                { id: SANDBOX.otherAgentId, name: 'sandbox-agent-two' },
-              ],
-            },
-          ],
-        },
-      ],
-      platforms: Object.fromEntries(platforms.map((p) => [p.name, p.platformConfig])),
-      rules: platforms.flatMap((p) => p.rules),
-    };
+    let policy = sandboxPolicy(platforms);
     if (opts.policy) policy = opts.policy(policy);
 
     const env: Env = {
@@ -171,6 +154,30 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     await Promise.all(closers.map((c) => c().catch(() => {})));
     throw e;
   }
+}
+
+/** The sandbox policy: the sandbox tenant and blueprint, each platform's section and rules. */
+export function sandboxPolicy(platforms: readonly SandboxPlatform[]): SandboxPolicy {
+  return {
+    version: 1,
+    tenants: [
+      {
+        tenantId: SANDBOX.tenantId,
+        name: 'sandbox',
+        blueprints: [
+          {
+            appId: SANDBOX.blueprintId,
+            agents: [
+              { id: SANDBOX.agentId, name: 'sandbox-agent-one' },
+              { id: SANDBOX.otherAgentId, name: 'sandbox-agent-two' },
+            ],
+          },
+        ],
+      },
+    ],
+    platforms: Object.fromEntries(platforms.map((p) => [p.name, p.platformConfig])),
+    rules: platforms.flatMap((p) => p.rules),
+  };
 }
 
 export function banner(s: Sandbox): string {
