@@ -68,7 +68,7 @@ export function createActionGroupHandler(opts: ActionGroupOptions): (event: Bedr
       ({ accessToken } = await agent.getToken());
     } catch (e) {
       // The bridge's answer names the problem without echoing any token; log it for the operator.
-      console.error(e instanceof BridgeExchangeError ? e.message : `agent token unavailable: ${(e as Error).name}`);
+      console.error(e instanceof BridgeExchangeError ? e.message : `bridge exchange failed: ${(e as Error).name}`);
       return reply(event, 'I cannot reach the directory right now.', 'FAILURE');
     }
     const res = await fetchImpl(`${graph}/v1.0/users/${encodeURIComponent(upn)}?$select=displayName,jobTitle,department,mail`, {

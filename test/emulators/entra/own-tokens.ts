@@ -5,6 +5,7 @@
  */
 import { CLOCK_SKEW_SEC } from './constants.ts';
 import type { GrantContext } from './context.ts';
+import { entraError } from './errors.ts';
 import { claimNumber, parseJwt, rs256SignatureValid, type ParsedJwt } from './jwt.ts';
 import { v1Issuer, v2Issuer } from './tokens.ts';
 
@@ -26,4 +27,20 @@ export function outsideValidity(jwt: ParsedJwt, now: number): { nbf: number; exp
   const exp = claimNumber(jwt.claims, 'exp') ?? 0;
   const nbf = claimNumber(jwt.claims, 'nbf') ?? 0;
   return now > exp + CLOCK_SKEW_SEC || nbf > now + CLOCK_SKEW_SEC ? { nbf, exp } : null;
+}
+
+/**
+ * A token the caller hands back as a *user-side* assertion (Tc in OBO, T2 in user_fic): the emulator's
+ * own, for this tenant, within its validity. Failures are the OBO family of codes (§6.2):
+ * malformed → 50027, not ours → 50013, expired → 500133.
+ */
+export async function requireOwnUserAssertion(ctx: GrantContext, raw: string): Promise<ParsedJwt> {
+  const own = await readOwnToken(ctx, raw);
+  if (!own.ok) {
+    if (own.reason === 'malformed') throw entraError(50027);
+    throw entraError(50013, own.reason === 'signature' ? 'Signature validation failed.' : 'The assertion was not issued by this tenant.');
+  }
+  const out = outsideValidity(own.jwt, ctx.now);
+  if (out) throw entraError(500133, ctx.now, out.exp);
+  return own.jwt;
 }

@@ -9,7 +9,7 @@ import { mintContext, type GrantContext } from '../context.ts';
 import { parseDelegatedScope } from '../directory.ts';
 import { entraError } from '../errors.ts';
 import { audiences, claimString } from '../jwt.ts';
-import { outsideValidity, readOwnToken } from '../own-tokens.ts';
+import { requireOwnUserAssertion } from '../own-tokens.ts';
 import { mintUserToken } from '../tokens.ts';
 import { consentedScopes, delegatedResource, scpClaim, userFlowResponse } from './delegated.ts';
 
@@ -24,14 +24,7 @@ export async function onBehalfOf(ctx: GrantContext): Promise<Record<string, unkn
   const client = await authenticateConfidentialClient(ctx, clientId);
 
   // ─── Tc ───
-  const own = await readOwnToken(ctx, assertion);
-  if (!own.ok) {
-    if (own.reason === 'malformed') throw entraError(50027);
-    throw entraError(50013, own.reason === 'signature' ? 'Signature validation failed.' : 'The assertion was not issued by this tenant.');
-  }
-  const tc = own.jwt;
-  const out = outsideValidity(tc, ctx.now);
-  if (out) throw entraError(500133, ctx.now, out.exp);
+  const tc = await requireOwnUserAssertion(ctx, assertion);
   // "Tc (aud) == Agent identity blueprint client ID" (§1.b, doc S2).
   const expected = client.blueprint.appId.toLowerCase();
   const aud = audiences(tc.claims).map((a) => a.toLowerCase());

@@ -9,7 +9,7 @@ import { mintContext, type GrantContext } from '../context.ts';
 import { parseDelegatedScope } from '../directory.ts';
 import { entraError } from '../errors.ts';
 import { claimString } from '../jwt.ts';
-import { outsideValidity, readOwnToken } from '../own-tokens.ts';
+import { requireOwnUserAssertion } from '../own-tokens.ts';
 import { mintUserToken } from '../tokens.ts';
 import { consentedScopes, delegatedResource, scpClaim, userFlowResponse } from './delegated.ts';
 
@@ -24,14 +24,7 @@ export async function userFic(ctx: GrantContext): Promise<Record<string, unknown
 
   // ─── T2: "T2 (aud) == agent identity" (doc S3), literally aud = token-exchange app, sub = azp = agent (§5.2).
   // Every T2 failure below is invalid_grant with an [inf] code: Entra's are undocumented (§7.1).
-  const own = await readOwnToken(ctx, t2raw);
-  if (!own.ok) {
-    if (own.reason === 'malformed') throw entraError(50027);
-    throw entraError(50013, own.reason === 'signature' ? 'Signature validation failed.' : 'The assertion was not issued by this tenant.');
-  }
-  const t2 = own.jwt;
-  const out = outsideValidity(t2, ctx.now);
-  if (out) throw entraError(500133, ctx.now, out.exp);
+  const t2 = await requireOwnUserAssertion(ctx, t2raw);
   const clientLower = clientId.toLowerCase();
   if (t2.claims.aud !== TOKEN_EXCHANGE_APP_ID) throw entraError(50013, `The credential audience must be '${TOKEN_EXCHANGE_APP_ID}'.`);
   if (claimString(t2.claims, 'sub')?.toLowerCase() !== clientLower || claimString(t2.claims, 'azp')?.toLowerCase() !== clientLower) {
