@@ -104,7 +104,7 @@ export async function checkSignedHeaders(req: SerializedRequest, target: Checked
   if (accept !== undefined && signedHeaders.includes('accept') && !ACCEPTS.has(accept.trim().toLowerCase())) return refuse('proof_malformed', 'a signed accept header must ask for JSON or XML');
   // A body that no longer matches its signed hash would fail at STS anyway; refusing here saves the call.
   const contentSha = headers.get('x-amz-content-sha256');
-  if (contentSha !== undefined && contentSha.trim().toLowerCase() !== (await sha256Hex(target.body))) {
+  if (contentSha !== undefined && contentSha.trim().toLowerCase() !== sha256Hex(target.body)) {
     return refuse('proof_signature', 'x-amz-content-sha256 does not match the body');
   }
 

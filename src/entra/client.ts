@@ -75,7 +75,7 @@ export class AgentTokenService {
     const key = await this.#resultKey(req, scopeKey);
     return this.#tokens.get(key, async () => {
       const token = await this.#fetchResult(req);
-      return { ...token, sha256: await sha256Hex(token.accessToken) };
+      return { ...token, sha256: sha256Hex(token.accessToken) };
     });
   }
 
@@ -86,7 +86,7 @@ export class AgentTokenService {
         return `app|${base}`;
       case 'obo':
         // Keyed by a hash of the user token: the same user token yields the same OBO token (as MSAL does).
-        return `obo|${base}|${await sha256Hex(req.userAssertion ?? '')}`;
+        return `obo|${base}|${sha256Hex(req.userAssertion ?? '')}`;
       case 'agent_user': {
         const user = req.agentUser;
         return `user|${base}|${user ? ('upn' in user ? `upn:${user.upn.toLowerCase()}` : `oid:${user.oid.toLowerCase()}`) : ''}`;

@@ -58,12 +58,9 @@ async function verifyProof(deps: ExchangeDeps, req: TokenRequest, audit: AuditEv
   }
   const verifier = routeProof(deps.verifiers, req);
   audit.platform = verifier.platform;
-  // Both are WebCrypto jobs on the thread pool: run them side by side rather than one after the other.
-  const [result, proofSha256] = await Promise.all([
-    verifier.verify(req.proof, { now, audience: deps.audience, issuer: deps.issuer, replay: deps.replay }),
-    sha256Hex(req.proof.token),
-  ]);
+  const proofSha256 = sha256Hex(req.proof.token);
   audit.proof_sha256 = proofSha256;
+  const result = await verifier.verify(req.proof, { now, audience: deps.audience, issuer: deps.issuer, replay: deps.replay });
   if (!result.ok) {
     throw new BridgeError(result.reason, result.detail, result.retryAfterSec !== undefined ? { retryAfterSec: result.retryAfterSec } : {});
   }
@@ -110,7 +107,7 @@ export async function exchange(deps: ExchangeDeps, req: TokenRequest, audit: Aud
   });
   audit.cache = fromCache ? 'hit' : 'miss';
   if (token.correlationId) audit.entra_correlation_id = token.correlationId;
-  audit.token_sha256 = token.sha256 ?? (await sha256Hex(token.accessToken));
+  audit.token_sha256 = token.sha256 ?? sha256Hex(token.accessToken);
   return {
     accessToken: token.accessToken,
     expiresIn: Math.max(0, token.expiresAt - deps.clock()),
