@@ -36,6 +36,8 @@ export interface JwtProofVerifierOptions {
   audience?: (ctx: VerifyContext) => string;
   /** Longest accepted `exp - iat`. */
   maxLifetimeSec: number;
+  /** Tolerated clock skew on exp/nbf/iat; default (and maximum) CLOCK_SKEW_SEC. */
+  clockSkewSec?: number;
   /** Claims that must be present besides iss/aud/exp/iat. */
   requiredClaims?: readonly string[];
   /** Record `jti` in the replay store: every proof is accepted once. */
@@ -57,6 +59,7 @@ export function peekIssuer(token: string): string | undefined {
 export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadVerifier {
   const issuers = new Set(opts.issuers);
   const algorithms = [...opts.algorithms];
+  const skew = Math.min(opts.clockSkewSec ?? CLOCK_SKEW_SEC, CLOCK_SKEW_SEC);
   return {
     platform: opts.platform,
     tokenTypes: opts.tokenTypes,
@@ -84,8 +87,8 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
         algorithms,
         issuer: iss,
         audience,
-        clockTolerance: CLOCK_SKEW_SEC,
-        maxTokenAge: opts.maxLifetimeSec + CLOCK_SKEW_SEC,
+        clockTolerance: skew,
+        maxTokenAge: opts.maxLifetimeSec + skew,
         currentDate: new Date(ctx.now * 1000),
         requiredClaims: ['iss', 'aud', 'exp', 'iat', ...(opts.requiredClaims ?? [])],
         ...(opts.typ ? { typ: opts.typ } : {}),
@@ -99,14 +102,14 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
       const iat = payload.iat as number;
       const exp = payload.exp as number;
       if (exp - iat > opts.maxLifetimeSec) return fail('proof_too_old', `lifetime exp-iat=${exp - iat}s exceeds ${opts.maxLifetimeSec}s`);
-      if (iat > ctx.now + CLOCK_SKEW_SEC) return fail('proof_not_yet_valid', `iat ${iat} is in the future`);
+      if (iat > ctx.now + skew) return fail('proof_not_yet_valid', `iat ${iat} is in the future`);
 
       const mapped = opts.toWorkload(payload, header);
       if ('refuse' in mapped) return fail('proof_claim', mapped.refuse);
 
       if (opts.singleUse) {
         if (typeof payload.jti !== 'string' || payload.jti.length === 0) return fail('proof_claim', 'jti is required');
-        const fresh = await ctx.replay.markUsed(`${opts.platform}:${iss}:${payload.jti}`, exp + CLOCK_SKEW_SEC);
+        const fresh = await ctx.replay.markUsed(`${opts.platform}:${iss}:${payload.jti}`, exp + skew);
         if (!fresh) return fail('proof_replayed', `jti ${payload.jti} was already used`);
       }
       return {
