@@ -36,10 +36,12 @@ export class UpstreamError extends Error {
   }
 }
 
-const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+const LOOPBACK_HOSTS = new Set(['localhost', '[::1]']);
+/** An IPv4 literal in 127.0.0.0/8 — not any name that merely starts with "127." (127.evil.example). */
+const LOOPBACK_V4 = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
 
 export function isLoopbackUrl(url: URL): boolean {
-  return LOOPBACK_HOSTS.has(url.hostname) || url.hostname.startsWith('127.');
+  return LOOPBACK_HOSTS.has(url.hostname) || LOOPBACK_V4.test(url.hostname);
 }
 
 export interface BoundedFetchOptions {

@@ -55,6 +55,7 @@ describe('bounded fetch: the only way out', () => {
     const before = hits;
     expect(await kind(createBoundedFetch()(`${base}/`, { timeoutMs: 1000, maxBytes: 100 }))).toBe('scheme_not_allowed');
     expect(await kind(f('http://login.example.com/', { timeoutMs: 1000, maxBytes: 100 }))).toBe('scheme_not_allowed');
+    expect(await kind(f('http://127.evil.example/', { timeoutMs: 1000, maxBytes: 100 }))).toBe('scheme_not_allowed');
     expect(await kind(f('ftp://127.0.0.1/', { timeoutMs: 1000, maxBytes: 100 }))).toBe('scheme_not_allowed');
     expect(hits).toBe(before);
   });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isLoopbackUrl as isLoopbackHost } from '../../net/bounded-fetch.ts';
 
 /** AWS partitions whose STS hosts the bridge knows (platform-proofs.md §A.1.3). */
 export const AWS_PARTITIONS = ['aws', 'aws-cn', 'aws-us-gov'] as const;
@@ -29,8 +30,7 @@ export function isLoopbackUrl(value: string, originOnly = false): boolean {
   } catch {
     return false;
   }
-  const loopback = url.hostname === 'localhost' || url.hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(url.hostname);
-  return loopback && (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.password === '' && url.search === '' && url.hash === '' && (!originOnly || (url.pathname === '/' && !value.endsWith('/')));
+  return isLoopbackHost(url) && (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.password === '' && url.search === '' && url.hash === '' && (!originOnly || (url.pathname === '/' && !value.endsWith('/')));
 }
 
 const region = z
