@@ -72,14 +72,14 @@ export class AgentTokenService {
 
   async acquire(req: AgentTokenRequest): Promise<AgentTokenResult> {
     const scopeKey = [...req.scopes].sort().join(' ');
-    const key = await this.#resultKey(req, scopeKey);
+    const key = this.#resultKey(req, scopeKey);
     return this.#tokens.get(key, async () => {
       const token = await this.#fetchResult(req);
       return { ...token, sha256: sha256Hex(token.accessToken) };
     });
   }
 
-  async #resultKey(req: AgentTokenRequest, scopeKey: string): Promise<string> {
+  #resultKey(req: AgentTokenRequest, scopeKey: string): string {
     const base = `${req.tenantId}|${req.agentId}|${scopeKey}`;
     switch (req.mode) {
       case 'autonomous':
