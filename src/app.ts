@@ -114,6 +114,7 @@ export function createApp(deps: AppDeps): Hono {
     audit.reason = err.reason;
     // Details may quote attacker-chosen values (an unverified iss): scrubbed and capped.
     if (err.detail) audit.detail = scrubSecrets(err.detail).slice(0, 512);
+    if (err.fields) audit.fields = auditFields(err.fields);
     if (err.aadsts) audit.aadsts = err.aadsts;
     if (err.correlationId) audit.entra_correlation_id = err.correlationId;
     const headers: Record<string, string> = { ...NO_STORE, 'X-Request-Id': audit.request_id };
@@ -123,4 +124,11 @@ export function createApp(deps: AppDeps): Hono {
   }
 
   return app;
+}
+
+/** Refusal fields may quote attacker-chosen values: scrubbed of anything JWT-shaped and capped. */
+function auditFields(fields: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = scrubSecrets(v).slice(0, 256);
+  return out;
 }

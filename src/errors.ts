@@ -148,11 +148,13 @@ export class BridgeError extends Error {
   readonly retryAfterSec: number | undefined;
   readonly aadsts: string | undefined;
   readonly correlationId: string | undefined;
+  /** Structured facts for the audit log (claim, expected, received, host); never secrets. */
+  readonly fields: Readonly<Record<string, string | undefined>> | undefined;
 
   constructor(
     reason: ReasonCode,
     detail?: string,
-    extra: { publicDetail?: string; retryAfterSec?: number; aadsts?: string; correlationId?: string } = {},
+    extra: { publicDetail?: string; retryAfterSec?: number; aadsts?: string; correlationId?: string; fields?: Readonly<Record<string, string | undefined>> } = {},
   ) {
     super(detail ? `${reason}: ${detail}` : reason);
     this.name = 'BridgeError';
@@ -162,6 +164,7 @@ export class BridgeError extends Error {
     this.retryAfterSec = extra.retryAfterSec;
     this.aadsts = extra.aadsts;
     this.correlationId = extra.correlationId;
+    this.fields = extra.fields;
   }
 }
 

@@ -25,6 +25,8 @@ export interface AuditEvent {
   agent_user?: string;
   reason?: ReasonCode;
   detail?: string;
+  /** Structured facts of a refusal (claim, expected, received, host), each value capped. */
+  fields?: Readonly<Record<string, string>>;
   aadsts?: string;
   entra_correlation_id?: string;
   /** Hash of the issued access token, so an operator can match a token seen elsewhere. */

@@ -15,3 +15,24 @@ export interface RateLimiter {
   /** Count one hit for `key`; `allowed: false` carries how long to wait. */
   hit(key: string): Promise<{ allowed: true } | { allowed: false; retryAfterSec: number }>;
 }
+
+/**
+ * Thrown by any store that cannot answer (full, unreachable, timed out). The core maps it to 503
+ * with the store's own reason code on every runtime; a store never decides the wire answer and
+ * never reports "unavailable" as "replayed" (fail closed, but say why).
+ */
+export class StoreUnavailableError extends Error {
+  /** Which store: 'replay', 'rate-limit', 'verified-proof-cache', 'token-cache'. */
+  readonly store: string;
+  /** 'full' when a bound was reached, 'unreachable' when the backend did not answer. */
+  readonly condition: 'full' | 'unreachable';
+  readonly retryAfterSec: number;
+
+  constructor(store: string, condition: 'full' | 'unreachable', detail: string, retryAfterSec: number) {
+    super(`${store} store ${condition}: ${detail}`);
+    this.name = 'StoreUnavailableError';
+    this.store = store;
+    this.condition = condition;
+    this.retryAfterSec = retryAfterSec;
+  }
+}

@@ -62,7 +62,11 @@ async function verifyProof(deps: ExchangeDeps, req: TokenRequest, audit: AuditEv
   audit.proof_sha256 = proofSha256;
   const result = await verifier.verify(req.proof, { now, audience: deps.audience, issuer: deps.issuer, replay: deps.replay });
   if (!result.ok) {
-    throw new BridgeError(result.reason, result.detail, result.retryAfterSec !== undefined ? { retryAfterSec: result.retryAfterSec } : {});
+    throw new BridgeError(result.reason, result.detail, {
+      ...(result.retryAfterSec !== undefined ? { retryAfterSec: result.retryAfterSec } : {}),
+      ...(result.fields ? { fields: result.fields } : {}),
+      ...(result.publicDetail ? { publicDetail: result.publicDetail } : {}),
+    });
   }
   if (!verifier.singleUse) deps.verifiedProofs.set(cacheKey, result.workload, proofSha256, now);
   return result.workload;

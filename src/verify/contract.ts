@@ -45,7 +45,55 @@ export interface VerifiedWorkload {
   readonly auditContext?: Readonly<Record<string, string>>;
 }
 
-export type VerifyResult = { ok: true; workload: VerifiedWorkload } | { ok: false; reason: ReasonCode; detail: string; retryAfterSec?: number };
+/**
+ * Structured facts about a refusal, next to its free-text detail, so that audit and metrics never
+ * parse strings: which claim or host was checked, what was expected and what was received. Values
+ * must never be secrets (no token, no signature, no key material); they are capped when audited.
+ */
+export interface RefusalFields {
+  readonly claim?: string;
+  readonly host?: string;
+  readonly expected?: string;
+  readonly received?: string;
+  readonly [name: string]: string | undefined;
+}
+
+/** The one refusal shape of every verifier, adapter check and store-independent step. */
+export interface Refusal {
+  readonly ok: false;
+  readonly reason: ReasonCode;
+  /** For the audit log and operators; may quote caller-sent values; never a token. */
+  readonly detail: string;
+  readonly fields?: RefusalFields;
+  readonly retryAfterSec?: number;
+  /**
+   * Text the caller may read, appended to the generic description: only what the caller sent or what
+   * is public (the bridge audience, accepted regions, the scope grammar); never policy contents.
+   */
+  readonly publicDetail?: string;
+}
+
+/** A value, or the reason it could not be had. */
+export type Result<T> = { readonly ok: true; readonly value: T } | Refusal;
+
+export interface RefuseOptions {
+  fields?: RefusalFields;
+  retryAfterSec?: number;
+  publicDetail?: string;
+}
+
+export function refuse(reason: ReasonCode, detail: string, opts: RefuseOptions = {}): Refusal {
+  return { ok: false, reason, detail, ...opts };
+}
+
+export function accept<T>(value: T): { readonly ok: true; readonly value: T } {
+  return { ok: true, value };
+}
+
+/** What an adapter's claim mapping produces; the shared verifier adds platform, kind, issuer, expiry. */
+export type WorkloadFields = Omit<VerifiedWorkload, 'platform' | 'proofKind' | 'issuer' | 'expiresAt'>;
+
+export type VerifyResult = { ok: true; workload: VerifiedWorkload } | Refusal;
 
 export interface WorkloadVerifier {
   readonly platform: Platform;
@@ -68,6 +116,7 @@ export interface AdapterDeps {
   readonly clock: () => number;
 }
 
+/** @deprecated use refuse(); kept until every verifier has moved over. */
 export function fail(reason: ReasonCode, detail: string, retryAfterSec?: number): VerifyResult {
-  return retryAfterSec === undefined ? { ok: false, reason, detail } : { ok: false, reason, detail, retryAfterSec };
+  return refuse(reason, detail, retryAfterSec === undefined ? {} : { retryAfterSec });
 }
