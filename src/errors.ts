@@ -43,6 +43,7 @@ export type ReasonCode =
   // limits and upstream
   | 'rate_limited'
   | 'verifier_unavailable'
+  | 'verifier_redirected'
   | 'entra_unavailable'
   | 'entra_throttled'
   | 'entra_timeout'
@@ -119,6 +120,10 @@ export function toWire(reason: ReasonCode): WireShape {
       return { status: 429, error: 'temporarily_unavailable', description: 'Too many requests; retry after the indicated delay.' };
     case 'verifier_unavailable':
       return { status: 503, error: 'temporarily_unavailable', description: 'The workload proof could not be checked right now; retry later.' };
+    case 'verifier_redirected':
+      // The platform's verifier (AWS STS) answered with a redirect, which it never does for its API:
+      // not the caller's doing and not transient, so a bad-gateway answer without Retry-After.
+      return { status: 502, error: 'server_error', description: 'The platform verifier answered with a redirect, which the bridge does not follow.' };
     case 'entra_unavailable':
     case 'entra_throttled':
     case 'entra_timeout':

@@ -9,7 +9,7 @@ import { BridgeError } from '../errors.ts';
 import { evaluatePolicy, type CompiledPolicy, type PolicyDecision } from '../policy/policy.ts';
 import type { RateLimiter, ReplayStore } from '../store/ports.ts';
 import { sha256Hex } from '../util/hash.ts';
-import type { VerifiedWorkload, WorkloadVerifier } from '../verify/contract.ts';
+import type { Refusal, VerifiedWorkload, WorkloadVerifier } from '../verify/contract.ts';
 import { peekIssuer } from '../verify/jwt.ts';
 import type { VerifiedProofCache } from '../verify/verified-cache.ts';
 import type { TokenRequest } from './request.ts';
@@ -49,27 +49,36 @@ function routeProof(verifiers: readonly WorkloadVerifier[], req: TokenRequest): 
 /** Verify the proof, or recall that this exact proof verified a moment ago (see verified-cache.ts). */
 async function verifyProof(deps: ExchangeDeps, req: TokenRequest, audit: AuditEvent): Promise<VerifiedWorkload> {
   const now = deps.clock();
-  const cacheKey = `${req.proof.tokenType}\n${req.proof.token}`;
+  const verifier = routeProof(deps.verifiers, req);
+  audit.platform = verifier.platform;
+  const cacheKey = verifiedProofKey(verifier, req);
   const cached = deps.verifiedProofs.get(cacheKey, now);
   if (cached) {
-    audit.platform = cached.workload.platform;
     audit.proof_sha256 = cached.proofSha256;
     return cached.workload;
   }
-  const verifier = routeProof(deps.verifiers, req);
-  audit.platform = verifier.platform;
   const proofSha256 = sha256Hex(req.proof.token);
   audit.proof_sha256 = proofSha256;
   const result = await verifier.verify(req.proof, { now, audience: deps.audience, issuer: deps.issuer, replay: deps.replay });
-  if (!result.ok) {
-    throw new BridgeError(result.reason, result.detail, {
-      ...(result.retryAfterSec !== undefined ? { retryAfterSec: result.retryAfterSec } : {}),
-      ...(result.fields ? { fields: result.fields } : {}),
-      ...(result.publicDetail ? { publicDetail: result.publicDetail } : {}),
-    });
-  }
+  if (!result.ok) throw bridgeErrorOf(result);
   if (!verifier.singleUse) deps.verifiedProofs.set(cacheKey, result.workload, proofSha256, now);
   return result.workload;
+}
+
+/** The verified-proof cache key: the verifier's canonical identity of the proof, else the raw token. */
+function verifiedProofKey(verifier: WorkloadVerifier, req: TokenRequest): string {
+  if (!verifier.canonicalKey) return `${req.proof.tokenType}\n${req.proof.token}`;
+  const key = verifier.canonicalKey(req.proof);
+  if (!key.ok) throw bridgeErrorOf(key);
+  return `${req.proof.tokenType}\ncanonical\n${key.value}`;
+}
+
+function bridgeErrorOf(refusal: Refusal): BridgeError {
+  return new BridgeError(refusal.reason, refusal.detail, {
+    ...(refusal.retryAfterSec !== undefined ? { retryAfterSec: refusal.retryAfterSec } : {}),
+    ...(refusal.fields ? { fields: refusal.fields } : {}),
+    ...(refusal.publicDetail ? { publicDetail: refusal.publicDetail } : {}),
+  });
 }
 
 export async function verifyAndDecide(deps: ExchangeDeps, req: TokenRequest, audit: AuditEvent): Promise<{ workload: VerifiedWorkload; decision: PolicyDecision }> {

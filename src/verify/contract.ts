@@ -106,6 +106,12 @@ export interface WorkloadVerifier {
    * Verifiers of non-JWT proofs route by token type alone and may return true.
    */
   accepts(input: ProofInput, unverifiedIssuer: string | undefined): boolean;
+  /**
+   * For proofs one signature can be spelled in many ways (AWS: a serialized request): a pure, cheap
+   * identity under which the core caches the verified proof, so the spellings share one entry. A
+   * refusal here is the one `verify` would give. Without it the core keys by the raw token.
+   */
+  canonicalKey?(input: ProofInput): Result<string>;
   verify(input: ProofInput, ctx: VerifyContext): Promise<VerifyResult>;
 }
 

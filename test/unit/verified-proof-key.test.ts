@@ -1,0 +1,71 @@
+/**
+ * Issue 8 item 11: the core's verified-proof cache keys a proof by the verifier's canonical identity
+ * when the verifier has one (AWS: the rebuilt request), so many spellings of one proof cost one
+ * verification and one cache entry; a refusal of the canonical key is answered without verifying.
+ */
+import { describe, expect, it } from 'vitest';
+import type { AuditEvent } from '../../src/audit/audit.ts';
+import { TOKEN_TYPE } from '../../src/constants.ts';
+import type { AgentTokenService } from '../../src/entra/client.ts';
+import type { CompiledPolicy } from '../../src/policy/policy.ts';
+import { MemoryReplayStore } from '../../src/store/memory.ts';
+import { verifyAndDecide, type ExchangeDeps } from '../../src/token/exchange.ts';
+import type { TokenRequest } from '../../src/token/request.ts';
+import { accept, refuse, type ProofInput, type WorkloadVerifier } from '../../src/verify/contract.ts';
+import { VerifiedProofCache } from '../../src/verify/verified-cache.ts';
+
+const NOW = 1_800_000_000;
+
+/** A verifier whose proofs are any spelling of a word: surrounding spaces and case do not matter. */
+function spellingVerifier(verified: string[]): WorkloadVerifier {
+  return {
+    platform: 'aws',
+    tokenTypes: [TOKEN_TYPE.aws4Request],
+    accepts: () => true,
+    canonicalKey: (input: ProofInput) => (input.token.includes('pad') ? refuse('proof_malformed', 'padding') : accept(input.token.trim().toLowerCase())),
+    async verify(input) {
+      verified.push(input.token);
+      return { ok: true, workload: { platform: 'aws', proofKind: 'test', issuer: 'test', principal: 'p', expiresAt: NOW + 600, attributes: {} } };
+    },
+  };
+}
+
+function deps(verifier: WorkloadVerifier): ExchangeDeps {
+  return {
+    issuer: 'https://bridge.example.test',
+    audience: 'https://bridge.example.test',
+    verifiers: [verifier],
+    // Stop right after verification: the limiter refuses, so policy and Entra are never reached.
+    rateLimiter: { hit: async () => ({ allowed: false, retryAfterSec: 1 }) },
+    policy: {} as CompiledPolicy,
+    agentTokens: {} as AgentTokenService,
+    replay: new MemoryReplayStore(() => NOW),
+    clock: () => NOW,
+    verifiedProofs: new VerifiedProofCache(),
+  };
+}
+
+const request = (token: string): TokenRequest => ({
+  mode: 'autonomous',
+  proof: { token, tokenType: TOKEN_TYPE.aws4Request },
+  userToken: undefined,
+  resource: 'https://graph.microsoft.com',
+  scopes: ['https://graph.microsoft.com/.default'],
+  agent: undefined,
+  agentUser: undefined,
+  agentUserRaw: undefined,
+});
+const audit = (): AuditEvent => ({ time: '', request_id: 'r', route: '/token', outcome: 'denied' });
+
+describe('issue 8 item 11: the verified-proof cache is keyed by the canonical identity', () => {
+  it('issue 8 item 11: spellings of one proof are verified once; a canonical-key refusal is answered without verifying', async () => {
+    const verified: string[] = [];
+    const d = deps(spellingVerifier(verified));
+    for (const token of ['proof', ' proof', 'PROOF ', 'Proof']) await expect(verifyAndDecide(d, request(token), audit())).rejects.toMatchObject({ reason: 'rate_limited' });
+    expect(verified).toEqual(['proof']);
+    await expect(verifyAndDecide(d, request('pad proof'), audit())).rejects.toMatchObject({ reason: 'proof_malformed' });
+    expect(verified).toEqual(['proof']);
+    await expect(verifyAndDecide(d, request('other'), audit())).rejects.toMatchObject({ reason: 'rate_limited' });
+    expect(verified).toEqual(['proof', 'other']);
+  });
+});
