@@ -8,7 +8,7 @@
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import { JWKS_MAX_RESPONSE_BYTES, JWKS_TIMEOUT_MS, TOKEN_TYPE } from '../../src/constants.ts';
 import type { BoundedFetch } from '../../src/net/bounded-fetch.ts';
-import type { AdapterDeps, VerifiedWorkload, WorkloadVerifier } from '../../src/verify/contract.ts';
+import { refuse, type AdapterDeps, type Refusal, type WorkloadFields, type WorkloadVerifier } from '../../src/verify/contract.ts';
 import { createJwtProofVerifier, remoteJwks } from '../../src/verify/jwt.ts';
 import { principalFromIamArn } from './arn.ts';
 import { AWS_CLAIMS_NAMESPACE, DISCOVERY_CACHE_MS, DISCOVERY_RETRY_COOLDOWN_MS, PROOF_KIND_WEB_IDENTITY, WEB_IDENTITY_ALGORITHMS, WEB_IDENTITY_MAX_LIFETIME_SEC } from './constants.ts';
@@ -47,15 +47,21 @@ export function createWebIdentityVerifier(issuers: readonly WebIdentityIssuer[],
 }
 
 /** Pure: verified claims → principal and attributes, or a refusal. */
-export function webIdentityWorkload(payload: JWTPayload, expectedAccount: string): Omit<VerifiedWorkload, 'platform' | 'proofKind' | 'issuer' | 'expiresAt'> | { refuse: string } {
-  if (typeof payload.sub !== 'string') return { refuse: 'sub is missing' };
+export function webIdentityWorkload(payload: JWTPayload, expectedAccount: string): WorkloadFields | Refusal {
+  if (typeof payload.sub !== 'string') return refuse('proof_claim', 'sub is missing', { fields: { claim: 'sub' } });
   const principal = principalFromIamArn(payload.sub);
-  if (!principal.ok) return { refuse: principal.detail };
+  if (!principal.ok) return { ...principal, fields: { claim: 'sub', received: payload.sub.slice(0, 200) } };
   const aws = payload[AWS_CLAIMS_NAMESPACE];
-  if (!isRecord(aws)) return { refuse: `the ${AWS_CLAIMS_NAMESPACE} claims are missing` };
+  if (!isRecord(aws)) return refuse('proof_claim', `the ${AWS_CLAIMS_NAMESPACE} claims are missing`, { fields: { claim: AWS_CLAIMS_NAMESPACE } });
   // The issuer is per account: a token from this issuer must be about this account (§A.2).
-  if (aws.aws_account !== expectedAccount) return { refuse: `aws_account is not ${expectedAccount}, the account of this issuer` };
-  if (principal.value.account !== expectedAccount) return { refuse: `sub names account ${principal.value.account}, not ${expectedAccount}` };
+  if (aws.aws_account !== expectedAccount) {
+    return refuse('proof_claim', `aws_account is not ${expectedAccount}, the account of this issuer`, {
+      fields: { claim: 'aws_account', expected: expectedAccount, received: String(aws.aws_account).slice(0, 40) },
+    });
+  }
+  if (principal.value.account !== expectedAccount) {
+    return refuse('proof_claim', `sub names account ${principal.value.account}, not ${expectedAccount}`, { fields: { claim: 'sub', expected: expectedAccount, received: principal.value.account } });
+  }
 
   const attributes: Record<string, string> = { ...principal.value.attributes };
   for (const [claim, attribute] of Object.entries(SCALAR_CLAIMS)) {

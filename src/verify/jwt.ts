@@ -18,7 +18,7 @@ import {
 import { CLOCK_SKEW_SEC, JWKS_CACHE_MAX_AGE_MS, JWKS_COOLDOWN_MS, JWKS_MAX_RESPONSE_BYTES, JWKS_TIMEOUT_MS, MAX_TOKEN_BYTES } from '../constants.ts';
 import type { ReasonCode } from '../errors.ts';
 import { UpstreamError, type BoundedFetch } from '../net/bounded-fetch.ts';
-import { fail, type Platform, type ProofInput, type VerifiedWorkload, type VerifyContext, type VerifyResult, type WorkloadVerifier } from './contract.ts';
+import { fail, type Platform, type ProofInput, type Refusal, type VerifiedWorkload, type VerifyContext, type VerifyResult, type WorkloadFields, type WorkloadVerifier } from './contract.ts';
 
 export interface JwtProofVerifierOptions {
   platform: Platform;
@@ -42,8 +42,8 @@ export interface JwtProofVerifierOptions {
   requiredClaims?: readonly string[];
   /** Record `jti` in the replay store: every proof is accepted once. */
   singleUse?: boolean;
-  /** Turn verified claims into the workload; return a reason string to refuse. */
-  toWorkload(payload: JWTPayload, header: JWTHeaderParameters): Omit<VerifiedWorkload, 'platform' | 'proofKind' | 'issuer' | 'expiresAt'> | { refuse: string };
+  /** Turn verified claims into the workload; refuse with a Refusal (or, older adapters, a reason string). */
+  toWorkload(payload: JWTPayload, header: JWTHeaderParameters): WorkloadFields | Refusal | { refuse: string };
 }
 
 /** The unverified `iss` of a compact JWT, or undefined. Routing only, never trust (design.md §2). */
@@ -106,6 +106,7 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
 
       const mapped = opts.toWorkload(payload, header);
       if ('refuse' in mapped) return fail('proof_claim', mapped.refuse);
+      if (isRefusal(mapped)) return mapped;
 
       if (opts.singleUse) {
         if (typeof payload.jti !== 'string' || payload.jti.length === 0) return fail('proof_claim', 'jti is required');
@@ -156,4 +157,8 @@ export function remoteJwks(url: string, fetchPort: BoundedFetch, cache?: { cache
       return new Response(res.text, { status: res.status, headers: res.headers });
     },
   });
+}
+
+function isRefusal(value: object): value is Refusal {
+  return (value as { ok?: unknown }).ok === false;
 }
