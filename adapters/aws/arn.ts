@@ -11,7 +11,7 @@
  * IAM users keep their ARN as is. Root and federated-user callers are refused.
  */
 import type { AwsPartition } from '../../src/config/platforms/aws.ts';
-import { refuse, type Checked } from './signed-request.ts';
+import { accept, refuse, type Result } from '../../src/verify/contract.ts';
 
 export interface AwsPrincipal {
   /** What policy matches by default: the role ARN without path, or the IAM user ARN. */
@@ -31,7 +31,7 @@ const ROLE = new RegExp(`^role(${PATH})(${NAME})$`);
 const USER = new RegExp(`^user(${PATH})(${NAME})$`);
 
 /** The caller ARN as GetCallerIdentity reports it (assumed-role or IAM user). */
-export function principalFromCallerArn(arn: string): Checked<AwsPrincipal> {
+export function principalFromCallerArn(arn: string): Result<AwsPrincipal> {
   const m = ARN.exec(arn);
   if (!m) return refuse('proof_claim', 'STS answered an ARN this bridge does not understand');
   const [, partition, service, account, resource] = m as unknown as [string, AwsPartition, string, string, string];
@@ -48,7 +48,7 @@ export function principalFromCallerArn(arn: string): Checked<AwsPrincipal> {
 }
 
 /** The `sub` of a GetWebIdentityToken JWT: an IAM role (or user) ARN, possibly with a path. */
-export function principalFromIamArn(arn: string): Checked<AwsPrincipal> {
+export function principalFromIamArn(arn: string): Result<AwsPrincipal> {
   const m = ARN.exec(arn);
   if (!m || m[2] !== 'iam') return refuse('proof_claim', 'sub is not an IAM role or user ARN');
   const [, partition, , account, resource] = m as unknown as [string, AwsPartition, string, string, string];
@@ -59,13 +59,10 @@ export function principalFromIamArn(arn: string): Checked<AwsPrincipal> {
   return refuse('proof_claim', 'sub is not an IAM role or user ARN');
 }
 
-function role(partition: AwsPartition, account: string, roleName: string, attributes: Record<string, string>): Checked<AwsPrincipal> {
-  return {
-    ok: true,
-    value: { principal: `arn:${partition}:iam::${account}:role/${roleName}`, partition, account, attributes: { ...attributes, principal_type: 'role', role_name: roleName } },
-  };
+function role(partition: AwsPartition, account: string, roleName: string, attributes: Record<string, string>): Result<AwsPrincipal> {
+  return accept({ principal: `arn:${partition}:iam::${account}:role/${roleName}`, partition, account, attributes: { ...attributes, principal_type: 'role', role_name: roleName } });
 }
 
-function user(arn: string, partition: AwsPartition, account: string, path: string, userName: string): Checked<AwsPrincipal> {
-  return { ok: true, value: { principal: arn, partition, account, attributes: { account, partition, principal_type: 'user', user_name: userName, user_path: path } } };
+function user(arn: string, partition: AwsPartition, account: string, path: string, userName: string): Result<AwsPrincipal> {
+  return accept({ principal: arn, partition, account, attributes: { account, partition, principal_type: 'user', user_name: userName, user_path: path } });
 }

@@ -7,16 +7,9 @@
  * These are pure checks of the request's shape and target (validation steps 1–4 of §A.1.7);
  * header and signature-scope checks follow in ./sigv4.ts. Nothing here does I/O.
  */
-import type { ReasonCode } from '../../src/errors.ts';
+import { accept, refuse, type Result } from '../../src/verify/contract.ts';
 import { AWS_MAX_HEADER_VALUE_BYTES, AWS_MAX_PROOF_BYTES, AWS_MAX_PROOF_HEADERS, AWS_MAX_URL_BYTES, GET_CALLER_IDENTITY_FORM, STS_API_VERSION } from './constants.ts';
-import type { StsEndpoint } from './sts-hosts.ts';
-
-export type Refusal = { ok: false; reason: ReasonCode; detail: string };
-export type Checked<T> = { ok: true; value: T } | Refusal;
-
-export function refuse(reason: ReasonCode, detail: string): Refusal {
-  return { ok: false, reason, detail };
-}
+import { acceptedEndpoints, type StsEndpoint } from './sts-hosts.ts';
 
 /** The proof as the workload serialized it; nothing is checked yet but its JSON shape. */
 export interface SerializedRequest {
@@ -44,7 +37,7 @@ const NOT_HEADER_TEXT = /[^\t\x20-\x7e]/;
 const FORM_BODIES = new Set([GET_CALLER_IDENTITY_FORM, `Version=${STS_API_VERSION}&Action=GetCallerIdentity`]);
 
 /** Step 1–2: size limit, then parse. Accepts the URL-encoded JSON (Google's form) or the bare JSON. */
-export function decodeProof(token: string): Checked<SerializedRequest> {
+export function decodeProof(token: string): Result<SerializedRequest> {
   if (token.length > AWS_MAX_PROOF_BYTES) return refuse('proof_too_large', `signed request is ${token.length} bytes, over the ${AWS_MAX_PROOF_BYTES}-byte cap`);
   let json = token;
   if (!token.startsWith('{')) {
@@ -79,7 +72,7 @@ export function decodeProof(token: string): Checked<SerializedRequest> {
     if (NOT_HEADER_TEXT.test(h.value)) return refuse('proof_malformed', `header ${h.key.toLowerCase()} contains control or non-ASCII characters`);
     parsed.push({ key: h.key, value: h.value });
   }
-  return { ok: true, value: { url, method, headers: parsed, body: typeof body === 'string' ? body : '' } };
+  return accept({ url, method, headers: parsed, body: typeof body === 'string' ? body : '' });
 }
 
 /**
@@ -88,7 +81,7 @@ export function decodeProof(token: string): Checked<SerializedRequest> {
  * The URL is split by hand with one strict pattern, so no URL-parser quirk (userinfo, backslashes,
  * percent-encoded hosts) can make the checked host differ from the contacted one.
  */
-export function checkTarget(req: SerializedRequest, allowed: ReadonlyMap<string, StsEndpoint>): Checked<CheckedTarget> {
+export function checkTarget(req: SerializedRequest, allowed: ReadonlyMap<string, StsEndpoint>): Result<CheckedTarget> {
   if (req.method !== 'POST') return refuse('proof_malformed', `method must be POST, not ${JSON.stringify(req.method.slice(0, 10))}`);
   const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?(#.*)?$/.exec(req.url);
   if (!m) return refuse('proof_malformed', 'url is not an absolute URL');
@@ -98,7 +91,12 @@ export function checkTarget(req: SerializedRequest, allowed: ReadonlyMap<string,
   if (authority.includes(':') || authority.startsWith('[')) return refuse('proof_untrusted_issuer', 'url must not name a port (STS listens on the default https port)');
   const host = authority.toLowerCase();
   const endpoint = allowed.get(host);
-  if (!endpoint) return refuse('proof_untrusted_issuer', `host ${JSON.stringify(host.slice(0, 100))} is not an allowed STS host`);
+  if (!endpoint) {
+    return refuse('proof_untrusted_issuer', `host ${JSON.stringify(host.slice(0, 100))} is not an allowed STS host`, {
+      fields: { claim: 'url', received: host.slice(0, 100) },
+      publicDetail: `Sign the request for one of the accepted STS endpoints: ${acceptedEndpoints(allowed)}.`,
+    });
+  }
   if (path !== '' && path !== '/') return refuse('proof_malformed', 'url path must be /');
   if (fragment !== undefined) return refuse('proof_malformed', 'url must not have a fragment');
 
@@ -108,11 +106,11 @@ export function checkTarget(req: SerializedRequest, allowed: ReadonlyMap<string,
   const params = checkGetCallerIdentityForm(form);
   if (!params.ok) return params;
   if (query === '' && !FORM_BODIES.has(req.body)) return refuse('proof_malformed', 'form body must be exactly Action=GetCallerIdentity&Version=2011-06-15');
-  return { ok: true, value: { endpoint, carrier: query !== '' ? 'query' : 'body', body: req.body } };
+  return accept({ endpoint, carrier: query !== '' ? 'query' : 'body', body: req.body });
 }
 
 /** Exactly Action=GetCallerIdentity and Version=2011-06-15, each once; any other parameter is refused. */
-function checkGetCallerIdentityForm(form: string): Checked<null> {
+function checkGetCallerIdentityForm(form: string): Result<null> {
   const seen = new Map<string, string>();
   for (const pair of form.split('&')) {
     const eq = pair.indexOf('=');
@@ -131,7 +129,7 @@ function checkGetCallerIdentityForm(form: string): Checked<null> {
   const action = seen.get('Action');
   if (action !== 'GetCallerIdentity') return refuse('proof_malformed', `action ${JSON.stringify((action ?? '(none)').slice(0, 40))} is not allowed; only GetCallerIdentity`);
   if (seen.get('Version') !== STS_API_VERSION) return refuse('proof_malformed', `Version must be ${STS_API_VERSION}`);
-  return { ok: true, value: null };
+  return accept(null);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -52,11 +52,25 @@ export function buildStsHostAllowList(policy: StsHostPolicy): ReadonlyMap<string
   return hosts;
 }
 
-/** What to tell a workload whose credential scope does not fit the host it signed for. */
-export function regionScopeAdvice(endpoint: StsEndpoint, scopeRegion: string, allowed: ReadonlyMap<string, StsEndpoint>): string {
+/** The configured STS endpoints with the credential-scope region each takes: public configuration. */
+export function acceptedEndpoints(allowed: ReadonlyMap<string, StsEndpoint>): string {
+  return [...allowed.values()].map((e) => `https://${e.host}/ (${e.region})`).join(', ');
+}
+
+/**
+ * What to tell a workload whose credential scope does not fit the host it signed for: STS accepts a
+ * scope only for the region of the endpoint (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp_region.html).
+ * `detail` is for the audit log; `publicDetail` names only what the caller sent and the configured
+ * endpoints, which are public.
+ */
+export function regionScopeAdvice(endpoint: StsEndpoint, scopeRegion: string, allowed: ReadonlyMap<string, StsEndpoint>): { detail: string; publicDetail: string } {
   const fitting = [...allowed.values()].find((e) => e.region === scopeRegion && !e.global);
   const hint = fitting
     ? `sign for https://${fitting.host}/ (credential scope ${scopeRegion})`
     : `sign for https://${endpoint.host}/ with credential scope ${endpoint.region}, or have ${scopeRegion} added to platforms.aws.regions`;
-  return `credential scope region ${scopeRegion} does not fit ${endpoint.host}, which only accepts ${endpoint.region}: ${hint}`;
+  const said = `credential scope region ${scopeRegion} does not fit ${endpoint.host}, which only accepts ${endpoint.region}`;
+  const publicHint = fitting
+    ? `sign for https://${fitting.host}/ instead`
+    : `sign for https://${endpoint.host}/ with region ${endpoint.region}; accepted STS endpoints: ${acceptedEndpoints(allowed)}`;
+  return { detail: `${said}: ${hint}`, publicDetail: `The ${said}: ${publicHint}.` };
 }

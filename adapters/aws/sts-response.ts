@@ -4,9 +4,8 @@
  * back as `<ErrorResponse><Error><Code>…` or `{"Error":{"Code":…}}` and become a reason here; the
  * body itself is never echoed to the caller.
  */
-import type { ReasonCode } from '../../src/errors.ts';
+import { accept, refuse, type Refusal, type Result } from '../../src/verify/contract.ts';
 import { STS_RETRY_AFTER_SEC } from './constants.ts';
-import { refuse, type Checked } from './signed-request.ts';
 import type { StsEndpoint } from './sts-hosts.ts';
 
 export interface CallerIdentity {
@@ -15,57 +14,58 @@ export interface CallerIdentity {
   readonly account: string;
 }
 
-export type StsRefusal = { ok: false; reason: ReasonCode; detail: string; retryAfterSec?: number };
-
-export function parseCallerIdentity(contentType: string | null, body: string): Checked<CallerIdentity> {
+export function parseCallerIdentity(contentType: string | null, body: string): Result<CallerIdentity> {
   const fields = isJson(contentType, body) ? jsonFields(body) : xmlFields(body);
   if (!fields) return refuse('verifier_unavailable', 'STS answered 200 with a body that is not a GetCallerIdentity result');
   const { Arn: arn, UserId: userId, Account: account } = fields;
   if (!arn || !userId || !account) return refuse('verifier_unavailable', 'STS answered without Arn, UserId or Account');
   if (!/^[0-9]{12}$/.test(account)) return refuse('proof_claim', 'STS answered an account that is not 12 digits');
   if (!/^[A-Z0-9]{10,128}(?::[A-Za-z0-9+=,.@_-]{1,64})?$/.test(userId)) return refuse('proof_claim', 'STS answered a UserId this bridge does not understand');
-  return { ok: true, value: { arn, userId, account } };
+  return accept({ arn, userId, account });
 }
 
 /** An error answer → a reason. `endpoint` shapes the advice for the region-scope error. */
-export function refusalFromStsError(status: number, contentType: string | null, body: string, endpoint: StsEndpoint): StsRefusal {
+export function refusalFromStsError(status: number, contentType: string | null, body: string, endpoint: StsEndpoint): Refusal {
   const { code, message } = errorOf(contentType, body);
   const said = `STS ${endpoint.host} answered ${status} ${code}${message ? `: ${message}` : ''}`;
+  const fields = { host: endpoint.host, received: `${status} ${code}` };
+  const unavailable = { fields, retryAfterSec: STS_RETRY_AFTER_SEC };
   switch (code) {
     case 'SignatureDoesNotMatch': {
       // The error users hit most with GetCallerIdentity proofs (platform-proofs.md §D.2 item 7).
       const scoped = /scoped to a valid region(?:, not '([a-z0-9-]*)')?/i.exec(message);
       if (scoped) {
-        return refuse(
-          'proof_signature',
-          `${said} — the credential scope must name the region of the endpoint: sign for https://${endpoint.host}/ with region ${endpoint.region}${scoped[1] ? `, or, to keep region ${scoped[1]}, sign for its regional endpoint (listed in platforms.aws.regions)` : ''}`,
-        );
+        const advice = `sign for https://${endpoint.host}/ with region ${endpoint.region}${scoped[1] ? `, or, to keep region ${scoped[1]}, sign for its regional endpoint` : ''}`;
+        return refuse('proof_signature', `${said} — the credential scope must name the region of the endpoint: ${advice} (listed in platforms.aws.regions)`, {
+          fields: { host: endpoint.host, claim: 'credential_scope_region', expected: endpoint.region, ...(scoped[1] ? { received: scoped[1] } : {}) },
+          publicDetail: `STS refused the credential scope region: ${advice}.`,
+        });
       }
-      if (/signature expired|not yet current/i.test(message)) return refuse('proof_expired', said);
-      return refuse('proof_signature', `${said} — the signature does not verify (wrong secret, or the request was changed after signing)`);
+      if (/signature expired|not yet current/i.test(message)) return refuse('proof_expired', said, { fields });
+      return refuse('proof_signature', `${said} — the signature does not verify (wrong secret, or the request was changed after signing)`, { fields });
     }
     case 'ExpiredToken':
     case 'RequestExpired':
-      return refuse('proof_expired', `${said} — the workload's temporary credentials have expired`);
+      return refuse('proof_expired', `${said} — the workload's temporary credentials have expired`, { fields });
     case 'InvalidClientTokenId':
-      return refuse('proof_rejected_upstream', `${said} — the access key or session token is unknown to STS (or STS is not enabled in that region for the account)`);
+      return refuse('proof_rejected_upstream', `${said} — the access key or session token is unknown to STS (or STS is not enabled in that region for the account)`, { fields });
     case 'IncompleteSignature':
     case 'MissingAuthenticationToken':
     case 'InvalidAction':
     case 'InvalidParameterValue':
     case 'MalformedQueryString':
-      return refuse('proof_malformed', said);
+      return refuse('proof_malformed', said, { fields });
     case 'AccessDenied':
-      return refuse('proof_rejected_upstream', said);
+      return refuse('proof_rejected_upstream', said, { fields });
     case 'Throttling':
     case 'ThrottlingException':
     case 'RequestLimitExceeded':
     case 'ServiceUnavailable':
     case 'InternalFailure':
-      return { ...refuse('verifier_unavailable', said), retryAfterSec: STS_RETRY_AFTER_SEC };
+      return refuse('verifier_unavailable', said, unavailable);
   }
-  if (status >= 500 || status === 429) return { ...refuse('verifier_unavailable', said), retryAfterSec: STS_RETRY_AFTER_SEC };
-  return refuse('proof_rejected_upstream', said);
+  if (status >= 500 || status === 429) return refuse('verifier_unavailable', said, unavailable);
+  return refuse('proof_rejected_upstream', said, { fields });
 }
 
 function isJson(contentType: string | null, body: string): boolean {

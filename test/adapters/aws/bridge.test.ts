@@ -88,6 +88,40 @@ describe('kind 1, signed GetCallerIdentity: every refused input (test/vectors/aw
   });
 });
 
+describe('kind 1: issue 8 items 5, 8 and 11 over HTTP', () => {
+  it('issue 8 item 5: a proof signed for the wrong region → 400 whose error_description names the endpoint to sign for; audit has expected and received', async () => {
+    const token = await buildSigV4Vector({ description: 'scope', expect: 'proof_signature', stsCalls: 0, region: 'eu-west-1' }, env());
+    const before = aws.emulator.count();
+    const res = await exchange(token);
+    expectRefused(res, 400, 'invalid_request', 'proof_signature', token);
+    expect(res.body.error_description).toContain('sign for https://sts.us-east-1.amazonaws.com/ with region us-east-1');
+    expect(res.body.error_description).toContain('credential scope region eu-west-1');
+    expect(audit.at(-1)).toMatchObject({ fields: { host: 'sts.us-east-1.amazonaws.com', claim: 'credential_scope_region', expected: 'us-east-1', received: 'eu-west-1' } });
+    expect(aws.emulator.count() - before).toBe(0);
+  });
+
+  it('issue 8 item 11: one signed GetCallerIdentity padded with many different unsigned headers → each refused 400, no STS call', async () => {
+    const token = await buildSigV4Vector({ description: 'pad', expect: 'proof_malformed', stsCalls: 0, dateOffsetSec: -25 }, env());
+    const proof = JSON.parse(decodeURIComponent(token)) as { headers: { key: string; value: string }[] };
+    const before = aws.emulator.count();
+    for (let i = 0; i < 20; i++) {
+      const padded = JSON.stringify({ ...proof, headers: [...proof.headers, { key: `x-padding-${i}`, value: 'a' }] });
+      const res = await exchange(padded);
+      expectRefused(res, 400, 'invalid_request', 'proof_malformed', padded);
+      expect(res.body.error_description).toContain(`Header x-padding-${i} is not signed`);
+    }
+    expect(aws.emulator.count() - before).toBe(0);
+  });
+
+  it('issue 8 item 8: STS answering a redirect → 502 verifier_redirected without Retry-After, not 503 "unavailable"', async () => {
+    aws.emulator.setFault({ kind: 'redirect', status: 302, location: 'https://example.com/' });
+    const token = await buildSigV4Vector({ description: 'p', expect: 'verifier_redirected', stsCalls: 1, dateOffsetSec: -26 }, env());
+    const res = await exchange(token);
+    expectRefused(res, 502, 'server_error', 'verifier_redirected', token);
+    expect(res.headers.get('retry-after')).toBeNull();
+  });
+});
+
 describe('kind 1: re-presentation and replay', () => {
   it('re-presenting the same signed proof within its window makes no second STS call', async () => {
     const token = await buildSigV4Vector({ description: 'again', expect: 'internal_error', stsCalls: 1, dateOffsetSec: -30 }, env());
@@ -96,11 +130,12 @@ describe('kind 1: re-presentation and replay', () => {
     expect(first.status).toBe(200);
     expect(first.body.agent_id).toBe(SANDBOX.agentId);
     const again = await exchange(token);
-    // The same signed request in the other accepted spelling (bare JSON) reaches the adapter's own cache.
+    // The same signed request in the other accepted spelling (bare JSON) is the same proof to the
+    // bridge's verified-proof cache, keyed by the rebuilt request (issue 8 item 11).
     const bare = await exchange(decodeURIComponent(token));
     expect([again.status, bare.status]).toEqual([200, 200]);
     expect(aws.emulator.count('GetCallerIdentity') - before).toBe(1);
-    expect(audit.at(-1)).toMatchObject({ outcome: 'issued', principal: aws.manifest.roleArn, context: { sts_call: 'cached' } });
+    expect(audit.at(-1)).toMatchObject({ outcome: 'issued', principal: aws.manifest.roleArn });
   });
 
   it('a proof replayed to a bridge with another audience is refused, and that bridge never asks STS', async () => {

@@ -27,7 +27,9 @@ export type StsFault =
   | { kind: 'delay'; ms: number }
   | { kind: 'error'; status: number; code: string; message: string }
   /** Close the connection without an answer. */
-  | { kind: 'drop' };
+  | { kind: 'drop' }
+  /** Answer with a redirect, as something in front of an endpoint might (STS itself never does). */
+  | { kind: 'redirect'; status: 301 | 302 | 307 | 308; location: string };
 
 export interface StsCall {
   action: string;
@@ -35,6 +37,16 @@ export interface StsCall {
   status: number;
   /** The STS error code, when there was one. */
   code?: string;
+}
+
+/** An STS API request exactly as it reached the emulator, for comparison with what was signed. */
+export interface ReceivedStsRequest {
+  method: string;
+  /** Path and query as on the request line. */
+  target: string;
+  /** Every header as received, in order, names lower-cased. */
+  headers: readonly (readonly [string, string])[];
+  body: string;
 }
 
 export interface StsEmulator {
@@ -48,6 +60,8 @@ export interface StsEmulator {
   issuer(accountId: string): EmulatedIssuer;
   /** Every STS API request served, oldest first. */
   readonly calls: readonly StsCall[];
+  /** Every STS API request received, oldest first, as it arrived on the wire. */
+  readonly requests: readonly ReceivedStsRequest[];
   /** How many requests for `action` were served (all actions when omitted). */
   count(action?: string): number;
   resetCalls(): void;
@@ -74,6 +88,7 @@ export async function startStsEmulator(opts: StsEmulatorOptions = {}, port = 0):
   const credentials = structuredClone(DEFAULT_CREDENTIALS);
   const byKey = new Map<string, EmulatedCredential>(Object.values(credentials).map((c) => [c.accessKeyId, c]));
   const calls: StsCall[] = [];
+  const requests: ReceivedStsRequest[] = [];
   let fault: StsFault | undefined;
 
   const app = new Hono<{ Bindings: { incoming: IncomingMessage } }>();
@@ -98,6 +113,10 @@ export async function startStsEmulator(opts: StsEmulatorOptions = {}, port = 0):
   app.on(['GET', 'POST'], '/', async (c) => {
     const host = (c.req.header('x-forwarded-host') ?? c.req.header('host') ?? '').toLowerCase();
     const body = c.req.method === 'POST' ? await c.req.text() : '';
+    const raw = c.env.incoming.rawHeaders;
+    const received: [string, string][] = [];
+    for (let i = 0; i + 1 < raw.length; i += 2) received.push([raw[i]!.toLowerCase(), raw[i + 1]!]);
+    requests.push({ method: c.req.method, target: c.env.incoming.url ?? '', headers: received, body });
     const query = new URL(c.req.url).searchParams;
     const params = new URLSearchParams(query);
     if (/^application\/x-www-form-urlencoded/i.test(c.req.header('content-type') ?? '')) for (const [k, v] of new URLSearchParams(body)) params.append(k, v);
@@ -114,6 +133,10 @@ export async function startStsEmulator(opts: StsEmulatorOptions = {}, port = 0):
       calls.push({ action, host, status: 0 });
       c.env.incoming.socket.destroy();
       return new Response(null);
+    }
+    if (fault?.kind === 'redirect') {
+      calls.push({ action, host, status: fault.status });
+      return c.body(null, fault.status, { location: fault.location });
     }
     if (fault?.kind === 'error') return record(errorAnswer({ status: fault.status, code: fault.code, message: fault.message, type: fault.status >= 500 ? 'Receiver' : 'Sender' }, json));
 
@@ -184,9 +207,11 @@ export async function startStsEmulator(opts: StsEmulatorOptions = {}, port = 0):
     issuerOf: (accountId) => issuerFor(accountId).issuer,
     issuer: issuerFor,
     calls,
+    requests,
     count: (action) => calls.filter((c) => action === undefined || c.action === action).length,
     resetCalls: () => {
       calls.length = 0;
+      requests.length = 0;
     },
     setFault: (f) => {
       fault = f;
