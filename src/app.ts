@@ -5,14 +5,17 @@
 import { Hono, type Context } from 'hono';
 import { scrubSecrets, type AuditEvent, type AuditSink } from './audit/audit.ts';
 import { BridgeError, toWire } from './errors.ts';
+import { NO_STORE } from './http.ts';
 import { discoveryDocument, jwksDocument } from './issuer/documents.ts';
 import type { IssuerKeys } from './issuer/keys.ts';
 import { exchange, verifyAndDecide, type ExchangeDeps } from './token/exchange.ts';
 import { readStrictForm } from './token/form.ts';
 import { parseTokenRequest } from './token/request.ts';
-import { TOKEN_TYPE } from './constants.ts';
+import { AUDIT_DETAIL_MAX_CHARS, AUDIT_FIELD_MAX_CHARS, TOKEN_TYPE } from './constants.ts';
 
 export interface AppDeps extends ExchangeDeps {
+  /** Token types of every registered platform's proofs (src/platforms.ts). */
+  proofTokenTypes: ReadonlySet<string>;
   keys: IssuerKeys;
   audit: AuditSink;
   explainEnabled: boolean;
@@ -22,8 +25,6 @@ export interface AppDeps extends ExchangeDeps {
   logError?: (message: string) => void;
 }
 
-/** RFC 6749 §5.1 and style.md §A.4: token and error responses must not be cached. */
-const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' } as const;
 
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
@@ -57,7 +58,7 @@ export function createApp(deps: AppDeps): Hono {
   app.post(
     '/token',
     decisionRoute('/token', async (raw, audit) => {
-      const req = parseTokenRequest(await readStrictForm(raw));
+      const req = parseTokenRequest(await readStrictForm(raw), deps.proofTokenTypes);
       const result = await exchange(deps, req, audit);
       audit.outcome = 'issued';
       return {
@@ -75,7 +76,7 @@ export function createApp(deps: AppDeps): Hono {
     '/explain',
     decisionRoute('/explain', async (raw, audit) => {
       if (!deps.explainEnabled) throw new BridgeError('invalid_mode', '/explain is disabled (BRIDGE_EXPLAIN=off)');
-      const req = parseTokenRequest(await readStrictForm(raw));
+      const req = parseTokenRequest(await readStrictForm(raw), deps.proofTokenTypes);
       // The caller must present a valid proof: it learns only about its own evaluation.
       const { workload, decision } = await verifyAndDecide(deps, req, audit);
       audit.outcome = 'explained';
@@ -113,7 +114,7 @@ export function createApp(deps: AppDeps): Hono {
     audit.outcome = err.reason === 'internal_error' || wire.status >= 500 ? 'error' : 'denied';
     audit.reason = err.reason;
     // Details may quote attacker-chosen values (an unverified iss): scrubbed and capped.
-    if (err.detail) audit.detail = scrubSecrets(err.detail).slice(0, 512);
+    if (err.detail) audit.detail = scrubSecrets(err.detail).slice(0, AUDIT_DETAIL_MAX_CHARS);
     if (err.fields) audit.fields = auditFields(err.fields);
     if (err.aadsts) audit.aadsts = err.aadsts;
     if (err.correlationId) audit.entra_correlation_id = err.correlationId;
@@ -129,6 +130,6 @@ export function createApp(deps: AppDeps): Hono {
 /** Refusal fields may quote attacker-chosen values: scrubbed of anything JWT-shaped and capped. */
 function auditFields(fields: Readonly<Record<string, string | undefined>>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = scrubSecrets(v).slice(0, 256);
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = scrubSecrets(v).slice(0, AUDIT_FIELD_MAX_CHARS);
   return out;
 }

@@ -3,12 +3,9 @@
  * a validated Config plus the runtime's ports into the app's dependencies, once per process or
  * isolate. A platform without configuration has no verifier, so its proofs are refused.
  */
-import { createAwsVerifiers } from '../adapters/aws/index.ts';
-import { createGcpVerifier, GCP_DEFAULT_JWKS_URL } from '../adapters/gcp/index.ts';
-import { createN8nVerifier } from '../adapters/n8n/index.ts';
 import { createApp, type AppDeps } from './app.ts';
 import { jsonLineAuditSink, discardAudit, type AuditSink } from './audit/audit.ts';
-import type { Config } from './config/config.ts';
+import { ConfigError, type Config } from './config/config.ts';
 import { ENTRA_MAX_INLINE_RETRY_AFTER_SEC, ENTRA_RETRY_BASE_MS, TOKEN_RENEW_BEFORE_EXPIRY_SEC } from './constants.ts';
 import { AgentTokenService } from './entra/client.ts';
 import type { EntraTransport } from './entra/types.ts';
@@ -17,7 +14,8 @@ import { loadIssuerKeys } from './issuer/keys.ts';
 import { createBoundedFetch, type BoundedFetch } from './net/bounded-fetch.ts';
 import { MemoryRateLimiter, MemoryReplayStore } from './store/memory.ts';
 import type { RateLimiter, ReplayStore } from './store/ports.ts';
-import type { AdapterDeps, WorkloadVerifier } from './verify/contract.ts';
+import { PLATFORMS, proofTokenTypes } from './platforms.ts';
+import type { AdapterDeps, PlatformModule, WorkloadVerifier } from './verify/contract.ts';
 import { VerifiedProofCache } from './verify/verified-cache.ts';
 
 export interface EntraTransportFactory {
@@ -38,13 +36,47 @@ export interface RuntimePorts {
   logError?: (message: string) => void;
 }
 
-export function buildVerifiers(config: Config, deps: AdapterDeps): WorkloadVerifier[] {
+/**
+ * The verifiers of every platform the policy enables (its `platforms.<name>` section is present), in
+ * registry order. Every problem (an adapter refusing its section, two verifiers claiming the same
+ * proofs) is reported together in one ConfigError, so such a bridge never starts.
+ */
+export function buildVerifiers(config: Config, deps: AdapterDeps, platforms: readonly PlatformModule[] = PLATFORMS): WorkloadVerifier[] {
   const verifiers: WorkloadVerifier[] = [];
-  const { aws, gcp, n8n } = config.platforms;
-  if (aws) verifiers.push(...createAwsVerifiers(aws, deps, { allowInsecureLoopback: config.allowInsecureLoopback }));
-  if (gcp) verifiers.push(createGcpVerifier({ jwksUrl: gcp.jwksUrl ?? GCP_DEFAULT_JWKS_URL }, deps));
-  if (n8n) verifiers.push(createN8nVerifier(n8n, deps));
+  const problems: string[] = [];
+  const runtime = { allowInsecureLoopback: config.allowInsecureLoopback };
+  for (const platform of platforms) {
+    const section = config.platforms[platform.name];
+    if (section === undefined) continue;
+    try {
+      verifiers.push(...platform.createVerifiers(section, deps, runtime));
+    } catch (e) {
+      if (e instanceof ConfigError) problems.push(...e.problems);
+      else problems.push(`policy.platforms.${platform.name}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  problems.push(...overlappingClaims(verifiers));
+  if (problems.length > 0) throw new ConfigError(problems);
   return verifiers;
+}
+
+/**
+ * Routing takes the first verifier that accepts a proof (src/token/exchange.ts), so two verifiers
+ * that claim the same token type and issuer would make the answer depend on list order: refused.
+ * A verifier without an issuer list claims every proof of its token types.
+ */
+function overlappingClaims(verifiers: readonly WorkloadVerifier[]): string[] {
+  const problems: string[] = [];
+  for (const [i, a] of verifiers.entries()) {
+    for (const [j, b] of verifiers.entries()) {
+      if (j <= i) continue;
+      const sharedTypes = a.tokenTypes.filter((t) => b.tokenTypes.includes(t));
+      if (sharedTypes.length === 0) continue;
+      const shared = a.issuers === undefined ? (b.issuers ?? ['any issuer']) : b.issuers === undefined ? a.issuers : a.issuers.filter((iss) => b.issuers!.includes(iss));
+      if (shared.length > 0) problems.push(`platforms.${a.platform} and platforms.${b.platform} both claim ${sharedTypes.join(', ')} proofs from ${shared.map((iss) => JSON.stringify(iss)).join(', ')}; each issuer may belong to one platform only`);
+    }
+  }
+  return problems;
 }
 
 export async function buildAppDeps(config: Config, ports: RuntimePorts): Promise<AppDeps> {
@@ -64,6 +96,7 @@ export async function buildAppDeps(config: Config, ports: RuntimePorts): Promise
     issuer: config.issuer,
     audience: config.audience,
     verifiers: buildVerifiers(config, { fetch: fetchPort, clock }),
+    proofTokenTypes: proofTokenTypes(PLATFORMS),
     policy: config.policy,
     agentTokens,
     replay: ports.replay ?? new MemoryReplayStore(clock),

@@ -57,6 +57,18 @@ export const JWKS_MAX_RESPONSE_BYTES = 64 * 1024;
 /** jose remote JWKS: cache keys this long, and refetch on an unknown kid at most once per cooldown. */
 export const JWKS_CACHE_MAX_AGE_MS = 10 * 60_000;
 export const JWKS_COOLDOWN_MS = 30_000;
+/**
+ * What a caller is told to wait when an issuer's keys cannot be fetched or used: the JWKS cooldown
+ * above, so that the retry reaches a refetch rather than the same failure.
+ */
+export const VERIFIER_RETRY_AFTER_SEC = 30;
+
+/** Where the bridge (and the sandbox) listens when PORT is not set. */
+export const DEFAULT_PORT = 8787;
+/** Audit detail text may quote caller-sent values: capped so one request cannot write a large line. */
+export const AUDIT_DETAIL_MAX_CHARS = 512;
+/** The same for each structured refusal field (claim, expected, received, host). */
+export const AUDIT_FIELD_MAX_CHARS = 256;
 
 /** Default per-principal rate limit of /token (requests per minute). */
 export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600;

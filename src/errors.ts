@@ -172,7 +172,3 @@ export class BridgeError extends Error {
     this.fields = extra.fields;
   }
 }
-
-export function isBridgeError(e: unknown): e is BridgeError {
-  return e instanceof BridgeError;
-}

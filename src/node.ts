@@ -7,6 +7,8 @@ import { readFileSync } from 'node:fs';
 import { serve, type ServerType } from '@hono/node-server';
 import { isConfigured, loadConfig, ConfigError, type Config } from './config/config.ts';
 import { buildApp, type RuntimePorts } from './compose.ts';
+import { DEFAULT_PORT } from './constants.ts';
+import { PLATFORMS } from './platforms.ts';
 import { createMsalTransport } from './entra/transport-msal.ts';
 
 export const nodePorts = (extra: Partial<RuntimePorts> = {}): RuntimePorts => ({ entraTransport: createMsalTransport, ...extra });
@@ -43,15 +45,15 @@ export async function startBridge(config: Config, ports: RuntimePorts = nodePort
 
 async function main(): Promise<void> {
   if (!isConfigured(process.env)) {
-    const sandboxModule = '../test/sandbox/sandbox.ts';
-    let sandbox: typeof import('../test/sandbox/sandbox.ts');
+    const sandboxModule = '../sandbox/sandbox.ts';
+    let sandbox: typeof import('../sandbox/sandbox.ts');
     try {
       sandbox = await import(sandboxModule);
     } catch {
       console.error('agent-id-bridge: no configuration (BRIDGE_ISSUER, BRIDGE_SIGNING_KEY, BRIDGE_POLICY_FILE) and no sandbox in this build.');
       process.exit(2);
     }
-    const port = Number(process.env.PORT ?? 8787);
+    const port = Number(process.env.PORT ?? DEFAULT_PORT);
     const running = await sandbox.startSandbox({ port, env: process.env });
     console.log(sandbox.banner(running));
     const stop = () => void running.close().then(() => process.exit(0));
@@ -61,7 +63,7 @@ async function main(): Promise<void> {
   }
   let config: Config;
   try {
-    config = loadConfig(process.env, { readFile: (p) => readFileSync(p, 'utf8') });
+    config = loadConfig(process.env, { platforms: PLATFORMS, readFile: (p) => readFileSync(p, 'utf8') });
   } catch (e) {
     if (e instanceof ConfigError) {
       console.error(`agent-id-bridge: ${e.message}`);

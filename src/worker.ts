@@ -7,10 +7,12 @@
  */
 import { buildApp } from './compose.ts';
 import { ConfigError, loadConfig, type Env } from './config/config.ts';
+import { NO_STORE } from './http.ts';
+import { PLATFORMS } from './platforms.ts';
 import { createFetchTransport } from './entra/transport-fetch.ts';
 import { scrubSecrets } from './audit/audit.ts';
 import { KeyConfigError } from './issuer/keys.ts';
-import { isLoopbackUrl } from './net/bounded-fetch.ts';
+import { isLoopbackHost } from './net/loopback.ts';
 import { DurableRateLimiter, DurableReplayStore } from './store/durable/stores.ts';
 import type { RateLimitCounter } from './store/durable/rate-limit-counter.ts';
 import type { ReplayGuard } from './store/durable/replay-guard.ts';
@@ -37,8 +39,6 @@ const PLACEHOLDER = /\b(?:REPLACE[_-]?ME|CHANGE[_-]?ME)\b|^\s*(?:placeholder|tod
 /** RFC 2606 / RFC 6761 names: the README's bridge.example.com is an example, never an issuer. */
 const EXAMPLE_HOST = /(?:^|\.)(?:example\.(?:com|net|org)|example|invalid|test)$/i;
 
-const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' } as const;
-
 /** Build the bridge for this env; tests call it directly to get independent "isolates". */
 export async function createBridgeHandler(env: WorkerEnv): Promise<BridgeHandler> {
   try {
@@ -47,7 +47,7 @@ export async function createBridgeHandler(env: WorkerEnv): Promise<BridgeHandler
     const problems = checkWorkerEnv(env, vars, mode);
     let config;
     try {
-      config = loadConfig(vars, { mode });
+      config = loadConfig(vars, { platforms: PLATFORMS, mode });
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       problems.push(...e.problems);
@@ -101,7 +101,7 @@ function checkWorkerEnv(env: WorkerEnv, vars: Env, mode: 'production' | 'sandbox
   if (host && mode === 'production' && EXAMPLE_HOST.test(host.hostname)) {
     problems.push(`BRIDGE_ISSUER: ${host.hostname} is an example name; use the custom domain that serves this Worker`);
   }
-  if (mode === 'sandbox' && host && !isLoopbackUrl(host)) {
+  if (mode === 'sandbox' && host && !isLoopbackHost(host)) {
     problems.push('BRIDGE_MODE: "sandbox" is for local runs against the emulators only (BRIDGE_ISSUER must be a loopback URL)');
   }
   return problems;
@@ -110,8 +110,8 @@ function checkWorkerEnv(env: WorkerEnv, vars: Env, mode: 'production' | 'sandbox
 /** Problem lines for the log: option names and reasons, never a value. */
 function describeFailure(e: unknown): string[] {
   if (e instanceof ConfigError) return e.problems;
-  // KeyConfigError names the option; a TypeError from an adapter names the policy path.
-  if (e instanceof KeyConfigError || e instanceof TypeError) return [scrubSecrets(e.message)];
+  // KeyConfigError names the option.
+  if (e instanceof KeyConfigError) return [scrubSecrets(e.message)];
   return [scrubSecrets(e instanceof Error ? `${e.name}: ${e.message}` : String(e))];
 }
 

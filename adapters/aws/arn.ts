@@ -10,7 +10,7 @@
  * is chosen by whoever calls AssumeRole, so it is an attribute, never part of the principal.
  * IAM users keep their ARN as is. Root and federated-user callers are refused.
  */
-import type { AwsPartition } from '../../src/config/platforms/aws.ts';
+import type { AwsPartition } from './config.ts';
 import { accept, refuse, type Result } from '../../src/verify/contract.ts';
 
 export interface AwsPrincipal {

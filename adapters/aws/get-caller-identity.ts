@@ -61,7 +61,7 @@ export function createSigV4Verifier(opts: SigV4VerifierOptions, deps: AdapterDep
         return answer.ok ? { ok: true, value: answer.value, expiresAt } : { ok: false, result: answer };
       });
       if (!outcome.ok) return outcome.result;
-      return { ok: true, workload: toWorkload(req, outcome.value, expiresAt, outcome.hit, sha256Hex(req.authorization.signature)) };
+      return accept(toWorkload(req, outcome.value, expiresAt, outcome.hit, sha256Hex(req.authorization.signature)));
     },
   };
 }

@@ -8,6 +8,7 @@
  * header and signature-scope checks follow in ./sigv4.ts. Nothing here does I/O.
  */
 import { accept, refuse, type Result } from '../../src/verify/contract.ts';
+import { isRecord } from '../../src/util/is-record.ts';
 import { AWS_MAX_HEADER_VALUE_BYTES, AWS_MAX_PROOF_BYTES, AWS_MAX_PROOF_HEADERS, AWS_MAX_URL_BYTES, GET_CALLER_IDENTITY_FORM, STS_API_VERSION } from './constants.ts';
 import { acceptedEndpoints, type StsEndpoint } from './sts-hosts.ts';
 
@@ -130,8 +131,4 @@ function checkGetCallerIdentityForm(form: string): Result<null> {
   if (action !== 'GetCallerIdentity') return refuse('proof_malformed', `action ${JSON.stringify((action ?? '(none)').slice(0, 40))} is not allowed; only GetCallerIdentity`);
   if (seen.get('Version') !== STS_API_VERSION) return refuse('proof_malformed', `Version must be ${STS_API_VERSION}`);
   return accept(null);
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -2,7 +2,7 @@
  * The STS host allow-list (platform-proofs.md §A.1.3). A signed GetCallerIdentity names the host it
  * was signed for; the bridge only ever connects to a host on this list, built from configuration.
  */
-import { partitionOfRegion, type AwsPartition } from '../../src/config/platforms/aws.ts';
+import { partitionOfRegion, type AwsPartition } from './config.ts';
 
 export interface StsEndpoint {
   /** Lower-case DNS name, no port. */

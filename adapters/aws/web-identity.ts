@@ -8,7 +8,8 @@
 import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import { JWKS_MAX_RESPONSE_BYTES, JWKS_TIMEOUT_MS, TOKEN_TYPE } from '../../src/constants.ts';
 import type { BoundedFetch } from '../../src/net/bounded-fetch.ts';
-import { refuse, type AdapterDeps, type Refusal, type WorkloadFields, type WorkloadVerifier } from '../../src/verify/contract.ts';
+import { isRecord } from '../../src/util/is-record.ts';
+import { accept, refuse, type AdapterDeps, type Result, type WorkloadFields, type WorkloadVerifier } from '../../src/verify/contract.ts';
 import { createJwtProofVerifier, remoteJwks } from '../../src/verify/jwt.ts';
 import { principalFromIamArn } from './arn.ts';
 import { AWS_CLAIMS_NAMESPACE, DISCOVERY_CACHE_MS, DISCOVERY_RETRY_COOLDOWN_MS, PROOF_KIND_WEB_IDENTITY, WEB_IDENTITY_ALGORITHMS, WEB_IDENTITY_MAX_LIFETIME_SEC } from './constants.ts';
@@ -47,7 +48,7 @@ export function createWebIdentityVerifier(issuers: readonly WebIdentityIssuer[],
 }
 
 /** Pure: verified claims → principal and attributes, or a refusal. */
-export function webIdentityWorkload(payload: JWTPayload, expectedAccount: string): WorkloadFields | Refusal {
+export function webIdentityWorkload(payload: JWTPayload, expectedAccount: string): Result<WorkloadFields> {
   if (typeof payload.sub !== 'string') return refuse('proof_claim', 'sub is missing', { fields: { claim: 'sub' } });
   const principal = principalFromIamArn(payload.sub);
   if (!principal.ok) return { ...principal, fields: { claim: 'sub', received: payload.sub.slice(0, 200) } };
@@ -76,12 +77,12 @@ export function webIdentityWorkload(payload: JWTPayload, expectedAccount: string
   const auditContext: Record<string, string> = { sub: payload.sub };
   if (typeof payload.jti === 'string') auditContext.jti = payload.jti;
   if (isRecord(aws.request_tags)) auditContext.request_tags = JSON.stringify(aws.request_tags).slice(0, 1024);
-  return {
+  return accept({
     principal: principal.value.principal,
     attributes,
     auditContext,
     ...(typeof payload.jti === 'string' ? { proofId: payload.jti } : {}),
-  };
+  });
 }
 
 /**
@@ -145,8 +146,4 @@ async function fetchJwksUri(issuer: string, fetchPort: BoundedFetch): Promise<st
   // AWS serves the keys beside the discovery document; a key set elsewhere is not trusted.
   if (jwks.origin !== new URL(issuer).origin) throw new Error(`discovery of ${issuer} points its jwks_uri to another origin`);
   return jwks.href;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

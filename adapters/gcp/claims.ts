@@ -3,9 +3,8 @@
  * Pure: plain claims in, workload fields or a refusal out.
  */
 import type { JWTPayload } from 'jose';
-import type { VerifiedWorkload } from '../../src/verify/contract.ts';
-
-export type GcpWorkloadFields = Omit<VerifiedWorkload, 'platform' | 'proofKind' | 'issuer' | 'expiresAt'>;
+import { isRecord } from '../../src/util/is-record.ts';
+import { accept, refuse, type Result, type WorkloadFields } from '../../src/verify/contract.ts';
 
 /** Service account unique ids are decimal numbers (21 digits today); bound the length anyway. */
 const NUMERIC_ID = /^[0-9]{1,32}$/;
@@ -15,10 +14,10 @@ const USER_MANAGED_SA_EMAIL = /^[a-z0-9][a-z0-9-]{0,62}@([a-z][a-z0-9-]{4,28}[a-
 /** `google.compute_engine` fields exposed as attributes (format=full on GCE; empty on Cloud Run, §B.1). */
 const COMPUTE_ENGINE_FIELDS = ['project_id', 'project_number', 'zone', 'instance_id', 'instance_name'] as const;
 
-export function gcpWorkloadFromClaims(payload: JWTPayload): GcpWorkloadFields | { refuse: string } {
+export function gcpWorkloadFromClaims(payload: JWTPayload): Result<WorkloadFields> {
   const sub = payload.sub;
   // Authorise on `sub`, never on `email`: email is optional and only meaningful when verified (§B.1).
-  if (typeof sub !== 'string' || !NUMERIC_ID.test(sub)) return { refuse: 'sub is not a numeric service account id' };
+  if (typeof sub !== 'string' || !NUMERIC_ID.test(sub)) return refuse('proof_claim', 'sub is not a numeric service account id', { fields: { claim: 'sub', expected: 'numeric service account id' } });
 
   const attributes: Record<string, string> = {};
   if (typeof payload.azp === 'string') attributes.azp = payload.azp;
@@ -35,7 +34,7 @@ export function gcpWorkloadFromClaims(payload: JWTPayload): GcpWorkloadFields | 
   const project = attributes.project_id ?? (email !== undefined ? USER_MANAGED_SA_EMAIL.exec(email)?.[1] : undefined);
   if (project !== undefined) attributes.project = project;
 
-  return { principal: sub, attributes };
+  return accept({ principal: sub, attributes });
 }
 
 function computeEngineOf(payload: JWTPayload): Record<string, unknown> | undefined {
@@ -50,8 +49,4 @@ function scalar(value: unknown): string | undefined {
   if (typeof value === 'string' && value.length > 0) return value;
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return String(value);
   return undefined;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

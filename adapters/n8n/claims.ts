@@ -3,9 +3,8 @@
  * "Assertion format"). Pure: plain claims in, workload fields or a refusal out.
  */
 import type { JWTPayload } from 'jose';
-import type { VerifiedWorkload } from '../../src/verify/contract.ts';
-
-export type N8nWorkloadFields = Omit<VerifiedWorkload, 'platform' | 'proofKind' | 'issuer' | 'expiresAt'>;
+import { isRecord } from '../../src/util/is-record.ts';
+import { accept, refuse, type Result, type WorkloadFields } from '../../src/verify/contract.ts';
 
 export const N8N_ISSUER_PREFIX = 'n8n:';
 /** n8n workflow ids are 16-character nanoids today (numeric in n8n < 1.0); bound the length anyway. */
@@ -25,29 +24,29 @@ export function n8nSubject(instanceId: string, workflowId: string): string {
 }
 
 /** `iss` has already been verified to be `n8n:<instanceId>` of a registered instance. */
-export function n8nWorkloadFromClaims(payload: JWTPayload, instanceId: string): N8nWorkloadFields | { refuse: string } {
+export function n8nWorkloadFromClaims(payload: JWTPayload, instanceId: string): Result<WorkloadFields> {
   const prefix = `${n8nIssuer(instanceId)}:workflow:`;
   const sub = payload.sub;
   // sub must name a workflow of the very instance that signed (iss): one instance never speaks for another.
-  if (typeof sub !== 'string' || !sub.startsWith(prefix)) return { refuse: `sub must be "${prefix}<workflowId>"` };
+  if (typeof sub !== 'string' || !sub.startsWith(prefix)) return refuse('proof_claim', `sub must be "${prefix}<workflowId>"`, { fields: { claim: 'sub', expected: `${prefix}<workflowId>` } });
   const workflowId = sub.slice(prefix.length);
-  if (!WORKFLOW_ID.test(workflowId)) return { refuse: 'sub: the workflow id must be 1-128 of [A-Za-z0-9_-]' };
-  if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > MAX_JTI_CHARS) return { refuse: `jti must be a string of 1-${MAX_JTI_CHARS} characters` };
+  if (!WORKFLOW_ID.test(workflowId)) return refuse('proof_claim', 'sub: the workflow id must be 1-128 of [A-Za-z0-9_-]', { fields: { claim: 'sub' } });
+  if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > MAX_JTI_CHARS) return refuse('proof_claim', `jti must be a string of 1-${MAX_JTI_CHARS} characters`, { fields: { claim: 'jti' } });
 
   const auditContext: Record<string, string> = {};
   if (payload.n8n !== undefined) {
     const n8n = payload.n8n;
-    if (typeof n8n !== 'object' || n8n === null || Array.isArray(n8n)) return { refuse: 'the n8n claim must be an object' };
+    if (!isRecord(n8n)) return refuse('proof_claim', 'the n8n claim must be an object', { fields: { claim: 'n8n' } });
     for (const [member, key] of Object.entries(AUDIT_MEMBERS)) {
-      const value = (n8n as Record<string, unknown>)[member];
+      const value = n8n[member];
       if (typeof value === 'string' && value.length > 0) auditContext[key] = value.slice(0, MAX_AUDIT_VALUE_CHARS);
     }
   }
-  return {
+  return accept({
     principal: sub,
     proofId: payload.jti,
     // Never the workflow name: anyone who can edit a workflow can rename it (README "What the proof attests").
     attributes: { instance_id: instanceId, workflow_id: workflowId },
     ...(Object.keys(auditContext).length > 0 ? { auditContext } : {}),
-  };
+  });
 }

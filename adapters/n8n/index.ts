@@ -3,9 +3,9 @@
  * node, or any client following adapters/n8n/README.md), verified as a configuration of the shared
  * JWT proof verifier (style.md §B.2 rule 1) with every jti accepted once through the replay port.
  */
-import type { N8nPlatformConfig } from '../../src/config/platforms/n8n.ts';
 import { CLOCK_SKEW_SEC, TOKEN_TYPE } from '../../src/constants.ts';
-import type { AdapterDeps, WorkloadVerifier } from '../../src/verify/contract.ts';
+import { definePlatform, type AdapterDeps, type WorkloadVerifier } from '../../src/verify/contract.ts';
+import { N8nPlatformSchema, type N8nPlatformConfig } from './config.ts';
 import { createJwtProofVerifier } from '../../src/verify/jwt.ts';
 import { N8N_ISSUER_PREFIX, n8nIssuer, n8nWorkloadFromClaims } from './claims.ts';
 import { instanceKeyResolver, N8N_ALGORITHMS } from './keys.ts';
@@ -16,6 +16,7 @@ export { jwkThumbprint, N8N_ALGORITHMS } from './keys.ts';
 
 /** Longest accepted `exp - iat` of an assertion (issue 4; RFC 7523 §3 asks for a short lifetime). */
 export const N8N_MAX_ASSERTION_LIFETIME_SEC = 300;
+const N8N_TOKEN_TYPES = [TOKEN_TYPE.jwt] as const;
 
 export function createN8nVerifier(config: N8nConfig, deps: AdapterDeps): WorkloadVerifier {
   const byIssuer = new Map(
@@ -27,7 +28,7 @@ export function createN8nVerifier(config: N8nConfig, deps: AdapterDeps): Workloa
   return createJwtProofVerifier({
     platform: 'n8n',
     proofKind: 'n8n-assertion',
-    tokenTypes: [TOKEN_TYPE.jwt],
+    tokenTypes: N8N_TOKEN_TYPES,
     issuers: [...byIssuer.keys()],
     keysFor: (iss) => byIssuer.get(iss)!.keys,
     algorithms: N8N_ALGORITHMS,
@@ -41,3 +42,10 @@ export function createN8nVerifier(config: N8nConfig, deps: AdapterDeps): Workloa
     toWorkload: (payload) => n8nWorkloadFromClaims(payload, (payload.iss as string).slice(N8N_ISSUER_PREFIX.length)),
   });
 }
+
+export const n8nPlatform = definePlatform({
+  name: 'n8n',
+  configSchema: N8nPlatformSchema,
+  proofTokenTypes: N8N_TOKEN_TYPES,
+  createVerifiers: (config: N8nConfig, deps) => [createN8nVerifier(config, deps)],
+});

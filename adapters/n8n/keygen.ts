@@ -8,7 +8,7 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { N8N_INSTANCE_ID_PATTERN, N8nPublicJwkSchema, type N8nPublicJwk } from '../../src/config/platforms/n8n.ts';
+import { N8N_INSTANCE_ID_PATTERN, N8nPublicJwkSchema, type N8nPublicJwk } from './config.ts';
 import { jwkThumbprint } from './keys.ts';
 
 export interface InstanceKeyPair {

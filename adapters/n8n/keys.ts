@@ -4,7 +4,7 @@
  * (keysFor is called with the verified-to-be-registered `iss`), and only the algorithm its type allows.
  */
 import { calculateJwkThumbprint, errors, exportJWK, importJWK, type CryptoKey, type JWTVerifyGetKey } from 'jose';
-import type { N8nPublicJwk } from '../../src/config/platforms/n8n.ts';
+import type { N8nPublicJwk } from './config.ts';
 import type { BoundedFetch } from '../../src/net/bounded-fetch.ts';
 import { remoteJwks } from '../../src/verify/jwt.ts';
 

@@ -3,10 +3,11 @@
  * (style.md §A.8). Every error names the offending option path; all problems are reported at once.
  */
 import { parse as parseYaml } from 'yaml';
-import { DEFAULT_RATE_LIMIT_PER_MINUTE, ENTRA_AUTHORITY_HOST, ENTRA_MAX_ATTEMPTS, ENTRA_TIMEOUT_MS } from '../constants.ts';
-import { isLoopbackUrl } from '../net/bounded-fetch.ts';
+import { DEFAULT_PORT, DEFAULT_RATE_LIMIT_PER_MINUTE, ENTRA_AUTHORITY_HOST, ENTRA_MAX_ATTEMPTS, ENTRA_TIMEOUT_MS } from '../constants.ts';
+import { isLoopbackHost } from '../net/loopback.ts';
 import { compilePolicy, PolicyError, type CompiledPolicy } from '../policy/policy.ts';
-import { PolicyFileSchema, type PlatformsConfig } from './schema.ts';
+import type { PlatformModule } from '../verify/contract.ts';
+import { policyFileSchema, type PlatformsConfig } from './schema.ts';
 
 export interface Config {
   /** 'sandbox' only when started by the sandbox launcher: enables loopback http and /_sandbox. */
@@ -61,12 +62,14 @@ export function isConfigured(env: Env): boolean {
 }
 
 export interface LoadOptions {
+  /** The platform registry (src/platforms.ts), injected so that src/config never imports an adapter. */
+  platforms: readonly PlatformModule[];
   mode?: 'production' | 'sandbox';
   /** Reads the policy file named by BRIDGE_POLICY_FILE (Node passes fs; Workers have none). */
   readFile?: (path: string) => string;
 }
 
-export function loadConfig(env: Env, opts: LoadOptions = {}): Config {
+export function loadConfig(env: Env, opts: LoadOptions): Config {
   const problems: string[] = [];
   const mode = opts.mode ?? 'production';
   const get = (name: string) => {
@@ -94,7 +97,7 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): Config {
       problems.push(`${source}: not valid YAML/JSON (${(e as Error).message.split('\n')[0]})`);
     }
     if (raw !== undefined) {
-      const parsed = PolicyFileSchema.safeParse(raw);
+      const parsed = policyFileSchema(opts.platforms).safeParse(raw);
       if (!parsed.success) {
         for (const issue of parsed.error.issues) problems.push(`${source}: ${['policy', ...issue.path.map(String)].join('.')}: ${issue.message}`);
       } else {
@@ -105,6 +108,10 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): Config {
           if (e instanceof PolicyError) problems.push(`${source}: ${e.message}`);
           else throw e;
         }
+        for (const platform of opts.platforms) {
+          const section = parsed.data.platforms[platform.name];
+          if (section !== undefined && platform.problems) problems.push(...platform.problems(section, { allowInsecureLoopback }).map((p) => `${source}: ${p}`));
+        }
       }
     }
   }
@@ -112,10 +119,10 @@ export function loadConfig(env: Env, opts: LoadOptions = {}): Config {
   const entraHost = (get(ENV.entraAuthorityHost) ?? ENTRA_AUTHORITY_HOST).replace(/\/+$/, '');
   const entraUrl = checkUrl(entraHost, ENV.entraAuthorityHost, allowInsecureLoopback, problems);
   // The sandbox's fake tenant and keys must never meet real Entra.
-  if (mode === 'sandbox' && entraUrl && !isLoopbackUrl(new URL(entraUrl))) problems.push(`${ENV.entraAuthorityHost}: the sandbox talks to the local Entra emulator only`);
+  if (mode === 'sandbox' && entraUrl && !isLoopbackHost(new URL(entraUrl))) problems.push(`${ENV.entraAuthorityHost}: the sandbox talks to the local Entra emulator only`);
   const timeoutMs = intOption(get(ENV.entraTimeoutMs), ENV.entraTimeoutMs, ENTRA_TIMEOUT_MS, 100, 120_000, problems);
   const maxAttempts = intOption(get(ENV.entraMaxAttempts), ENV.entraMaxAttempts, ENTRA_MAX_ATTEMPTS, 1, 10, problems);
-  const port = intOption(get(ENV.port), ENV.port, 8787, 0, 65535, problems);
+  const port = intOption(get(ENV.port), ENV.port, DEFAULT_PORT, 0, 65535, problems);
   const rate = intOption(get(ENV.rateLimit), ENV.rateLimit, DEFAULT_RATE_LIMIT_PER_MINUTE, 1, 1_000_000, problems);
   const explain = boolOption(get(ENV.explain), ENV.explain, true, problems);
   const audit = get(ENV.audit) ?? 'stdout';
@@ -171,8 +178,7 @@ function checkUrl(value: string, option: string, allowLoopbackHttp: boolean, pro
     problems.push(`${option}: not a URL`);
     return undefined;
   }
-  const loopback = url.hostname === '127.0.0.1' || url.hostname === 'localhost' || url.hostname === '[::1]';
-  if (url.protocol !== 'https:' && !(allowLoopbackHttp && loopback && url.protocol === 'http:')) {
+  if (url.protocol !== 'https:' && !(allowLoopbackHttp && isLoopbackHost(url) && url.protocol === 'http:')) {
     problems.push(`${option}: must be https (http is accepted for loopback in the sandbox only)`);
     return undefined;
   }

@@ -3,11 +3,11 @@
  * shipped as schema/policy.schema.json (`npm run schema`; a test keeps the two identical).
  * It names the tenants, blueprints and agent identities the bridge may act for, the platforms it
  * accepts proofs from (a platform is enabled by its section being present), and the rules.
+ * The platform parts come from the registry the caller passes (src/platforms.ts): each adapter owns
+ * its section's schema, and a rule may name only a registered platform.
  */
 import { z } from 'zod';
-import { AwsPlatformSchema } from './platforms/aws.ts';
-import { GcpPlatformSchema } from './platforms/gcp.ts';
-import { N8nPlatformSchema } from './platforms/n8n.ts';
+import type { PlatformModule } from '../verify/contract.ts';
 
 const nonEmpty = z.string().min(1);
 const guid = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a GUID');
@@ -55,19 +55,11 @@ const TenantSchema = z
   })
   .strict();
 
-/** One schema file per platform under ./platforms/; a platform is enabled by its section being present. */
-export const PlatformsSchema = z
-  .object({
-    aws: AwsPlatformSchema.optional(),
-    gcp: GcpPlatformSchema.optional(),
-    n8n: N8nPlatformSchema.optional(),
-  })
-  .strict();
-
-export const RuleSchema = z
+/** The rule shape; `platform` is narrowed to the registered names by policyFileSchema. */
+const RuleSchema = z
   .object({
     name: nonEmpty.describe('Unique rule name; appears in the audit log'),
-    platform: z.enum(['aws', 'gcp', 'n8n']),
+    platform: nonEmpty,
     principal: MatcherSchema.describe('Matches the platform principal (GCP: numeric service account id; AWS: role ARN; n8n: n8n:<instance>:workflow:<id>)'),
     issuer: MatcherSchema.optional().describe('Optional match on the proof issuer'),
     attributes: z.record(z.string(), MatcherSchema).optional().describe('All listed attributes must be present and match'),
@@ -78,22 +70,41 @@ export const RuleSchema = z
   })
   .strict();
 
-export const PolicyFileSchema = z
-  .object({
-    $schema: z.string().optional(),
-    version: z.literal(1).describe('Policy file format version'),
-    tenants: z.array(TenantSchema).min(1),
-    platforms: PlatformsSchema,
-    rules: z.array(RuleSchema).describe('Evaluated in order; no rule, no token (default deny)'),
-  })
-  .strict();
+/**
+ * The policy file schema for a registry of platforms: `platforms` has one optional section per
+ * registered platform (its adapter's schema; a platform is enabled by its section being present) and
+ * nothing else, and a rule's `platform` is one of the registered names.
+ */
+export function policyFileSchema(platforms: readonly PlatformModule[]) {
+  const names = platforms.map((p) => p.name);
+  if (names.length === 0 || new Set(names).size !== names.length) throw new TypeError(`platform registry must list each platform once, got [${names.join(', ')}]`);
+  const sections = z.object(Object.fromEntries(platforms.map((p) => [p.name, p.configSchema.optional()]))).strict();
+  const rule = RuleSchema.extend({ platform: z.enum(names as [string, ...string[]]) });
+  return z
+    .object({
+      $schema: z.string().optional(),
+      version: z.literal(1).describe('Policy file format version'),
+      tenants: z.array(TenantSchema).min(1),
+      platforms: sections,
+      rules: z.array(rule).describe('Evaluated in order; no rule, no token (default deny)'),
+    })
+    .strict();
+}
 
-export type PolicyFile = z.infer<typeof PolicyFileSchema>;
+/** What a policy file is once parsed: each `platforms.<name>` is the output of that adapter's schema. */
+export interface PolicyFile {
+  $schema?: string | undefined;
+  version: 1;
+  tenants: z.infer<typeof TenantSchema>[];
+  platforms: PlatformsConfig;
+  rules: RuleInput[];
+}
 export type Matcher = z.infer<typeof MatcherSchema>;
 export type Mode = z.infer<typeof ModeSchema>;
 export type RuleInput = z.infer<typeof RuleSchema>;
-export type PlatformsConfig = z.infer<typeof PlatformsSchema>;
+/** Validated `platforms` sections by platform name; absent = that platform is not enabled. */
+export type PlatformsConfig = Readonly<Record<string, unknown>>;
 
-export function policyJsonSchema(): Record<string, unknown> {
-  return z.toJSONSchema(PolicyFileSchema, { target: 'draft-2020-12' }) as Record<string, unknown>;
+export function policyJsonSchema(platforms: readonly PlatformModule[]): Record<string, unknown> {
+  return z.toJSONSchema(policyFileSchema(platforms), { target: 'draft-2020-12' }) as Record<string, unknown>;
 }

@@ -4,14 +4,13 @@
  * renew-ahead and single flight, and retries 429/5xx/network failures with jittered backoff,
  * honouring Retry-After when it is short enough to wait inside the request.
  */
+import type { Mode } from '../config/schema.ts';
 import { ENTRA_TOKEN_EXCHANGE_SCOPE } from '../constants.ts';
 import { sha256Hex } from '../util/hash.ts';
 import { isRetryable, toBridgeError } from './errors.ts';
 import { TokenCache } from './token-cache.ts';
 import { BridgeError } from '../errors.ts';
 import { EntraHttpError, type AgentUserRef, type EntraToken, type EntraTransport } from './types.ts';
-
-export type AgentMode = 'autonomous' | 'obo' | 'agent_user';
 
 const OBO_STAGE = 'OBO exchange';
 
@@ -21,7 +20,7 @@ export interface AgentTokenRequest {
   /** FIC subject the bridge asserts for this blueprint. */
   ficSubject: string;
   agentId: string;
-  mode: AgentMode;
+  mode: Mode;
   /** Scopes of one resource, e.g. ["https://graph.microsoft.com/.default"]. */
   scopes: string[];
   /** OBO: the human user's token (audience: the blueprint). */

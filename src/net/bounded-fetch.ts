@@ -6,6 +6,7 @@
  */
 
 import { readCapped } from '../util/read-capped.ts';
+import { isLoopbackHost } from './loopback.ts';
 
 export interface BoundedRequestInit {
   method?: 'GET' | 'POST';
@@ -36,14 +37,6 @@ export class UpstreamError extends Error {
   }
 }
 
-const LOOPBACK_HOSTS = new Set(['localhost', '[::1]']);
-/** An IPv4 literal in 127.0.0.0/8 — not any name that merely starts with "127." (127.evil.example). */
-const LOOPBACK_V4 = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
-
-export function isLoopbackUrl(url: URL): boolean {
-  return LOOPBACK_HOSTS.has(url.hostname) || LOOPBACK_V4.test(url.hostname);
-}
-
 export interface BoundedFetchOptions {
   /** Allow http:// to loopback hosts (sandbox and tests only). */
   allowInsecureLoopback?: boolean;
@@ -56,7 +49,7 @@ export function createBoundedFetch(options: BoundedFetchOptions = {}): BoundedFe
     const url = new URL(rawUrl);
     const host = url.host;
     const httpsOk = url.protocol === 'https:';
-    const loopbackHttpOk = url.protocol === 'http:' && options.allowInsecureLoopback === true && isLoopbackUrl(url);
+    const loopbackHttpOk = url.protocol === 'http:' && options.allowInsecureLoopback === true && isLoopbackHost(url);
     if (!httpsOk && !loopbackHttpOk) throw new UpstreamError('scheme_not_allowed', host, `refusing ${url.protocol} to ${host}`);
 
     const signal = AbortSignal.timeout(init.timeoutMs);

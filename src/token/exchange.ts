@@ -61,8 +61,8 @@ async function verifyProof(deps: ExchangeDeps, req: TokenRequest, audit: AuditEv
   audit.proof_sha256 = proofSha256;
   const result = await verifier.verify(req.proof, { now, audience: deps.audience, issuer: deps.issuer, replay: deps.replay });
   if (!result.ok) throw bridgeErrorOf(result);
-  if (!verifier.singleUse) deps.verifiedProofs.set(cacheKey, result.workload, proofSha256, now);
-  return result.workload;
+  if (!verifier.singleUse) deps.verifiedProofs.set(cacheKey, result.value, proofSha256, now);
+  return result.value;
 }
 
 /** The verified-proof cache key: the verifier's canonical identity of the proof, else the raw token. */

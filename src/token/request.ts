@@ -25,13 +25,16 @@ export interface TokenRequest {
   agentUserRaw: string | undefined;
 }
 
-const PROOF_TOKEN_TYPES = new Set<string>([TOKEN_TYPE.jwt, TOKEN_TYPE.idToken, TOKEN_TYPE.aws4Request]);
 const USER_TOKEN_TYPES = new Set<string>([TOKEN_TYPE.accessToken, TOKEN_TYPE.jwt]);
 /** OpenID scopes Entra adds to user flows itself; allowed, never a resource. */
 const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access', 'email']);
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function parseTokenRequest(form: Form): TokenRequest {
+/**
+ * `proofTokenTypes`: the token types of every registered platform's proofs (src/platforms.ts); a type
+ * of a registered but disabled platform passes here and is refused by routing (proof_unsupported).
+ */
+export function parseTokenRequest(form: Form, proofTokenTypes: ReadonlySet<string>): TokenRequest {
   for (const [name, value] of form) {
     const cap = name === 'subject_token' || name === 'actor_token' ? MAX_TOKEN_BYTES : MAX_PARAM_BYTES;
     if (value.length > cap) throw new BridgeError(name.endsWith('_token') ? 'proof_too_large' : 'parameter_too_large', `${name} is ${value.length} bytes`);
@@ -57,13 +60,13 @@ export function parseTokenRequest(form: Form): TokenRequest {
   let userToken: string | undefined;
   if (actorToken !== undefined) {
     if (!USER_TOKEN_TYPES.has(subjectType)) throw new BridgeError('unsupported_token_type', `OBO subject_token_type ${subjectType}`);
-    if (!PROOF_TOKEN_TYPES.has(actorType!)) throw new BridgeError('unsupported_token_type', `actor_token_type ${actorType}`);
+    if (!proofTokenTypes.has(actorType!)) throw new BridgeError('unsupported_token_type', `actor_token_type ${actorType}`);
     if (agentUserRaw !== undefined) throw new BridgeError('invalid_mode', 'agent_user cannot be combined with an OBO actor_token');
     mode = 'obo';
     proof = { token: actorToken, tokenType: actorType! };
     userToken = subjectToken;
   } else {
-    if (!PROOF_TOKEN_TYPES.has(subjectType)) throw new BridgeError('unsupported_token_type', `subject_token_type ${subjectType}`);
+    if (!proofTokenTypes.has(subjectType)) throw new BridgeError('unsupported_token_type', `subject_token_type ${subjectType}`);
     mode = agentUserRaw !== undefined ? 'agent_user' : 'autonomous';
     proof = { token: subjectToken, tokenType: subjectType };
   }

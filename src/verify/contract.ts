@@ -2,11 +2,14 @@
  * The contract between the core and the platform adapters (style.md §B.2).
  * Adapters import only these types; the core never imports an adapter except in the composition root.
  */
+import type { z } from 'zod';
 import type { ReasonCode } from '../errors.ts';
 import type { BoundedFetch } from '../net/bounded-fetch.ts';
+import type { PlatformName } from '../platforms.ts';
 import type { ReplayStore } from '../store/ports.ts';
 
-export type Platform = 'aws' | 'gcp' | 'n8n';
+/** A platform's name, derived from the one registry (src/platforms.ts): a new adapter is one line there. */
+export type Platform = PlatformName;
 
 export interface ProofInput {
   /** The proof exactly as received; opaque, never logged. */
@@ -93,12 +96,18 @@ export function accept<T>(value: T): { readonly ok: true; readonly value: T } {
 /** What an adapter's claim mapping produces; the shared verifier adds platform, kind, issuer, expiry. */
 export type WorkloadFields = Omit<VerifiedWorkload, 'platform' | 'proofKind' | 'issuer' | 'expiresAt'>;
 
-export type VerifyResult = { ok: true; workload: VerifiedWorkload } | Refusal;
+export type VerifyResult = Result<VerifiedWorkload>;
 
 export interface WorkloadVerifier {
   readonly platform: Platform;
   /** Token type URNs this verifier accepts. */
   readonly tokenTypes: readonly string[];
+  /**
+   * Exact issuers this verifier trusts, for the startup check that no two verifiers claim the same
+   * proof. Absent for proofs routed by token type alone (AWS signed requests): then the verifier
+   * claims every proof of its token types.
+   */
+  readonly issuers?: readonly string[];
   /** Each proof is accepted once (jti): the core must never answer it from a cache of verified proofs. */
   readonly singleUse?: boolean;
   /**
@@ -122,7 +131,33 @@ export interface AdapterDeps {
   readonly clock: () => number;
 }
 
-/** @deprecated use refuse(); kept until every verifier has moved over. */
-export function fail(reason: ReasonCode, detail: string, retryAfterSec?: number): VerifyResult {
-  return refuse(reason, detail, retryAfterSec === undefined ? {} : { retryAfterSec });
+/** What the composition root tells an adapter about the deployment. */
+export interface PlatformRuntime {
+  /** http:// to loopback hosts is allowed (sandbox and tests only): the emulator settings need it. */
+  readonly allowInsecureLoopback: boolean;
+}
+
+/**
+ * The one shape every adapter exports (adapters/<name>/index.ts): its `platforms.<name>` section of the
+ * policy file, the proof token types it accepts, and how a validated section becomes verifiers. The
+ * registry (src/platforms.ts) derives the policy schema, the rule's platform enum and the accepted
+ * token types from these.
+ */
+export interface PlatformModule<N extends string = string, C = any> {
+  readonly name: N;
+  /** Validates `platforms.<name>`; the section being present enables the platform. */
+  readonly configSchema: z.ZodType<C>;
+  /** RFC 8693 token type URNs of this platform's proofs (subject_token_type / actor_token_type). */
+  readonly proofTokenTypes: readonly string[];
+  /**
+   * Problems of a schema-valid section that depend on the deployment (e.g. a sandbox-only setting in
+   * production), each naming its option path; reported with every other configuration problem.
+   */
+  problems?(config: C, runtime: PlatformRuntime): string[];
+  createVerifiers(config: C, deps: AdapterDeps, runtime: PlatformRuntime): WorkloadVerifier[];
+}
+
+/** Identity with a type: lets an adapter's module be checked against the contract where it is written. */
+export function definePlatform<const N extends string, C>(module: PlatformModule<N, C>): PlatformModule<N, C> {
+  return module;
 }

@@ -15,10 +15,10 @@ import {
   type JWTVerifyGetKey,
   type JWTVerifyOptions,
 } from 'jose';
-import { CLOCK_SKEW_SEC, JWKS_CACHE_MAX_AGE_MS, JWKS_COOLDOWN_MS, JWKS_MAX_RESPONSE_BYTES, JWKS_TIMEOUT_MS, MAX_TOKEN_BYTES } from '../constants.ts';
+import { CLOCK_SKEW_SEC, JWKS_CACHE_MAX_AGE_MS, JWKS_COOLDOWN_MS, JWKS_MAX_RESPONSE_BYTES, JWKS_TIMEOUT_MS, MAX_TOKEN_BYTES, VERIFIER_RETRY_AFTER_SEC } from '../constants.ts';
 import type { ReasonCode } from '../errors.ts';
 import { UpstreamError, type BoundedFetch } from '../net/bounded-fetch.ts';
-import { fail, type Platform, type ProofInput, type Refusal, type VerifiedWorkload, type VerifyContext, type VerifyResult, type WorkloadFields, type WorkloadVerifier } from './contract.ts';
+import { accept, refuse, type Platform, type ProofInput, type Result, type VerifyContext, type VerifyResult, type WorkloadFields, type WorkloadVerifier } from './contract.ts';
 
 export interface JwtProofVerifierOptions {
   platform: Platform;
@@ -42,8 +42,8 @@ export interface JwtProofVerifierOptions {
   requiredClaims?: readonly string[];
   /** Record `jti` in the replay store: every proof is accepted once. */
   singleUse?: boolean;
-  /** Turn verified claims into the workload; refuse with a Refusal (or, older adapters, a reason string). */
-  toWorkload(payload: JWTPayload, header: JWTHeaderParameters): WorkloadFields | Refusal | { refuse: string };
+  /** Turn verified claims into the workload's fields, or refuse (usually `proof_claim`). */
+  toWorkload(payload: JWTPayload, header: JWTHeaderParameters): Result<WorkloadFields>;
 }
 
 /** The unverified `iss` of a compact JWT, or undefined. Routing only, never trust (design.md §2). */
@@ -63,24 +63,25 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
   return {
     platform: opts.platform,
     tokenTypes: opts.tokenTypes,
+    issuers: [...issuers],
     singleUse: opts.singleUse === true,
     accepts(_input: ProofInput, unverifiedIssuer: string | undefined) {
       return unverifiedIssuer !== undefined && issuers.has(unverifiedIssuer);
     },
     async verify(input: ProofInput, ctx: VerifyContext): Promise<VerifyResult> {
-      if (input.token.length > MAX_TOKEN_BYTES) return fail('proof_too_large', `proof is ${input.token.length} bytes`);
+      if (input.token.length > MAX_TOKEN_BYTES) return refuse('proof_too_large', `proof is ${input.token.length} bytes`);
       let header: JWTHeaderParameters;
       try {
         header = decodeProtectedHeader(input.token) as JWTHeaderParameters;
       } catch {
-        return fail('proof_malformed', 'not a compact JWS');
+        return refuse('proof_malformed', 'not a compact JWS');
       }
       // Refuse a disallowed alg before touching keys: `none`, HS256-with-the-RSA-key and friends.
       if (typeof header.alg !== 'string' || !algorithms.includes(header.alg)) {
-        return fail('proof_alg_not_allowed', `alg ${JSON.stringify(header.alg)} is not in [${algorithms.join(', ')}]`);
+        return refuse('proof_alg_not_allowed', `alg ${JSON.stringify(header.alg)} is not in [${algorithms.join(', ')}]`);
       }
       const iss = peekIssuer(input.token);
-      if (iss === undefined || !issuers.has(iss)) return fail('proof_untrusted_issuer', `issuer ${JSON.stringify(iss)} is not configured`);
+      if (iss === undefined || !issuers.has(iss)) return refuse('proof_untrusted_issuer', `issuer ${JSON.stringify(iss)} is not configured`);
 
       const audience = opts.audience ? opts.audience(ctx) : ctx.audience;
       const verifyOptions: JWTVerifyOptions = {
@@ -101,46 +102,42 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
       }
       const iat = payload.iat as number;
       const exp = payload.exp as number;
-      if (exp - iat > opts.maxLifetimeSec) return fail('proof_too_old', `lifetime exp-iat=${exp - iat}s exceeds ${opts.maxLifetimeSec}s`);
-      if (iat > ctx.now + skew) return fail('proof_not_yet_valid', `iat ${iat} is in the future`);
+      if (exp - iat > opts.maxLifetimeSec) return refuse('proof_too_old', `lifetime exp-iat=${exp - iat}s exceeds ${opts.maxLifetimeSec}s`);
+      if (iat > ctx.now + skew) return refuse('proof_not_yet_valid', `iat ${iat} is in the future`);
 
       const mapped = opts.toWorkload(payload, header);
-      if ('refuse' in mapped) return fail('proof_claim', mapped.refuse);
-      if (isRefusal(mapped)) return mapped;
+      if (!mapped.ok) return mapped;
 
       if (opts.singleUse) {
-        if (typeof payload.jti !== 'string' || payload.jti.length === 0) return fail('proof_claim', 'jti is required');
+        if (typeof payload.jti !== 'string' || payload.jti.length === 0) return refuse('proof_claim', 'jti is required');
         const fresh = await ctx.replay.markUsed(`${opts.platform}:${iss}:${payload.jti}`, exp + skew);
-        if (!fresh) return fail('proof_replayed', `jti ${payload.jti} was already used`);
+        if (!fresh) return refuse('proof_replayed', `jti ${payload.jti} was already used`);
       }
-      return {
-        ok: true,
-        workload: { platform: opts.platform, proofKind: opts.proofKind, issuer: iss, expiresAt: exp, ...mapped },
-      };
+      return accept({ platform: opts.platform, proofKind: opts.proofKind, issuer: iss, expiresAt: exp, ...mapped.value });
     },
   };
 }
 
 function fromJoseError(e: unknown): VerifyResult {
-  if (e instanceof UpstreamError) return fail('verifier_unavailable', e.message, 30);
-  if (e instanceof errors.JWTExpired) return fail('proof_expired', 'exp is in the past');
+  if (e instanceof UpstreamError) return refuse('verifier_unavailable', e.message, { retryAfterSec: VERIFIER_RETRY_AFTER_SEC });
+  if (e instanceof errors.JWTExpired) return refuse('proof_expired', 'exp is in the past');
   if (e instanceof errors.JWTClaimValidationFailed) {
     const byClaim: Record<string, ReasonCode> = { aud: 'proof_audience', iss: 'proof_untrusted_issuer', nbf: 'proof_not_yet_valid', typ: 'proof_malformed' };
     let reason: ReasonCode = byClaim[e.claim] ?? 'proof_claim';
     if (e.claim === 'iat') reason = e.reason === 'check_failed' ? 'proof_not_yet_valid' : 'proof_too_old';
-    return fail(reason, `claim ${e.claim} ${e.reason}`);
+    return refuse(reason, `claim ${e.claim} ${e.reason}`);
   }
-  if (e instanceof errors.JOSEAlgNotAllowed) return fail('proof_alg_not_allowed', 'alg not allowed');
-  if (e instanceof errors.JWSSignatureVerificationFailed) return fail('proof_signature', 'signature does not verify');
-  if (e instanceof errors.JWKSNoMatchingKey) return fail('proof_unknown_key', 'no key with this kid in the issuer JWKS');
-  if (e instanceof errors.JWKSMultipleMatchingKeys) return fail('proof_unknown_key', 'several keys match; kid required');
-  if (e instanceof errors.JWKSTimeout) return fail('verifier_unavailable', 'JWKS fetch timed out', 30);
-  if (e instanceof errors.JWSInvalid || e instanceof errors.JWTInvalid) return fail('proof_malformed', 'malformed JWT');
+  if (e instanceof errors.JOSEAlgNotAllowed) return refuse('proof_alg_not_allowed', 'alg not allowed');
+  if (e instanceof errors.JWSSignatureVerificationFailed) return refuse('proof_signature', 'signature does not verify');
+  if (e instanceof errors.JWKSNoMatchingKey) return refuse('proof_unknown_key', 'no key with this kid in the issuer JWKS');
+  if (e instanceof errors.JWKSMultipleMatchingKeys) return refuse('proof_unknown_key', 'several keys match; kid required');
+  if (e instanceof errors.JWKSTimeout) return refuse('verifier_unavailable', 'JWKS fetch timed out', { retryAfterSec: VERIFIER_RETRY_AFTER_SEC });
+  if (e instanceof errors.JWSInvalid || e instanceof errors.JWTInvalid) return refuse('proof_malformed', 'malformed JWT');
   if (e instanceof errors.JWKSInvalid || e instanceof errors.JOSENotSupported || e instanceof errors.JWKInvalid) {
-    return fail('verifier_unavailable', `issuer keys unusable: ${(e as Error).message}`, 30);
+    return refuse('verifier_unavailable', `issuer keys unusable: ${(e as Error).message}`, { retryAfterSec: VERIFIER_RETRY_AFTER_SEC });
   }
-  if (e instanceof errors.JOSEError) return fail('verifier_unavailable', `key set unavailable: ${e.code}`, 30);
-  return fail('verifier_unavailable', `key set unavailable: ${(e as Error).message}`, 30);
+  if (e instanceof errors.JOSEError) return refuse('verifier_unavailable', `key set unavailable: ${e.code}`, { retryAfterSec: VERIFIER_RETRY_AFTER_SEC });
+  return refuse('verifier_unavailable', `key set unavailable: ${(e as Error).message}`, { retryAfterSec: VERIFIER_RETRY_AFTER_SEC });
 }
 
 /**
@@ -157,8 +154,4 @@ export function remoteJwks(url: string, fetchPort: BoundedFetch, cache?: { cache
       return new Response(res.text, { status: res.status, headers: res.headers });
     },
   });
-}
-
-function isRefusal(value: object): value is Refusal {
-  return (value as { ok?: unknown }).ok === false;
 }

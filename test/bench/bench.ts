@@ -12,8 +12,8 @@
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { TOKEN_TYPE, GRANT_TYPE_TOKEN_EXCHANGE } from '../../src/constants.ts';
 import { createApp } from '../../src/app.ts';
-import { startSandbox } from '../sandbox/sandbox.ts';
-import { SANDBOX } from '../sandbox/tenant.ts';
+import { startSandbox } from '../../sandbox/sandbox.ts';
+import { SANDBOX } from '../../sandbox/tenant.ts';
 
 const MAX_MS = Number(process.env.BENCH_MS ?? 2000);
 const MAX_OPS = 200_000;

@@ -13,9 +13,9 @@ import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAwsAgentTokenSource } from '../../adapters/aws/client.ts';
 import { createActionGroupHandler } from '../../adapters/aws/examples/bedrock-action-group.ts';
-import type { AwsSandboxPlatform } from '../sandbox/platforms/aws.ts';
-import { startSandbox, type Sandbox } from '../sandbox/sandbox.ts';
-import { SANDBOX } from '../sandbox/tenant.ts';
+import type { AwsSandboxPlatform } from '../../sandbox/platforms/aws.ts';
+import { startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
+import { SANDBOX } from '../../sandbox/tenant.ts';
 
 interface AwsManifest {
   region: string;

@@ -13,7 +13,7 @@ import { EntraHttpError, type EntraTransport } from '../../src/entra/types.ts';
 import { mintBridgeAssertion } from '../../src/issuer/assertion.ts';
 import type { IssuerKeys } from '../../src/issuer/keys.ts';
 import { createBoundedFetch, UpstreamError } from '../../src/net/bounded-fetch.ts';
-import { SANDBOX, SANDBOX_FIC_SUBJECT } from '../sandbox/tenant.ts';
+import { SANDBOX, SANDBOX_FIC_SUBJECT } from '../../sandbox/tenant.ts';
 
 export interface EntraContractTarget {
   /** The Entra emulator's base URL (read when a test runs, after setup). */

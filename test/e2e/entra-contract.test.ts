@@ -7,7 +7,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { createFetchTransport } from '../../src/entra/transport-fetch.ts';
 import { createMsalTransport } from '../../src/entra/transport-msal.ts';
 import { createBoundedFetch } from '../../src/net/bounded-fetch.ts';
-import { startSandbox, type Sandbox } from '../sandbox/sandbox.ts';
+import { startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
 import { describeEntraContract, type TransportMaker } from './entra-contract.suite.ts';
 
 let sb: Sandbox;

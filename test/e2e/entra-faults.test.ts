@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/audit.ts';
 import { TOKEN_TYPE } from '../../src/constants.ts';
-import { startSandbox, type Sandbox, type SandboxPolicy } from '../sandbox/sandbox.ts';
-import { SANDBOX } from '../sandbox/tenant.ts';
+import { startSandbox, type Sandbox, type SandboxPolicy } from '../../sandbox/sandbox.ts';
+import { SANDBOX } from '../../sandbox/tenant.ts';
 import { postToken } from '../support/http.ts';
 
 const exchange = async (sb: Sandbox, extra: Record<string, string> = {}) =>

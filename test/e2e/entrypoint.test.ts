@@ -4,7 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { startSandbox } from '../sandbox/sandbox.ts';
+import { startSandbox } from '../../sandbox/sandbox.ts';
 
 describe('node entry point', () => {
   it('refuses to start on an invalid configuration, naming the options, with exit code 2', () => {

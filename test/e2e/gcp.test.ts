@@ -8,8 +8,8 @@ import { createLocalJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createGcpAgentTokenSource } from '../../adapters/gcp/client.ts';
 import { TOKEN_TYPE } from '../../src/constants.ts';
-import { startSandbox, type Sandbox } from '../sandbox/sandbox.ts';
-import { SANDBOX } from '../sandbox/tenant.ts';
+import { startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
+import { SANDBOX } from '../../sandbox/tenant.ts';
 import { postToken } from '../support/http.ts';
 
 const facets = (v: unknown) => String(v ?? '').split(' ').filter(Boolean).map(Number);

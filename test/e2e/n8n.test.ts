@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateInstanceKey, type InstanceKeyPair } from '../../adapters/n8n/keygen.ts';
 import type { AuditEvent } from '../../src/audit/audit.ts';
 import { executionOf, loadNodePackage, type INodeExecutionData, type INodeParameters, type NodePackage } from '../adapters/n8n/n8n-context.ts';
-import { startSandbox, type Sandbox } from '../sandbox/sandbox.ts';
-import { SANDBOX } from '../sandbox/tenant.ts';
+import { startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
+import { SANDBOX } from '../../sandbox/tenant.ts';
 
 const INSTANCE = 'n8n-prod-eu';
 const WORKFLOW = 'Qm3xT8vL2pN6rS1w';

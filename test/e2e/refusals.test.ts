@@ -7,8 +7,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/audit.ts';
 import { MAX_TOKEN_BYTES, TOKEN_TYPE } from '../../src/constants.ts';
 import { buildGcpVector, loadGcpVectors } from '../vectors/gcp/build.ts';
-import { startSandbox, type Sandbox } from '../sandbox/sandbox.ts';
-import { SANDBOX } from '../sandbox/tenant.ts';
+import { startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
+import { SANDBOX } from '../../sandbox/tenant.ts';
 import { postToken, type TokenResponse } from '../support/http.ts';
 
 let sb: Sandbox;

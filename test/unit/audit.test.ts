@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { scrubSecrets } from '../../src/audit/audit.ts';
 import { TOKEN_TYPE } from '../../src/constants.ts';
-import { startSandbox } from '../sandbox/sandbox.ts';
+import { startSandbox } from '../../sandbox/sandbox.ts';
 import type { AuditEvent } from '../../src/audit/audit.ts';
 import { postToken } from '../support/http.ts';
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, isConfigured, loadConfig } from '../../src/config/config.ts';
 import { renderPolicySchema, SCHEMA_PATH } from '../../src/config/write-schema.ts';
 import { generateSigningKeyJwk } from '../../src/issuer/keys.ts';
+import { PLATFORMS } from '../../src/platforms.ts';
 
 const POLICY = `
 version: 1
@@ -21,7 +22,7 @@ const env = (over: Record<string, string | undefined> = {}) => ({ BRIDGE_ISSUER:
 
 function problems(e: Record<string, string | undefined>, mode?: 'sandbox'): string[] {
   try {
-    loadConfig(e, mode ? { mode } : {});
+    loadConfig(e, mode ? { platforms: PLATFORMS, mode } : { platforms: PLATFORMS });
   } catch (err) {
     if (err instanceof ConfigError) return err.problems;
     throw err;
@@ -31,7 +32,7 @@ function problems(e: Record<string, string | undefined>, mode?: 'sandbox'): stri
 
 describe('configuration', () => {
   it('loads a complete production configuration with defaults', () => {
-    const c = loadConfig(env());
+    const c = loadConfig(env(), { platforms: PLATFORMS });
     expect(c).toMatchObject({
       mode: 'production',
       issuer: 'https://bridge.example.com',
@@ -75,7 +76,7 @@ describe('configuration', () => {
     const bad = POLICY.replace('principal: "1"', 'principal: { regex: "(" }');
     const p = problems(env({ BRIDGE_POLICY: undefined, BRIDGE_POLICY_FILE: '/etc/bridge/policy.yaml' }));
     expect(p.join()).toMatch(/BRIDGE_POLICY_FILE/);
-    expect(() => loadConfig(env({ BRIDGE_POLICY: undefined, BRIDGE_POLICY_FILE: 'p.yaml' }), { readFile: () => bad })).toThrow(/BRIDGE_POLICY_FILE: p.yaml|p\.yaml: policy\.rules\[0\]\.principal: invalid pattern/);
+    expect(() => loadConfig(env({ BRIDGE_POLICY: undefined, BRIDGE_POLICY_FILE: 'p.yaml' }), { platforms: PLATFORMS, readFile: () => bad })).toThrow(/BRIDGE_POLICY_FILE: p.yaml|p\.yaml: policy\.rules\[0\]\.principal: invalid pattern/);
   });
 
   it('reads a JSON policy file as well as YAML', () => {
@@ -85,7 +86,7 @@ describe('configuration', () => {
       platforms: { gcp: {} },
       rules: [],
     });
-    const c = loadConfig(env({ BRIDGE_POLICY: undefined, BRIDGE_POLICY_FILE: 'p.json' }), { readFile: () => json });
+    const c = loadConfig(env({ BRIDGE_POLICY: undefined, BRIDGE_POLICY_FILE: 'p.json' }), { platforms: PLATFORMS, readFile: () => json });
     expect(c.policy.tenants[0]!.tenantId).toBe('contoso.onmicrosoft.com');
   });
 
@@ -97,6 +98,6 @@ describe('configuration', () => {
   });
 
   it('ships a JSON Schema identical to the one generated from the source of truth', () => {
-    expect(readFileSync(SCHEMA_PATH, 'utf8')).toBe(renderPolicySchema());
+    expect(readFileSync(SCHEMA_PATH, 'utf8')).toBe(renderPolicySchema(PLATFORMS));
   });
 });

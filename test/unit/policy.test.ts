@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { PolicyFileSchema } from '../../src/config/schema.ts';
+import { policyFileSchema } from '../../src/config/schema.ts';
+import { PLATFORMS } from '../../src/platforms.ts';
+
+const PolicyFileSchema = policyFileSchema(PLATFORMS);
 import { compilePolicy, evaluatePolicy, PolicyError } from '../../src/policy/policy.ts';
 import type { VerifiedWorkload } from '../../src/verify/contract.ts';
 

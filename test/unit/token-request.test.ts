@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { GRANT_TYPE_TOKEN_EXCHANGE, MAX_FORM_BODY_BYTES, MAX_TOKEN_BYTES, TOKEN_TYPE } from '../../src/constants.ts';
 import { BridgeError, toWire, type ReasonCode } from '../../src/errors.ts';
 import { readStrictForm } from '../../src/token/form.ts';
+import { proofTokenTypes, PLATFORMS } from '../../src/platforms.ts';
 import { parseTokenRequest } from '../../src/token/request.ts';
 
 const base = { grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token: 'eyJ.proof.x', subject_token_type: TOKEN_TYPE.idToken, resource: 'https://graph.microsoft.com' };
@@ -12,7 +13,7 @@ function post(body: string, contentType = 'application/x-www-form-urlencoded') {
 
 async function parse(fields: Record<string, string> | string) {
   const body = typeof fields === 'string' ? fields : new URLSearchParams(fields).toString();
-  return parseTokenRequest(await readStrictForm(post(body)));
+  return parseTokenRequest(await readStrictForm(post(body)), proofTokenTypes(PLATFORMS));
 }
 
 async function reasonOf(p: Promise<unknown>): Promise<ReasonCode> {

@@ -25,7 +25,7 @@ function spellingVerifier(verified: string[]): WorkloadVerifier {
     canonicalKey: (input: ProofInput) => (input.token.includes('pad') ? refuse('proof_malformed', 'padding') : accept(input.token.trim().toLowerCase())),
     async verify(input) {
       verified.push(input.token);
-      return { ok: true, workload: { platform: 'aws', proofKind: 'test', issuer: 'test', principal: 'p', expiresAt: NOW + 600, attributes: {} } };
+      return accept({ platform: 'aws', proofKind: 'test', issuer: 'test', principal: 'p', expiresAt: NOW + 600, attributes: {} });
     },
   };
 }

@@ -7,9 +7,9 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../../src/audit/audit.ts';
 import { MAX_TOKEN_BYTES, TOKEN_TYPE } from '../../../src/constants.ts';
-import type { AwsSandboxPlatform } from '../../sandbox/platforms/aws.ts';
-import { startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
-import { SANDBOX } from '../../sandbox/tenant.ts';
+import type { AwsSandboxPlatform } from '../../../sandbox/platforms/aws.ts';
+import { startSandbox, type Sandbox } from '../../../sandbox/sandbox.ts';
+import { SANDBOX } from '../../../sandbox/tenant.ts';
 import { postToken, type TokenResponse } from '../../support/http.ts';
 import { buildSigV4Vector, buildWebIdentityVector, loadVectors, type SigV4VectorSpec, type VectorEnv, type WebIdentityVectorSpec } from '../../vectors/aws/build.ts';
 

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signGetCallerIdentityProof } from '../../../adapters/aws/client.ts';
 import { createAwsVerifiers } from '../../../adapters/aws/index.ts';
 import { TOKEN_TYPE } from '../../../src/constants.ts';
-import type { AwsPlatformConfig } from '../../../src/config/platforms/aws.ts';
+import type { AwsPlatformConfig } from '../../../adapters/aws/config.ts';
 import { createBoundedFetch } from '../../../src/net/bounded-fetch.ts';
 import { MemoryReplayStore } from '../../../src/store/memory.ts';
 import type { AdapterDeps, VerifyContext, WorkloadVerifier } from '../../../src/verify/contract.ts';

@@ -8,7 +8,8 @@ import { parseCallerIdentity, refusalFromStsError } from '../../../adapters/aws/
 import { VerificationCache } from '../../../adapters/aws/verification-cache.ts';
 import { buildVerifiers } from '../../../src/compose.ts';
 import { loadConfig } from '../../../src/config/config.ts';
-import { AwsPlatformSchema, partitionOfRegion } from '../../../src/config/platforms/aws.ts';
+import { PLATFORMS } from '../../../src/platforms.ts';
+import { AwsPlatformSchema, partitionOfRegion } from '../../../adapters/aws/config.ts';
 import { generateSigningKeyJwk } from '../../../src/issuer/keys.ts';
 import { createBoundedFetch } from '../../../src/net/bounded-fetch.ts';
 import type { AdapterDeps } from '../../../src/verify/contract.ts';
@@ -215,9 +216,9 @@ describe('platforms.aws configuration', () => {
       rules: [{ name: 'r', platform: 'aws', principal: 'arn:aws:iam::111122223333:role/r', agent: '33333333-3333-4333-8333-333333333333', resources: ['https://graph.microsoft.com'] }],
     };
     const env = { BRIDGE_ISSUER: 'https://bridge.example.com', BRIDGE_SIGNING_KEY: await generateSigningKeyJwk(), BRIDGE_POLICY: JSON.stringify(policy) };
-    const production = loadConfig(env);
-    expect(() => buildVerifiers(production, deps)).toThrow(/stsEndpointOverride/);
-    const sandbox = loadConfig({ ...env, ENTRA_AUTHORITY_HOST: 'http://127.0.0.1:9' }, { mode: 'sandbox' });
+    expect(() => loadConfig(env, { platforms: PLATFORMS })).toThrow(/stsEndpointOverride/);
+    const sandbox = loadConfig({ ...env, ENTRA_AUTHORITY_HOST: 'http://127.0.0.1:9' }, { platforms: PLATFORMS, mode: 'sandbox' });
+    expect(() => buildVerifiers({ ...sandbox, allowInsecureLoopback: false }, deps)).toThrow(/stsEndpointOverride/);
     expect(buildVerifiers(sandbox, deps).map((v) => v.platform)).toEqual(['aws']);
   });
 });

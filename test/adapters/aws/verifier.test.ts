@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { createAwsVerifiers } from '../../../adapters/aws/index.ts';
 import { signGetCallerIdentityProof } from '../../../adapters/aws/client.ts';
 import { TOKEN_TYPE } from '../../../src/constants.ts';
-import type { AwsPlatformConfig } from '../../../src/config/platforms/aws.ts';
+import type { AwsPlatformConfig } from '../../../adapters/aws/config.ts';
 import { createBoundedFetch } from '../../../src/net/bounded-fetch.ts';
 import { MemoryReplayStore } from '../../../src/store/memory.ts';
 import type { AdapterDeps, VerifyContext, VerifyResult, WorkloadVerifier } from '../../../src/verify/contract.ts';
@@ -67,7 +67,7 @@ describe('signed GetCallerIdentity (kind 1): accepted proofs', () => {
     const result = await sigv4.verify(aws4(await buildSigV4Vector({ description: 'good', expect: 'internal_error', stsCalls: 1 }, env)), ctx);
     expect(result).toMatchObject({
       ok: true,
-      workload: {
+      value: {
         platform: 'aws',
         proofKind: 'aws-sigv4-gci',
         issuer: `https://${HOST}`,
@@ -84,7 +84,7 @@ describe('signed GetCallerIdentity (kind 1): accepted proofs', () => {
         auditContext: { arn: sts.credentials.sandbox.arn, sts_host: HOST, sts_call: 'made' },
       },
     });
-    expect(result.ok && result.workload.principal).not.toContain('bedrock-action-group');
+    expect(result.ok && result.value.principal).not.toContain('bedrock-action-group');
     expect(sts.count('GetCallerIdentity') - before).toBe(1);
     expect(sts.calls.at(-1)).toEqual({ action: 'GetCallerIdentity', host: HOST, status: 200 });
   });
@@ -100,20 +100,20 @@ describe('signed GetCallerIdentity (kind 1): accepted proofs', () => {
   it('accepts the global endpoint signed for us-east-1, and a signed Accept asking for XML', async () => {
     const { sigv4 } = verifiers();
     const global = await sigv4.verify(aws4(await buildSigV4Vector({ description: 'global', expect: 'internal_error', stsCalls: 1, host: 'sts.amazonaws.com' }, env)), ctx);
-    expect(global).toMatchObject({ ok: true, workload: { issuer: 'https://sts.amazonaws.com', principal: SANDBOX_ROLE_ARN } });
+    expect(global).toMatchObject({ ok: true, value: { issuer: 'https://sts.amazonaws.com', principal: SANDBOX_ROLE_ARN } });
     const xml = await sigv4.verify(aws4(await buildSigV4Vector({ description: 'xml', expect: 'internal_error', stsCalls: 1, signedHeaders: { accept: 'text/xml' } }, env)), ctx);
-    expect(xml).toMatchObject({ ok: true, workload: { principal: SANDBOX_ROLE_ARN } });
+    expect(xml).toMatchObject({ ok: true, value: { principal: SANDBOX_ROLE_ARN } });
   });
 
   it('names a role with a path without its path (assumed-role ARNs carry none), and an IAM user by its ARN', async () => {
     const { sigv4 } = verifiers();
     const role = await sigv4.verify(aws4(await buildSigV4Vector({ description: 'path', expect: 'internal_error', stsCalls: 1, credential: 'pathRole' }, env)), ctx);
-    expect(role).toMatchObject({ ok: true, workload: { principal: `arn:aws:iam::${SANDBOX_ACCOUNT}:role/reporting`, attributes: { role_name: 'reporting', session_name: 'i-0abc123def4567890' } } });
-    expect(role.ok && 'role_path' in role.workload.attributes).toBe(false);
+    expect(role).toMatchObject({ ok: true, value: { principal: `arn:aws:iam::${SANDBOX_ACCOUNT}:role/reporting`, attributes: { role_name: 'reporting', session_name: 'i-0abc123def4567890' } } });
+    expect(role.ok && 'role_path' in role.value.attributes).toBe(false);
     const user = await sigv4.verify(aws4(await buildSigV4Vector({ description: 'user', expect: 'internal_error', stsCalls: 1, credential: 'user' }, env)), ctx);
     expect(user).toMatchObject({
       ok: true,
-      workload: { principal: `arn:aws:iam::${SANDBOX_ACCOUNT}:user/ci/deployer`, attributes: { principal_type: 'user', user_name: 'deployer', user_path: '/ci/', unique_id: 'AIDAEMULATEDUSER00001' } },
+      value: { principal: `arn:aws:iam::${SANDBOX_ACCOUNT}:user/ci/deployer`, attributes: { principal_type: 'user', user_name: 'deployer', user_path: '/ci/', unique_id: 'AIDAEMULATEDUSER00001' } },
     });
   });
 
@@ -147,8 +147,8 @@ describe('signed GetCallerIdentity (kind 1): verification cache', () => {
     const before = sts.count('GetCallerIdentity');
     const first = await sigv4.verify(aws4(token), ctx);
     const second = await sigv4.verify(aws4(token), { ...ctx, now: NOW + 600 });
-    expect(second).toMatchObject({ ok: true, workload: { principal: SANDBOX_ROLE_ARN, auditContext: { sts_call: 'cached' } } });
-    expect(first.ok && second.ok && first.workload.attributes).toEqual(second.ok && second.workload.attributes);
+    expect(second).toMatchObject({ ok: true, value: { principal: SANDBOX_ROLE_ARN, auditContext: { sts_call: 'cached' } } });
+    expect(first.ok && second.ok && first.value.attributes).toEqual(second.ok && second.value.attributes);
     // The same request serialized differently (bare JSON, an unsigned extra header) is the same request to STS.
     const variant = JSON.parse(decodeURIComponent(token)) as { headers: { key: string; value: string }[] };
     variant.headers.push({ key: 'user-agent', value: 'another-client/1.0' });
@@ -174,7 +174,7 @@ describe('signed GetCallerIdentity (kind 1): verification cache', () => {
     const token = await buildSigV4Vector({ description: 'burst', expect: 'internal_error', stsCalls: 1, dateOffsetSec: -7 }, env);
     const before = sts.count('GetCallerIdentity');
     const results = await Promise.all(Array.from({ length: 8 }, () => sigv4.verify(aws4(token), ctx)));
-    expect(results.every((r) => r.ok && r.workload.principal === SANDBOX_ROLE_ARN)).toBe(true);
+    expect(results.every((r) => r.ok && r.value.principal === SANDBOX_ROLE_ARN)).toBe(true);
     expect(sts.count('GetCallerIdentity') - before).toBe(1);
   });
 
@@ -252,7 +252,7 @@ describe('GetWebIdentityToken JWT (kind 2)', () => {
       const token = await sts.mintWebIdentityToken({ audiences: [AUDIENCE], alg });
       expect(await web.verify(jwt(token), ctx)).toMatchObject({
         ok: true,
-        workload: {
+        value: {
           platform: 'aws',
           proofKind: 'aws-web-identity-jwt',
           issuer: sts.issuerOf(SANDBOX_ACCOUNT),
@@ -278,9 +278,9 @@ describe('GetWebIdentityToken JWT (kind 2)', () => {
     const { web } = verifiers();
     const token = await sts.mintWebIdentityToken({ credential: sts.credentials.pathRole, audiences: [AUDIENCE], requestTags: { 'job-id': 'j-1' } });
     const result = await web.verify(jwt(token), ctx);
-    expect(result).toMatchObject({ ok: true, workload: { principal: `arn:aws:iam::${SANDBOX_ACCOUNT}:role/reporting`, attributes: { role_path: '/service-role/agents/' } } });
-    expect(result.ok && Object.keys(result.workload.attributes).some((k) => k.includes('job'))).toBe(false);
-    expect(result.ok && result.workload.auditContext?.request_tags).toBe('{"job-id":"j-1"}');
+    expect(result).toMatchObject({ ok: true, value: { principal: `arn:aws:iam::${SANDBOX_ACCOUNT}:role/reporting`, attributes: { role_path: '/service-role/agents/' } } });
+    expect(result.ok && Object.keys(result.value.attributes).some((k) => k.includes('job'))).toBe(false);
+    expect(result.ok && result.value.auditContext?.request_tags).toBe('{"job-id":"j-1"}');
   });
 
   it('accepts aud as a string or as an array holding the bridge audience (uncertain: which one AWS sends for a single audience)', async () => {

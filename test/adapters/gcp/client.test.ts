@@ -55,8 +55,8 @@ describe('google-auth-library against the metadata emulator', () => {
 
     const result = await verifier.verify({ token: idToken, tokenType: TOKEN_TYPE.idToken }, ctx);
     expect(result.ok).toBe(true);
-    expect(result.ok && result.workload.principal).toBe(emulator.serviceAccount.uniqueId);
-    expect(result.ok && result.workload.attributes).toMatchObject({ email: emulator.serviceAccount.email, project_id: emulator.serviceAccount.projectId });
+    expect(result.ok && result.value.principal).toBe(emulator.serviceAccount.uniqueId);
+    expect(result.ok && result.value.attributes).toMatchObject({ email: emulator.serviceAccount.email, project_id: emulator.serviceAccount.projectId });
 
     expect(emulator.requests).toEqual(
       expect.arrayContaining([

@@ -40,7 +40,7 @@ describe('GCP verifier: accepted tokens', () => {
     const result = await verify(await emulator.mintIdToken({ audience: AUDIENCE, format: 'full' }));
     expect(result).toEqual({
       ok: true,
-      workload: {
+      value: {
         platform: 'gcp',
         proofKind: 'gcp-id-token',
         issuer: 'https://accounts.google.com',
@@ -62,19 +62,19 @@ describe('GCP verifier: accepted tokens', () => {
 
   it('accepts a format=standard token (no email, no instance) on sub alone', async () => {
     const result = await verify(await emulator.mintIdToken({ audience: AUDIENCE }));
-    expect(result.ok && result.workload.principal).toBe(emulator.serviceAccount.uniqueId);
-    expect(result.ok && result.workload.attributes).toEqual({ azp: emulator.serviceAccount.uniqueId });
+    expect(result.ok && result.value.principal).toBe(emulator.serviceAccount.uniqueId);
+    expect(result.ok && result.value.attributes).toEqual({ azp: emulator.serviceAccount.uniqueId });
   });
 
   it('accepts the scheme-less issuer spelling accounts.google.com', async () => {
     const result = await verify(await emulator.mintIdToken({ audience: AUDIENCE, claims: { iss: 'accounts.google.com' } }));
-    expect(result.ok && result.workload.issuer).toBe('accounts.google.com');
+    expect(result.ok && result.value.issuer).toBe('accounts.google.com');
   });
 
   it('derives project from a verified user-managed service account email when compute_engine is absent (Cloud Run)', async () => {
     const claims = { email: 'runner@my-project-42.iam.gserviceaccount.com', email_verified: true };
     const result = await verify(await emulator.mintIdToken({ audience: AUDIENCE, claims }));
-    expect(result.ok && result.workload.attributes).toMatchObject({ email: 'runner@my-project-42.iam.gserviceaccount.com', project: 'my-project-42' });
+    expect(result.ok && result.value.attributes).toMatchObject({ email: 'runner@my-project-42.iam.gserviceaccount.com', project: 'my-project-42' });
   });
 
   it('does not expose email (nor a project derived from it) unless email_verified is true', async () => {
@@ -82,7 +82,7 @@ describe('GCP verifier: accepted tokens', () => {
       const claims = { email: 'runner@my-project-42.iam.gserviceaccount.com', email_verified: emailVerified };
       const result = await verify(await emulator.mintIdToken({ audience: AUDIENCE, claims }));
       expect(result.ok).toBe(true);
-      expect(result.ok && result.workload.attributes).toEqual({ azp: emulator.serviceAccount.uniqueId });
+      expect(result.ok && result.value.attributes).toEqual({ azp: emulator.serviceAccount.uniqueId });
     }
   });
 

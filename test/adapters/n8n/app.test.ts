@@ -7,10 +7,10 @@ import { exportJWK, generateKeyPair, importJWK, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jwkThumbprint } from '../../../adapters/n8n/index.ts';
 import type { AuditEvent } from '../../../src/audit/audit.ts';
-import type { N8nPublicJwk } from '../../../src/config/platforms/n8n.ts';
+import type { N8nPublicJwk } from '../../../adapters/n8n/config.ts';
 import { TOKEN_TYPE } from '../../../src/constants.ts';
-import { startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
-import { SANDBOX } from '../../sandbox/tenant.ts';
+import { startSandbox, type Sandbox } from '../../../sandbox/sandbox.ts';
+import { SANDBOX } from '../../../sandbox/tenant.ts';
 import { postToken } from '../../support/http.ts';
 import { buildN8nVector, loadN8nVectors, type N8nVectorSpec, type VectorEnv, type VectorKey } from '../../vectors/n8n/build.ts';
 

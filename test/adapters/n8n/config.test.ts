@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { generateInstanceKey, policySnippet } from '../../../adapters/n8n/keygen.ts';
 import { buildVerifiers } from '../../../src/compose.ts';
 import { loadConfig } from '../../../src/config/config.ts';
-import { N8nPlatformSchema } from '../../../src/config/platforms/n8n.ts';
+import { N8nPlatformSchema, type N8nPlatformConfig } from '../../../adapters/n8n/config.ts';
+import { PLATFORMS } from '../../../src/platforms.ts';
 import { generateSigningKeyJwk } from '../../../src/issuer/keys.ts';
 import { createBoundedFetch } from '../../../src/net/bounded-fetch.ts';
 import { parse as parseYaml } from 'yaml';
@@ -52,10 +53,10 @@ describe('platforms.n8n in a policy file', () => {
     };
     const env = { BRIDGE_ISSUER: 'https://bridge.example.com', BRIDGE_SIGNING_KEY: await generateSigningKeyJwk(), BRIDGE_POLICY: JSON.stringify(policy) };
     const deps = { fetch: createBoundedFetch(), clock: () => 0 };
-    const config = loadConfig(env);
-    expect(config.platforms.n8n?.instances['prod-eu']?.keys?.[0]).toMatchObject({ kid: key.kid, alg: 'ES256' });
+    const config = loadConfig(env, { platforms: PLATFORMS });
+    expect((config.platforms.n8n as N8nPlatformConfig | undefined)?.instances['prod-eu']?.keys?.[0]).toMatchObject({ kid: key.kid, alg: 'ES256' });
     expect(buildVerifiers(config, deps).map((v) => v.platform)).toEqual(['n8n']);
-    const without = loadConfig({ ...env, BRIDGE_POLICY: JSON.stringify({ ...policy, platforms: {}, rules: [] }) });
+    const without = loadConfig({ ...env, BRIDGE_POLICY: JSON.stringify({ ...policy, platforms: {}, rules: [] }) }, { platforms: PLATFORMS });
     expect(buildVerifiers(without, deps)).toEqual([]);
   });
 
@@ -65,7 +66,7 @@ describe('platforms.n8n in a policy file', () => {
       BRIDGE_SIGNING_KEY: await generateSigningKeyJwk(),
       BRIDGE_POLICY: JSON.stringify({ version: 1, tenants: [{ tenantId: 't', blueprints: [{ appId: 'b1e00000-0000-4000-8000-000000000001', agents: [{ id: 'a9e00000-0000-4000-8000-000000000001' }] }] }], platforms: { n8n: { instances: { prod: {} } } }, rules: [] }),
     };
-    expect(() => loadConfig(env)).toThrow(/policy\.platforms\.n8n\.instances\.prod/);
+    expect(() => loadConfig(env, { platforms: PLATFORMS })).toThrow(/policy\.platforms\.n8n\.instances\.prod/);
   });
 });
 

@@ -5,8 +5,8 @@
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../../src/audit/audit.ts';
-import { startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
-import { SANDBOX } from '../../sandbox/tenant.ts';
+import { startSandbox, type Sandbox } from '../../../sandbox/sandbox.ts';
+import { SANDBOX } from '../../../sandbox/tenant.ts';
 import {
   executionOf,
   loadNodePackage,

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createN8nVerifier, jwkThumbprint, N8N_MAX_ASSERTION_LIFETIME_SEC, type N8nConfig } from '../../../adapters/n8n/index.ts';
-import type { N8nPublicJwk } from '../../../src/config/platforms/n8n.ts';
+import type { N8nPublicJwk } from '../../../adapters/n8n/config.ts';
 import { TOKEN_TYPE } from '../../../src/constants.ts';
 import { createBoundedFetch } from '../../../src/net/bounded-fetch.ts';
 import { MemoryReplayStore } from '../../../src/store/memory.ts';
@@ -73,7 +73,7 @@ describe('n8n verifier: accepted assertions', () => {
     const result = await verify(await good());
     expect(result).toEqual({
       ok: true,
-      workload: {
+      value: {
         platform: 'n8n',
         proofKind: 'n8n-assertion',
         issuer: 'n8n:test-instance',
@@ -89,7 +89,7 @@ describe('n8n verifier: accepted assertions', () => {
   it('accepts an EdDSA (Ed25519) assertion of the instance that registered that key', async () => {
     const token = await good({ description: 'ed25519', expect: 'internal_error' }, { ...env, instance: env.other, instanceKey: env.otherKey });
     const result = await verify(token);
-    expect(result.ok && result.workload.principal).toBe('n8n:other-instance:workflow:Wf7kP9qW3e4R5tYu');
+    expect(result.ok && result.value.principal).toBe('n8n:other-instance:workflow:Wf7kP9qW3e4R5tYu');
   });
 
   it('accepts the longest lifetime (300 s) and a 60 s clock skew either way', async () => {
@@ -100,10 +100,10 @@ describe('n8n verifier: accepted assertions', () => {
 
   it('never lets the n8n claim reach policy: no workflow name among the attributes, and it is optional', async () => {
     const result = await verify(await good({ description: '', expect: 'internal_error', claims: { n8n: null } }));
-    expect(result.ok && result.workload.attributes).toEqual({ instance_id: 'test-instance', workflow_id: 'Wf7kP9qW3e4R5tYu' });
-    expect(result.ok && result.workload.auditContext).toBeUndefined();
+    expect(result.ok && result.value.attributes).toEqual({ instance_id: 'test-instance', workflow_id: 'Wf7kP9qW3e4R5tYu' });
+    expect(result.ok && result.value.auditContext).toBeUndefined();
     const long = await verify(await good({ description: '', expect: 'internal_error', claims: { n8n: { workflow_name: 'x'.repeat(5000), execution_id: 7 } } }));
-    expect(long.ok && long.workload.auditContext).toEqual({ n8n_workflow_name: 'x'.repeat(256) });
+    expect(long.ok && long.value.auditContext).toEqual({ n8n_workflow_name: 'x'.repeat(256) });
   });
 
   it('is single-use and routes on the registered instance issuers only', async () => {

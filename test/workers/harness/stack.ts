@@ -8,12 +8,12 @@
 import { signGetCallerIdentityProof } from '../../../adapters/aws/client.ts';
 import { generateSigningKeyJwk } from '../../../src/issuer/keys.ts';
 import { startEntraEmulator, type EntraEmulator } from '../../emulators/entra/index.ts';
-import type { AwsSandboxPlatform } from '../../sandbox/platforms/aws.ts';
-import type { GcpSandboxPlatform } from '../../sandbox/platforms/gcp.ts';
-import type { N8nSandboxPlatform } from '../../sandbox/platforms/n8n.ts';
-import type { SandboxPlatform } from '../../sandbox/platforms/types.ts';
-import { SANDBOX_PLATFORMS, sandboxPolicy } from '../../sandbox/sandbox.ts';
-import { SANDBOX, sandboxTenant } from '../../sandbox/tenant.ts';
+import type { AwsSandboxPlatform } from '../../../sandbox/platforms/aws.ts';
+import type { GcpSandboxPlatform } from '../../../sandbox/platforms/gcp.ts';
+import type { N8nSandboxPlatform } from '../../../sandbox/platforms/n8n.ts';
+import type { SandboxPlatform } from '../../../sandbox/platforms/types.ts';
+import { SANDBOX_PLATFORMS, sandboxPolicy } from '../../../sandbox/sandbox.ts';
+import { SANDBOX, sandboxTenant } from '../../../sandbox/tenant.ts';
 import type { StackInfo } from './types.ts';
 
 export interface WorkerStack {

@@ -19,8 +19,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeJwt } from 'jose';
 import type { AuditEvent } from '../../src/audit/audit.ts';
-import { startSandbox } from '../../test/sandbox/sandbox.ts';
-import { SANDBOX } from '../../test/sandbox/tenant.ts';
+import { startSandbox } from '../../sandbox/sandbox.ts';
+import { SANDBOX } from '../../sandbox/tenant.ts';
 
 const N8N_VERSION = '2.40.7';
 const PACKAGE_NAME = 'n8n-nodes-entra-agent-token';

@@ -1,5 +1,5 @@
 /** Sandbox GCP: the metadata server + Google certs emulator and a rule for its service account. */
-import { startGcpEmulator, type GcpEmulator } from '../../emulators/gcp/index.ts';
+import { startGcpEmulator, type GcpEmulator } from '../../test/emulators/gcp/index.ts';
 import type { SandboxPlatform, SandboxPlatformFactory } from './types.ts';
 
 export interface GcpSandboxPlatform extends SandboxPlatform {

@@ -1,5 +1,5 @@
 /**
- * One sandbox module per platform (test/sandbox/platforms/<name>.ts): it starts that platform's
+ * One sandbox module per platform (sandbox/platforms/<name>.ts): it starts that platform's
  * emulators on loopback and contributes its `platforms.<name>` section, its rules and its
  * `/_sandbox` manifest section. sandbox.ts composes them.
  */

@@ -3,14 +3,16 @@
  * the Entra emulator and each platform's emulators on loopback, a sandbox policy and sandbox
  * credentials, and GET /_sandbox describing all of it. Tests start the same thing on random ports.
  */
-import { isConfigured, loadConfig, type Env } from '../../src/config/config.ts';
-import { buildApp } from '../../src/compose.ts';
-import type { AppDeps } from '../../src/app.ts';
-import type { AuditSink } from '../../src/audit/audit.ts';
-import { generateSigningKeyJwk } from '../../src/issuer/keys.ts';
-import { createFetchTransport } from '../../src/entra/transport-fetch.ts';
-import { listen, nodePorts } from '../../src/node.ts';
-import { startEntraEmulator, type EntraEmulator } from '../emulators/entra/index.ts';
+import { isConfigured, loadConfig, type Env } from '../src/config/config.ts';
+import { buildApp } from '../src/compose.ts';
+import { DEFAULT_PORT } from '../src/constants.ts';
+import { PLATFORMS } from '../src/platforms.ts';
+import type { AppDeps } from '../src/app.ts';
+import type { AuditSink } from '../src/audit/audit.ts';
+import { generateSigningKeyJwk } from '../src/issuer/keys.ts';
+import { createFetchTransport } from '../src/entra/transport-fetch.ts';
+import { listen, nodePorts } from '../src/node.ts';
+import { startEntraEmulator, type EntraEmulator } from '../test/emulators/entra/index.ts';
 import { startAwsSandbox } from './platforms/aws.ts';
 import { startGcpSandbox, type GcpSandboxPlatform } from './platforms/gcp.ts';
 import { startN8nSandbox } from './platforms/n8n.ts';
@@ -56,7 +58,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   if (opts.env && isConfigured(opts.env)) {
     throw new Error('refusing to start the sandbox: bridge configuration is present (BRIDGE_* / ENTRA_* variables); the sandbox never runs beside a real tenant');
   }
-  const port = opts.port ?? 8787;
+  const port = opts.port ?? DEFAULT_PORT;
   const nextPort = (i: number) => (port === 0 ? 0 : port + i);
   const closers: (() => Promise<void>)[] = [];
   try {
@@ -93,7 +95,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       ENTRA_AUTHORITY_HOST: entra.url,
       ...opts.overrides,
     };
-    const config = loadConfig(env, { mode: 'sandbox' });
+    const config = loadConfig(env, { platforms: PLATFORMS, mode: 'sandbox' });
     const manifest: Record<string, unknown> = {
       sandbox: true,
       warning: 'LOCAL SANDBOX: emulated Entra and platforms with fake credentials. Nothing here is a real tenant or a real token.',

@@ -3,7 +3,7 @@
  * user, a human user and the client app she signs in to. All ids are fixed so scripts and docs can
  * name them; none of them exists in any real tenant.
  */
-import type { EmulatedTenant } from '../emulators/entra/model.ts';
+import type { EmulatedTenant } from '../test/emulators/entra/model.ts';
 
 export const SANDBOX = {
   tenantId: '5a4d0b1e-0000-4000-8000-00000000a11d',

@@ -4,8 +4,8 @@
  * The key's private JWK is in GET /_sandbox so the community node (or a script) can sign with it.
  */
 import { exportJWK, generateKeyPair } from 'jose';
-import { jwkThumbprint } from '../../../adapters/n8n/index.ts';
-import type { N8nPublicJwk } from '../../../src/config/platforms/n8n.ts';
+import { jwkThumbprint } from '../../adapters/n8n/index.ts';
+import type { N8nPublicJwk } from '../../adapters/n8n/config.ts';
 import type { SandboxPlatform, SandboxPlatformFactory } from './types.ts';
 
 export const SANDBOX_N8N = {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isLoopbackUrl as isLoopbackHost } from '../../net/bounded-fetch.ts';
+import { isLoopbackHost } from '../../src/net/loopback.ts';
 
 /** AWS partitions whose STS hosts the bridge knows (platform-proofs.md §A.1.3). */
 export const AWS_PARTITIONS = ['aws', 'aws-cn', 'aws-us-gov'] as const;
@@ -23,7 +23,7 @@ export function partitionOfRegion(region: string): AwsPartition | undefined {
  * http(s)://<loopback>[:port][/path] without credentials, query or fragment: where the emulators live
  * (sandbox and tests). With `originOnly`, no path either.
  */
-export function isLoopbackUrl(value: string, originOnly = false): boolean {
+export function isLoopbackOrigin(value: string, originOnly = false): boolean {
   let url: URL;
   try {
     url = new URL(value);
@@ -44,7 +44,7 @@ const WebIdentityIssuerSchema = z
     issuer: z
       .string()
       .refine(
-        (v) => AWS_WEB_IDENTITY_ISSUER_PATTERN.test(v) || isLoopbackUrl(v),
+        (v) => AWS_WEB_IDENTITY_ISSUER_PATTERN.test(v) || isLoopbackOrigin(v),
         'must be https://<id>.tokens.sts.global.api.aws (from "aws iam get-outbound-web-identity-federation-info"); a loopback URL only in the sandbox',
       )
       .describe('The account issuer URL, byte for byte, e.g. https://abc123-def456.tokens.sts.global.api.aws'),
@@ -72,7 +72,7 @@ export const AwsPlatformSchema = z
       .describe('Proof kind 2, sts:GetWebIdentityToken JWTs: the outbound identity federation issuer of each trusted account; default none'),
     stsEndpointOverride: z
       .string()
-      .refine((v) => isLoopbackUrl(v, true), 'must be a loopback origin without a trailing slash, such as http://127.0.0.1:8790')
+      .refine((v) => isLoopbackOrigin(v, true), 'must be a loopback origin without a trailing slash, such as http://127.0.0.1:8790')
       .optional()
       .describe(
         'Sandbox and tests only: where STS calls really go (the STS emulator). Refused unless the bridge allows insecure loopback; the host allow-list still applies to the host a proof was signed for',
@@ -98,3 +98,24 @@ export const AwsPlatformSchema = z
   .describe('Present = AWS proofs are accepted: signed GetCallerIdentity and/or GetWebIdentityToken JWTs');
 
 export type AwsPlatformConfig = z.infer<typeof AwsPlatformSchema>;
+
+export interface AwsRuntime {
+  /** The deployment allows http:// to loopback (sandbox and tests): required by the emulator settings. */
+  allowInsecureLoopback: boolean;
+}
+
+/**
+ * Sandbox-only settings (an STS endpoint override, a loopback issuer) in a deployment that does not
+ * allow insecure loopback, each naming its option: such a configuration never starts.
+ */
+export function awsConfigProblems(config: AwsPlatformConfig, runtime: AwsRuntime): string[] {
+  if (runtime.allowInsecureLoopback) return [];
+  const problems: string[] = [];
+  if (config.stsEndpointOverride !== undefined) {
+    problems.push('policy.platforms.aws.stsEndpointOverride: accepted only in the sandbox and tests (the bridge must allow insecure loopback); remove it');
+  }
+  for (const [i, w] of (config.webIdentityIssuers ?? []).entries()) {
+    if (isLoopbackOrigin(w.issuer)) problems.push(`policy.platforms.aws.webIdentityIssuers[${i}].issuer: a loopback issuer is accepted only in the sandbox and tests`);
+  }
+  return problems;
+}
