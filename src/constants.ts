@@ -40,6 +40,55 @@ export const MAX_PROOF_TOKEN_AGE_SEC = 3600;
 
 /** Renew cached Entra tokens this long before expiry: MSAL's own default offset (§5.4). */
 export const TOKEN_RENEW_BEFORE_EXPIRY_SEC = 300;
+/**
+ * When renewing a cached Entra token fails, the old one is still served if it has at least this
+ * long to live: with less, it would likely expire before the caller's request reaches the resource,
+ * and an honest 503 with Retry-After lets the client retry instead.
+ */
+export const STALE_TOKEN_MIN_REMAINING_SEC = 60;
+
+/*
+ * Cache bounds (src/util/expiring-cache.ts; the table of caches is in docs/architecture.md).
+ * Bytes are estimated at one per character of every string an entry holds (tokens and keys are
+ * ASCII, which V8 stores one byte per character) plus CACHE_ENTRY_OVERHEAD_BYTES.
+ */
+/**
+ * Longest cache key kept. V8 (Node and workerd) hashes a longer string by its length alone
+ * (GetTrivialHash in https://github.com/v8/v8/blob/main/src/strings/string-hasher-inl.h), so
+ * such keys of one length would all share one hash bucket and every lookup would compare them
+ * in full: keys past this are never cached.
+ */
+export const MAX_CACHE_KEY_CHARS = 16_383;
+/** Map slot, entry record, value object and list links of one entry, rounded up. */
+export const CACHE_ENTRY_OVERHEAD_BYTES = 256;
+/**
+ * How long a verified proof is remembered at most, so that a key its issuer withdraws stops being
+ * honoured within this window even for proofs that live longer (a GCP ID token lives an hour).
+ */
+export const VERIFIED_PROOF_TTL_SEC = 300;
+/** Verified proofs remembered: 10 000 workloads each re-presenting a token within the TTL. */
+export const VERIFIED_PROOF_CACHE_MAX_ENTRIES = 10_000;
+/**
+ * Bytes of verified proofs remembered; the key is the whole proof. 10 000 GCP ID tokens of about
+ * 1 KiB with their workloads fit; proofs padded towards the 16 KiB token cap fill it with about
+ * 2 000 entries instead of holding over 150 MiB at 10 000.
+ */
+export const VERIFIED_PROOF_CACHE_MAX_BYTES = 32 * 1024 * 1024;
+/**
+ * Entra tokens cached per AgentTokenService cache (T1s; resource tokens and T2s). One entry per
+ * (tenant, agent, scopes) and, in OBO and agent-user modes, per user: 10 000 users of one bridge
+ * within a token's hour.
+ */
+export const ENTRA_TOKEN_CACHE_MAX_ENTRIES = 10_000;
+/** Bytes of Entra tokens cached per cache: 10 000 tokens of 4 KiB (an access token with group claims) and their keys. */
+export const ENTRA_TOKEN_CACHE_MAX_BYTES = 64 * 1024 * 1024;
+/**
+ * Agent tokens a client (src/client, in the workload's process) caches: one per (resource, scope,
+ * agent, agent user) and, in OBO mode, per user token; a workload uses a handful of shapes.
+ */
+export const CLIENT_TOKEN_CACHE_MAX_ENTRIES = 1_000;
+/** Bytes of agent tokens a client caches; the key holds the user token in OBO mode. Small enough for a 128 MiB Lambda. */
+export const CLIENT_TOKEN_CACHE_MAX_BYTES = 8 * 1024 * 1024;
 /** Timeout of one call to Entra. */
 export const ENTRA_TIMEOUT_MS = 10_000;
 /** Attempts for one Entra call on 429/5xx/network failure (first try included). */
