@@ -1,42 +1,51 @@
 /**
  * Remembers proofs that verified, so a workload that re-presents the same token (a GCP ID token
  * lives an hour and clients reuse it) costs a map lookup instead of an RS256 verification and two
- * hashes. Bounded in size and in time: an entry lives until the proof expires or for at most
- * VERIFIED_PROOF_TTL_SEC, so a key Google withdraws stops being honoured within that window.
- * Single-use proofs (n8n assertions, with their jti) are never cached: each presentation must
- * reach the replay store.
+ * hashes. An entry lives until the proof expires or for at most VERIFIED_PROOF_TTL_SEC, so a key
+ * its issuer withdraws stops being honoured within that window. Bounded in entries and in bytes,
+ * the key (the whole proof) included: padded or otherwise inflated proofs fill the byte bound, not
+ * the process. Single-use proofs (n8n assertions, with their jti) are never cached: each
+ * presentation must reach the replay store.
  */
+import { CACHE_ENTRY_OVERHEAD_BYTES, VERIFIED_PROOF_CACHE_MAX_BYTES, VERIFIED_PROOF_CACHE_MAX_ENTRIES, VERIFIED_PROOF_TTL_SEC } from '../constants.ts';
+import { ExpiringCache, type CacheStats } from '../util/expiring-cache.ts';
 import type { VerifiedWorkload } from './contract.ts';
 
-export const VERIFIED_PROOF_TTL_SEC = 300;
-const MAX_ENTRIES = 10_000;
+export { VERIFIED_PROOF_TTL_SEC };
 
-interface Entry {
+export interface VerifiedProof {
   workload: VerifiedWorkload;
   proofSha256: string;
-  until: number;
 }
 
 export class VerifiedProofCache {
-  readonly #entries = new Map<string, Entry>();
+  readonly #cache: ExpiringCache<VerifiedProof>;
 
-  get(key: string, now: number): Entry | undefined {
-    const e = this.#entries.get(key);
-    if (!e) return undefined;
-    if (e.until <= now) {
-      this.#entries.delete(key);
-      return undefined;
-    }
-    return e;
+  constructor(bounds: { maxEntries?: number; maxBytes?: number } = {}) {
+    this.#cache = new ExpiringCache({
+      maxEntries: bounds.maxEntries ?? VERIFIED_PROOF_CACHE_MAX_ENTRIES,
+      maxBytes: bounds.maxBytes ?? VERIFIED_PROOF_CACHE_MAX_BYTES,
+      sizeOf: (key, entry) => key.length + entry.proofSha256.length + workloadBytes(entry.workload),
+    });
+  }
+
+  get(key: string, now: number): VerifiedProof | undefined {
+    return this.#cache.get(key, now);
   }
 
   set(key: string, workload: VerifiedWorkload, proofSha256: string, now: number): void {
-    const until = Math.min(workload.expiresAt, now + VERIFIED_PROOF_TTL_SEC);
-    if (until <= now) return;
-    if (this.#entries.size >= MAX_ENTRIES) {
-      for (const [k, e] of this.#entries) if (e.until <= now) this.#entries.delete(k);
-      if (this.#entries.size >= MAX_ENTRIES) this.#entries.delete(this.#entries.keys().next().value!);
-    }
-    this.#entries.set(key, { workload, proofSha256, until });
+    this.#cache.set(key, { workload, proofSha256 }, Math.min(workload.expiresAt, now + VERIFIED_PROOF_TTL_SEC), now);
   }
+
+  get stats(): CacheStats {
+    return this.#cache.stats;
+  }
+}
+
+/** The strings a workload holds, at one byte per character, plus the fixed cost of an entry. */
+function workloadBytes(w: VerifiedWorkload): number {
+  let n = CACHE_ENTRY_OVERHEAD_BYTES + w.platform.length + w.proofKind.length + w.issuer.length + w.principal.length + (w.proofId?.length ?? 0);
+  for (const [k, v] of Object.entries(w.attributes)) n += k.length + String(v).length;
+  if (w.auditContext) for (const [k, v] of Object.entries(w.auditContext)) n += k.length + String(v).length;
+  return n;
 }

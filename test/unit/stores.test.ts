@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MAX_CACHE_KEY_CHARS, TOKEN_TYPE, VERIFIED_PROOF_CACHE_MAX_BYTES } from '../../src/constants.ts';
 import { MemoryRateLimiter, MemoryReplayStore } from '../../src/store/memory.ts';
 import type { VerifiedWorkload } from '../../src/verify/contract.ts';
 import { VERIFIED_PROOF_TTL_SEC, VerifiedProofCache } from '../../src/verify/verified-cache.ts';
@@ -56,5 +57,36 @@ describe('verified-proof cache', () => {
     const c = new VerifiedProofCache();
     c.set('gone', w(999), 'h', 1000);
     expect(c.get('gone', 1000)).toBeUndefined();
+  });
+
+  it('issue 8 item 11: padded proofs cannot inflate the verified-proof cache past its byte bound (the key counts)', () => {
+    const c = new VerifiedProofCache();
+    const padding = 'p'.repeat(12 * 1024);
+    const proof = (i: number) => `${TOKEN_TYPE.aws4Request}\n${padding}${String(i).padStart(8, '0')}`;
+    const presented = 4000; // 4000 × 12 KiB = 48 MiB of keys
+    for (let i = 0; i < presented; i++) c.set(proof(i), w(1000 + 900), 'h', 1000);
+    let kept = 0;
+    for (let i = 0; i < presented; i++) if (c.get(proof(i), 1000)) kept++;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept * padding.length).toBeLessThanOrEqual(VERIFIED_PROOF_CACHE_MAX_BYTES);
+    expect(c.get(proof(presented - 1), 1000)).toBeDefined(); // the newest stay, the oldest went
+    expect(c.get(proof(0), 1000)).toBeUndefined();
+    expect(c.stats.bytes).toBeLessThanOrEqual(VERIFIED_PROOF_CACHE_MAX_BYTES);
+  });
+
+  it('issue 8 item 11: never caches a proof whose key V8 would hash by length alone', () => {
+    const c = new VerifiedProofCache();
+    const key = `${TOKEN_TYPE.jwt}\n${'p'.repeat(MAX_CACHE_KEY_CHARS)}`;
+    c.set(key, w(2000), 'h', 1000);
+    expect(c.get(key, 1000)).toBeUndefined();
+    expect(c.stats.entries).toBe(0);
+  });
+
+  it('issue 13 item 3: keeps at most its entry bound of small proofs', () => {
+    const c = new VerifiedProofCache({ maxEntries: 100 });
+    for (let i = 0; i < 1000; i++) c.set(`proof-${i}`, w(2000), 'h', 1000);
+    expect(c.stats.entries).toBe(100);
+    expect(c.get('proof-899', 1000)).toBeUndefined();
+    expect(c.get('proof-900', 1000)).toBeDefined();
   });
 });
