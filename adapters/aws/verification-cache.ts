@@ -1,62 +1,42 @@
 /**
  * Successful STS verifications, keyed by the hash of the request the bridge would forward, kept
- * until that request would expire at STS anyway; concurrent identical proofs share one STS call.
- * Failures are never cached. Memory is bounded: expired entries are swept, then the oldest go.
+ * until that request would expire at STS anyway; concurrent identical proofs share one STS call
+ * (a caller that shared it reports a hit: STS was asked once). Failures are never cached.
+ * Bounded and evicted by the bridge's one cache rule (src/util/expiring-cache.ts): expired
+ * entries first, then the oldest. No byte bound: keys are 64-character hashes and values hold an
+ * STS answer's Arn, Account and UserId (at most a few KiB).
  */
+import { ExpiringCache, type CacheStats, type LoadOptions } from '../../src/util/expiring-cache.ts';
 
-interface Entry<T> {
-  value: T;
-  /** Unix seconds. */
-  expiresAt: number;
-}
+type Outcome<T, F> = { ok: true; value: T; expiresAt: number } | { ok: false; result: F };
+
+const LOAD_OPTIONS: LoadOptions<Outcome<unknown, unknown>> = {
+  cacheIf: (o) => o.ok,
+  expiresAt: (o) => (o.ok ? o.expiresAt : -Infinity),
+};
 
 export class VerificationCache<T> {
-  readonly #entries = new Map<string, Entry<T>>();
-  readonly #inflight = new Map<string, Promise<{ ok: true; value: T; expiresAt: number } | { ok: false; result: unknown }>>();
-  readonly #maxEntries: number;
+  readonly #cache: ExpiringCache<Outcome<T, unknown>>;
 
   constructor(maxEntries: number) {
-    this.#maxEntries = maxEntries;
+    this.#cache = new ExpiringCache({ maxEntries });
   }
 
   /**
    * The cached value for `key`, or the outcome of `load` (shared with concurrent callers).
    * `load` returns `{ok: true, value, expiresAt}` to cache, or `{ok: false, result}` to pass through.
    */
-  async get<F>(
-    key: string,
-    now: number,
-    load: () => Promise<{ ok: true; value: T; expiresAt: number } | { ok: false; result: F }>,
-  ): Promise<{ hit: boolean; ok: true; value: T } | { hit: false; ok: false; result: F }> {
-    const entry = this.#entries.get(key);
-    if (entry && entry.expiresAt > now) return { hit: true, ok: true, value: entry.value };
-    if (entry) this.#entries.delete(key);
-
-    let pending = this.#inflight.get(key);
-    const shared = pending !== undefined;
-    if (!pending) {
-      pending = load().finally(() => this.#inflight.delete(key));
-      this.#inflight.set(key, pending);
-    }
-    const outcome = await pending;
+  async get<F>(key: string, now: number, load: () => Promise<Outcome<T, F>>): Promise<{ hit: boolean; ok: true; value: T } | { hit: false; ok: false; result: F }> {
+    const { value: outcome, source } = await this.#cache.load(key, now, load, LOAD_OPTIONS);
     if (!outcome.ok) return { hit: false, ok: false, result: outcome.result as F };
-    if (!shared) this.#store(key, { value: outcome.value, expiresAt: outcome.expiresAt }, now);
-    return { hit: shared, ok: true, value: outcome.value };
+    return { hit: source !== 'loaded', ok: true, value: outcome.value };
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#cache.size;
   }
 
-  #store(key: string, entry: Entry<T>, now: number): void {
-    if (this.#entries.size >= this.#maxEntries) {
-      for (const [k, e] of this.#entries) if (e.expiresAt <= now) this.#entries.delete(k);
-    }
-    while (this.#entries.size >= this.#maxEntries) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest === undefined) break;
-      this.#entries.delete(oldest);
-    }
-    this.#entries.set(key, entry);
+  get stats(): CacheStats {
+    return this.#cache.stats;
   }
 }

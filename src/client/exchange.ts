@@ -3,7 +3,8 @@
  * Runtime-neutral: only `fetch`. Caches each agent token until shortly before it expires and
  * shares one in-flight exchange between concurrent callers asking for the same thing.
  */
-import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE } from '../constants.ts';
+import { CACHE_ENTRY_OVERHEAD_BYTES, CLIENT_TOKEN_CACHE_MAX_BYTES, CLIENT_TOKEN_CACHE_MAX_ENTRIES, GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE } from '../constants.ts';
+import { ExpiringCache, type CacheStats, type LoadOptions } from '../util/expiring-cache.ts';
 
 export interface ExchangeRequest {
   /** The proof and its RFC 8693 token type. */
@@ -95,41 +96,34 @@ export async function exchangeAtBridge(bridgeUrl: string, req: ExchangeRequest, 
 /**
  * Caches agent tokens per request shape until `renewBeforeSec` before expiry; concurrent callers
  * for the same shape share one exchange. The proof is obtained lazily, only on a cache miss.
+ * Bounded in entries and bytes (the key holds the user token in OBO mode) by the bridge's one
+ * cache rule (src/util/expiring-cache.ts): expired entries first, then the oldest.
  */
 export class AgentTokenCache {
-  readonly #tokens = new Map<string, AgentToken>();
-  readonly #inflight = new Map<string, Promise<AgentToken>>();
-  readonly #renewBeforeSec: number;
+  readonly #cache: ExpiringCache<AgentToken>;
   readonly #now: () => number;
+  readonly #untilRenewal: LoadOptions<AgentToken>;
 
-  constructor(renewBeforeSec = 300, now: () => number = () => Date.now() / 1000) {
-    this.#renewBeforeSec = renewBeforeSec;
+  constructor(renewBeforeSec = 300, now: () => number = () => Date.now() / 1000, bounds: { maxEntries?: number; maxBytes?: number } = {}) {
     this.#now = now;
+    this.#cache = new ExpiringCache({
+      maxEntries: bounds.maxEntries ?? CLIENT_TOKEN_CACHE_MAX_ENTRIES,
+      maxBytes: bounds.maxBytes ?? CLIENT_TOKEN_CACHE_MAX_BYTES,
+      sizeOf: (key, t) => CACHE_ENTRY_OVERHEAD_BYTES + key.length + t.accessToken.length + t.scope.length + (t.agentId?.length ?? 0),
+    });
+    this.#untilRenewal = { expiresAt: (t) => t.expiresAt - renewBeforeSec };
   }
 
   async get(key: string, fetchToken: () => Promise<AgentToken>): Promise<AgentToken> {
-    const cached = this.#tokens.get(key);
-    if (cached && cached.expiresAt - this.#renewBeforeSec > this.#now()) return cached;
-    let pending = this.#inflight.get(key);
-    if (!pending) {
-      pending = fetchToken().then(
-        (t) => {
-          this.#tokens.set(key, t);
-          this.#inflight.delete(key);
-          return t;
-        },
-        (e: unknown) => {
-          this.#inflight.delete(key);
-          throw e;
-        },
-      );
-      this.#inflight.set(key, pending);
-    }
-    return pending;
+    return (await this.#cache.load(key, this.#now(), fetchToken, this.#untilRenewal)).value;
   }
 
   clear(): void {
-    this.#tokens.clear();
+    this.#cache.clear();
+  }
+
+  get stats(): CacheStats {
+    return this.#cache.stats;
   }
 }
 

@@ -1,8 +1,12 @@
 /**
- * A token cache with renew-ahead and single flight: concurrent identical requests share one
- * upstream call (entra-agent-id.md §5.4). When renewal fails while the old token is still valid,
- * the old token is served: a blip at Entra should not fail requests that a cached token can serve.
+ * Entra tokens with renew-ahead and single flight: concurrent identical requests share one
+ * upstream call (entra-agent-id.md §5.4). A thin wrapper over the bridge's one cache
+ * (src/util/expiring-cache.ts) that adds the serve-stale rule: when renewal fails while the old
+ * token still has STALE_TOKEN_MIN_REMAINING_SEC to live, the old token is served, since a blip at
+ * Entra should not fail requests that a cached token can serve.
  */
+import { CACHE_ENTRY_OVERHEAD_BYTES, ENTRA_TOKEN_CACHE_MAX_BYTES, ENTRA_TOKEN_CACHE_MAX_ENTRIES, STALE_TOKEN_MIN_REMAINING_SEC } from '../constants.ts';
+import { ExpiringCache, type CacheStats, type LoadOptions } from '../util/expiring-cache.ts';
 import type { EntraToken } from './types.ts';
 
 export interface CacheOutcome {
@@ -11,57 +15,49 @@ export interface CacheOutcome {
 }
 
 export class TokenCache {
-  readonly #entries = new Map<string, EntraToken>();
-  readonly #inflight = new Map<string, Promise<EntraToken>>();
-  readonly #renewBeforeSec: number;
+  readonly #cache: ExpiringCache<EntraToken>;
   readonly #clock: () => number;
-  readonly #maxEntries: number;
+  /** Cache each token for its whole life (the stale rule may need it), renewing it ahead. */
+  readonly #untilExpiry: LoadOptions<EntraToken>;
 
-  constructor(opts: { renewBeforeSec: number; clock: () => number; maxEntries?: number }) {
-    this.#renewBeforeSec = opts.renewBeforeSec;
+  constructor(opts: { renewBeforeSec: number; clock: () => number; maxEntries?: number; maxBytes?: number }) {
     this.#clock = opts.clock;
-    this.#maxEntries = opts.maxEntries ?? 10_000;
+    this.#cache = new ExpiringCache({
+      maxEntries: opts.maxEntries ?? ENTRA_TOKEN_CACHE_MAX_ENTRIES,
+      maxBytes: opts.maxBytes ?? ENTRA_TOKEN_CACHE_MAX_BYTES,
+      sizeOf: (key, t) => CACHE_ENTRY_OVERHEAD_BYTES + key.length + t.accessToken.length + (t.scope?.length ?? 0) + (t.correlationId?.length ?? 0) + (t.sha256?.length ?? 0),
+    });
+    const renewBeforeSec = opts.renewBeforeSec;
+    this.#untilExpiry = { expiresAt: (t) => t.expiresAt, renewIf: (t, now) => t.expiresAt - renewBeforeSec <= now };
   }
 
-  async get(key: string, fetchToken: () => Promise<EntraToken>): Promise<CacheOutcome> {
-    const now = this.#clock();
-    const cached = this.#entries.get(key);
-    if (cached && cached.expiresAt - this.#renewBeforeSec > now) return { token: cached, fromCache: true };
-
-    let pending = this.#inflight.get(key);
-    if (!pending) {
-      pending = fetchToken().finally(() => this.#inflight.delete(key));
-      this.#inflight.set(key, pending);
-    }
+  /**
+   * The cached token for `key`, or a fresh one from `fetchToken`. `servableUntil`, when given,
+   * caps how long a fetched token may be served from the cache (unix seconds, computed once per
+   * fetch); at or before now, the token is returned but not cached.
+   */
+  async get(key: string, fetchToken: () => Promise<EntraToken>, servableUntil?: (token: EntraToken) => number): Promise<CacheOutcome> {
+    const opts = servableUntil ? { ...this.#untilExpiry, expiresAt: (t: EntraToken) => Math.min(t.expiresAt, servableUntil(t)) } : this.#untilExpiry;
     try {
-      const token = await pending;
-      this.#store(key, token);
-      return { token, fromCache: false };
+      const { value, source } = await this.#cache.load(key, this.#clock(), fetchToken, opts);
+      return { token: value, fromCache: source === 'cache' };
     } catch (e) {
-      // Still valid for at least a minute: serve it and let the next request try renewal again.
-      if (cached && cached.expiresAt - 60 > this.#clock()) return { token: cached, fromCache: true };
+      const now = this.#clock();
+      const stale = this.#cache.get(key, now);
+      if (stale && stale.expiresAt - STALE_TOKEN_MIN_REMAINING_SEC > now) return { token: stale, fromCache: true };
       throw e;
     }
   }
 
-  #store(key: string, token: EntraToken): void {
-    if (this.#entries.size >= this.#maxEntries && !this.#entries.has(key)) {
-      const now = this.#clock();
-      for (const [k, t] of this.#entries) if (t.expiresAt <= now) this.#entries.delete(k);
-      // Still full: drop the oldest insertion (Map iteration order).
-      if (this.#entries.size >= this.#maxEntries) {
-        const oldest = this.#entries.keys().next().value;
-        if (oldest !== undefined) this.#entries.delete(oldest);
-      }
-    }
-    this.#entries.set(key, token);
-  }
-
   clear(): void {
-    this.#entries.clear();
+    this.#cache.clear();
   }
 
   get size(): number {
-    return this.#entries.size;
+    return this.#cache.size;
+  }
+
+  get stats(): CacheStats {
+    return this.#cache.stats;
   }
 }

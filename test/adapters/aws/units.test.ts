@@ -157,6 +157,26 @@ describe('verification cache', () => {
     expect(await cache.get('b', 20, load(99, 100))).toMatchObject({ hit: true, value: 2 });
     expect(await cache.get('a', 20, load(4, 100))).toMatchObject({ hit: false, value: 4 });
   });
+
+  it('shares one STS call among concurrent identical proofs, reports the sharers as hits, and never caches a refusal', async () => {
+    const cache = new VerificationCache<number>(10);
+    let calls = 0;
+    let release!: () => void;
+    const answered = new Promise<void>((r) => (release = r));
+    const slow = async () => {
+      calls++;
+      await answered;
+      return { ok: true as const, value: 7, expiresAt: 100 };
+    };
+    const waiting = Array.from({ length: 5 }, () => cache.get('k', 0, slow));
+    release();
+    const outcomes = await Promise.all(waiting);
+    expect(calls).toBe(1);
+    expect(outcomes.map((o) => o.hit)).toEqual([false, true, true, true, true]);
+    const refusal = async () => ({ ok: false as const, result: 'refused' });
+    expect(await cache.get('r', 0, refusal)).toEqual({ hit: false, ok: false, result: 'refused' });
+    expect(cache.size).toBe(1);
+  });
 });
 
 describe('platforms.aws configuration', () => {
