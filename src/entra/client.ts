@@ -4,6 +4,7 @@
  * renew-ahead and single flight, and retries 429/5xx/network failures with jittered backoff,
  * honouring Retry-After when it is short enough to wait inside the request.
  */
+import { decodeJwt } from 'jose';
 import type { Mode } from '../config/schema.ts';
 import { ENTRA_TOKEN_EXCHANGE_SCOPE } from '../constants.ts';
 import { sha256Hex } from '../util/hash.ts';
@@ -72,10 +73,14 @@ export class AgentTokenService {
   async acquire(req: AgentTokenRequest): Promise<AgentTokenResult> {
     const scopeKey = [...req.scopes].sort().join(' ');
     const key = this.#resultKey(req, scopeKey);
-    return this.#tokens.get(key, async () => {
+    const fetch = async () => {
       const token = await this.#fetchResult(req);
       return { ...token, sha256: sha256Hex(token.accessToken) };
-    });
+    };
+    if (req.mode !== 'obo') return this.#tokens.get(key, fetch);
+    // An OBO token stands for the user only while the user's token does: never serve it from the
+    // cache past that token's exp, or one that has no readable exp (docs/architecture.md, caches).
+    return this.#tokens.get(key, fetch, () => unverifiedExp(req.userAssertion ?? ''));
   }
 
   #resultKey(req: AgentTokenRequest, scopeKey: string): string {
@@ -149,5 +154,19 @@ export class AgentTokenService {
         await this.#sleep(retryAfter !== undefined ? Math.max(retryAfter * 1000, backoff) : backoff);
       }
     }
+  }
+}
+
+/**
+ * The `exp` of a token the bridge does not verify (Entra verifies the OBO user token), read only to
+ * bound how long a token derived from it is cached. -Infinity when absent or unreadable: then the
+ * derived token is not cached at all, and Entra judges the user token on every request.
+ */
+function unverifiedExp(token: string): number {
+  try {
+    const { exp } = decodeJwt(token);
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp : -Infinity;
+  } catch {
+    return -Infinity;
   }
 }

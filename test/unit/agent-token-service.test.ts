@@ -43,6 +43,12 @@ function service(transport: EntraTransport, clock: () => number, sleeps: number[
   });
 }
 
+/** A JWT-shaped user token (the bridge never verifies it; Entra does), with `exp` when given. */
+function userToken(oid: string, exp: number | undefined): string {
+  const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  return `${part({ alg: 'RS256', typ: 'JWT' })}.${part({ oid, ...(exp !== undefined ? { exp } : {}) })}.c2ln`;
+}
+
 const req = (over: Partial<AgentTokenRequest> = {}): AgentTokenRequest => ({
   tenantId: 't',
   blueprintId: 'bp',
@@ -157,10 +163,47 @@ describe('agent-token service', () => {
     expect(s.calls).toEqual(['leg1', 'leg2', 'user_fic']);
     await svc.acquire(req({ mode: 'agent_user', agentUser: { upn: 'BOT@contoso.com' } }));
     expect(s.calls).toHaveLength(3);
-    await svc.acquire(req({ mode: 'obo', userAssertion: 'user-a' }));
-    await svc.acquire(req({ mode: 'obo', userAssertion: 'user-a' }));
-    await svc.acquire(req({ mode: 'obo', userAssertion: 'user-b' }));
+    await svc.acquire(req({ mode: 'obo', userAssertion: userToken('user-a', 5000) }));
+    await svc.acquire(req({ mode: 'obo', userAssertion: userToken('user-a', 5000) }));
+    await svc.acquire(req({ mode: 'obo', userAssertion: userToken('user-b', 5000) }));
     expect(s.calls).toEqual(['leg1', 'leg2', 'user_fic', 'obo', 'obo']);
+  });
+
+  it('issue 8 item 11: a cached OBO token is not served after the user token it was issued for has expired', async () => {
+    let t = 1000;
+    const s = scripted(() => t);
+    const svc = service(s.transport, () => t);
+    const user = userToken('user-a', 1600); // the OBO token would live until 4600
+    const first = await svc.acquire(req({ mode: 'obo', userAssertion: user }));
+    t = 1599;
+    expect(await svc.acquire(req({ mode: 'obo', userAssertion: user }))).toEqual({ token: first.token, fromCache: true });
+    t = 1600;
+    const after = await svc.acquire(req({ mode: 'obo', userAssertion: user }));
+    expect(after.fromCache).toBe(false); // Entra is asked again, and judges the expired user token
+    expect(s.calls).toEqual(['leg1', 'obo', 'obo']);
+  });
+
+  it('issue 8 item 11: a stale OBO token is not served on a failed renewal after the user token has expired', async () => {
+    let t = 1000;
+    const down = () => new EntraHttpError({ status: 503, error: 'x', summary: 'down' });
+    const s = scripted(() => t, { obo: ['ok', down(), down(), down(), down(), down(), down()] });
+    const svc = service(s.transport, () => t);
+    const user = userToken('user-a', 4400); // the OBO token lives until 4600; renewal is due from 4300
+    const first = await svc.acquire(req({ mode: 'obo', userAssertion: user }));
+    t = 4350; // renewal fails, the user token is still valid: the old OBO token is served
+    expect(await svc.acquire(req({ mode: 'obo', userAssertion: user }))).toEqual({ token: first.token, fromCache: true });
+    t = 4400; // renewal fails, the user token has expired: nothing is served
+    await expect(svc.acquire(req({ mode: 'obo', userAssertion: user }))).rejects.toMatchObject({ reason: 'entra_unavailable' });
+  });
+
+  it('issue 8 item 11: an OBO token for a user token without a readable exp is not cached', async () => {
+    const s = scripted(() => 1000);
+    const svc = service(s.transport, () => 1000);
+    for (const user of ['not-a-jwt', userToken('user-a', undefined)]) {
+      await svc.acquire(req({ mode: 'obo', userAssertion: user }));
+      expect((await svc.acquire(req({ mode: 'obo', userAssertion: user }))).fromCache).toBe(false);
+    }
+    expect(s.calls).toEqual(['leg1', 'obo', 'obo', 'obo', 'obo']);
   });
 
   it('blames the user token for AADSTS50027 in the OBO exchange, but not in leg 1', async () => {
