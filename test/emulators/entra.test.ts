@@ -306,14 +306,15 @@ const emulatorKid = (): string => (entra.jwks().keys[0] as { kid: string }).kid;
 // ─── Discovery and keys ───
 
 describe('discovery and signing keys', () => {
-  it('serves OpenID configuration in the authority host name, and its keys over HTTP', async () => {
+  it('issue 8 item 9: v2 discovery keeps the real-shaped issuer but points jwks_uri and endpoints at the emulator', async () => {
     const doc = (await (await fetch(`${entra.url}/${TID}/v2.0/.well-known/openid-configuration`)).json()) as Record<string, string>;
     expect(doc.issuer).toBe(`https://login.microsoftonline.com/${TID}/v2.0`);
     const common = (await (await fetch(`${entra.url}/common/v2.0/.well-known/openid-configuration`)).json()) as Record<string, string>;
     expect(common.issuer).toBe('https://login.microsoftonline.com/{tenantid}/v2.0');
-    expect(doc.token_endpoint).toBe(`https://login.microsoftonline.com/${TID}/oauth2/v2.0/token`);
-    expect(doc.authorization_endpoint).toBe(`https://login.microsoftonline.com/${TID}/oauth2/v2.0/authorize`);
-    expect(doc.jwks_uri).toBe(`https://login.microsoftonline.com/${TID}/discovery/v2.0/keys`);
+    expect(doc.token_endpoint).toBe(`${entra.url}/${TID}/oauth2/v2.0/token`);
+    expect(doc.authorization_endpoint).toBe(`${entra.url}/${TID}/oauth2/v2.0/authorize`);
+    expect(doc.jwks_uri).toBe(`${entra.url}/${TID}/discovery/v2.0/keys`);
+    expect(Object.values(doc).filter((v) => typeof v === 'string' && v.includes('login.microsoftonline.com'))).toEqual([doc.issuer]);
     const keys = (await (await fetch(`${entra.url}/${TID}/discovery/v2.0/keys`)).json()) as { keys: JWK[] };
     expect(keys).toEqual(entra.jwks());
     const k = keys.keys[0]!;
@@ -327,8 +328,21 @@ describe('discovery and signing keys', () => {
     expect(inproc.url).toBe('');
     const doc = (await (await inproc.app.request(`/${TID}/v2.0/.well-known/openid-configuration`)).json()) as Record<string, string>;
     expect(doc.issuer).toBe(`https://login.example.test/${TID}/v2.0`);
-    expect(doc.token_endpoint).toBe(`https://login.example.test/${TID}/oauth2/v2.0/token`);
+    expect(doc.token_endpoint).toBe(`http://localhost/${TID}/oauth2/v2.0/token`); // the request's own origin
     await inproc.close();
+  });
+
+  it('issue 8 item 9: v1 discovery (was 404) names the v1 issuer and the emulator\'s own /discovery/keys', async () => {
+    const res = await fetch(`${entra.url}/${TID}/.well-known/openid-configuration`);
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as Record<string, string>;
+    expect(doc.issuer).toBe(`https://sts.windows.net/${TID}/`);
+    expect(doc.jwks_uri).toBe(`${entra.url}/${TID}/discovery/keys`);
+    expect(doc.token_endpoint).toBe(`${entra.url}/${TID}/oauth2/token`);
+    const keys = (await (await fetch(doc.jwks_uri!)).json()) as { keys: JWK[] };
+    expect(keys).toEqual(entra.jwks());
+    const unknown = await fetch(`${entra.url}/99999999-9999-4999-8999-999999999999/.well-known/openid-configuration`);
+    expect(((await unknown.json()) as { error_codes: number[] }).error_codes).toEqual([90002]);
   });
 
   it('answers an unknown tenant with AADSTS90002 and a malformed one with AADSTS900023', async () => {
@@ -444,8 +458,10 @@ describe('leg 1: blueprint + external assertion + fmi_path → T1', () => {
     expect(r.body.error_description).toContain(`'${name}'`);
   });
 
-  it('requires a credential (AADSTS7000218) and refuses a client secret (AADSTS7000215)', async () => {
-    expectEntraError(await post(await leg1Form({ client_assertion: undefined, client_assertion_type: undefined })), 401, 'invalid_client', 7000218);
+  it('issue 8 item 6: requires a credential (client_credentials: AADSTS7000216, MicrosoftDocs/azure-docs#30777) and refuses a client secret (AADSTS7000215)', async () => {
+    const r = await post(await leg1Form({ client_assertion: undefined, client_assertion_type: undefined }));
+    expectEntraError(r, 401, 'invalid_client', 7000216);
+    expect(r.body.error_description).toContain("'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type");
     expectEntraError(await post(await leg1Form({ client_assertion: undefined, client_assertion_type: undefined, client_secret: 's3cret' })), 401, 'invalid_client', 7000215);
   });
 
@@ -470,16 +486,31 @@ describe('leg 1: blueprint + external assertion + fmi_path → T1', () => {
   });
 
   it.each([
-    ['subject differs in case', (): AssertionOpts => ({ sub: FIC_SUBJECT.toUpperCase() })],
-    ['audience is the GUID form', (): AssertionOpts => ({ aud: EXCHANGE_APP })],
-    ['issuer has a trailing slash', (): AssertionOpts => ({ iss: `${issuerUrl}/` })],
-  ])('matches FICs exactly: %s → AADSTS70021 naming the assertion', async (_, make) => {
+    ['issuer has a trailing slash (Azure/azure-workload-identity#1200)', 700211, (): AssertionOpts => ({ iss: `${issuerUrl}/` }), (o: AssertionOpts) => `issuer '${o.iss}'`],
+    ['subject differs (Azure/login#482)', 700213, (): AssertionOpts => ({ sub: 'agent-id-bridge:someone-else' }), (o: AssertionOpts) => `subject '${o.sub}'`],
+    ['subject differs only in case (Azure/login#515)', 7002138, (): AssertionOpts => ({ sub: FIC_SUBJECT.toUpperCase() }), () => 'case-insensitive comparison, but not with case-sensitive'],
+    ['audience is the GUID form (AthenZ/athenz AzureAccessTokenProviderTest)', 700212, (): AssertionOpts => ({ aud: EXCHANGE_APP }), (o: AssertionOpts) => `audience '${String(o.aud)}'`],
+    ['audience is another cloud\'s token-exchange audience (MSAL.NET fic-token-exchange-auto-resolution-design.md)', 70022204, (): AssertionOpts => ({ aud: 'api://AzureADTokenExchangeUSGov' }), (o: AssertionOpts) => `audience '${String(o.aud)}'`],
+  ])('issue 8 item 6: matches FICs exactly and names the field: %s → invalid_client AADSTS%i (status 401 assumed)', async (_, code, make, quote) => {
     const opts = make();
     const r = await post(await leg1Form({}, opts));
-    expectEntraError(r, 400, 'invalid_request', 70021);
-    expect(r.body.error_description).toMatch(/Assertion Issuer: '.*'\. Assertion Subject: '.*'\. Assertion Audience: '.*'\./);
-    expect(r.body.error_description).toContain(`Assertion Subject: '${opts.sub ?? FIC_SUBJECT}'`);
+    expectEntraError(r, 401, 'invalid_client', code);
+    expect(r.body.error_description).toContain(quote(opts));
     expect(issuerState.hits.discovery).toBe(0); // matched on the unverified claims, before any fetch
+  });
+
+  it('issue 8 item 6: answers every FIC mismatch with the legacy AADSTS70021 when told (ficErrors: legacy; Azure/azure-workload-identity troubleshooting.md)', async () => {
+    const legacy = await startEntraEmulator({ tenants: [tenantFixture(TID, issuerUrl, deadIssuerUrl)], allowInsecureLoopbackIssuer: true, clock: now, ficErrors: 'legacy' });
+    try {
+      for (const opts of [{ iss: `${issuerUrl}/` }, { sub: FIC_SUBJECT.toUpperCase() }, { aud: EXCHANGE_APP }] satisfies AssertionOpts[]) {
+        const r = await post(await leg1Form({}, opts), { emu: legacy });
+        expectEntraError(r, 400, 'invalid_request', 70021);
+        expect(r.body.error_description).toMatch(/Assertion Issuer: '.*'\. Assertion Subject: '.*'\. Assertion Audience: '.*'\./);
+      }
+      expect((await post(await leg1Form(), { emu: legacy })).status).toBe(200);
+    } finally {
+      await legacy.close();
+    }
   });
 
   it.each(['https://login.microsoftonline.com/' + TID + '/v2.0', 'https://sts.windows.net/' + TID + '/'])(
@@ -544,12 +575,15 @@ describe('leg 1: blueprint + external assertion + fmi_path → T1', () => {
     expectEntraError(await post(await leg1Form()), 400, 'invalid_request', 900612);
   });
 
-  it('uses only use:"sig" (or unmarked) keys', async () => {
+  it('issue 8 item 10: uses only use:"sig" keys, refusing unmarked ones (assumed: Entra "expects" use on signing keys, workload-identity-federation-spiffe-spire; refusal undocumented)', async () => {
     issuerState.keys = [{ ...key1.publicJwk, use: 'enc' }];
     expectEntraError(await post(await leg1Form()), 401, 'invalid_client', 700027);
     entra.flushIssuerCache();
     const { use: _use, ...unmarked } = key1.publicJwk;
     issuerState.keys = [unmarked];
+    expectEntraError(await post(await leg1Form()), 401, 'invalid_client', 700027);
+    entra.flushIssuerCache();
+    issuerState.keys = [key1.publicJwk];
     expect((await post(await leg1Form())).status).toBe(200);
   });
 
@@ -608,11 +642,11 @@ describe('leg 1: blueprint + external assertion + fmi_path → T1', () => {
 // ─── Leg 2 and T2 ───
 
 describe('leg 2: agent identity + T1 → resource token or T2', () => {
-  it('issues a v1 Graph app-only token TR with the agent roles and Graph lifetime', async () => {
+  it('issue 8 item 10: issues a v1 Graph app-only token TR with the agent roles, living 3900 s as in real captures (not 29100 s; unsure: captures not public)', async () => {
     const r = await post(await agentForm(`${GRAPH}/.default`, await t1For()));
     expect(r.status, JSON.stringify(r.body)).toBe(200);
-    expect(r.body.expires_in).toBe(29100 - 301);
-    expect(r.body.refresh_in).toBe(14550);
+    expect(r.body.expires_in).toBe(3900 - 301);
+    expect(r.body.refresh_in).toBeUndefined();
     const tr = await verified(r.body.access_token);
     expect(tr).toMatchObject({
       aud: GRAPH,
@@ -626,7 +660,7 @@ describe('leg 2: agent identity + T1 → resource token or T2', () => {
       ver: '1.0',
       xms_par_app_azp: BP,
     });
-    expect(tr.exp! - tr.iat!).toBe(29100);
+    expect(tr.exp! - tr.iat!).toBe(3900);
     expect(facets(tr.xms_act_fct)).toContain(11);
     expect(facets(tr.xms_sub_fct)).toContain(11);
   });
@@ -672,12 +706,17 @@ describe('leg 2: agent identity + T1 → resource token or T2', () => {
     expectEntraError(await post(await agentForm(`${GRAPH}/.default`, t1)), 401, 'invalid_client', 700024);
   });
 
-  it('refuses a client secret for an agent identity (AADSTS7000215) and a missing credential (AADSTS7000218)', async () => {
+  it('issue 8 item 6: refuses a client secret for an agent identity (AADSTS7000215) and a missing credential (7000216 for client_credentials, 7000218 otherwise)', async () => {
     const form = await agentForm(`${GRAPH}/.default`, 'x');
     delete form.client_assertion;
     delete form.client_assertion_type;
-    expectEntraError(await post(form), 401, 'invalid_client', 7000218);
+    expectEntraError(await post(form), 401, 'invalid_client', 7000216);
     expectEntraError(await post({ ...form, client_secret: 'agents-hold-no-secrets' }), 401, 'invalid_client', 7000215);
+    // Grants other than client_credentials keep AADSTS7000218 (doc S24 text names client_assertion or client_secret).
+    const obo = await oboForm(await signIn(), `${GRAPH}/.default`);
+    delete obo.client_assertion;
+    delete obo.client_assertion_type;
+    expectEntraError(await post(obo), 401, 'invalid_client', 7000218);
   });
 
   it('checks scopes: granular (AADSTS1002012), several resources (AADSTS70011), unknown resource (AADSTS500011)', async () => {
@@ -691,13 +730,13 @@ describe('leg 2: agent identity + T1 → resource token or T2', () => {
 // ─── ROPC and OBO ───
 
 describe('ROPC sign-in of the human user (Tc)', () => {
-  it('mints Tc for the blueprint audience with a 3599 s lifetime', async () => {
+  it('mints Tc for the blueprint audience with a 3599 s lifetime, without the optional idtyp claim', async () => {
     const tc = await verified(await signIn());
+    expect(tc.idtyp).toBeUndefined();
     expect(tc).toMatchObject({
       aud: BP,
       iss: `https://login.microsoftonline.com/${TID}/v2.0`,
       ver: '2.0',
-      idtyp: 'user',
       oid: HUMAN,
       upn: HUMAN_UPN,
       scp: 'access_agent',
@@ -901,7 +940,7 @@ describe('@azure/msal-node 7.x against the emulator', () => {
   it('surfaces Entra errors to msal with their AADSTS code', async () => {
     const bad = msal(BP, () => assertion({ sub: 'someone-else' }));
     const err = await bad.acquireTokenByClientCredential({ scopes: [EXCHANGE_SCOPE], fmiPath: AGENT }).catch((e: unknown) => e);
-    expect(err).toMatchObject({ errorCode: 'invalid_request', errorNo: 70021, status: 400 });
+    expect(err).toMatchObject({ errorCode: 'invalid_client', errorNo: 700213, status: 401 });
   });
 });
 
@@ -978,5 +1017,66 @@ describe('faults and the call log', () => {
     await post({ grant_type: 'authorization_code', client_id: BP });
     expect(entra.calls.map((c) => c.leg)).toEqual(['leg1', 't2', 'leg2', 'other', 'other']);
     expect(entra.calls[4]).toMatchObject({ status: 400, aadsts: 70003, grantType: 'authorization_code' });
+  });
+});
+
+// ─── Issue 8: Entra as it answers today ───
+
+describe('issue 8: current Entra answers, sovereign clouds and token shapes', () => {
+  it.each([50166, 501661] as const)(
+    'issue 8 item 6: answers an unreachable issuer with the configured AADSTS%i (90061, 50166 and 501661 are all observed; which Entra sends when is undocumented)',
+    async (code) => {
+      const emu = await startEntraEmulator({ tenants: [tenantFixture(TID, issuerUrl, deadIssuerUrl)], allowInsecureLoopbackIssuer: true, clock: now, unreachableIssuerCode: code });
+      try {
+        const r = await post(await leg1Form({ client_id: BP_DEAD }, { iss: deadIssuerUrl }), { emu });
+        expectEntraError(r, 400, 'invalid_request', code);
+        expect(r.body.error_description).toContain('Request to External OIDC endpoint failed.');
+      } finally {
+        await emu.close();
+      }
+    },
+  );
+
+  it('issue 8 item 7: in the US Government cloud the token-exchange audience is api://AzureADTokenExchangeUSGov (MSAL.NET KnownCloudConfiguration.cs)', async () => {
+    const USGOV = 'api://AzureADTokenExchangeUSGov';
+    const tenant = tenantFixture(TID, issuerUrl, deadIssuerUrl);
+    tenant.blueprints[0]!.fics = [{ ...tenant.blueprints[0]!.fics[0]!, audiences: [USGOV] }];
+    const gov = await startEntraEmulator({ tenants: [tenant], allowInsecureLoopbackIssuer: true, clock: now, authorityHost: 'https://login.microsoftonline.us' });
+    try {
+      const ok = await post(await leg1Form({ scope: `${USGOV}/.default` }, { aud: USGOV }), { emu: gov });
+      expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+      expect(decodeJwt(ok.body.access_token as string)).toMatchObject({ aud: EXCHANGE_APP, iss: `https://login.microsoftonline.us/${TID}/v2.0` });
+      const t2 = await post(await agentForm(`${USGOV}/.default`, ok.body.access_token as string), { emu: gov });
+      expect(t2.status, JSON.stringify(t2.body)).toBe(200);
+      expect(gov.calls.map((c) => c.leg)).toEqual(['leg1', 't2']);
+      // The public cloud's audience, as a bridge with the public default would assert it: AADSTS70022204.
+      const shape = (r: Res) => ({ status: r.status, error: r.body.error, codes: r.body.error_codes, uri: r.body.error_uri });
+      const wrongCloud = await post(await leg1Form({ scope: `${USGOV}/.default` }), { emu: gov });
+      expect(shape(wrongCloud)).toEqual({ status: 401, error: 'invalid_client', codes: [70022204], uri: 'https://login.microsoftonline.us/error?code=70022204' });
+      // The public cloud's exchange resource is unknown there ([inf]: an unknown resource).
+      const publicScope = await post(await leg1Form({ scope: EXCHANGE_SCOPE }, { aud: USGOV }), { emu: gov });
+      expect(shape(publicScope)).toMatchObject({ status: 400, error: 'invalid_resource', codes: [500011] });
+    } finally {
+      await gov.close();
+    }
+  });
+
+  it('issue 8 item 10: agent-user Graph tokens carry profile openid email in scp even when the request names none (agnte/Rido.BFLite capture; unsure which request produced it)', async () => {
+    const r = await post(await userFicForm({ scope: `${GRAPH}/.default` }));
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const scp = String(decodeJwt(r.body.access_token as string).scp).split(' ');
+    expect(scp).toEqual(expect.arrayContaining(['User.Read', 'profile', 'openid', 'email']));
+    expect(new Set(scp).size).toBe(scp.length);
+    // A human user's OBO token gets only what was asked for.
+    const obo = await post(await oboForm(await signIn(), `${GRAPH}/User.Read`));
+    expect(decodeJwt(obo.body.access_token as string).scp).toBe('User.Read');
+  });
+
+  it('issue 8 item 10: OBO accepts a user token without idtyp (an optional claim: learn.microsoft.com optional-claims-reference), and still refuses app tokens', async () => {
+    const tc = await signIn();
+    expect(decodeJwt(tc).idtyp).toBeUndefined();
+    const r = await post(await oboForm(tc, `${GRAPH}/User.Read`));
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expectEntraError(await post(await oboForm(await t2For(), `${GRAPH}/.default`)), 400, 'invalid_grant', 50013);
   });
 });

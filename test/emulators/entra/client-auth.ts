@@ -6,12 +6,13 @@
  * the issuer's keys over HTTP, then the signature, then the time window.
  */
 import { importJWK, type JWK } from 'jose';
-import type { EmulatedAgent, EmulatedBlueprint } from './model.ts';
+import type { EmulatedAgent, EmulatedBlueprint, EmulatedFic } from './model.ts';
 import {
   CLIENT_ASSERTION_TYPE_JWT_BEARER,
   ENTRA_ISSUER_HOSTS,
   MAX_EXTERNAL_ASSERTION_LIFETIME_SEC,
   TOKEN_EXCHANGE_APP_ID,
+  TOKEN_EXCHANGE_URI_PREFIX,
 } from './constants.ts';
 import type { GrantContext } from './context.ts';
 import { findClient, type DirectoryClient } from './directory.ts';
@@ -19,6 +20,9 @@ import { entraError } from './errors.ts';
 import { guidToB64url, parseEid1Subject } from './guid.ts';
 import { audiences, claimNumber, claimString, parseJwt, rs256SignatureValid, type ParsedJwt } from './jwt.ts';
 import { outsideValidity, readOwnToken } from './own-tokens.ts';
+
+/** How FIC mismatches are answered: current Entra's code per field, or the legacy AADSTS70021. */
+export type FicErrorStyle = 'per-field' | 'legacy';
 
 export type AuthenticatedClient =
   | { kind: 'blueprint'; blueprint: EmulatedBlueprint }
@@ -34,7 +38,9 @@ export async function authenticateConfidentialClient(ctx: GrantContext, clientId
     if (secret !== undefined || assertion !== undefined) throw entraError(700025);
     throw entraError(7000218);
   }
-  if (secret === undefined && assertion === undefined) throw entraError(7000218);
+  // client_credentials without a credential: AADSTS7000216 in current captures (row in errors.ts);
+  // other grants keep 7000218 ("must contain 'client_assertion' or 'client_secret'").
+  if (secret === undefined && assertion === undefined) throw ctx.form.get('grant_type') === 'client_credentials' ? entraError(7000216) : entraError(7000218);
   // No client secrets exist in the emulated directory (agents cannot hold any, §0), so any secret is wrong.
   if (secret !== undefined) throw entraError(7000215, clientId);
   const assertionType = ctx.form.require('client_assertion_type');
@@ -61,10 +67,7 @@ async function verifyFederatedAssertion(ctx: GrantContext, bp: EmulatedBlueprint
   const sub = claimString(jwt.claims, 'sub') ?? '';
   const aud = audiences(jwt.claims);
   if (isEntraHost(iss, ctx.authorityHost)) throw entraError(700222);
-  // Exact, case-sensitive, no wildcards, a trailing '/' counts (§2.2). [inf] an `aud` array matches
-  // when any of its members equals the FIC's single audience.
-  const fic = bp.fics.find((f) => f.issuer === iss && f.subject === sub && aud.includes(f.audiences[0]));
-  if (!fic) throw entraError(70021, iss, sub, aud.join(','));
+  matchFic(ctx, bp.fics, iss, sub, aud);
 
   await verifyExternalSignature(ctx, jwt, iss);
 
@@ -75,6 +78,30 @@ async function verifyFederatedAssertion(ctx: GrantContext, bp: EmulatedBlueprint
   const exp = claimNumber(jwt.claims, 'exp') ?? 0;
   if (exp - iat > MAX_EXTERNAL_ASSERTION_LIFETIME_SEC) throw entraError(70023, iat, exp);
   return jwt;
+}
+
+/**
+ * Exact, case-sensitive, no wildcards, a trailing '/' counts
+ * (https://learn.microsoft.com/entra/identity-platform/reference-breaking-changes#federated-identity-credentials-now-use-case-sensitive-matching).
+ * [inf] An `aud` array matches when any member equals the FIC's single audience. [inf] The order of
+ * the per-field checks (issuer, then subject, then audience) is not documented; each code names the
+ * first field no FIC matches, as the captures in errors.ts do.
+ */
+function matchFic(ctx: GrantContext, fics: EmulatedFic[], iss: string, sub: string, aud: string[]): EmulatedFic {
+  const fic = fics.find((f) => f.issuer === iss && f.subject === sub && aud.includes(f.audiences[0]));
+  if (fic) return fic;
+  if (ctx.ficErrors === 'legacy') throw entraError(70021, iss, sub, aud.join(','));
+  const byIssuer = fics.filter((f) => f.issuer === iss);
+  if (byIssuer.length === 0) throw entraError(700211, iss);
+  const bySubject = byIssuer.filter((f) => f.subject === sub);
+  if (bySubject.length === 0) {
+    if (byIssuer.some((f) => f.subject.toLowerCase() === sub.toLowerCase())) throw entraError(7002138, sub);
+    throw entraError(700213, sub);
+  }
+  // Another cloud's token-exchange audience (the family shares a prefix): AADSTS70022204.
+  const otherCloud = aud.find((a) => a.startsWith(TOKEN_EXCHANGE_URI_PREFIX) && a !== ctx.tokenExchangeUri);
+  if (otherCloud !== undefined) throw entraError(70022204, otherCloud);
+  throw entraError(700212, aud.join(','));
 }
 
 function isEntraHost(iss: string, authorityHost: string): boolean {

@@ -8,8 +8,20 @@ export const DEFAULT_AUTHORITY_HOST = 'https://login.microsoftonline.com';
 
 /** "AAD Token Exchange Endpoint", the first-party app behind api://AzureADTokenExchange: `aud` of T1 and T2 (§0). */
 export const TOKEN_EXCHANGE_APP_ID = 'fb60f99c-7a34-4190-8149-302f77469936';
+/** The public cloud's token-exchange audience (the FIC audience and leg-1 resource there). */
 export const TOKEN_EXCHANGE_URI = 'api://AzureADTokenExchange';
-export const TOKEN_EXCHANGE_SCOPE = `${TOKEN_EXCHANGE_URI}/.default`;
+/**
+ * Token-exchange audience per authority host: each cloud has its own, and a wrong one fails with
+ * AADSTS70022204. Source: MSAL.NET KnownCloudConfiguration.cs
+ * (https://github.com/AzureAD/microsoft-authentication-library-for-dotnet/blob/main/src/client/Microsoft.Identity.Client/Instance/Discovery/KnownCloudConfiguration.cs).
+ */
+export const TOKEN_EXCHANGE_URI_BY_HOST: Readonly<Record<string, string>> = {
+  'login.microsoftonline.com': TOKEN_EXCHANGE_URI,
+  'login.microsoftonline.us': 'api://AzureADTokenExchangeUSGov',
+  'login.partner.microsoftonline.cn': 'api://AzureADTokenExchangeChina',
+};
+/** Every cloud's token-exchange audience starts so (same source: …USGov, …China, …France, …Germany, …USNat). */
+export const TOKEN_EXCHANGE_URI_PREFIX = 'api://AzureADTokenExchange';
 
 /** Microsoft Graph: the one resource a blueprint may ask for app-only without fmi_path (§1.d). */
 export const GRAPH_URI = 'https://graph.microsoft.com';
@@ -34,6 +46,13 @@ export const ENTRA_ISSUER_HOSTS = new Set([
 
 /** T1 and T2 live 3900 s (exp − iat) in both real captures (§5.3). */
 export const EXCHANGE_TOKEN_LIFETIME_SEC = 3900;
+/**
+ * App-only agent tokens for Microsoft Graph: exp − iat = 3900 s in two real captures reported by an
+ * outside review (issue 8 item 10), not the 29100 s of Microsoft's delegated agent-user example
+ * (https://learn.microsoft.com/entra/agent-id/agent-token-claims). UNSURE: the captures are not
+ * public, and real lifetimes vary per tenant policy; clients must rely on expires_in.
+ */
+export const APP_ONLY_AGENT_TOKEN_LIFETIME_SEC = 3900;
 /** The user token Tc minted by ROPC: Entra's usual one-hour user token. */
 export const USER_TOKEN_LIFETIME_SEC = 3599;
 /** id_token lifetime: Entra issues one-hour id_tokens. */

@@ -2,6 +2,7 @@
 import type { EmulatedTenant } from './model.ts';
 import { entraError } from './errors.ts';
 import type { IssuerKeyCache } from './issuer-keys.ts';
+import type { FicErrorStyle } from './client-auth.ts';
 import type { MintContext, SigningKey } from './tokens.ts';
 
 /** The token request body. Empty values count as absent, as they do for Entra's "must contain" check. */
@@ -29,6 +30,9 @@ export interface GrantContext {
   authorityHost: string;
   key: SigningKey;
   issuerKeys: IssuerKeyCache;
+  ficErrors: FicErrorStyle;
+  /** This cloud's token-exchange audience (FIC audience, leg-1 and T2 resource). */
+  tokenExchangeUri: string;
 }
 
 export function mintContext(ctx: GrantContext): MintContext {

@@ -3,7 +3,7 @@
  * (entra-agent-id.md §0, §1.0, §6.2).
  */
 import type { EmulatedAgent, EmulatedBlueprint, EmulatedResource, EmulatedTenant } from './model.ts';
-import { GRAPH_APP_ID, GRAPH_URI, OIDC_SCOPES, TOKEN_EXCHANGE_APP_ID, TOKEN_EXCHANGE_URI } from './constants.ts';
+import { GRAPH_APP_ID, GRAPH_URI, OIDC_SCOPES, TOKEN_EXCHANGE_APP_ID } from './constants.ts';
 import { entraError } from './errors.ts';
 import { isGuid } from './guid.ts';
 
@@ -62,9 +62,12 @@ export function findClient(tenant: EmulatedTenant, clientId: string): DirectoryC
 
 export type ResolvedResource = { kind: 'exchange' } | { kind: 'resource'; resource: EmulatedResource };
 
-/** A resource by URI or appId: the token-exchange app, or one of the tenant's resource principals. */
-export function findResource(tenant: EmulatedTenant, id: string): ResolvedResource | undefined {
-  if (id === TOKEN_EXCHANGE_URI || sameId(id, TOKEN_EXCHANGE_APP_ID)) return { kind: 'exchange' };
+/**
+ * A resource by URI or appId: the token-exchange app (under this cloud's URI, `exchangeUri`), or one
+ * of the tenant's resource principals. [inf] Another cloud's token-exchange URI is an unknown resource.
+ */
+export function findResource(tenant: EmulatedTenant, id: string, exchangeUri: string): ResolvedResource | undefined {
+  if (id === exchangeUri || sameId(id, TOKEN_EXCHANGE_APP_ID)) return { kind: 'exchange' };
   const resource = tenant.resources.find((r) => r.uri === id || sameId(r.appId, id));
   return resource ? { kind: 'resource', resource } : undefined;
 }

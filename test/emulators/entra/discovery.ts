@@ -1,6 +1,12 @@
 /**
- * OIDC discovery and signing keys, in the authority host's name (entra-agent-id.md §6.1). MSAL needs
- * issuer, authorization_endpoint, token_endpoint and jwks_uri (§4); the rest mirrors Entra's document.
+ * OIDC discovery (v2 and v1) and signing keys (entra-agent-id.md §6.1). MSAL needs issuer,
+ * authorization_endpoint, token_endpoint and jwks_uri (§4); the rest mirrors Entra's documents.
+ *
+ * `issuer` is real-shaped (the authority host's, or sts.windows.net for v1), as in the tokens, so
+ * that a validator checks the same `iss` as against Entra. Every URL, `jwks_uri` first, points at the
+ * emulator itself (`serveBase`, its own origin): a downstream API configured "the Microsoft way"
+ * (authority + discovery, https://learn.microsoft.com/entra/identity-platform/access-tokens#validate-tokens)
+ * fetches the emulator's keys and never reaches the real service.
  */
 import type { EmulatedTenant } from './model.ts';
 import { MULTI_TENANT_ALIASES, resolveTenant } from './directory.ts';
@@ -9,8 +15,17 @@ import { EntraError } from './errors.ts';
 /** The consumers (MSA) tenant: /consumers discovery names it as the issuer's tenant. */
 const CONSUMERS_TENANT_ID = '9188040d-6c67-4c5b-b112-36a304b66dad';
 
-export function openIdConfiguration(authorityHost: string, segment: string, issuerTenant: string): Record<string, unknown> {
-  const base = `${authorityHost}/${segment}`;
+const CLOUD_FIELDS = {
+  tenant_region_scope: null,
+  cloud_instance_name: 'microsoftonline.com',
+  cloud_graph_host_name: 'graph.windows.net',
+  msgraph_host: 'graph.microsoft.com',
+  rbac_url: 'https://pas.windows.net',
+};
+
+/** v2: GET /{tenant}/v2.0/.well-known/openid-configuration. */
+export function openIdConfiguration(authorityHost: string, serveBase: string, segment: string, issuerTenant: string): Record<string, unknown> {
+  const base = `${serveBase}/${segment}`;
   return {
     token_endpoint: `${base}/oauth2/v2.0/token`,
     token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
@@ -30,11 +45,35 @@ export function openIdConfiguration(authorityHost: string, segment: string, issu
     end_session_endpoint: `${base}/oauth2/v2.0/logout`,
     claims_supported: ['sub', 'iss', 'cloud_instance_name', 'cloud_instance_host_name', 'cloud_graph_host_name', 'msgraph_host', 'aud', 'exp', 'iat', 'auth_time', 'acr', 'nonce', 'preferred_username', 'name', 'tid', 'ver', 'at_hash', 'c_hash', 'email'],
     kerberos_endpoint: `${base}/kerberos`,
-    tenant_region_scope: null,
-    cloud_instance_name: 'microsoftonline.com',
-    cloud_graph_host_name: 'graph.windows.net',
-    msgraph_host: 'graph.microsoft.com',
-    rbac_url: 'https://pas.windows.net',
+    ...CLOUD_FIELDS,
+  };
+}
+
+/**
+ * v1: GET /{tenant}/.well-known/openid-configuration, whose issuer is the v1 one
+ * (https://sts.windows.net/{tid}/, the `iss` of v1 access tokens such as Graph's).
+ */
+export function openIdConfigurationV1(serveBase: string, segment: string, issuerTenant: string): Record<string, unknown> {
+  const base = `${serveBase}/${segment}`;
+  return {
+    token_endpoint: `${base}/oauth2/token`,
+    token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
+    jwks_uri: `${base}/discovery/keys`,
+    response_modes_supported: ['query', 'fragment', 'form_post'],
+    subject_types_supported: ['pairwise'],
+    id_token_signing_alg_values_supported: ['RS256'],
+    response_types_supported: ['code', 'id_token', 'code id_token', 'token id_token', 'token'],
+    scopes_supported: ['openid'],
+    issuer: `https://sts.windows.net/${issuerTenant}/`,
+    microsoft_multi_refresh_token: true,
+    authorization_endpoint: `${base}/oauth2/authorize`,
+    device_authorization_endpoint: `${base}/oauth2/devicecode`,
+    http_logout_supported: true,
+    frontchannel_logout_supported: true,
+    end_session_endpoint: `${base}/oauth2/logout`,
+    claims_supported: ['sub', 'iss', 'cloud_instance_name', 'cloud_instance_host_name', 'cloud_graph_host_name', 'msgraph_host', 'aud', 'exp', 'iat', 'auth_time', 'acr', 'amr', 'nonce', 'email', 'given_name', 'family_name', 'nickname'],
+    kerberos_endpoint: `${base}/kerberos`,
+    ...CLOUD_FIELDS,
   };
 }
 

@@ -42,6 +42,9 @@ export const ERRORS = {
     `Application with identifier '${appId}' was not found in the directory '${tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`),
   7000218: row(401, 'invalid_client', () =>
     "The request body must contain the following parameter: 'client_assertion' or 'client_secret'."),
+  // No credential on a client_credentials request: this code and text, 401 invalid_client, in
+  // https://github.com/MicrosoftDocs/azure-docs/issues/30777 and microsoftgraph/microsoft-graph-docs#6060.
+  7000216: row(401, 'invalid_client', () => "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type."),
   // The emulator models no client secrets (blueprint secrets are for local development only, §1.0; agent
   // identities cannot hold credentials, §0), so every presented secret is a bad one.
   7000215: row(401, 'invalid_client', (appId: string) =>
@@ -58,12 +61,40 @@ export const ERRORS = {
 
   // ─── Federated identity credentials (§2.2) ───
   70025: row(401, 'invalid_client', () => 'Client application has no configured federated identity credentials.'),
-  // Observed both as 400 invalid_request and as 401 unauthorized_client (§6.2, code S31); UNCERTAIN.
+  // The 2022-era answer to any FIC mismatch, kept as the emulator's `ficErrors: 'legacy'` option:
+  // 400 invalid_request in https://github.com/Azure/azure-workload-identity/blob/main/docs/book/src/troubleshooting.md
+  // and issue #616. Also seen as 401 unauthorized_client; UNCERTAIN.
   70021: row(400, 'invalid_request', (iss: string, sub: string, aud: string) =>
     `No matching federated identity record found for presented assertion. Assertion Issuer: '${iss}'. Assertion Subject: '${sub}'. Assertion Audience: '${aud}'. https://learn.microsoft.com/entra/workload-id/workload-identity-federation`),
+  // Current answers name the field that failed, with invalid_client. The HTTP status is 401 as for
+  // the same family in https://github.com/microsoft/Agents/issues/202; the captures below show no status.
+  // Issuer: https://github.com/Azure/azure-workload-identity/issues/1200.
+  700211: row(401, 'invalid_client', (iss: string) =>
+    `No matching federated identity record found for presented assertion issuer '${iss}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation`),
+  // Audience: a captured answer in https://github.com/AthenZ/athenz (AzureAccessTokenProviderTest.java).
+  700212: row(401, 'invalid_client', (aud: string) =>
+    `No matching federated identity record found for presented assertion audience '${aud}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation`),
+  // Subject: https://github.com/Azure/login/issues/482, https://github.com/dotnet/maui/pull/31978.
+  700213: row(401, 'invalid_client', (sub: string) =>
+    `No matching federated identity record found for presented assertion subject '${sub}'. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation`),
+  // Subject equal except for letter case: https://github.com/Azure/login/issues/515.
+  7002138: row(401, 'invalid_client', (sub: string) =>
+    `No matching federated identity record found for presented assertion subject '${sub}'. The subject matches with case-insensitive comparison, but not with case-sensitive comparison. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. See documentation at: https://learn.microsoft.com/entra/workload-id/workload-identity-federation.`),
+  // Another cloud's token-exchange audience: AzureAD/microsoft-authentication-library-for-dotnet
+  // docs/fic-token-exchange-auto-resolution-design.md (message text from there; status assumed as above).
+  70022204: row(401, 'invalid_client', (aud: string) => `No matching federated identity record found for presented assertion audience '${aud}'.`),
+  // Not answered by the emulator: 7002121 (audience) and 7002137 (subject) are seen for Entra-issued
+  // (managed identity) assertions (https://github.com/microsoft/Agents/issues/202), which the
+  // emulator refuses earlier with AADSTS700222; the bridge still explains them (src/entra/errors.ts).
   // UNCERTAIN status/error.
   700222: row(400, 'invalid_request', () => 'AAD-issued tokens may not be used for federated identity flows.'),
+  // An issuer Entra cannot fetch: 90061 (https://github.com/Azure/azure-workload-identity/pull/608),
+  // 50166 (same repository, issues #642 and #1130) and 501661 (https://github.com/Azure/login/issues/283)
+  // all carry this text and 400 invalid_request; no source says which Entra sends when, so the
+  // emulator's choice is its `unreachableIssuerCode` option (default 90061).
   90061: row(400, 'invalid_request', (detail: string) => `Request to External OIDC endpoint failed. ${detail}`),
+  50166: row(400, 'invalid_request', (detail: string) => `Request to External OIDC endpoint failed. ${detail}`),
+  501661: row(400, 'invalid_request', (detail: string) => `Request to External OIDC endpoint failed. ${detail}`),
   // UNCERTAIN status/error; the code and text are [3p].
   900612: row(400, 'invalid_request', () => 'Failed to parse provider signing keys.'),
 

@@ -15,11 +15,12 @@ import type { Server } from 'node:http';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { EmulatedTenant } from './model.ts';
-import { DEFAULT_AUTHORITY_HOST } from './constants.ts';
-import { discoveryTenant, openIdConfiguration } from './discovery.ts';
+import { DEFAULT_AUTHORITY_HOST, TOKEN_EXCHANGE_URI, TOKEN_EXCHANGE_URI_BY_HOST } from './constants.ts';
+import { discoveryTenant, openIdConfiguration, openIdConfigurationV1 } from './discovery.ts';
 import { EntraError, entraError } from './errors.ts';
 import { faultError, isFault } from './faults.ts';
-import { IssuerKeyCache } from './issuer-keys.ts';
+import { IssuerKeyCache, type UnreachableIssuerCode } from './issuer-keys.ts';
+import type { FicErrorStyle } from './client-auth.ts';
 import { classifyLeg, errorOutcome, handleTokenRequest, type Leg, type TokenEndpointDeps, type TokenOutcome } from './token-endpoint.ts';
 import { createSigningKey } from './tokens.ts';
 import { validateOptions } from './validate.ts';
@@ -32,6 +33,18 @@ export interface EntraEmulatorOptions {
   authorityHost?: string;
   /** Current time in unix seconds (default real clock). */
   clock?: () => number;
+  /**
+   * How a federated-credential mismatch is answered: 'per-field' (default; current Entra, a code per
+   * FIC field: 700211, 700212, 700213, 7002138, 70022204) or 'legacy' (AADSTS70021 for all, as in 2022).
+   */
+  ficErrors?: FicErrorStyle;
+  /** Code for an issuer whose discovery or JWKS cannot be fetched: 90061 (default), 50166 or 501661 (all observed). */
+  unreachableIssuerCode?: UnreachableIssuerCode;
+  /**
+   * The cloud's token-exchange audience (FIC audience, leg-1 resource). Default: the one of
+   * `authorityHost`'s cloud (TOKEN_EXCHANGE_URI_BY_HOST), else the public cloud's.
+   */
+  tokenExchangeAudience?: string;
 }
 
 export type EntraFault =
@@ -99,12 +112,19 @@ export async function startEntraEmulator(opts: EntraEmulatorOptions, port = 0): 
 function buildEmulator(opts: EntraEmulatorOptions): { emulator: EntraEmulator; state: { url: string; close: () => Promise<void> } } {
   validateOptions(opts);
   const clock = opts.clock ?? (() => Math.floor(Date.now() / 1000));
+  const authorityHost = (opts.authorityHost ?? DEFAULT_AUTHORITY_HOST).replace(/\/+$/, '');
   const deps: TokenEndpointDeps = {
     tenants: new Map(opts.tenants.map((t) => [t.tenantId.toLowerCase(), t])),
     key: createSigningKey(),
-    authorityHost: (opts.authorityHost ?? DEFAULT_AUTHORITY_HOST).replace(/\/+$/, ''),
+    authorityHost,
     clock,
-    issuerKeys: new IssuerKeyCache({ allowInsecureLoopback: opts.allowInsecureLoopbackIssuer === true, clock }),
+    issuerKeys: new IssuerKeyCache({
+      allowInsecureLoopback: opts.allowInsecureLoopbackIssuer === true,
+      clock,
+      ...(opts.unreachableIssuerCode ? { unreachableCode: opts.unreachableIssuerCode } : {}),
+    }),
+    ficErrors: opts.ficErrors ?? 'per-field',
+    tokenExchangeUri: opts.tokenExchangeAudience ?? TOKEN_EXCHANGE_URI_BY_HOST[new URL(authorityHost).hostname] ?? TOKEN_EXCHANGE_URI,
   };
   const faults: EntraFault[] = [];
   const calls: EntraCall[] = [];
@@ -120,7 +140,7 @@ function buildEmulator(opts: EntraEmulatorOptions): { emulator: EntraEmulator; s
       ...(fmiPath ? { fmiPath } : {}),
       status: outcome.status,
       ...(outcome.aadsts !== undefined ? { aadsts: outcome.aadsts } : {}),
-      leg: classifyLeg(deps.tenants, rawTenant, params),
+      leg: classifyLeg(deps, rawTenant, params),
     });
   };
 
@@ -159,23 +179,36 @@ function buildEmulator(opts: EntraEmulatorOptions): { emulator: EntraEmulator; s
   });
 
   // ─── Entra endpoints ───
+  // Discovery points at the emulator's own origin (see discovery.ts); in-process requests name theirs.
   app.get('/:tid/v2.0/.well-known/openid-configuration', (c) => {
     try {
       const { segment, issuerTenant } = discoveryTenant(deps.tenants, c.req.param('tid'));
-      return c.json(openIdConfiguration(deps.authorityHost, segment, issuerTenant));
+      return c.json(openIdConfiguration(deps.authorityHost, new URL(c.req.url).origin, segment, issuerTenant));
     } catch (e) {
       return discoveryError(e, c.req.query('client-request-id'));
     }
   });
 
-  app.get('/:tid/discovery/v2.0/keys', (c) => {
+  app.get('/:tid/.well-known/openid-configuration', (c) => {
     try {
-      discoveryTenant(deps.tenants, c.req.param('tid'));
-      return c.json({ keys: [deps.key.publicJwk] });
+      const { segment, issuerTenant } = discoveryTenant(deps.tenants, c.req.param('tid'));
+      return c.json(openIdConfigurationV1(new URL(c.req.url).origin, segment, issuerTenant));
     } catch (e) {
       return discoveryError(e, c.req.query('client-request-id'));
     }
   });
+
+  // One signing key for v1 and v2 tokens, as Entra's two key endpoints serve the same keys.
+  for (const path of ['/:tid/discovery/v2.0/keys', '/:tid/discovery/keys']) {
+    app.get(path, (c) => {
+      try {
+        discoveryTenant(deps.tenants, c.req.param('tid') ?? '');
+        return c.json({ keys: [deps.key.publicJwk] });
+      } catch (e) {
+        return discoveryError(e, c.req.query('client-request-id'));
+      }
+    });
+  }
 
   app.post('/:tid/oauth2/v2.0/token', async (c) => {
     const rawTenant = c.req.param('tid');

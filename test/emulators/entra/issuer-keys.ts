@@ -2,7 +2,12 @@
  * How Entra obtains an external FIC issuer's signing keys (entra-agent-id.md §2.2, §6.3): over HTTP,
  * from `{iss}/.well-known/openid-configuration` whose `issuer` must equal `iss`, then its `jwks_uri`.
  * https only (loopback http only when the emulator is told so), bounded (5 s, 64 KiB, no redirects),
- * only `use: "sig"` (or unmarked) keys, at most the first 100, cached per issuer with a TTL.
+ * only `use: "sig"` keys, at most the first 100, cached per issuer with a TTL.
+ *
+ * `use: "sig"`: "Microsoft Entra ID expects this parameter on the signing keys"
+ * (https://learn.microsoft.com/entra/workload-id/workload-identity-federation-spiffe-spire). Whether
+ * Entra ignores an unmarked key or accepts it is not documented; the emulator ignores it, so that
+ * a JWKS without `use` fails here before it fails against Entra. UNSURE.
  */
 import type { JWK } from 'jose';
 import {
@@ -11,11 +16,16 @@ import {
   ISSUER_FETCH_TIMEOUT_MS,
   MAX_ISSUER_SIGNING_KEYS,
 } from './constants.ts';
-import { entraError } from './errors.ts';
+import { entraError, type EntraError } from './errors.ts';
+
+/** The codes seen for an issuer Entra cannot fetch (see the 90061 row of errors.ts). */
+export type UnreachableIssuerCode = 90061 | 50166 | 501661;
 
 export interface IssuerKeysOptions {
   allowInsecureLoopback: boolean;
   clock: () => number;
+  /** Which of the observed codes answers an unreachable or inconsistent issuer (default 90061). */
+  unreachableCode?: UnreachableIssuerCode;
 }
 
 export interface IssuerKeys {
@@ -43,7 +53,7 @@ export class IssuerKeyCache {
     this.#entries.clear();
   }
 
-  /** Throws EntraError AADSTS90061 (unreachable, refused, inconsistent) or AADSTS900612 (unparsable keys). */
+  /** Throws EntraError AADSTS90061/50166/501661 (unreachable, refused, inconsistent) or AADSTS900612 (unparsable keys). */
   async get(iss: string, forceRefresh = false): Promise<IssuerKeys> {
     const now = this.#opts.clock();
     const hit = this.#entries.get(iss);
@@ -58,18 +68,22 @@ export class IssuerKeyCache {
     const issuerUrl = this.#allowedUrl(iss, 'issuer');
     const discoveryUrl = new URL(`${issuerUrl.href.replace(/\/$/, '')}/.well-known/openid-configuration`);
     const discovery = parseJson(await this.#get(discoveryUrl, 'discovery document'));
-    if (!isObject(discovery)) throw entraError(90061, 'The discovery document is not a JSON object.');
+    if (!isObject(discovery)) throw this.#unreachable('The discovery document is not a JSON object.');
     // Byte-for-byte issuer equality (OIDC Discovery §4.3): blocks using one issuer's keys for another's tokens.
     if (discovery.issuer !== iss) {
-      throw entraError(90061, `The discovery document's issuer '${String(discovery.issuer)}' does not match the assertion issuer '${iss}'.`);
+      throw this.#unreachable(`The discovery document's issuer '${String(discovery.issuer)}' does not match the assertion issuer '${iss}'.`);
     }
-    if (typeof discovery.jwks_uri !== 'string') throw entraError(90061, 'The discovery document has no jwks_uri.');
+    if (typeof discovery.jwks_uri !== 'string') throw this.#unreachable('The discovery document has no jwks_uri.');
     const jwksUrl = this.#allowedUrl(discovery.jwks_uri, 'jwks_uri');
     const jwks = parseJson(await this.#get(jwksUrl, 'JWKS'));
     if (!isObject(jwks) || !Array.isArray(jwks.keys)) throw entraError(900612);
     return (jwks.keys as unknown[])
-      .filter((k): k is JWK => isObject(k) && typeof k.kty === 'string' && (k.use === undefined || k.use === 'sig'))
+      .filter((k): k is JWK => isObject(k) && typeof k.kty === 'string' && k.use === 'sig')
       .slice(0, MAX_ISSUER_SIGNING_KEYS);
+  }
+
+  #unreachable(detail: string): EntraError {
+    return entraError(this.#opts.unreachableCode ?? 90061, detail);
   }
 
   #allowedUrl(raw: string, what: string): URL {
@@ -77,12 +91,12 @@ export class IssuerKeyCache {
     try {
       url = new URL(raw);
     } catch {
-      throw entraError(90061, `The ${what} '${raw}' is not an absolute URL.`);
+      throw this.#unreachable(`The ${what} '${raw}' is not an absolute URL.`);
     }
     if (url.protocol === 'https:') return url;
     if (url.protocol === 'http:' && this.#opts.allowInsecureLoopback && isLoopbackHost(url.hostname)) return url;
     // Real Entra only fetches https issuers (§2.3): http, even to loopback, fails like an unreachable host.
-    throw entraError(90061, `The ${what} '${raw}' is not an https URL.`);
+    throw this.#unreachable(`The ${what} '${raw}' is not an https URL.`);
   }
 
   async #get(url: URL, what: string): Promise<string> {
@@ -90,7 +104,7 @@ export class IssuerKeyCache {
       return await boundedGet(url);
     } catch (e) {
       const reason = e instanceof FetchFailure ? e.message : 'network error';
-      throw entraError(90061, `Fetching the ${what} from ${url.host} failed: ${reason}.`);
+      throw this.#unreachable(`Fetching the ${what} from ${url.host} failed: ${reason}.`);
     }
   }
 }

@@ -61,7 +61,7 @@ export interface EmulatedResource {
   appId: string;
   /** Graph issues v1 tokens (iss https://sts.windows.net/<tid>/); other resources may be v2. */
   accessTokenVersion: 1 | 2;
-  /** Lifetime of tokens for this resource, seconds (Graph: 29100, others ~3599; §5.3). */
+  /** Lifetime of this resource's delegated and non-Graph tokens, seconds (Graph: 29100, others ~3599; §5.3); Graph app-only agent tokens use APP_ONLY_AGENT_TOKEN_LIFETIME_SEC. */
   lifetimeSec: number;
 }
 

@@ -4,7 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { EmulatedTenant } from './model.ts';
-import { GRANT_JWT_BEARER, TOKEN_EXCHANGE_SCOPE } from './constants.ts';
+import { GRANT_JWT_BEARER } from './constants.ts';
+import type { FicErrorStyle } from './client-auth.ts';
 import { TokenForm, type GrantContext } from './context.ts';
 import { findBlueprint, MULTI_TENANT_ALIASES, resolveTenant } from './directory.ts';
 import { EntraError, entraError, errorBody } from './errors.ts';
@@ -21,6 +22,9 @@ export interface TokenEndpointDeps {
   authorityHost: string;
   clock: () => number;
   issuerKeys: IssuerKeyCache;
+  ficErrors: FicErrorStyle;
+  /** This cloud's token-exchange audience, e.g. api://AzureADTokenExchange. */
+  tokenExchangeUri: string;
 }
 
 export interface TokenOutcome {
@@ -55,7 +59,16 @@ export async function handleTokenRequest(
     const grantType = form.require('grant_type');
     const grant = GRANTS[grantType];
     if (!grant) throw entraError(70003, grantType);
-    const body = await grant({ tenant, form, now, authorityHost: deps.authorityHost, key: deps.key, issuerKeys: deps.issuerKeys });
+    const body = await grant({
+      tenant,
+      form,
+      now,
+      authorityHost: deps.authorityHost,
+      key: deps.key,
+      issuerKeys: deps.issuerKeys,
+      ficErrors: deps.ficErrors,
+      tokenExchangeUri: deps.tokenExchangeUri,
+    });
     return { status: 200, body, headers: {} };
   } catch (e) {
     if (!(e instanceof EntraError)) throw e;
@@ -69,14 +82,14 @@ export function errorOutcome(e: EntraError, ctx: { now: number; correlationId: s
 }
 
 /** Which step of the agent flows a request is, judged from what it asks (recorded in `calls`). */
-export function classifyLeg(tenants: ReadonlyMap<string, EmulatedTenant>, rawTenant: string, params: URLSearchParams): Leg {
+export function classifyLeg(deps: Pick<TokenEndpointDeps, 'tenants' | 'tokenExchangeUri'>, rawTenant: string, params: URLSearchParams): Leg {
   switch (params.get('grant_type')) {
     case 'client_credentials': {
       if (params.get('fmi_path')) return 'leg1';
-      const tenant = tenants.get(rawTenant.toLowerCase());
+      const tenant = deps.tenants.get(rawTenant.toLowerCase());
       const clientId = params.get('client_id') ?? '';
       if (tenant && findBlueprint(tenant, clientId)) return 'other';
-      return params.get('scope')?.trim() === TOKEN_EXCHANGE_SCOPE ? 't2' : 'leg2';
+      return params.get('scope')?.trim() === `${deps.tokenExchangeUri}/.default` ? 't2' : 'leg2';
     }
     case GRANT_JWT_BEARER:
       return params.get('requested_token_use') === 'on_behalf_of' ? 'obo' : 'other';

@@ -135,7 +135,7 @@ export interface AppTokenSubject {
 }
 
 /** App-only resource token (TR), or the blueprint's own Graph token (§5.2 "App-only resource token", §1.d). */
-export function mintAppToken(ctx: MintContext, who: AppTokenSubject, resource: EmulatedResource, roles: string[]): Promise<string> {
+export function mintAppToken(ctx: MintContext, who: AppTokenSubject, resource: EmulatedResource, roles: string[], lifetimeSec = resource.lifetimeSec): Promise<string> {
   const isAgent = who.parentBlueprintId !== undefined;
   const facets = isAgent ? FACETS_AGENT : FACETS_BLUEPRINT;
   const versioned =
@@ -144,7 +144,7 @@ export function mintAppToken(ctx: MintContext, who: AppTokenSubject, resource: E
       : { aud: resource.appId, iss: v2Issuer(ctx.authorityHost, ctx.tenantId), azp: who.appId, azpacr: '2', ver: '2.0' };
   return sign(ctx.key, {
     ...versioned,
-    ...times(ctx.now, resource.lifetimeSec),
+    ...times(ctx.now, lifetimeSec),
     idtyp: 'app',
     oid: who.oid,
     sub: who.oid,
@@ -175,6 +175,11 @@ export interface UserTokenSpec {
   lifetimeSec: number;
   /** Agent-actor tokens (OBO by an agent, agent user): facets and parent blueprint. */
   agent?: { parentBlueprintId: string; agentUser: boolean };
+  /**
+   * `idtyp: "user"` is an optional claim (optional-claims-reference): Graph tokens carry it, a custom
+   * API's (the blueprint's, for Tc) only when configured. Default true.
+   */
+  idtyp?: boolean;
 }
 
 /** A delegated (user) access token for `resource` (OBO, user_fic) shaped by the resource's token version. */
@@ -186,8 +191,11 @@ export function mintUserToken(ctx: MintContext, resource: EmulatedResource, spec
   return signUserToken(ctx, versioned, resource.uri, spec);
 }
 
-/** Tc: the human user's v2 token for a blueprint's exposed API (aud = blueprint appId, §1.b). */
-export function mintBlueprintUserToken(ctx: MintContext, blueprintAppId: string, spec: UserTokenSpec): Promise<string> {
+/**
+ * Tc: the human user's v2 token for a blueprint's exposed API (aud = blueprint appId, §1.b), without
+ * `idtyp`: a blueprint does not configure that optional claim, so OBO must not depend on it.
+ */
+export function mintBlueprintUserToken(ctx: MintContext, blueprintAppId: string, spec: Omit<UserTokenSpec, 'idtyp'>): Promise<string> {
   const versioned = {
     aud: blueprintAppId,
     iss: v2Issuer(ctx.authorityHost, ctx.tenantId),
@@ -196,7 +204,7 @@ export function mintBlueprintUserToken(ctx: MintContext, blueprintAppId: string,
     preferred_username: spec.user.upn,
     ver: '2.0',
   };
-  return signUserToken(ctx, versioned, blueprintAppId, spec);
+  return signUserToken(ctx, versioned, blueprintAppId, { ...spec, idtyp: false });
 }
 
 function signUserToken(ctx: MintContext, versioned: Record<string, unknown>, audienceKey: string, spec: UserTokenSpec): Promise<string> {
@@ -204,7 +212,7 @@ function signUserToken(ctx: MintContext, versioned: Record<string, unknown>, aud
   return sign(ctx.key, {
     ...versioned,
     ...times(ctx.now, spec.lifetimeSec),
-    idtyp: 'user',
+    ...(spec.idtyp === false ? {} : { idtyp: 'user' }),
     name: spec.user.displayName,
     oid: spec.user.oid,
     upn: spec.user.upn,

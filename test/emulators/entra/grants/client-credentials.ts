@@ -1,11 +1,11 @@
 /**
  * grant_type=client_credentials (entra-agent-id.md §1.a, §1.c leg 2, §1.d):
- *  - blueprint + fmi_path + api://AzureADTokenExchange/.default → T1 (leg 1);
+ *  - blueprint + fmi_path + <cloud token-exchange URI>/.default → T1 (leg 1);
  *  - blueprint, no fmi_path, Graph/.default → the blueprint's own Graph token (§1.d);
- *  - agent identity (client_assertion = T1) + api://AzureADTokenExchange/.default → T2;
+ *  - agent identity (client_assertion = T1) + <cloud token-exchange URI>/.default → T2;
  *  - agent identity + <resource>/.default → TR, the app-only resource token (leg 2).
  */
-import { EXCHANGE_TOKEN_LIFETIME_SEC } from '../constants.ts';
+import { APP_ONLY_AGENT_TOKEN_LIFETIME_SEC, EXCHANGE_TOKEN_LIFETIME_SEC } from '../constants.ts';
 import { authenticateConfidentialClient } from '../client-auth.ts';
 import { mintContext, type GrantContext } from '../context.ts';
 import { findAgent, findResource, isGraph, parseAppOnlyScope } from '../directory.ts';
@@ -17,7 +17,7 @@ export async function clientCredentials(ctx: GrantContext): Promise<Record<strin
   const scope = ctx.form.require('scope');
   const resourceId = parseAppOnlyScope(scope);
   const client = await authenticateConfidentialClient(ctx, clientId);
-  const resolved = findResource(ctx.tenant, resourceId);
+  const resolved = findResource(ctx.tenant, resourceId, ctx.tokenExchangeUri);
   if (!resolved) throw entraError(500011, resourceId, ctx.tenant.tenantId);
   const fmiPath = ctx.form.get('fmi_path');
   const mint = mintContext(ctx);
@@ -49,5 +49,8 @@ export async function clientCredentials(ctx: GrantContext): Promise<Record<strin
   const resource = resolved.resource;
   const roles = agent.appRoles[resource.uri] ?? agent.appRoles[resource.appId] ?? [];
   const who = { appId: agent.appId, oid: agent.appId, displayName: agent.displayName, parentBlueprintId: agent.parentBlueprintId };
-  return tokenResponse(await mintAppToken(mint, who, resource, roles), resource.lifetimeSec);
+  // Graph app-only agent tokens: 3900 s as captured (APP_ONLY_AGENT_TOKEN_LIFETIME_SEC, UNSURE), not
+  // the resource's delegated lifetime. Other resources keep theirs.
+  const lifetimeSec = isGraph(resource) ? APP_ONLY_AGENT_TOKEN_LIFETIME_SEC : resource.lifetimeSec;
+  return tokenResponse(await mintAppToken(mint, who, resource, roles, lifetimeSec), lifetimeSec);
 }

@@ -12,7 +12,7 @@ import { clientInfo, mintIdToken, tokenResponse, type TokenUser } from '../token
 
 /** The resource principal a delegated request names; the token-exchange app has no delegated scopes. */
 export function delegatedResource(ctx: GrantContext, scope: DelegatedScope): EmulatedResource {
-  const resolved = findResource(ctx.tenant, scope.resourceId);
+  const resolved = findResource(ctx.tenant, scope.resourceId, ctx.tokenExchangeUri);
   if (!resolved) throw entraError(500011, scope.resourceId, ctx.tenant.tenantId);
   if (resolved.kind === 'exchange') throw entraError(70011, `${scope.resourceId}/${scope.names.join(' ')}`);
   return resolved.resource;
@@ -29,13 +29,21 @@ export function consentedScopes(client: AuthenticatedClient, principalId: string
   return granted;
 }
 
+/** The OIDC scopes real agent-user Graph tokens carry in `scp` even when not requested. */
+const AGENT_USER_OIDC_SCP = ['profile', 'openid', 'email'];
+
 /**
  * `scp` of the issued token. openid/profile/email are Microsoft Graph permissions, so they appear in
- * Graph tokens only; offline_access never does (real agent-user token, §5.2 S30: "… profile openid email").
+ * Graph tokens only; offline_access never does. Agent-user Graph tokens carry "profile openid email"
+ * even when the request named none of them: so the real agent-user token in
+ * https://github.com/agnte/Rido.BFLite (AgenticTokens2.md), and real captures reported by the outside
+ * review of issue 8 (item 10). Which request produced the public capture is not stated: UNSURE.
  */
-export function scpClaim(resource: EmulatedResource, granted: string[], scope: DelegatedScope): string[] {
-  const oidc = isGraph(resource) ? scope.oidc.filter((s) => s !== 'offline_access' && !granted.includes(s)) : [];
-  return [...granted, ...oidc];
+export function scpClaim(resource: EmulatedResource, granted: string[], scope: DelegatedScope, p: { agentUser?: boolean } = {}): string[] {
+  if (!isGraph(resource)) return granted;
+  const requested = scope.oidc.filter((s) => s !== 'offline_access');
+  const oidc = p.agentUser ? [...AGENT_USER_OIDC_SCP, ...requested] : requested;
+  return [...new Set([...granted, ...oidc])];
 }
 
 /**

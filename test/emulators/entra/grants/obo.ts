@@ -31,8 +31,13 @@ export async function onBehalfOf(ctx: GrantContext): Promise<Record<string, unkn
   if (!aud.some((a) => a === expected || a === `api://${expected}`)) {
     throw entraError(50013, `Assertion audience '${aud.join(',')}' does not match the expected audience '${client.blueprint.appId}'.`);
   }
-  // [inf] An app-only token is not a user assertion; Entra's code for it is undocumented.
-  if (claimString(tc.claims, 'idtyp') !== 'user') throw entraError(50013, 'The assertion is not a user token.');
+  // [inf] An app-only token is not a user assertion; Entra's code for it is undocumented. `idtyp` is
+  // an optional claim on user tokens (https://learn.microsoft.com/entra/identity-platform/optional-claims-reference),
+  // so a token without it is a user token when it carries delegated scopes (`scp`).
+  const idtyp = claimString(tc.claims, 'idtyp');
+  if (idtyp === 'app' || (idtyp === undefined && claimString(tc.claims, 'scp') === undefined)) {
+    throw entraError(50013, 'The assertion is not a user token.');
+  }
   const oid = claimString(tc.claims, 'oid') ?? '';
   const user = ctx.tenant.humanUsers.find((u) => u.oid.toLowerCase() === oid.toLowerCase());
   // [inf] A user token for someone not (or no longer) in the tenant.

@@ -47,7 +47,7 @@ export async function userFic(ctx: GrantContext): Promise<Record<string, unknown
     user,
     clientId: client.kind === 'agent' ? client.agent.appId : client.blueprint.appId,
     clientAuth: '2',
-    scp: scpClaim(resource, granted, scope),
+    scp: scpClaim(resource, granted, scope, { agentUser: true }),
     lifetimeSec: resource.lifetimeSec,
     agent: { parentBlueprintId: client.blueprint.appId, agentUser: true },
   });
