@@ -84,9 +84,11 @@ export async function buildAppDeps(config: Config, ports: RuntimePorts): Promise
   const fetchPort = createBoundedFetch({ allowInsecureLoopback: config.allowInsecureLoopback, ...(ports.fetchImpl ? { fetchImpl: ports.fetchImpl } : {}) });
   const keys = await loadIssuerKeys(config.signingKey, config.nextSigningKey);
   const transport = ports.entraTransport({ authorityHost: config.entra.authorityHost, endpoint: config.entra.endpoint, fetch: fetchPort, timeoutMs: config.entra.timeoutMs });
+  const audience = config.entra.tokenExchangeAudience;
   const agentTokens = new AgentTokenService({
     transport,
-    mintAssertion: (subject) => mintBridgeAssertion(keys, { issuer: config.issuer, subject, now: clock() }),
+    mintAssertion: (subject) => mintBridgeAssertion(keys, { issuer: config.issuer, subject, audience, now: clock() }),
+    fic: { issuer: config.issuer, audience },
     clock,
     renewBeforeSec: TOKEN_RENEW_BEFORE_EXPIRY_SEC,
     retry: { attempts: config.entra.maxAttempts, baseDelayMs: ENTRA_RETRY_BASE_MS, maxInlineRetryAfterSec: ENTRA_MAX_INLINE_RETRY_AFTER_SEC },

@@ -14,10 +14,23 @@ export const TOKEN_TYPE = {
   aws4Request: 'urn:ietf:params:aws:token-type:aws4_request',
 } as const;
 
-/** The FIC audience Entra recommends for every workload identity federation (entra-agent-id.md §2.2). */
-export const ENTRA_TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';
-/** Scope of leg 1 and of the T2 request (entra-agent-id.md §1.a, §1.c). */
-export const ENTRA_TOKEN_EXCHANGE_SCOPE = 'api://AzureADTokenExchange/.default';
+/**
+ * The token-exchange audience of each Entra cloud, by authority host: the `aud` of the bridge's
+ * assertions, the audience of the blueprint's FIC, and (with `/.default`) the scope of leg 1 and of
+ * the T2 request. A wrong one passes leg 1 and fails later with AADSTS70022204. Sources:
+ * MSAL.NET KnownCloudConfiguration.cs (https://github.com/AzureAD/microsoft-authentication-library-for-dotnet/blob/main/src/client/Microsoft.Identity.Client/Instance/Discovery/KnownCloudConfiguration.cs)
+ * and https://learn.microsoft.com/entra/workload-id/workload-identity-federation-config-app-trust-managed-identity
+ * (global, US Government, China). Other clouds: set ENTRA_TOKEN_EXCHANGE_AUDIENCE.
+ */
+export const ENTRA_TOKEN_EXCHANGE_AUDIENCE_BY_HOST: Readonly<Record<string, string>> = {
+  'login.microsoftonline.com': 'api://AzureADTokenExchange',
+  'login.microsoftonline.us': 'api://AzureADTokenExchangeUSGov',
+  'login.partner.microsoftonline.cn': 'api://AzureADTokenExchangeChina',
+};
+/** The public cloud's token-exchange audience, Entra's recommended FIC audience there. */
+export const ENTRA_PUBLIC_TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';
+/** Longest FIC audience Entra stores (Graph federatedIdentityCredential: 600 characters). */
+export const MAX_FIC_AUDIENCE_CHARS = 600;
 /** First-party app id of "AAD Token Exchange Endpoint": the literal `aud` of T1 and T2 (§0). */
 export const ENTRA_TOKEN_EXCHANGE_APP_ID = 'fb60f99c-7a34-4190-8149-302f77469936';
 /** Real Entra's authority host; the emulator answers in its name. */

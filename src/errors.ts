@@ -131,9 +131,11 @@ export function toWire(reason: ReasonCode): WireShape {
     case 'entra_misconfigured':
       return { status: 502, error: 'entra_configuration_error', description: 'Microsoft Entra refused the bridge; the operator must fix the tenant configuration.' };
     case 'entra_user_assertion_invalid':
-      return { status: 400, error: 'invalid_grant', description: 'Microsoft Entra rejected the user token.' };
+      // RFC 8693 §2.2.2: an invalid or unacceptable subject_token MUST be invalid_request.
+      return { status: 400, error: 'invalid_request', description: 'Microsoft Entra rejected the user token.' };
     case 'entra_consent_required':
-      return { status: 400, error: 'invalid_grant', description: 'Consent is missing for the requested scopes.' };
+      // RFC 6749 §5.2: the requested scope exceeds what the resource owner granted.
+      return { status: 400, error: 'invalid_scope', description: 'Consent is missing for the requested scopes.' };
     case 'entra_rejected':
       return { status: 502, error: 'entra_error', description: 'Microsoft Entra refused the request.' };
     case 'internal_error':

@@ -3,7 +3,8 @@
  * (style.md §A.8). Every error names the offending option path; all problems are reported at once.
  */
 import { parse as parseYaml } from 'yaml';
-import { DEFAULT_PORT, DEFAULT_RATE_LIMIT_PER_MINUTE, ENTRA_AUTHORITY_HOST, ENTRA_MAX_ATTEMPTS, ENTRA_TIMEOUT_MS } from '../constants.ts';
+import { DEFAULT_PORT, DEFAULT_RATE_LIMIT_PER_MINUTE, ENTRA_AUTHORITY_HOST, ENTRA_MAX_ATTEMPTS, ENTRA_TIMEOUT_MS, MAX_FIC_AUDIENCE_CHARS } from '../constants.ts';
+import { tokenExchangeAudienceFor } from '../entra/cloud.ts';
 import { isLoopbackHost } from '../net/loopback.ts';
 import { compilePolicy, PolicyError, type CompiledPolicy } from '../policy/policy.ts';
 import type { PlatformModule } from '../verify/contract.ts';
@@ -18,7 +19,14 @@ export interface Config {
   nextSigningKey: { option: string; material: string } | undefined;
   policy: CompiledPolicy;
   platforms: PlatformsConfig;
-  entra: { authorityHost: string; endpoint: string; timeoutMs: number; maxAttempts: number };
+  entra: {
+    authorityHost: string;
+    endpoint: string;
+    /** The cloud's token-exchange audience: `aud` of the bridge assertions and of the blueprint's FIC. */
+    tokenExchangeAudience: string;
+    timeoutMs: number;
+    maxAttempts: number;
+  };
   listen: { host: string; port: number };
   rateLimitPerMinute: number;
   explain: boolean;
@@ -45,6 +53,7 @@ export const ENV = {
   policyFile: 'BRIDGE_POLICY_FILE',
   policy: 'BRIDGE_POLICY',
   entraAuthorityHost: 'ENTRA_AUTHORITY_HOST',
+  entraTokenExchangeAudience: 'ENTRA_TOKEN_EXCHANGE_AUDIENCE',
   entraTimeoutMs: 'ENTRA_TIMEOUT_MS',
   entraMaxAttempts: 'ENTRA_MAX_ATTEMPTS',
   host: 'BRIDGE_HOST',
@@ -120,6 +129,8 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
   const entraUrl = checkUrl(entraHost, ENV.entraAuthorityHost, allowInsecureLoopback, problems);
   // The sandbox's fake tenant and keys must never meet real Entra.
   if (mode === 'sandbox' && entraUrl && !isLoopbackHost(new URL(entraUrl))) problems.push(`${ENV.entraAuthorityHost}: the sandbox talks to the local Entra emulator only`);
+  const authorityHost = entraUrl?.startsWith('https://') ? entraUrl : ENTRA_AUTHORITY_HOST;
+  const tokenExchangeAudience = exchangeAudienceOption(get(ENV.entraTokenExchangeAudience), authorityHost, problems);
   const timeoutMs = intOption(get(ENV.entraTimeoutMs), ENV.entraTimeoutMs, ENTRA_TIMEOUT_MS, 100, 120_000, problems);
   const maxAttempts = intOption(get(ENV.entraMaxAttempts), ENV.entraMaxAttempts, ENTRA_MAX_ATTEMPTS, 1, 10, problems);
   const port = intOption(get(ENV.port), ENV.port, DEFAULT_PORT, 0, 65535, problems);
@@ -128,7 +139,7 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
   const audit = get(ENV.audit) ?? 'stdout';
   if (audit !== 'stdout' && audit !== 'off') problems.push(`${ENV.audit}: must be "stdout" or "off"`);
 
-  if (problems.length > 0 || !issuer || !signing || !policy || !entraUrl) throw new ConfigError(problems);
+  if (problems.length > 0 || !issuer || !signing || !policy || !entraUrl || !tokenExchangeAudience) throw new ConfigError(problems);
   return {
     mode,
     issuer,
@@ -137,7 +148,7 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
     nextSigningKey: nextSigning ? { option: ENV.nextSigningKey, material: nextSigning } : undefined,
     policy,
     platforms,
-    entra: { authorityHost: entraUrl.startsWith('https://') ? entraUrl : ENTRA_AUTHORITY_HOST, endpoint: entraUrl, timeoutMs, maxAttempts },
+    entra: { authorityHost, endpoint: entraUrl, tokenExchangeAudience, timeoutMs, maxAttempts },
     listen: { host: get(ENV.host) ?? '127.0.0.1', port },
     rateLimitPerMinute: rate,
     explain,
@@ -196,6 +207,25 @@ function checkIssuerUrl(value: string | undefined, option: string, allowLoopback
   // Entra compares the FIC issuer byte for byte with `iss` (§2.2): keep one canonical spelling.
   if (value.endsWith('/')) problems.push(`${option}: must not end with "/" (Entra matches the issuer byte for byte)`);
   if (url.search || url.hash) problems.push(`${option}: must not have a query or fragment`);
+  return value;
+}
+
+/**
+ * The token-exchange audience: configured (any cloud), or derived from a known authority host.
+ * Entra compares it byte for byte with the FIC's audience, so it is refused with surrounding
+ * whitespace, a trailing "/" or over the FIC's 600 characters.
+ */
+function exchangeAudienceOption(value: string | undefined, authorityHost: string, problems: string[]): string | undefined {
+  const option = ENV.entraTokenExchangeAudience;
+  if (value === undefined) {
+    const derived = tokenExchangeAudienceFor(authorityHost);
+    if (!derived) problems.push(`${option}: required for ${ENV.entraAuthorityHost}=${authorityHost} (no known token-exchange audience for that cloud)`);
+    return derived;
+  }
+  if (!/^[a-z][a-z0-9+.-]*:\S+$/i.test(value) || value.endsWith('/') || value.length > MAX_FIC_AUDIENCE_CHARS) {
+    problems.push(`${option}: must be a URI without spaces or trailing "/", at most ${MAX_FIC_AUDIENCE_CHARS} characters (e.g. api://AzureADTokenExchangeUSGov)`);
+    return undefined;
+  }
   return value;
 }
 

@@ -6,9 +6,9 @@
  */
 import { decodeJwt } from 'jose';
 import type { Mode } from '../config/schema.ts';
-import { ENTRA_TOKEN_EXCHANGE_SCOPE } from '../constants.ts';
 import { sha256Hex } from '../util/hash.ts';
-import { isRetryable, toBridgeError } from './errors.ts';
+import { tokenExchangeScope } from './cloud.ts';
+import { isRetryable, toBridgeError, type FicExpectation } from './errors.ts';
 import { TokenCache } from './token-cache.ts';
 import { BridgeError } from '../errors.ts';
 import { EntraHttpError, type AgentUserRef, type EntraToken, type EntraTransport } from './types.ts';
@@ -47,6 +47,8 @@ export interface AgentTokenServiceOptions {
   transport: EntraTransport;
   /** Mint a fresh bridge assertion for leg 1 (never cached: §2.4). */
   mintAssertion: (subject: string) => Promise<string>;
+  /** What the blueprint's FIC must say (issuer, cloud token-exchange audience): the operator messages name it. */
+  fic: { issuer: string; audience: string };
   clock: () => number;
   renewBeforeSec: number;
   retry: RetryPolicy;
@@ -106,18 +108,18 @@ export class AgentTokenService {
       case 'autonomous':
         // The request parser guarantees one <resource>/.default scope here (app-only, §1.0).
         if (req.scopes.length !== 1) throw new BridgeError('invalid_scope', 'autonomous mode takes exactly one scope');
-        return this.#withRetry('leg 2 (agent token)', () => t.agentClientCredentials({ ...ctx, agentId: req.agentId, t1: t1.accessToken, scope: req.scopes[0]! }));
+        return this.#withRetry('leg 2 (agent token)', req, () => t.agentClientCredentials({ ...ctx, agentId: req.agentId, t1: t1.accessToken, scope: req.scopes[0]! }));
       case 'obo':
-        return this.#withRetry(OBO_STAGE, () =>
+        return this.#withRetry(OBO_STAGE, req, () =>
           t.onBehalfOf({ ...ctx, agentId: req.agentId, t1: t1.accessToken, userAssertion: req.userAssertion ?? '', scopes: req.scopes }),
         );
       case 'agent_user': {
         const t2 = await this.#tokens.get(`t2|${req.tenantId}|${req.agentId}`, () =>
-          this.#withRetry('leg 2 (T2 for the agent user)', () =>
-            t.agentClientCredentials({ ...ctx, agentId: req.agentId, t1: t1.accessToken, scope: ENTRA_TOKEN_EXCHANGE_SCOPE }),
+          this.#withRetry('leg 2 (T2 for the agent user)', req, () =>
+            t.agentClientCredentials({ ...ctx, agentId: req.agentId, t1: t1.accessToken, scope: tokenExchangeScope(this.#opts.fic.audience) }),
           ),
         );
-        return this.#withRetry('user_fic exchange', () =>
+        return this.#withRetry('user_fic exchange', req, () =>
           t.userFederatedCredential({ ...ctx, agentId: req.agentId, t1: t1.accessToken, t2: t2.token.accessToken, user: req.agentUser!, scopes: req.scopes }),
         );
       }
@@ -127,12 +129,13 @@ export class AgentTokenService {
   async #blueprintToken(req: AgentTokenRequest): Promise<EntraToken> {
     const key = `t1|${req.tenantId}|${req.blueprintId}|${req.agentId}`;
     const { token } = await this.#t1.get(key, () =>
-      this.#withRetry('leg 1 (blueprint T1)', () =>
+      this.#withRetry('leg 1 (blueprint T1)', req, () =>
         this.#opts.transport.blueprintExchangeToken({
           tenantId: req.tenantId,
           correlationId: req.correlationId,
           blueprintId: req.blueprintId,
           agentId: req.agentId,
+          scope: tokenExchangeScope(this.#opts.fic.audience),
           clientAssertion: () => this.#opts.mintAssertion(req.ficSubject),
         }),
       ),
@@ -140,8 +143,9 @@ export class AgentTokenService {
     return token;
   }
 
-  async #withRetry(stage: string, call: () => Promise<EntraToken>): Promise<EntraToken> {
-    const stageInfo = { name: stage, userAssertion: stage === OBO_STAGE };
+  async #withRetry(stage: string, req: AgentTokenRequest, call: () => Promise<EntraToken>): Promise<EntraToken> {
+    const fic: FicExpectation = { ...this.#opts.fic, subject: req.ficSubject, blueprintId: req.blueprintId };
+    const stageInfo = { name: stage, userAssertion: stage === OBO_STAGE, fic };
     const { attempts, baseDelayMs, maxInlineRetryAfterSec } = this.#opts.retry;
     for (let attempt = 1; ; attempt++) {
       try {

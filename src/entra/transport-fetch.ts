@@ -2,7 +2,7 @@
  * The Entra transport over plain `fetch` (through the bounded-fetch port). It sends the exact form
  * bodies of entra-agent-id.md §1 and is what runs where msal-node cannot (see README, Workers).
  */
-import { ENTRA_MAX_RESPONSE_BYTES, ENTRA_TOKEN_EXCHANGE_SCOPE } from '../constants.ts';
+import { ENTRA_MAX_RESPONSE_BYTES } from '../constants.ts';
 import type { BoundedFetch } from '../net/bounded-fetch.ts';
 import { parseEntraError, type EntraToken, type EntraTransport, type LegContext } from './types.ts';
 
@@ -46,7 +46,7 @@ export function createFetchTransport(opts: FetchTransportOptions): EntraTranspor
     async blueprintExchangeToken(p) {
       return post(p, {
         client_id: p.blueprintId,
-        scope: ENTRA_TOKEN_EXCHANGE_SCOPE,
+        scope: p.scope,
         fmi_path: p.agentId,
         grant_type: 'client_credentials',
         client_assertion_type: JWT_BEARER_ASSERTION_TYPE,

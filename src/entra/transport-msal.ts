@@ -12,7 +12,7 @@
  * body, not from MSAL's error wrapping.
  */
 import { ConfidentialClientApplication, LogLevel, type AuthenticationResult, type INetworkModule, type NetworkResponse } from '@azure/msal-node';
-import { ENTRA_AUTHORITY_HOST, ENTRA_MAX_RESPONSE_BYTES, ENTRA_TOKEN_EXCHANGE_SCOPE } from '../constants.ts';
+import { ENTRA_AUTHORITY_HOST, ENTRA_MAX_RESPONSE_BYTES } from '../constants.ts';
 import { UpstreamError, type BoundedFetch } from '../net/bounded-fetch.ts';
 import { EntraHttpError, parseEntraError, type EntraToken, type EntraTransport, type LegContext } from './types.ts';
 
@@ -112,7 +112,7 @@ export function createMsalTransport(opts: MsalTransportOptions): EntraTransport 
       const capture: Capture = {};
       const cca = client(p.tenantId, p.blueprintId, p.clientAssertion, capture);
       return run(p, capture, () =>
-        cca.acquireTokenByClientCredential({ scopes: [ENTRA_TOKEN_EXCHANGE_SCOPE], fmiPath: p.agentId, correlationId: p.correlationId, skipCache: true }),
+        cca.acquireTokenByClientCredential({ scopes: [p.scope], fmiPath: p.agentId, correlationId: p.correlationId, skipCache: true }),
       );
     },
     async agentClientCredentials(p) {

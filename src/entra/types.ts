@@ -27,8 +27,11 @@ export type AgentUserRef = { upn: string } | { oid: string };
 
 export interface EntraTransport {
   readonly name: string;
-  /** Leg 1: blueprint → T1 with fmi_path = agent id; `clientAssertion` mints a fresh bridge assertion. */
-  blueprintExchangeToken(p: LegContext & { blueprintId: string; agentId: string; clientAssertion: () => Promise<string> }): Promise<EntraToken>;
+  /**
+   * Leg 1: blueprint → T1 with fmi_path = agent id; `scope` is the cloud's token-exchange scope
+   * (`<audience>/.default`), and `clientAssertion` mints a fresh bridge assertion.
+   */
+  blueprintExchangeToken(p: LegContext & { blueprintId: string; agentId: string; scope: string; clientAssertion: () => Promise<string> }): Promise<EntraToken>;
   /** Leg 2 (client credentials as the agent): a resource token, or T2 when scope is the token-exchange scope. */
   agentClientCredentials(p: LegContext & { agentId: string; t1: string; scope: string }): Promise<EntraToken>;
   /** OBO: the agent acts for the human user whose token `userAssertion` is (§1.b). */

@@ -7,7 +7,8 @@
  */
 import { decodeJwt } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { ENTRA_TOKEN_EXCHANGE_APP_ID, ENTRA_TOKEN_EXCHANGE_SCOPE } from '../../src/constants.ts';
+import { ENTRA_PUBLIC_TOKEN_EXCHANGE_AUDIENCE, ENTRA_TOKEN_EXCHANGE_APP_ID } from '../../src/constants.ts';
+import { tokenExchangeScope } from '../../src/entra/cloud.ts';
 import { createFetchTransport } from '../../src/entra/transport-fetch.ts';
 import { EntraHttpError, type EntraTransport } from '../../src/entra/types.ts';
 import { mintBridgeAssertion } from '../../src/issuer/assertion.ts';
@@ -23,16 +24,18 @@ export interface EntraContractTarget {
   keys(): IssuerKeys;
 }
 
+const EXCHANGE_SCOPE = tokenExchangeScope(ENTRA_PUBLIC_TOKEN_EXCHANGE_AUDIENCE);
+
 export type TransportMaker = (endpoint: string, timeoutMs?: number) => EntraTransport;
 
 export function describeEntraContract(transports: readonly [string, TransportMaker][], target: EntraContractTarget): void {
   describe.each(transports)('Entra transport contract: %s', (_name, make) => {
     const ctx = () => ({ tenantId: SANDBOX.tenantId, correlationId: crypto.randomUUID() });
-    const assertion = (subject = SANDBOX_FIC_SUBJECT) => () => mintBridgeAssertion(target.keys(), { issuer: target.issuer(), subject, now: Math.floor(Date.now() / 1000) });
+    const assertion = (subject = SANDBOX_FIC_SUBJECT) => () => mintBridgeAssertion(target.keys(), { issuer: target.issuer(), subject, audience: ENTRA_PUBLIC_TOKEN_EXCHANGE_AUDIENCE, now: Math.floor(Date.now() / 1000) });
 
     it('leg 1 → T1 (fmi_path = agent), leg 2 → resource token, T2', async () => {
       const t = make(target.entraUrl());
-      const t1 = await t.blueprintExchangeToken({ ...ctx(), blueprintId: SANDBOX.blueprintId, agentId: SANDBOX.agentId, clientAssertion: assertion() });
+      const t1 = await t.blueprintExchangeToken({ ...ctx(), blueprintId: SANDBOX.blueprintId, agentId: SANDBOX.agentId, scope: EXCHANGE_SCOPE, clientAssertion: assertion() });
       const c1 = decodeJwt(t1.accessToken);
       expect(c1).toMatchObject({ aud: ENTRA_TOKEN_EXCHANGE_APP_ID, azp: SANDBOX.blueprintId });
       expect(String(c1.sub).endsWith(`/${SANDBOX.agentId}`)).toBe(true);
@@ -42,7 +45,7 @@ export function describeEntraContract(transports: readonly [string, TransportMak
 
       const tr = await t.agentClientCredentials({ ...ctx(), agentId: SANDBOX.agentId, t1: t1.accessToken, scope: `${SANDBOX.graph}/.default` });
       expect(decodeJwt(tr.accessToken)).toMatchObject({ aud: SANDBOX.graph, appid: SANDBOX.agentId });
-      const t2 = await t.agentClientCredentials({ ...ctx(), agentId: SANDBOX.agentId, t1: t1.accessToken, scope: ENTRA_TOKEN_EXCHANGE_SCOPE });
+      const t2 = await t.agentClientCredentials({ ...ctx(), agentId: SANDBOX.agentId, t1: t1.accessToken, scope: EXCHANGE_SCOPE });
       expect(decodeJwt(t2.accessToken)).toMatchObject({ aud: ENTRA_TOKEN_EXCHANGE_APP_ID, sub: SANDBOX.agentId });
 
       const user = await t.userFederatedCredential({ ...ctx(), agentId: SANDBOX.agentId, t1: t1.accessToken, t2: t2.accessToken, user: { upn: SANDBOX.agentUser.upn }, scopes: [`${SANDBOX.graph}/User.Read`] });
@@ -56,15 +59,16 @@ export function describeEntraContract(transports: readonly [string, TransportMak
     it('reports a FIC mismatch as EntraHttpError with the AADSTS code and correlation id', async () => {
       const t = make(target.entraUrl());
       const c = ctx();
-      const err = await t.blueprintExchangeToken({ ...c, blueprintId: SANDBOX.blueprintId, agentId: SANDBOX.agentId, clientAssertion: assertion('agent-id-bridge:wrong') }).catch((e: unknown) => e);
+      const err = await t.blueprintExchangeToken({ ...c, blueprintId: SANDBOX.blueprintId, agentId: SANDBOX.agentId, scope: EXCHANGE_SCOPE, clientAssertion: assertion('agent-id-bridge:wrong') }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(EntraHttpError);
-      expect(err).toMatchObject({ status: 400, aadsts: '70021', correlationId: c.correlationId });
+      // Current Entra names the FIC field: AADSTS700213 for the subject (https://github.com/Azure/login/issues/482).
+      expect(err).toMatchObject({ status: 401, error: 'invalid_client', aadsts: '700213', correlationId: c.correlationId });
       expect((err as Error).message).not.toMatch(/eyJ/);
     });
 
     it("reports the leg-2 binding failure for an agent that is not T1's (assumed code AADSTS7002111, §7.1)", async () => {
       const t = make(target.entraUrl());
-      const t1 = await t.blueprintExchangeToken({ ...ctx(), blueprintId: SANDBOX.blueprintId, agentId: SANDBOX.agentId, clientAssertion: assertion() });
+      const t1 = await t.blueprintExchangeToken({ ...ctx(), blueprintId: SANDBOX.blueprintId, agentId: SANDBOX.agentId, scope: EXCHANGE_SCOPE, clientAssertion: assertion() });
       const err = await t.agentClientCredentials({ ...ctx(), agentId: SANDBOX.otherAgentId, t1: t1.accessToken, scope: `${SANDBOX.graph}/.default` }).catch((e: unknown) => e);
       expect(err).toMatchObject({ aadsts: '7002111' });
     });
@@ -72,17 +76,17 @@ export function describeEntraContract(transports: readonly [string, TransportMak
     it('reports 429 with Retry-After and 503 as EntraHttpError', async () => {
       const t = make(target.entraUrl());
       await injectFault(target.entraUrl(), { kind: 'throttle', retryAfterSec: 17 });
-      const throttled = await t.blueprintExchangeToken({ ...ctx(), blueprintId: SANDBOX.blueprintId, agentId: SANDBOX.agentId, clientAssertion: assertion() }).catch((e: unknown) => e);
+      const throttled = await t.blueprintExchangeToken({ ...ctx(), blueprintId: SANDBOX.blueprintId, agentId: SANDBOX.agentId, scope: EXCHANGE_SCOPE, clientAssertion: assertion() }).catch((e: unknown) => e);
       expect(throttled).toMatchObject({ status: 429, retryAfterSec: 17 });
       await injectFault(target.entraUrl(), { kind: 'unavailable', status: 503 });
-      const down = await t.blueprintExchangeToken({ ...ctx(), blueprintId: SANDBOX.blueprintId, agentId: SANDBOX.agentId, clientAssertion: assertion() }).catch((e: unknown) => e);
+      const down = await t.blueprintExchangeToken({ ...ctx(), blueprintId: SANDBOX.blueprintId, agentId: SANDBOX.agentId, scope: EXCHANGE_SCOPE, clientAssertion: assertion() }).catch((e: unknown) => e);
       expect(down).toMatchObject({ status: 503 });
     });
 
     it('reports a timeout as UpstreamError(timeout)', async () => {
       const t = make(target.entraUrl(), 200);
       await injectFault(target.entraUrl(), { kind: 'slow', delayMs: 600 });
-      const err = await t.blueprintExchangeToken({ ...ctx(), blueprintId: SANDBOX.blueprintId, agentId: SANDBOX.agentId, clientAssertion: assertion() }).catch((e: unknown) => e);
+      const err = await t.blueprintExchangeToken({ ...ctx(), blueprintId: SANDBOX.blueprintId, agentId: SANDBOX.agentId, scope: EXCHANGE_SCOPE, clientAssertion: assertion() }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(UpstreamError);
       expect(err).toMatchObject({ kind: 'timeout' });
     });

@@ -27,16 +27,23 @@ describe('Entra refuses the bridge: tenant misconfiguration', () => {
   });
   afterAll(async () => sb?.close());
 
-  it('AADSTS70021 (no matching FIC) → 502 with an operator message, no retry, no token', async () => {
+  it('issue 8 item 6: AADSTS700213 (FIC subject) → 502 naming the FIC field to fix; the expected subject only in the audit; no retry, no token', async () => {
     const res = await exchange(sb);
     expect(res.status).toBe(502);
     expect(res.body.error).toBe('entra_configuration_error');
-    expect(res.body.error_description).toMatch(/AADSTS70021/);
-    expect(res.body.error_description).toMatch(/federated identity credential/);
+    expect(res.body.error_description).toMatch(/AADSTS700213/);
+    expect(res.body.error_description).toMatch(/FIC subject/);
+    // The subject is policy content: named in the audit log, not in the response.
+    expect(res.body.error_description).not.toContain('agent-id-bridge:typo');
     expect(res.body).not.toHaveProperty('access_token');
     expect(res.headers.get('cache-control')).toBe('no-store');
-    expect(sb.entra.calls.map((c) => [c.leg, c.aadsts])).toEqual([['leg1', 70021]]);
-    expect(audit.at(-1)).toMatchObject({ outcome: 'error', reason: 'entra_misconfigured', aadsts: '70021' });
+    expect(sb.entra.calls.map((c) => [c.leg, c.aadsts])).toEqual([['leg1', 700213]]);
+    expect(audit.at(-1)).toMatchObject({
+      outcome: 'error',
+      reason: 'entra_misconfigured',
+      aadsts: '700213',
+      fields: { fic_field: 'subject', expected: 'agent-id-bridge:typo', blueprint: SANDBOX.blueprintId },
+    });
     expect(audit.at(-1)!.entra_correlation_id).toBeTruthy();
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AgentTokenService, type AgentTokenRequest } from '../../src/entra/client.ts';
 import { EntraHttpError, type EntraToken, type EntraTransport } from '../../src/entra/types.ts';
-import { BridgeError } from '../../src/errors.ts';
+import { BridgeError, toWire } from '../../src/errors.ts';
 import { UpstreamError } from '../../src/net/bounded-fetch.ts';
 
 type Leg = 'leg1' | 'leg2' | 'obo' | 'user_fic';
@@ -34,6 +34,7 @@ function service(transport: EntraTransport, clock: () => number, sleeps: number[
   return new AgentTokenService({
     transport,
     mintAssertion: async (subject) => `assertion-for-${subject}-${Math.random()}`,
+    fic: { issuer: 'https://bridge.example.com', audience: 'api://AzureADTokenExchange' },
     clock,
     renewBeforeSec: 300,
     retry: { attempts: 3, baseDelayMs: 10, maxInlineRetryAfterSec: 2 },
@@ -214,5 +215,70 @@ describe('agent-token service', () => {
     const leg1 = scripted(() => 1000, { leg1: [malformed()] });
     const leg1Err = await service(leg1.transport, () => 1000).acquire(req()).catch((e: unknown) => e);
     expect(leg1Err).toMatchObject({ reason: 'entra_rejected' });
+  });
+
+  it('issue 8 item 4: user-token refusals in the OBO exchange are invalid_request (RFC 8693 §2.2.2) with the AADSTS code for the caller and Entra\'s text for the audit', async () => {
+    for (const [aadsts, reason] of [['500133', /expired/], ['500131', /another application/], ['50076', /multifactor/], ['53003', /Conditional Access/], ['50173', /revoked/]] as const) {
+      const s = scripted(() => 1000, { obo: [new EntraHttpError({ status: 400, error: 'invalid_grant', aadsts, summary: `AADSTS${aadsts}: text from Entra` })] });
+      const err = (await service(s.transport, () => 1000).acquire(req({ mode: 'obo', userAssertion: 'u' })).catch((e: unknown) => e)) as BridgeError;
+      expect(err.reason).toBe('entra_user_assertion_invalid');
+      expect(toWire(err.reason)).toMatchObject({ status: 400, error: 'invalid_request' });
+      expect(err.aadsts).toBe(aadsts);
+      expect(err.publicDetail).toMatch(new RegExp(`^AADSTS${aadsts}: `));
+      expect(err.publicDetail).toMatch(reason);
+      expect(err.detail).toMatch(/text from Entra/);
+    }
+    expect(toWire('entra_consent_required')).toMatchObject({ status: 400, error: 'invalid_scope' });
+  });
+
+  it('issue 8 item 6: each FIC code names the field to fix and its expected value; the subject only in the audit fields', async () => {
+    const cases = [
+      ['700211', 'issuer', 'https://bridge.example.com'],
+      ['700212', 'audience', 'api://AzureADTokenExchange'],
+      ['7002121', 'audience', 'api://AzureADTokenExchange'],
+      ['70022204', 'audience', 'api://AzureADTokenExchange'],
+      ['700213', 'subject', 'agent-id-bridge:bp'],
+      ['7002137', 'subject', 'agent-id-bridge:bp'],
+      ['7002138', 'subject', 'agent-id-bridge:bp'],
+      ['90061', 'issuer', 'https://bridge.example.com'],
+      ['50166', 'issuer', 'https://bridge.example.com'],
+      ['501661', 'issuer', 'https://bridge.example.com'],
+    ] as const;
+    for (const [aadsts, field, expected] of cases) {
+      const s = scripted(() => 1000, { leg1: [new EntraHttpError({ status: 401, error: 'invalid_client', aadsts, summary: `AADSTS${aadsts}: No matching federated identity record found` })] });
+      const err = (await service(s.transport, () => 1000).acquire(req()).catch((e: unknown) => e)) as BridgeError;
+      expect(err.reason, aadsts).toBe('entra_misconfigured');
+      expect(toWire(err.reason)).toMatchObject({ status: 502, error: 'entra_configuration_error' });
+      expect(err.publicDetail).toContain(`AADSTS${aadsts}`);
+      expect(err.fields).toMatchObject({ fic_field: field, expected, blueprint: 'bp', stage: 'leg 1 (blueprint T1)' });
+      if (field === 'subject') expect(err.publicDetail).not.toContain(expected);
+      else expect(err.publicDetail).toContain(expected);
+    }
+  });
+
+  it('issue 8 item 7: leg 1 and T2 ask for the configured cloud\'s token-exchange scope', async () => {
+    const scopes: string[] = [];
+    const s = scripted(() => 1000);
+    const transport: EntraTransport = {
+      ...s.transport,
+      blueprintExchangeToken: async (p) => {
+        scopes.push(`leg1 ${p.scope}`);
+        return s.transport.blueprintExchangeToken(p);
+      },
+      agentClientCredentials: async (p) => {
+        scopes.push(`leg2 ${p.scope}`);
+        return s.transport.agentClientCredentials(p);
+      },
+    };
+    const svc = new AgentTokenService({
+      transport,
+      mintAssertion: async () => 'a',
+      fic: { issuer: 'https://bridge.example.com', audience: 'api://AzureADTokenExchangeUSGov' },
+      clock: () => 1000,
+      renewBeforeSec: 300,
+      retry: { attempts: 1, baseDelayMs: 1, maxInlineRetryAfterSec: 0 },
+    });
+    await svc.acquire(req({ mode: 'agent_user', agentUser: { upn: 'bot@contoso.com' } }));
+    expect(scopes).toEqual(['leg1 api://AzureADTokenExchangeUSGov/.default', 'leg2 api://AzureADTokenExchangeUSGov/.default']);
   });
 });

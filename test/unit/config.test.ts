@@ -100,4 +100,23 @@ describe('configuration', () => {
   it('ships a JSON Schema identical to the one generated from the source of truth', () => {
     expect(readFileSync(SCHEMA_PATH, 'utf8')).toBe(renderPolicySchema(PLATFORMS));
   });
+
+  it('issue 8 item 7: derives the token-exchange audience from the cloud of ENTRA_AUTHORITY_HOST (MSAL.NET KnownCloudConfiguration.cs)', () => {
+    expect(loadConfig(env(), { platforms: PLATFORMS }).entra.tokenExchangeAudience).toBe('api://AzureADTokenExchange');
+    expect(loadConfig(env({ ENTRA_AUTHORITY_HOST: 'https://login.microsoftonline.us' }), { platforms: PLATFORMS }).entra.tokenExchangeAudience).toBe('api://AzureADTokenExchangeUSGov');
+    expect(loadConfig(env({ ENTRA_AUTHORITY_HOST: 'https://login.partner.microsoftonline.cn/' }), { platforms: PLATFORMS }).entra.tokenExchangeAudience).toBe('api://AzureADTokenExchangeChina');
+    // The sandbox's loopback emulator speaks for the public cloud.
+    expect(loadConfig(env({ BRIDGE_ISSUER: 'http://127.0.0.1:8787', ENTRA_AUTHORITY_HOST: 'http://127.0.0.1:8788' }), { platforms: PLATFORMS, mode: 'sandbox' }).entra.tokenExchangeAudience).toBe('api://AzureADTokenExchange');
+  });
+
+  it('issue 8 item 7: ENTRA_TOKEN_EXCHANGE_AUDIENCE is required for an unknown cloud, wins when set, and is validated', () => {
+    expect(problems(env({ ENTRA_AUTHORITY_HOST: 'https://login.sovcloud-identity.fr' }))).toEqual([expect.stringMatching(/^ENTRA_TOKEN_EXCHANGE_AUDIENCE: required for ENTRA_AUTHORITY_HOST=https:\/\/login.sovcloud-identity.fr/)]);
+    const fr = loadConfig(env({ ENTRA_AUTHORITY_HOST: 'https://login.sovcloud-identity.fr', ENTRA_TOKEN_EXCHANGE_AUDIENCE: 'api://AzureADTokenExchangeFrance' }), { platforms: PLATFORMS });
+    expect(fr.entra.tokenExchangeAudience).toBe('api://AzureADTokenExchangeFrance');
+    expect(loadConfig(env({ ENTRA_TOKEN_EXCHANGE_AUDIENCE: 'api://AzureADTokenExchangeUSGov' }), { platforms: PLATFORMS }).entra.tokenExchangeAudience).toBe('api://AzureADTokenExchangeUSGov');
+    for (const bad of ['api://AzureADTokenExchange/', 'not a uri', `api://${'x'.repeat(600)}`]) {
+      expect(problems(env({ ENTRA_TOKEN_EXCHANGE_AUDIENCE: bad }))).toEqual([expect.stringMatching(/^ENTRA_TOKEN_EXCHANGE_AUDIENCE: must be a URI/)]);
+    }
+    expect(isConfigured({ ENTRA_TOKEN_EXCHANGE_AUDIENCE: 'api://AzureADTokenExchange' })).toBe(true);
+  });
 });

@@ -20,15 +20,15 @@ describe('issuer keys, discovery and assertions', () => {
   it('publishes current and next key during rotation, and signs with the current one', async () => {
     const keys = await loadIssuerKeys({ option: 'A', material: await generateSigningKeyJwk() }, { option: 'B', material: await generateSigningKeyJwk() });
     expect(jwksDocument(keys).keys.map((k) => k.kid)).toEqual([keys.current.kid, keys.next!.kid]);
-    const jwt = await mintBridgeAssertion(keys, { issuer: 'https://bridge.example.com', subject: 'agent-id-bridge:bp', now: 1_800_000_000 });
+    const jwt = await mintBridgeAssertion(keys, { issuer: 'https://bridge.example.com', subject: 'agent-id-bridge:bp', audience: 'api://AzureADTokenExchange', now: 1_800_000_000 });
     expect(decodeProtectedHeader(jwt)).toEqual({ alg: 'RS256', typ: 'JWT', kid: keys.current.kid });
   });
 
   it('mints a fresh assertion with exactly the claims Entra matches (§2.4)', async () => {
     const keys = await loadIssuerKeys({ option: 'K', material: await generateSigningKeyJwk() });
     const now = Math.floor(Date.now() / 1000);
-    const a = await mintBridgeAssertion(keys, { issuer: 'https://bridge.example.com', subject: 'agent-id-bridge:bp', now });
-    const b = await mintBridgeAssertion(keys, { issuer: 'https://bridge.example.com', subject: 'agent-id-bridge:bp', now });
+    const a = await mintBridgeAssertion(keys, { issuer: 'https://bridge.example.com', subject: 'agent-id-bridge:bp', audience: 'api://AzureADTokenExchange', now });
+    const b = await mintBridgeAssertion(keys, { issuer: 'https://bridge.example.com', subject: 'agent-id-bridge:bp', audience: 'api://AzureADTokenExchange', now });
     const { payload } = await jwtVerify(a, createLocalJWKSet(jwksDocument(keys) as never), { algorithms: ['RS256'] });
     expect(payload).toMatchObject({ iss: 'https://bridge.example.com', sub: 'agent-id-bridge:bp', aud: 'api://AzureADTokenExchange', iat: now, nbf: now, exp: now + 300 });
     expect(typeof payload.jti).toBe('string');
@@ -68,5 +68,12 @@ describe('issuer keys, discovery and assertions', () => {
       subject_types_supported: ['public'],
       grant_types_supported: ['urn:ietf:params:oauth:grant-type:token-exchange'],
     });
+  });
+
+  it('issue 8 item 7: the assertion audience is the configured cloud\'s token-exchange audience', async () => {
+    const keys = await loadIssuerKeys({ option: 'K', material: await generateSigningKeyJwk() });
+    const jwt = await mintBridgeAssertion(keys, { issuer: 'https://bridge.example.com', subject: 's', audience: 'api://AzureADTokenExchangeUSGov', now: 1_800_000_000 });
+    const { payload } = await jwtVerify(jwt, createLocalJWKSet(jwksDocument(keys) as never), { algorithms: ['RS256'], currentDate: new Date(1_800_000_000_000) });
+    expect(payload.aud).toBe('api://AzureADTokenExchangeUSGov');
   });
 });

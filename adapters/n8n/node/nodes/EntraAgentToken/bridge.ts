@@ -141,9 +141,13 @@ export function refusalError(
 	} else if (error === 'invalid_target') {
 		message = `agent-id-bridge refused the requested target: ${said}`;
 		fix = `Check Agent ID, Resource, Scopes and Agent User against what the bridge policy rule for "${principal}" allows.`;
-	} else if (error === 'invalid_grant') {
+	} else if ((error === 'invalid_request' && /Microsoft Entra rejected the user token/i.test(said)) || error === 'invalid_grant') {
+		// invalid_request since the bridge follows RFC 8693 §2.2.2; invalid_grant from older bridges.
 		message = `Microsoft Entra rejected the request: ${said}`;
-		fix = 'In on-behalf-of mode, pass a current access token of the signed-in user issued for the agent blueprint; check that consent was granted for the requested scopes.';
+		fix = 'In on-behalf-of mode, pass a current access token of the signed-in user issued for the agent blueprint.';
+	} else if (error === 'invalid_scope') {
+		message = `Microsoft Entra rejected the request: ${said}`;
+		fix = 'Check that consent was granted for the requested scopes (to the agent identity, for this user).';
 	} else if (status === 429) {
 		message = 'agent-id-bridge is rate limiting this workflow';
 		fix = `Retry ${retryAfterSec ? `in ${retryAfterSec} s` : 'later'}, or cache tokens (Options > Cache Tokens) so fewer exchanges are needed.`;
