@@ -68,7 +68,12 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     const issuer = bridge.url;
     const audience = opts.overrides?.BRIDGE_AUDIENCE ?? issuer;
 
-    const entra = await startEntraEmulator({ tenants: [sandboxTenant(issuer)], allowInsecureLoopbackIssuer: true }, nextPort(1));
+    // A test may run the sandbox in another cloud's name (ENTRA_TOKEN_EXCHANGE_AUDIENCE): the emulator and the FIC follow.
+    const exchangeAudience = opts.overrides?.ENTRA_TOKEN_EXCHANGE_AUDIENCE;
+    const entra = await startEntraEmulator(
+      { tenants: [sandboxTenant(issuer, exchangeAudience)], allowInsecureLoopbackIssuer: true, ...(exchangeAudience ? { tokenExchangeAudience: exchangeAudience } : {}) },
+      nextPort(1),
+    );
     closers.push(() => entra.close());
 
     const platforms: SandboxPlatform[] = [];
@@ -110,9 +115,16 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         tenantId: SANDBOX.tenantId,
         tokenEndpoint: `${entra.url}/${SANDBOX.tenantId}/oauth2/v2.0/token`,
         jwksUri: `${entra.url}/${SANDBOX.tenantId}/discovery/v2.0/keys`,
+        // Validate sandbox tokens "the Microsoft way": discovery names the emulator's own jwks_uri,
+        // while `issuer` (and tokens' iss) keep Entra's real shape.
+        discovery: `${entra.url}/${SANDBOX.tenantId}/v2.0/.well-known/openid-configuration`,
+        discoveryV1: `${entra.url}/${SANDBOX.tenantId}/.well-known/openid-configuration`,
+        tokenExchangeAudience: config.entra.tokenExchangeAudience,
         humanUser: { username: SANDBOX.humanUser.upn, password: SANDBOX.humanUser.password, clientId: SANDBOX.clientAppId, scope: `api://${SANDBOX.blueprintId}/access_agent` },
         agentUser: SANDBOX.agentUser,
       },
+      // The sandbox API as a downstream service: its v2 tokens carry aud = clientId.
+      api: { resource: SANDBOX.api, clientId: SANDBOX.apiAppId, tokenVersion: 2 },
       agents: [
         { id: SANDBOX.agentId, name: 'sandbox-agent-one', resources: [SANDBOX.graph, SANDBOX.api], modes: ['autonomous', 'obo', 'agent_user'] },
         { id: SANDBOX.otherAgentId, name: 'sandbox-agent-two', resources: [], modes: [], note: 'no sandbox workload may act as this agent' },

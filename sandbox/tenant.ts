@@ -18,12 +18,17 @@ export const SANDBOX = {
   clientAppId: 'c1c1c1c1-0000-4000-8000-000000000001',
   graph: 'https://graph.microsoft.com',
   api: 'api://sandbox-api',
+  /** Client id of the sandbox API: the `aud` of its v2 tokens, which a downstream validator checks. */
+  apiAppId: 'e0e0e0e0-0000-4000-8000-000000000001',
 } as const;
 
 export const SANDBOX_FIC_SUBJECT = `agent-id-bridge:${SANDBOX.blueprintId}`;
 
-/** The tenant, with the blueprint's FIC pointing at `bridgeIssuer` (known once the bridge listens). */
-export function sandboxTenant(bridgeIssuer: string): EmulatedTenant {
+/**
+ * The tenant, with the blueprint's FIC pointing at `bridgeIssuer` (known once the bridge listens) and
+ * carrying the cloud's token-exchange audience (the public cloud's unless a test says otherwise).
+ */
+export function sandboxTenant(bridgeIssuer: string, tokenExchangeAudience = 'api://AzureADTokenExchange'): EmulatedTenant {
   return {
     tenantId: SANDBOX.tenantId,
     blueprints: [
@@ -31,7 +36,7 @@ export function sandboxTenant(bridgeIssuer: string): EmulatedTenant {
         appId: SANDBOX.blueprintId,
         displayName: 'Sandbox blueprint',
         principalId: SANDBOX.blueprintPrincipalId,
-        fics: [{ name: 'agent-id-bridge', issuer: bridgeIssuer, subject: SANDBOX_FIC_SUBJECT, audiences: ['api://AzureADTokenExchange'] }],
+        fics: [{ name: 'agent-id-bridge', issuer: bridgeIssuer, subject: SANDBOX_FIC_SUBJECT, audiences: [tokenExchangeAudience] }],
         exposedScopes: ['access_agent'],
       },
     ],
@@ -59,7 +64,7 @@ export function sandboxTenant(bridgeIssuer: string): EmulatedTenant {
     clientApps: [{ appId: SANDBOX.clientAppId, displayName: 'Sandbox client app' }],
     resources: [
       { uri: SANDBOX.graph, appId: '00000003-0000-0000-c000-000000000000', accessTokenVersion: 1, lifetimeSec: 29100 },
-      { uri: SANDBOX.api, appId: 'e0e0e0e0-0000-4000-8000-000000000001', accessTokenVersion: 2, lifetimeSec: 3599 },
+      { uri: SANDBOX.api, appId: SANDBOX.apiAppId, accessTokenVersion: 2, lifetimeSec: 3599 },
     ],
   };
 }
