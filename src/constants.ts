@@ -134,3 +134,12 @@ export const AUDIT_FIELD_MAX_CHARS = 256;
 
 /** Default per-principal rate limit of /token (requests per minute). */
 export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600;
+
+/**
+ * Bounds of the compact JWS segments of a JWT proof, checked before routing or any cache
+ * (src/verify/compact-jws.ts). A JOSE header of these proofs is under 300 characters (alg, kid,
+ * typ); 1 KiB leaves room without letting the header carry a payload.
+ */
+export const MAX_JWS_HEADER_CHARS = 1024;
+/** The longest signature an accepted alg produces: RS256 with an 8192-bit key is 1024 bytes, 1366 base64url characters. */
+export const MAX_JWS_SIGNATURE_CHARS = 1366;

@@ -24,6 +24,9 @@ export type ReasonCode =
   | 'proof_signature'
   | 'proof_unknown_key'
   | 'proof_audience'
+  | 'proof_audience_multiple'
+  | 'proof_header_unsupported'
+  | 'proof_typ_mismatch'
   | 'proof_expired'
   | 'proof_not_yet_valid'
   | 'proof_too_old'
@@ -90,13 +93,16 @@ export function toWire(reason: ReasonCode): WireShape {
     case 'proof_signature':
     case 'proof_unknown_key':
     case 'proof_audience':
+    case 'proof_audience_multiple':
+    case 'proof_header_unsupported':
+    case 'proof_typ_mismatch':
     case 'proof_expired':
     case 'proof_not_yet_valid':
     case 'proof_too_old':
     case 'proof_claim':
     case 'proof_replayed':
     case 'proof_rejected_upstream':
-      // Deliberately one generic text: which check failed is for the audit log, not for a prober.
+      // One generic text; a refusal may append what the caller controls (publicDetail, issue 8 item 5).
       return { status: 400, error: 'invalid_request', description: 'The workload proof could not be verified.' };
     case 'no_rule_matches':
       return { status: 400, error: 'invalid_request', description: 'No trust policy rule allows this workload.' };

@@ -29,6 +29,8 @@ export function createGcpVerifier(config: GcpConfig, deps: AdapterDeps): Workloa
     proofKind: 'gcp-id-token',
     tokenTypes: GCP_TOKEN_TYPES,
     issuers: GOOGLE_ISSUERS,
+    // Google's issuers and algorithms are public: a refused token may be told which rule it broke.
+    issuersArePublic: true,
     keysFor: () => keys,
     // Google signs ID tokens with RS256 only (platform-proofs.md §B.2).
     algorithms: ['RS256'],

@@ -7,6 +7,7 @@ import { GRANT_TYPE_TOKEN_EXCHANGE, MAX_PARAM_BYTES, MAX_TOKEN_BYTES, TOKEN_TYPE
 import { BridgeError } from '../errors.ts';
 import type { Mode } from '../config/schema.ts';
 import type { AgentUserRef } from '../entra/types.ts';
+import { checkCompactJws } from '../verify/compact-jws.ts';
 import type { ProofInput } from '../verify/contract.ts';
 import type { Form } from './form.ts';
 
@@ -25,6 +26,8 @@ export interface TokenRequest {
   agentUserRaw: string | undefined;
 }
 
+/** JWT proofs, whatever platform verifies them, must be strict compact JWS (issue 8 item 11). */
+const JWT_PROOF_TYPES = new Set<string>([TOKEN_TYPE.jwt, TOKEN_TYPE.idToken]);
 const USER_TOKEN_TYPES = new Set<string>([TOKEN_TYPE.accessToken, TOKEN_TYPE.jwt]);
 /** OpenID scopes Entra adds to user flows itself; allowed, never a resource. */
 const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access', 'email']);
@@ -72,6 +75,11 @@ export function parseTokenRequest(form: Form, proofTokenTypes: ReadonlySet<strin
   }
 
   const { resource, scopes } = parseTarget(form.get('scope'), form.get('resource'), mode);
+  // One accepted spelling per JWT proof, before routing, any cache or any hash (issue 8 item 11).
+  if (JWT_PROOF_TYPES.has(proof.tokenType)) {
+    const shape = checkCompactJws(proof.token);
+    if (!shape.ok) throw new BridgeError(shape.reason, shape.detail, shape.publicDetail !== undefined ? { publicDetail: shape.publicDetail } : {});
+  }
   return {
     mode,
     proof,
@@ -98,6 +106,11 @@ function resourceOfScope(scope: string): string | undefined {
   return res.endsWith(':/') || res.endsWith(':') ? undefined : res;
 }
 
+/** The scope grammar is public: the caller is told which rule its scope or resource broke (issue 8 item 5). */
+function scopeError(rule: string): BridgeError {
+  return new BridgeError('invalid_scope', rule, { publicDetail: rule });
+}
+
 function parseTarget(scopeParam: string | undefined, resourceParam: string | undefined, mode: Mode): { resource: string; scopes: string[] } {
   if (resourceParam !== undefined) {
     // RFC 8707 §2: an absolute URI without a fragment.
@@ -108,24 +121,24 @@ function parseTarget(scopeParam: string | undefined, resourceParam: string | und
     } catch {
       ok = false;
     }
-    if (!ok) throw new BridgeError('invalid_scope', 'resource must be an absolute URI (e.g. https://graph.microsoft.com)');
+    if (!ok) throw scopeError('resource must be an absolute URI without a fragment, e.g. https://graph.microsoft.com.');
   }
   if (scopeParam === undefined) {
-    if (resourceParam === undefined) throw new BridgeError('invalid_scope', 'scope or resource is required');
+    if (resourceParam === undefined) throw scopeError('Send scope (e.g. https://graph.microsoft.com/.default) or resource.');
     return { resource: resourceParam, scopes: [`${resourceParam}/.default`] };
   }
   const all = scopeParam.split(' ').filter((s) => s !== '');
   const resourceScopes = all.filter((s) => !OIDC_SCOPES.has(s));
-  if (resourceScopes.length === 0) throw new BridgeError('invalid_scope', 'scope names no resource');
-  if (mode === 'autonomous' && all.length !== resourceScopes.length) throw new BridgeError('invalid_scope', 'OpenID scopes are for user flows only');
+  if (resourceScopes.length === 0) throw scopeError('scope must name a resource scope, <resource>/<name>.');
+  if (mode === 'autonomous' && all.length !== resourceScopes.length) throw scopeError('openid, profile, offline_access and email are for user flows (OBO, agent user) only.');
   const resources = new Set(resourceScopes.map(resourceOfScope));
-  if (resources.has(undefined)) throw new BridgeError('invalid_scope', 'every scope must be <resource>/<name>');
+  if (resources.has(undefined)) throw scopeError('Every scope must be <resource>/<name>.');
   if (resourceParam !== undefined) resources.add(resourceParam);
   if (resources.size !== 1) throw new BridgeError('multiple_resources', `${resources.size} resources requested`);
   const resource = [...resources][0]!;
   // App-only agent requests must use <resource>/.default (AADSTS1002012, entra-agent-id.md §1.0).
   if (mode === 'autonomous' && (resourceScopes.length !== 1 || !resourceScopes[0]!.endsWith('/.default'))) {
-    throw new BridgeError('invalid_scope', 'autonomous mode takes exactly one <resource>/.default scope');
+    throw scopeError('Autonomous mode takes exactly one <resource>/.default scope.');
   }
   return { resource, scopes: all };
 }

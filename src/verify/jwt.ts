@@ -8,17 +8,18 @@ import {
   customFetch,
   decodeJwt,
   decodeProtectedHeader,
-  errors,
   jwtVerify,
   type JWTHeaderParameters,
   type JWTPayload,
   type JWTVerifyGetKey,
   type JWTVerifyOptions,
 } from 'jose';
-import { CLOCK_SKEW_SEC, JWKS_CACHE_MAX_AGE_MS, JWKS_COOLDOWN_MS, JWKS_MAX_RESPONSE_BYTES, JWKS_TIMEOUT_MS, MAX_TOKEN_BYTES, VERIFIER_RETRY_AFTER_SEC } from '../constants.ts';
-import type { ReasonCode } from '../errors.ts';
-import { UpstreamError, type BoundedFetch } from '../net/bounded-fetch.ts';
-import { accept, refuse, type Platform, type ProofInput, type Result, type VerifyContext, type VerifyResult, type WorkloadFields, type WorkloadVerifier } from './contract.ts';
+import { CLOCK_SKEW_SEC, JWKS_CACHE_MAX_AGE_MS, JWKS_COOLDOWN_MS, JWKS_MAX_RESPONSE_BYTES, JWKS_TIMEOUT_MS } from '../constants.ts';
+import type { BoundedFetch } from '../net/bounded-fetch.ts';
+import { checkCompactJws } from './compact-jws.ts';
+import { keySetBoundary, refusalFromJoseError } from './jose-errors.ts';
+import { withProofHint } from './proof-hints.ts';
+import { accept, refuse, type Platform, type ProofInput, type Refusal, type Result, type VerifyContext, type VerifyResult, type WorkloadFields, type WorkloadVerifier } from './contract.ts';
 
 export interface JwtProofVerifierOptions {
   platform: Platform;
@@ -38,6 +39,11 @@ export interface JwtProofVerifierOptions {
   maxLifetimeSec: number;
   /** Tolerated clock skew on exp/nbf/iat; default (and maximum) CLOCK_SKEW_SEC. */
   clockSkewSec?: number;
+  /**
+   * The trusted issuers are public facts (Google's), so refusals raised before the signature
+   * verified may tell the caller what to fix; see src/verify/proof-hints.ts.
+   */
+  issuersArePublic?: boolean;
   /** Claims that must be present besides iss/aud/exp/iat. */
   requiredClaims?: readonly string[];
   /** Record `jti` in the replay store: every proof is accepted once. */
@@ -60,6 +66,7 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
   const issuers = new Set(opts.issuers);
   const algorithms = [...opts.algorithms];
   const skew = Math.min(opts.clockSkewSec ?? CLOCK_SKEW_SEC, CLOCK_SKEW_SEC);
+  const issuersArePublic = opts.issuersArePublic === true;
   return {
     platform: opts.platform,
     tokenTypes: opts.tokenTypes,
@@ -69,21 +76,28 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
       return unverifiedIssuer !== undefined && issuers.has(unverifiedIssuer);
     },
     async verify(input: ProofInput, ctx: VerifyContext): Promise<VerifyResult> {
-      if (input.token.length > MAX_TOKEN_BYTES) return refuse('proof_too_large', `proof is ${input.token.length} bytes`);
+      const audience = opts.audience ? opts.audience(ctx) : ctx.audience;
+      const hinted = (r: Refusal) => withProofHint(r, { audience, algorithms, typ: opts.typ, maxLifetimeSec: opts.maxLifetimeSec }, issuersArePublic);
+      // The strict shape first: one spelling per token, before anything is decoded (issue 8 item 11).
+      const shape = checkCompactJws(input.token);
+      if (!shape.ok) return shape;
       let header: JWTHeaderParameters;
       try {
         header = decodeProtectedHeader(input.token) as JWTHeaderParameters;
       } catch {
-        return refuse('proof_malformed', 'not a compact JWS');
+        return refuse('proof_malformed', 'the JOSE header is not a base64url JSON object');
       }
       // Refuse a disallowed alg before touching keys: `none`, HS256-with-the-RSA-key and friends.
       if (typeof header.alg !== 'string' || !algorithms.includes(header.alg)) {
-        return refuse('proof_alg_not_allowed', `alg ${JSON.stringify(header.alg)} is not in [${algorithms.join(', ')}]`);
+        return hinted(refuse('proof_alg_not_allowed', `alg ${JSON.stringify(header.alg)} is not in [${algorithms.join(', ')}]`, { fields: { claim: 'alg', received: JSON.stringify(header.alg) ?? 'absent', expected: algorithms.join(' ') } }));
+      }
+      // None of these proofs uses a JWS extension; one that must be understood cannot be (RFC 7515 §4.1.11).
+      if (header.crit !== undefined) {
+        return hinted(refuse('proof_header_unsupported', 'the header names critical extensions', { fields: { claim: 'crit', received: JSON.stringify(header.crit), expected: 'absent' } }));
       }
       const iss = peekIssuer(input.token);
-      if (iss === undefined || !issuers.has(iss)) return refuse('proof_untrusted_issuer', `issuer ${JSON.stringify(iss)} is not configured`);
+      if (iss === undefined || !issuers.has(iss)) return refuse('proof_untrusted_issuer', `issuer ${JSON.stringify(iss)} is not configured`, { fields: { claim: 'iss', received: JSON.stringify(iss) ?? 'absent' } });
 
-      const audience = opts.audience ? opts.audience(ctx) : ctx.audience;
       const verifyOptions: JWTVerifyOptions = {
         algorithms,
         issuer: iss,
@@ -96,14 +110,21 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
       };
       let payload: JWTPayload;
       try {
-        ({ payload } = await jwtVerify(input.token, opts.keysFor(iss), verifyOptions));
+        ({ payload } = await jwtVerify(input.token, keySetBoundary(opts.keysFor(iss)), verifyOptions));
       } catch (e) {
-        return fromJoseError(e);
+        return hinted(refusalFromJoseError(e, { header, audience, issuers: opts.issuers, algorithms, typ: opts.typ, maxLifetimeSec: opts.maxLifetimeSec, now: ctx.now, skewSec: skew }));
+      }
+      // jose accepts an `aud` array that merely contains the audience; a proof for several parties
+      // could be replayed here by any of them, so exactly one audience is accepted (issue 8 item 2).
+      if (Array.isArray(payload.aud) && payload.aud.length !== 1) {
+        return hinted(refuse('proof_audience_multiple', `aud names ${payload.aud.length} audiences`, { fields: { claim: 'aud', received: JSON.stringify(payload.aud), expected: audience } }));
       }
       const iat = payload.iat as number;
       const exp = payload.exp as number;
-      if (exp - iat > opts.maxLifetimeSec) return refuse('proof_too_old', `lifetime exp-iat=${exp - iat}s exceeds ${opts.maxLifetimeSec}s`);
-      if (iat > ctx.now + skew) return refuse('proof_not_yet_valid', `iat ${iat} is in the future`);
+      if (exp - iat > opts.maxLifetimeSec) {
+        return hinted(refuse('proof_too_old', `lifetime exp-iat=${exp - iat}s exceeds ${opts.maxLifetimeSec}s`, { fields: { claim: 'exp', received: `exp-iat=${exp - iat}`, expected: `exp-iat<=${opts.maxLifetimeSec}` } }));
+      }
+      if (iat > ctx.now + skew) return hinted(refuse('proof_not_yet_valid', `iat ${iat} is in the future`, { fields: { claim: 'iat', received: String(iat), expected: `at or before ${ctx.now + skew}` } }));
 
       const mapped = opts.toWorkload(payload, header);
       if (!mapped.ok) return mapped;
@@ -116,28 +137,6 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
       return accept({ platform: opts.platform, proofKind: opts.proofKind, issuer: iss, expiresAt: exp, ...mapped.value });
     },
   };
-}
-
-function fromJoseError(e: unknown): VerifyResult {
-  if (e instanceof UpstreamError) return refuse('verifier_unavailable', e.message, { retryAfterSec: VERIFIER_RETRY_AFTER_SEC });
-  if (e instanceof errors.JWTExpired) return refuse('proof_expired', 'exp is in the past');
-  if (e instanceof errors.JWTClaimValidationFailed) {
-    const byClaim: Record<string, ReasonCode> = { aud: 'proof_audience', iss: 'proof_untrusted_issuer', nbf: 'proof_not_yet_valid', typ: 'proof_malformed' };
-    let reason: ReasonCode = byClaim[e.claim] ?? 'proof_claim';
-    if (e.claim === 'iat') reason = e.reason === 'check_failed' ? 'proof_not_yet_valid' : 'proof_too_old';
-    return refuse(reason, `claim ${e.claim} ${e.reason}`);
-  }
-  if (e instanceof errors.JOSEAlgNotAllowed) return refuse('proof_alg_not_allowed', 'alg not allowed');
-  if (e instanceof errors.JWSSignatureVerificationFailed) return refuse('proof_signature', 'signature does not verify');
-  if (e instanceof errors.JWKSNoMatchingKey) return refuse('proof_unknown_key', 'no key with this kid in the issuer JWKS');
-  if (e instanceof errors.JWKSMultipleMatchingKeys) return refuse('proof_unknown_key', 'several keys match; kid required');
-  if (e instanceof errors.JWKSTimeout) return refuse('verifier_unavailable', 'JWKS fetch timed out', { retryAfterSec: VERIFIER_RETRY_AFTER_SEC });
-  if (e instanceof errors.JWSInvalid || e instanceof errors.JWTInvalid) return refuse('proof_malformed', 'malformed JWT');
-  if (e instanceof errors.JWKSInvalid || e instanceof errors.JOSENotSupported || e instanceof errors.JWKInvalid) {
-    return refuse('verifier_unavailable', `issuer keys unusable: ${(e as Error).message}`, { retryAfterSec: VERIFIER_RETRY_AFTER_SEC });
-  }
-  if (e instanceof errors.JOSEError) return refuse('verifier_unavailable', `key set unavailable: ${e.code}`, { retryAfterSec: VERIFIER_RETRY_AFTER_SEC });
-  return refuse('verifier_unavailable', `key set unavailable: ${(e as Error).message}`, { retryAfterSec: VERIFIER_RETRY_AFTER_SEC });
 }
 
 /**

@@ -5,7 +5,9 @@ import { readStrictForm } from '../../src/token/form.ts';
 import { proofTokenTypes, PLATFORMS } from '../../src/platforms.ts';
 import { parseTokenRequest } from '../../src/token/request.ts';
 
-const base = { grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token: 'eyJ.proof.x', subject_token_type: TOKEN_TYPE.idToken, resource: 'https://graph.microsoft.com' };
+/** Shaped like a compact JWS (the parser checks the shape of JWT proofs, issue 8 item 11). */
+const PROOF = 'aGVhZA.cGF5bG9hZA.c2ln';
+const base = { grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token: PROOF, subject_token_type: TOKEN_TYPE.idToken, resource: 'https://graph.microsoft.com' };
 
 function post(body: string, contentType = 'application/x-www-form-urlencoded') {
   return new Request('http://bridge.test/token', { method: 'POST', headers: { 'content-type': contentType }, body });
@@ -30,7 +32,7 @@ describe('POST /token form parsing (RFC 6749 §3.2, RFC 8693 §2.1)', () => {
   it('reads an autonomous request with resource → <resource>/.default', async () => {
     const r = await parse(base);
     expect(r).toMatchObject({ mode: 'autonomous', resource: 'https://graph.microsoft.com', scopes: ['https://graph.microsoft.com/.default'] });
-    expect(r.proof).toEqual({ token: 'eyJ.proof.x', tokenType: TOKEN_TYPE.idToken });
+    expect(r.proof).toEqual({ token: PROOF, tokenType: TOKEN_TYPE.idToken });
   });
 
   it('reads an explicit /.default scope and an audience (agent id)', async () => {
@@ -41,8 +43,8 @@ describe('POST /token form parsing (RFC 6749 §3.2, RFC 8693 §2.1)', () => {
   });
 
   it('reads OBO: the user token is the subject, the proof is the actor', async () => {
-    const r = await parse({ ...base, subject_token: 'user-token', subject_token_type: TOKEN_TYPE.accessToken, actor_token: 'proof', actor_token_type: TOKEN_TYPE.jwt, resource: '', scope: 'https://graph.microsoft.com/User.Read openid' });
-    expect(r).toMatchObject({ mode: 'obo', userToken: 'user-token', proof: { token: 'proof', tokenType: TOKEN_TYPE.jwt }, resource: 'https://graph.microsoft.com' });
+    const r = await parse({ ...base, subject_token: 'user-token', subject_token_type: TOKEN_TYPE.accessToken, actor_token: PROOF, actor_token_type: TOKEN_TYPE.jwt, resource: '', scope: 'https://graph.microsoft.com/User.Read openid' });
+    expect(r).toMatchObject({ mode: 'obo', userToken: 'user-token', proof: { token: PROOF, tokenType: TOKEN_TYPE.jwt }, resource: 'https://graph.microsoft.com' });
     expect(r.scopes).toEqual(['https://graph.microsoft.com/User.Read', 'openid']);
   });
 

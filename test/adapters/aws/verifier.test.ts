@@ -283,10 +283,11 @@ describe('GetWebIdentityToken JWT (kind 2)', () => {
     expect(result.ok && result.value.auditContext?.request_tags).toBe('{"job-id":"j-1"}');
   });
 
-  it('accepts aud as a string or as an array holding the bridge audience (uncertain: which one AWS sends for a single audience)', async () => {
+  it('issue 8 item 2: accepts exactly one audience; a token also issued for another party is refused (proof_audience_multiple)', async () => {
     const { web } = verifiers();
     expect((await web.verify(jwt(await sts.mintWebIdentityToken({ audiences: [AUDIENCE] })), ctx)).ok).toBe(true);
-    expect((await web.verify(jwt(await sts.mintWebIdentityToken({ audiences: ['https://other.example', AUDIENCE] })), ctx)).ok).toBe(true);
+    const twoParties = await web.verify(jwt(await sts.mintWebIdentityToken({ audiences: ['https://other.example', AUDIENCE] })), ctx);
+    expect(twoParties).toMatchObject({ ok: false, reason: 'proof_audience_multiple', fields: { claim: 'aud', expected: AUDIENCE } });
   });
 
   it('routes on the unverified issuer: configured issuers only', async () => {

@@ -16,6 +16,8 @@ import { buildN8nVector, loadN8nVectors, type N8nVectorSpec, type VectorEnv, typ
 
 const OTHER_INSTANCE = 'sandbox-n8n-two';
 const GENERIC = 'The workload proof could not be verified.';
+/** Refusals decided after the signature verified, whose description says what to fix (issue 8 item 5). */
+const AFTER_SIGNATURE = new Set(['proof_audience', 'proof_audience_multiple', 'proof_expired', 'proof_not_yet_valid', 'proof_too_old', 'proof_typ_mismatch']);
 
 let sb: Sandbox;
 let env: VectorEnv;
@@ -90,7 +92,12 @@ describe('n8n through the app: each refused input', () => {
     const token = await buildN8nVector(vector, { ...env, now: Math.floor(Date.now() / 1000) });
     const res = await exchange(token);
     expect(res.status).toBe(400);
-    expect(res.body).toMatchObject({ error: 'invalid_request', error_description: GENERIC });
+    expect(res.body.error).toBe('invalid_request');
+    // Refused once the instance's signature verified: the caller is told what it controls (issue 8
+    // item 5). Refused before: exactly the generic text, whatever the instance (it may not exist).
+    const told = AFTER_SIGNATURE.has(vector.expect);
+    if (told) expect(String(res.body.error_description)).toMatch(new RegExp(`^${GENERIC.replaceAll('.', '\\.')} \\S`));
+    else expect(res.body.error_description).toBe(GENERIC);
     expect(res.headers.get('cache-control')).toBe('no-store');
     const event = auditOf(res.body.request_id);
     expect(event.reason).toBe(vector.expect);

@@ -56,7 +56,7 @@ export function loadGcpVectors(): GcpVector[] {
 export async function buildGcpVector(spec: GcpVectorSpec, emulator: GcpEmulator, env: { now: number; audience: string }): Promise<string> {
   if (spec.literal !== undefined) return spec.literal;
   const iat = env.now + (spec.iatOffsetSec ?? 0);
-  const claims: Record<string, unknown> = { ...nullsToUndefined(spec.claims) };
+  const claims: Record<string, unknown> = { ...(fillAudience(nullsToUndefined(spec.claims), env.audience) as Record<string, unknown> | undefined) };
   if (spec.nbfOffsetSec !== undefined) claims.nbf = env.now + spec.nbfOffsetSec;
   if (spec.padBytes !== undefined) claims.pad = 'x'.repeat(spec.padBytes);
   const header = nullsToUndefined(spec.header);
@@ -97,6 +97,14 @@ export async function buildGcpVector(spec: GcpVectorSpec, emulator: GcpEmulator,
 
 function decodeSegment(segment: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(segment, 'base64url').toString('utf8')) as Record<string, unknown>;
+}
+
+/** Claim strings may name `${audience}`, the bridge audience of the run. */
+function fillAudience(value: unknown, audience: string): unknown {
+  if (typeof value === 'string') return value.replaceAll('${audience}', audience);
+  if (Array.isArray(value)) return value.map((v) => fillAudience(v, audience));
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fillAudience(v, audience)]));
+  return value;
 }
 
 function nullsToUndefined(o: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
