@@ -96,7 +96,8 @@ export function createApp(deps: AppDeps): Hono {
     app.get('/_sandbox', (c) => c.json(manifest(), 200, NO_STORE));
   }
 
-  app.notFound((c) => c.json({ error: 'not_found', error_description: `No route ${c.req.method} ${c.req.path}.` }, 404, NO_STORE));
+  // The path is not echoed: an answer never reflects what a caller chose to put in it.
+  app.notFound((c) => c.json({ error: 'not_found', error_description: 'No such route.' }, 404, NO_STORE));
   app.onError((err, c) => {
     logError(`unexpected error on ${c.req.method} ${c.req.path}: ${scrubSecrets(`${err.name}: ${err.message}`)}`);
     const wire = toWire('internal_error');

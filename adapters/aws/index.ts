@@ -6,6 +6,7 @@
 import { ConfigError } from '../../src/config/config.ts';
 import { TOKEN_TYPE } from '../../src/constants.ts';
 import { definePlatform, type AdapterDeps, type WorkloadVerifier } from '../../src/verify/contract.ts';
+import { isAwsAttribute } from './attributes.ts';
 import { AwsPlatformSchema, awsConfigProblems, type AwsPlatformConfig, type AwsRuntime } from './config.ts';
 import { STS_DEFAULT_TIMEOUT_MS, STS_MAX_REQUEST_AGE_SEC } from './constants.ts';
 import { createSigV4Verifier } from './get-caller-identity.ts';
@@ -49,6 +50,7 @@ export function createAwsVerifiers(config: AwsPlatformConfig, deps: AdapterDeps,
 export const awsPlatform = definePlatform({
   name: 'aws',
   configSchema: AwsPlatformSchema,
+  isAttribute: isAwsAttribute,
   proofTokenTypes: [TOKEN_TYPE.aws4Request, TOKEN_TYPE.jwt, TOKEN_TYPE.idToken],
   problems: awsConfigProblems,
   createVerifiers: createAwsVerifiers,

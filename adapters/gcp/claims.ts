@@ -14,6 +14,13 @@ const USER_MANAGED_SA_EMAIL = /^[a-z0-9][a-z0-9-]{0,62}@([a-z][a-z0-9-]{4,28}[a-
 /** `google.compute_engine` fields exposed as attributes (format=full on GCE; empty on Cloud Run, §B.1). */
 const COMPUTE_ENGINE_FIELDS = ['project_id', 'project_number', 'zone', 'instance_id', 'instance_name'] as const;
 
+/** Every attribute name a GCP workload may carry: what a policy rule may match (docs/platforms/gcp.md). */
+const GCP_ATTRIBUTES: ReadonlySet<string> = new Set(['azp', 'email', 'project', ...COMPUTE_ENGINE_FIELDS]);
+
+export function isGcpAttribute(name: string): boolean {
+  return GCP_ATTRIBUTES.has(name);
+}
+
 export function gcpWorkloadFromClaims(payload: JWTPayload): Result<WorkloadFields> {
   const sub = payload.sub;
   // Authorise on `sub`, never on `email`: email is optional and only meaningful when verified (§B.1).

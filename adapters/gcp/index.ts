@@ -3,9 +3,10 @@
  * verified as a configuration of the shared JWT proof verifier (style.md §B.2 rule 1).
  */
 import { MAX_PROOF_TOKEN_AGE_SEC, TOKEN_TYPE } from '../../src/constants.ts';
+import { keySetUrlProblem } from '../../src/net/loopback.ts';
 import { definePlatform, type AdapterDeps, type WorkloadVerifier } from '../../src/verify/contract.ts';
 import { createJwtProofVerifier, remoteJwks } from '../../src/verify/jwt.ts';
-import { gcpWorkloadFromClaims } from './claims.ts';
+import { gcpWorkloadFromClaims, isGcpAttribute } from './claims.ts';
 import { GCP_DEFAULT_JWKS_URL, GcpPlatformSchema, type GcpPlatformConfig } from './config.ts';
 
 export { GCP_DEFAULT_JWKS_URL, type GcpPlatformConfig } from './config.ts';
@@ -43,6 +44,11 @@ export function createGcpVerifier(config: GcpConfig, deps: AdapterDeps): Workloa
 export const gcpPlatform = definePlatform({
   name: 'gcp',
   configSchema: GcpPlatformSchema,
+  isAttribute: isGcpAttribute,
   proofTokenTypes: GCP_TOKEN_TYPES,
+  problems: (config: GcpPlatformConfig, runtime) => {
+    const problem = config.jwksUrl === undefined ? undefined : keySetUrlProblem(config.jwksUrl, 'policy.platforms.gcp.jwksUrl', runtime.allowInsecureLoopback);
+    return problem === undefined ? [] : [problem];
+  },
   createVerifiers: (config: GcpPlatformConfig, deps) => [createGcpVerifier({ jwksUrl: config.jwksUrl ?? GCP_DEFAULT_JWKS_URL }, deps)],
 });

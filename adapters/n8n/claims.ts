@@ -15,6 +15,11 @@ const MAX_AUDIT_VALUE_CHARS = 256;
 /** Members of the optional `n8n` claim, kept for the audit log only: policy never sees them. */
 const AUDIT_MEMBERS = { execution_id: 'n8n_execution_id', workflow_name: 'n8n_workflow_name', node_name: 'n8n_node_name' } as const;
 
+/** Every attribute name an n8n workload carries: what a policy rule may match (docs/platforms/n8n.md). */
+export function isN8nAttribute(name: string): boolean {
+  return name === 'instance_id' || name === 'workflow_id';
+}
+
 export function n8nIssuer(instanceId: string): string {
   return `${N8N_ISSUER_PREFIX}${instanceId}`;
 }

@@ -4,10 +4,11 @@
  * JWT proof verifier (style.md §B.2 rule 1) with every jti accepted once through the replay port.
  */
 import { CLOCK_SKEW_SEC, TOKEN_TYPE } from '../../src/constants.ts';
+import { keySetUrlProblem } from '../../src/net/loopback.ts';
 import { definePlatform, type AdapterDeps, type WorkloadVerifier } from '../../src/verify/contract.ts';
 import { N8nPlatformSchema, type N8nPlatformConfig } from './config.ts';
 import { createJwtProofVerifier } from '../../src/verify/jwt.ts';
-import { N8N_ISSUER_PREFIX, n8nIssuer, n8nWorkloadFromClaims } from './claims.ts';
+import { isN8nAttribute, N8N_ISSUER_PREFIX, n8nIssuer, n8nWorkloadFromClaims } from './claims.ts';
 import { instanceKeyResolver, N8N_ALGORITHMS } from './keys.ts';
 
 export type N8nConfig = N8nPlatformConfig;
@@ -46,6 +47,12 @@ export function createN8nVerifier(config: N8nConfig, deps: AdapterDeps): Workloa
 export const n8nPlatform = definePlatform({
   name: 'n8n',
   configSchema: N8nPlatformSchema,
+  isAttribute: isN8nAttribute,
   proofTokenTypes: N8N_TOKEN_TYPES,
+  problems: (config: N8nConfig, runtime) =>
+    Object.entries(config.instances).flatMap(([id, instance]) => {
+      const problem = instance.jwksUrl === undefined ? undefined : keySetUrlProblem(instance.jwksUrl, `policy.platforms.n8n.instances.${id}.jwksUrl`, runtime.allowInsecureLoopback);
+      return problem === undefined ? [] : [problem];
+    }),
   createVerifiers: (config: N8nConfig, deps) => [createN8nVerifier(config, deps)],
 });

@@ -111,7 +111,7 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
         for (const issue of parsed.error.issues) problems.push(`${source}: ${['policy', ...issue.path.map(String)].join('.')}: ${issue.message}`);
       } else {
         try {
-          policy = compilePolicy(parsed.data);
+          policy = compilePolicy(parsed.data, (platform, name) => opts.platforms.some((p) => p.name === platform && p.isAttribute(name)));
           platforms = parsed.data.platforms;
         } catch (e) {
           if (e instanceof PolicyError) problems.push(`${source}: ${e.message}`);

@@ -9,3 +9,20 @@ const LOOPBACK_V4 = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
 export function isLoopbackHost(url: URL): boolean {
   return LOOPBACK_HOSTS.has(url.hostname) || LOOPBACK_V4.test(url.hostname);
 }
+
+/**
+ * A key set (JWKS) URL the bridge fetches for every proof: https, or http to loopback where the
+ * deployment allows it (the sandbox's emulators). Refused at load, not at the first request
+ * (issue 8 item 12). Returns the problem, naming the option, or undefined.
+ */
+export function keySetUrlProblem(value: string, option: string, allowInsecureLoopback: boolean): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `${option}: not a URL`;
+  }
+  if (url.protocol === 'https:') return undefined;
+  if (url.protocol === 'http:' && allowInsecureLoopback && isLoopbackHost(url)) return undefined;
+  return `${option}: must be https (http is accepted for loopback in the sandbox only)`;
+}

@@ -6,7 +6,9 @@ export type CompiledMatcher = { kind: 'exact'; value: string } | { kind: 'patter
 export function compileMatcher(m: Matcher): CompiledMatcher {
   if (typeof m === 'string') return { kind: 'exact', value: m };
   if ('glob' in m) return { kind: 'pattern', source: `glob:${m.glob}`, re: new RegExp(`^${globToRegexBody(m.glob)}$`) };
-  // Anchor the whole alternation: "a|b" must not become "^a|b$".
+  // Compile the pattern on its own first: `ID)|(.*` is invalid alone but valid once wrapped, where it
+  // would match everything. Then anchor the whole alternation: "a|b" must not become "^a|b$".
+  new RegExp(m.regex);
   return { kind: 'pattern', source: `regex:${m.regex}`, re: new RegExp(`^(?:${m.regex})$`) };
 }
 

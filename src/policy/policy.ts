@@ -58,7 +58,10 @@ export class PolicyError extends Error {
 
 export const defaultFicSubject = (blueprintAppId: string) => `agent-id-bridge:${blueprintAppId}`;
 
-export function compilePolicy(file: PolicyFile, pathPrefix = 'policy'): CompiledPolicy {
+/** Per platform name, whether a rule may name an attribute (the registry's `isAttribute`). */
+export type AttributeNames = (platform: string, name: string) => boolean;
+
+export function compilePolicy(file: PolicyFile, isAttribute: AttributeNames, pathPrefix = 'policy'): CompiledPolicy {
   const agents = new Map<string, AgentTarget>();
   file.tenants.forEach((tenant, ti) => {
     tenant.blueprints.forEach((bp, bi) => {
@@ -102,7 +105,11 @@ export function compilePolicy(file: PolicyFile, pathPrefix = 'policy'): Compiled
       platform: r.platform,
       principal: compile(r.principal, `${at}.principal`),
       issuer: r.issuer === undefined ? undefined : compile(r.issuer, `${at}.issuer`),
-      attributes: Object.entries(r.attributes ?? {}).map(([k, m]) => [k, compile(m, `${at}.attributes.${k}`)]),
+      attributes: Object.entries(r.attributes ?? {}).map(([k, m]) => {
+        // A name the platform never produces can never match; refuse it instead of denying silently.
+        if (!isAttribute(r.platform, k)) throw new PolicyError(`${at}.attributes.${k}`, `"${k}" is not an attribute the ${r.platform} platform produces`);
+        return [k, compile(m, `${at}.attributes.${k}`)];
+      }),
       agent,
       resources: new Set(r.resources.map((res, j) => normaliseResource(res, `${at}.resources[${j}]`))),
       modes,
@@ -123,7 +130,8 @@ function workloadMatches(rule: CompiledRule, w: VerifiedWorkload): boolean {
   if (rule.platform !== w.platform) return false;
   if (!matches(rule.principal, w.principal)) return false;
   if (rule.issuer && !matches(rule.issuer, w.issuer)) return false;
-  for (const [name, m] of rule.attributes) if (!matches(m, w.attributes[name])) return false;
+  // Own properties only: `constructor` or `__proto__` must never be found on the prototype.
+  for (const [name, m] of rule.attributes) if (!matches(m, Object.hasOwn(w.attributes, name) ? w.attributes[name] : undefined)) return false;
   return true;
 }
 

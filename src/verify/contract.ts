@@ -154,6 +154,11 @@ export interface PlatformModule<N extends string = string, C = any> {
    * production), each naming its option path; reported with every other configuration problem.
    */
   problems?(config: C, runtime: PlatformRuntime): string[];
+  /**
+   * The attribute names this platform's workloads carry: a policy rule may match only these, so a
+   * name that could never match (or one such as `constructor`) is refused at load (issue 8 item 12).
+   */
+  isAttribute(name: string): boolean;
   createVerifiers(config: C, deps: AdapterDeps, runtime: PlatformRuntime): WorkloadVerifier[];
 }
 

@@ -164,3 +164,15 @@ describe('rate limit per principal', () => {
     expect(Number(third.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 });
+
+describe('unknown routes', () => {
+  it('issue 8 item 12: the 404 body does not echo the request path', async () => {
+    const path = '/nope-<script>alert(1)</script>-marker';
+    const res = await fetch(`${sb.url}${path}`);
+    expect(res.status).toBe(404);
+    const text = await res.text();
+    expect(JSON.parse(text)).toEqual({ error: 'not_found', error_description: 'No such route.' });
+    expect(text).not.toContain('marker');
+    expect(res.headers.get('cache-control')).toBe('no-store');
+  });
+});

@@ -65,6 +65,19 @@ describe('configuration', () => {
     expect(problems(env({ ENTRA_AUTHORITY_HOST: 'https://login.microsoftonline.com' }), 'sandbox')).toEqual([expect.stringMatching(/ENTRA_AUTHORITY_HOST: the sandbox talks to the local Entra emulator only/)]);
   });
 
+  it('issue 8 item 12: an http:// JWKS URL outside the sandbox is refused at load, naming its option', () => {
+    const withPlatforms = (platforms: string) => POLICY.replace('platforms: { gcp: {} }', `platforms: ${platforms}`);
+    const gcpHttp = withPlatforms('{ gcp: { jwksUrl: "http://keys.example.com/certs" } }');
+    expect(problems(env({ BRIDGE_POLICY: gcpHttp }))).toEqual([expect.stringMatching(/^BRIDGE_POLICY: policy\.platforms\.gcp\.jwksUrl: must be https/)]);
+    const n8nHttp = withPlatforms('{ gcp: {}, n8n: { instances: { prod: { jwksUrl: "http://n8n.example.com/jwks.json" } } } }');
+    expect(problems(env({ BRIDGE_POLICY: n8nHttp }))).toEqual([expect.stringMatching(/policy\.platforms\.n8n\.instances\.prod\.jwksUrl: must be https/)]);
+    // Loopback http stays possible in the sandbox (the emulators), https everywhere.
+    const n8nLoopback = withPlatforms('{ gcp: { jwksUrl: "http://127.0.0.1:9/certs" }, n8n: { instances: { prod: { jwksUrl: "http://127.0.0.1:9/jwks.json" } } } }');
+    expect(problems(env({ BRIDGE_ISSUER: 'http://127.0.0.1:8787', ENTRA_AUTHORITY_HOST: 'http://127.0.0.1:9', BRIDGE_POLICY: n8nLoopback }), 'sandbox')).toEqual([]);
+    expect(problems(env({ BRIDGE_POLICY: n8nLoopback }))).toHaveLength(2);
+    expect(problems(env({ BRIDGE_POLICY: withPlatforms('{ gcp: { jwksUrl: "https://keys.example.com/certs" } }') }))).toEqual([]);
+  });
+
   it('names the policy path of a schema error', () => {
     const bad = POLICY.replace('tenantId: 11111111-1111-4111-8111-111111111111', 'tenantId: common');
     expect(problems(env({ BRIDGE_POLICY: bad })).join('\n')).toMatch(/BRIDGE_POLICY: policy\.tenants\.0\.tenantId: must be a tenant id or domain/);

@@ -48,6 +48,7 @@ function problems(e: Env, platforms: readonly PlatformModule[] = PLATFORMS): str
 const impostor = definePlatform({
   name: 'oidc',
   configSchema: z.object({}).strict(),
+  isAttribute: () => false,
   proofTokenTypes: [TOKEN_TYPE.jwt],
   createVerifiers: () => [
     createJwtProofVerifier({

@@ -3,8 +3,14 @@ import { policyFileSchema } from '../../src/config/schema.ts';
 import { PLATFORMS } from '../../src/platforms.ts';
 
 const PolicyFileSchema = policyFileSchema(PLATFORMS);
+/** The registry's attribute names, as loadConfig passes them. */
+const isPlatformAttribute = (platform: string, name: string) => PLATFORMS.some((p) => p.name === platform && p.isAttribute(name));
 import { compilePolicy, evaluatePolicy, PolicyError } from '../../src/policy/policy.ts';
 import type { VerifiedWorkload } from '../../src/verify/contract.ts';
+import { gcpWorkloadFromClaims } from '../../adapters/gcp/claims.ts';
+import { n8nWorkloadFromClaims } from '../../adapters/n8n/claims.ts';
+import { webIdentityWorkload } from '../../adapters/aws/web-identity.ts';
+import { principalFromCallerArn } from '../../adapters/aws/arn.ts';
 
 const T = '11111111-1111-4111-8111-111111111111';
 const BP = '22222222-2222-4222-8222-222222222222';
@@ -19,7 +25,7 @@ function policy(rules: unknown[], platforms: Record<string, unknown> = { gcp: {}
     platforms,
     rules,
   });
-  return compilePolicy(file);
+  return compilePolicy(file, isPlatformAttribute);
 }
 
 const gcp = (principal: string, attributes: Record<string, string> = {}): VerifiedWorkload => ({
@@ -122,7 +128,7 @@ describe('trust policy', () => {
       platforms: { gcp: {} },
       rules: [rule({ agent: A3 })],
     });
-    const d = evaluatePolicy(compilePolicy(file), gcp('123'), { resource: GRAPH, mode: 'autonomous' });
+    const d = evaluatePolicy(compilePolicy(file, isPlatformAttribute), gcp('123'), { resource: GRAPH, mode: 'autonomous' });
     expect(d.allowed && d.agent).toMatchObject({ tenantId: T2, blueprintId: BP2, ficSubject: 'custom-subject' });
   });
 });
@@ -139,5 +145,61 @@ describe('policy compilation refuses an invalid policy with the option path', ()
   it.each(cases)('%s', (_name, rules, platforms, path) => {
     expect(() => policy(rules, platforms)).toThrow(PolicyError);
     expect(() => policy(rules, platforms)).toThrow(path);
+  });
+});
+
+describe('issue 8 item 12: policy loading refuses what it cannot mean', () => {
+  it('issue 8 item 12: a rule regex valid only once wrapped (ID)|(.*) is refused at load', () => {
+    expect(() => policy([rule({ principal: { regex: 'ID)|(.*' } })])).toThrow(PolicyError);
+    expect(() => policy([rule({ principal: { regex: 'ID)|(.*' } })])).toThrow(/rules\[0\]\.principal/);
+    // A sound alternation still loads and stays anchored as a whole.
+    const p = policy([rule({ principal: { regex: '123|456' } })]);
+    expect(evaluatePolicy(p, gcp('456'), { resource: GRAPH, mode: 'autonomous' }).allowed).toBe(true);
+    expect(evaluatePolicy(p, gcp('1234'), { resource: GRAPH, mode: 'autonomous' }).allowed).toBe(false);
+  });
+
+  it('issue 8 item 12: an attribute named constructor (or any name the platform never produces) is refused at load', () => {
+    for (const name of ['constructor', 'toString', 'hasOwnProperty', 'env']) {
+      expect(() => policy([rule({ principal: { glob: '**' }, attributes: { [name]: { glob: '**' } } })]), name).toThrow(/not an attribute the gcp platform produces/);
+    }
+  });
+
+  it('issue 8 item 12: attribute matchers read own properties only: an inherited name never matches', () => {
+    // Compiled by hand past the load check, to show the evaluation itself does not consult the prototype.
+    const p = policy([rule({ principal: { glob: '**' }, attributes: { project: { glob: '**' } } })]);
+    const compiled = { ...p, rules: p.rules.map((r) => ({ ...r, attributes: [['constructor', r.attributes[0]![1]]] as typeof r.attributes })) };
+    expect(evaluatePolicy(compiled, gcp('123', {}), { resource: GRAPH, mode: 'autonomous' })).toMatchObject({ allowed: false, reason: 'no_rule_matches' });
+    expect(evaluatePolicy(p, gcp('123', { project: 'p' }), { resource: GRAPH, mode: 'autonomous' }).allowed).toBe(true);
+  });
+
+  it('issue 8 item 12: per-platform attribute names, including AWS principal tags', () => {
+    const platforms = { gcp: {}, aws: {}, n8n: { instances: { i1: { keys: [{ kty: 'OKP', crv: 'Ed25519', x: 'A'.repeat(43) }] } } } };
+    const ok = [
+      rule({ platform: 'aws', principal: { glob: '**' }, attributes: { account: '1', 'tag:team': 'x', role_path: '/' } }),
+      rule({ name: 'r2', platform: 'n8n', principal: { glob: '**' }, attributes: { instance_id: 'i1', workflow_id: 'w' } }),
+    ];
+    expect(() => policy(ok, platforms)).not.toThrow();
+    expect(() => policy([rule({ platform: 'n8n', principal: { glob: '**' }, attributes: { project: 'x' } })], platforms)).toThrow(/not an attribute the n8n platform produces/);
+    expect(() => policy([rule({ platform: 'aws', principal: { glob: '**' }, attributes: { 'tag:': 'x' } })], platforms)).toThrow(PolicyError);
+  });
+});
+
+describe('issue 8 item 12: the attribute lists agree with what the adapters produce', () => {
+  /** The attribute names of an accepted mapping (every mapping here must be accepted). */
+  const names = (result: { ok: boolean; value?: unknown }) => {
+    expect(result.ok).toBe(true);
+    return Object.keys((result.value as { attributes: Record<string, string> }).attributes);
+  };
+  it('every attribute a fully populated proof yields is one a rule may name', () => {
+    const gcpNames = names(gcpWorkloadFromClaims({ sub: '1', azp: '1', email: 'a@my-project-42.iam.gserviceaccount.com', email_verified: true, google: { compute_engine: { project_id: 'p', project_number: 1, zone: 'z', instance_id: '1', instance_name: 'n' } } }));
+    const n8nNames = names(n8nWorkloadFromClaims({ sub: 'n8n:i:workflow:w', jti: 'j' }, 'i'));
+    const awsWeb = webIdentityWorkload({ sub: 'arn:aws:iam::111122223333:role/p/r', 'https://sts.amazonaws.com/': { aws_account: '111122223333', org_id: 'o', ou_path: 'o/r/', source_region: 'us-east-1', lambda_source_function_arn: 'arn:x', principal_tags: { team: 'a' } } }, '111122223333');
+    const caller = principalFromCallerArn('arn:aws:sts::111122223333:assumed-role/r/s');
+    const user = principalFromCallerArn('arn:aws:iam::111122223333:user/u');
+    expect(gcpNames).toHaveLength(8);
+    expect(names(awsWeb)).toContain('tag:team');
+    for (const [platform, list] of [['gcp', gcpNames], ['n8n', n8nNames], ['aws', [...names(awsWeb), ...names(caller), ...names(user), 'unique_id']]] as const) {
+      for (const name of list) expect(isPlatformAttribute(platform, name), `${platform} ${name}`).toBe(true);
+    }
   });
 });
