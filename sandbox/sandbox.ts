@@ -11,7 +11,7 @@ import type { AppDeps } from '../src/app.ts';
 import type { AuditSink } from '../src/audit/audit.ts';
 import { generateSigningKeyJwk } from '../src/issuer/keys.ts';
 import { createFetchTransport } from '../src/entra/transport-fetch.ts';
-import { listen, nodePorts } from '../src/node.ts';
+import { listen, nodeClientOrigin, nodePorts, type NodeHandler } from '../src/node.ts';
 import { startEntraEmulator, type EntraEmulator } from '../test/emulators/entra/index.ts';
 import { startAwsSandbox } from './platforms/aws.ts';
 import { startGcpSandbox, type GcpSandboxPlatform } from './platforms/gcp.ts';
@@ -31,6 +31,8 @@ export interface SandboxOptions {
   audit?: AuditSink;
   entraTransport?: 'msal' | 'fetch';
   sleep?: (ms: number) => Promise<void>;
+  /** The bridge's clock in unix seconds (tests that count per-minute windows pin it). */
+  clock?: () => number;
 }
 
 export interface SandboxPolicy {
@@ -62,8 +64,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const nextPort = (i: number) => (port === 0 ? 0 : port + i);
   const closers: (() => Promise<void>)[] = [];
   try {
-    const handler: { fetch?: (req: Request) => Response | Promise<Response> } = {};
-    const bridge = await listen('127.0.0.1', port, (req) => (handler.fetch ? handler.fetch(req) : new Response('starting', { status: 503 })));
+    const handler: { fetch?: NodeHandler } = {};
+    const bridge = await listen('127.0.0.1', port, (req, env) => (handler.fetch ? handler.fetch(req, env) : new Response('starting', { status: 503 })));
     closers.push(bridge.close);
     const issuer = bridge.url;
     const audience = opts.overrides?.BRIDGE_AUDIENCE ?? issuer;
@@ -137,10 +139,12 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         ...(opts.entraTransport === 'fetch' ? { entraTransport: createFetchTransport } : {}),
         ...(opts.audit ? { audit: opts.audit } : {}),
         ...(opts.sleep ? { sleep: opts.sleep } : {}),
+        ...(opts.clock ? { clock: opts.clock } : {}),
         sandboxManifest: () => manifest,
+        clientOrigin: nodeClientOrigin(config.node.trustedProxyHops),
       }),
     );
-    handler.fetch = app.fetch;
+    handler.fetch = (req, env) => app.fetch(req, env);
     const bannerLines = [
       '',
       '  ==========================================================================',

@@ -8,6 +8,7 @@ import { BridgeError, toWire } from './errors.ts';
 import { NO_STORE } from './http.ts';
 import { discoveryDocument, jwksDocument } from './issuer/documents.ts';
 import type { IssuerKeys } from './issuer/keys.ts';
+import type { RequestOrigin } from './limits/admission.ts';
 import { exchange, verifyAndDecide, type ExchangeDeps } from './token/exchange.ts';
 import { readStrictForm } from './token/form.ts';
 import { parseTokenRequest } from './token/request.ts';
@@ -23,6 +24,8 @@ export interface AppDeps extends ExchangeDeps {
   sandboxManifest?: () => Record<string, unknown>;
   /** Logs unexpected errors (already scrubbed of tokens). */
   logError?: (message: string) => void;
+  /** Where a request came from (src/compose.ts RuntimePorts.clientOrigin). */
+  clientOrigin?: (req: Request, env: unknown) => RequestOrigin;
 }
 
 
@@ -31,6 +34,7 @@ export function createApp(deps: AppDeps): Hono {
   const discovery = discoveryDocument(deps.issuer);
   const jwks = jwksDocument(deps.keys);
   const logError = deps.logError ?? ((m: string) => console.error(m));
+  const originOf = deps.clientOrigin ?? (() => ({ address: undefined }));
 
   app.get('/.well-known/openid-configuration', (c) => c.json(discovery, 200, { 'Cache-Control': 'public, max-age=3600' }));
   // Entra caches JWKS up to about an hour (§2.3); keep ours short so a published next key is seen promptly.
@@ -42,11 +46,13 @@ export function createApp(deps: AppDeps): Hono {
    * Both decision routes share one shape: a fresh audit event, the handler's JSON body (200) or a
    * refusal, no-store and the request id on every answer, and exactly one audit line at the end.
    */
-  const decisionRoute = (route: AuditEvent['route'], handle: (req: Request, audit: AuditEvent) => Promise<Record<string, unknown>>) => async (c: Context) => {
+  const decisionRoute = (route: AuditEvent['route'], handle: (req: Request, audit: AuditEvent, origin: RequestOrigin) => Promise<Record<string, unknown>>) => async (c: Context) => {
     const audit: AuditEvent = { time: new Date().toISOString(), request_id: crypto.randomUUID(), route, outcome: 'error' };
     const started = Date.now();
     try {
-      return c.json(await handle(c.req.raw, audit), 200, { ...NO_STORE, 'X-Request-Id': audit.request_id });
+      const origin = originOf(c.req.raw, c.env);
+      if (origin.address !== undefined) audit.client = origin.address;
+      return c.json(await handle(c.req.raw, audit, origin), 200, { ...NO_STORE, 'X-Request-Id': audit.request_id });
     } catch (e) {
       return refuse(c, e, audit);
     } finally {
@@ -57,9 +63,9 @@ export function createApp(deps: AppDeps): Hono {
 
   app.post(
     '/token',
-    decisionRoute('/token', async (raw, audit) => {
+    decisionRoute('/token', async (raw, audit, origin) => {
       const req = parseTokenRequest(await readStrictForm(raw), deps.proofTokenTypes);
-      const result = await exchange(deps, req, audit);
+      const result = await exchange(deps, req, audit, origin);
       audit.outcome = 'issued';
       return {
         access_token: result.accessToken,
@@ -74,11 +80,11 @@ export function createApp(deps: AppDeps): Hono {
 
   app.post(
     '/explain',
-    decisionRoute('/explain', async (raw, audit) => {
+    decisionRoute('/explain', async (raw, audit, origin) => {
       if (!deps.explainEnabled) throw new BridgeError('invalid_mode', '/explain is disabled (BRIDGE_EXPLAIN=off)');
       const req = parseTokenRequest(await readStrictForm(raw), deps.proofTokenTypes);
       // The caller must present a valid proof: it learns only about its own evaluation.
-      const { workload, decision } = await verifyAndDecide(deps, req, audit);
+      const { workload, decision } = await verifyAndDecide(deps, req, audit, origin);
       audit.outcome = 'explained';
       if (!decision.allowed) audit.reason = decision.reason;
       return {

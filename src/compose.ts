@@ -12,7 +12,9 @@ import type { EntraTransport } from './entra/types.ts';
 import { mintBridgeAssertion } from './issuer/assertion.ts';
 import { loadIssuerKeys } from './issuer/keys.ts';
 import { createBoundedFetch, type BoundedFetch } from './net/bounded-fetch.ts';
-import { MemoryRateLimiter, MemoryReplayStore } from './store/memory.ts';
+import { AdmissionGuard, type RequestOrigin } from './limits/admission.ts';
+import { MemoryRateLimiter } from './limits/rate-limiter.ts';
+import { MemoryReplayStore } from './store/memory.ts';
 import type { RateLimiter, ReplayStore } from './store/ports.ts';
 import { PLATFORMS, proofTokenTypes } from './platforms.ts';
 import type { AdapterDeps, PlatformModule, WorkloadVerifier } from './verify/contract.ts';
@@ -34,6 +36,12 @@ export interface RuntimePorts {
   sleep?: (ms: number) => Promise<void>;
   sandboxManifest?: () => Record<string, unknown>;
   logError?: (message: string) => void;
+  /**
+   * Where a request came from (src/limits/client-address.ts): Node reads the socket, Workers the
+   * CF-Connecting-IP header. `env` is what the runtime passed to app.fetch. Without it, every request
+   * shares one client budget.
+   */
+  clientOrigin?: (req: Request, env: unknown) => RequestOrigin;
 }
 
 /**
@@ -102,7 +110,8 @@ export async function buildAppDeps(config: Config, ports: RuntimePorts): Promise
     policy: config.policy,
     agentTokens,
     replay: ports.replay ?? new MemoryReplayStore(clock),
-    rateLimiter: ports.rateLimiter ?? new MemoryRateLimiter(config.rateLimitPerMinute, clock),
+    rateLimiter: ports.rateLimiter ?? new MemoryRateLimiter(config.rateLimitPerMinute, clock, config.admission.maxKeys),
+    admission: new AdmissionGuard(config.admission, clock),
     clock,
     verifiedProofs: new VerifiedProofCache(),
     keys,
@@ -110,6 +119,7 @@ export async function buildAppDeps(config: Config, ports: RuntimePorts): Promise
     explainEnabled: config.explain,
     ...(ports.sandboxManifest ? { sandboxManifest: ports.sandboxManifest } : {}),
     ...(ports.logError ? { logError: ports.logError } : {}),
+    ...(ports.clientOrigin ? { clientOrigin: ports.clientOrigin } : {}),
   };
 }
 

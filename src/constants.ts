@@ -143,3 +143,52 @@ export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600;
 export const MAX_JWS_HEADER_CHARS = 1024;
 /** The longest signature an accepted alg produces: RS256 with an 8192-bit key is 1024 bytes, 1366 base64url characters. */
 export const MAX_JWS_SIGNATURE_CHARS = 1366;
+
+/**
+ * Front-door limits (src/limits/): checked before a proof is verified, so a caller who matches no
+ * rule cannot make the bridge spend STS round trips, JWKS fetches or signature checks without bound.
+ * Defaults are far above what agents need (they cache their Entra token for about an hour) and
+ * low enough that one address cannot drive thousands of upstream calls.
+ */
+/**
+ * Proof verifications per minute from one client address (IPv6: one /64); a proof answered from
+ * the verified-proof cache is not counted. Hundreds of agents behind one NAT address stay far below.
+ */
+export const DEFAULT_CLIENT_RATE_LIMIT_PER_MINUTE = 600;
+/** Proof verifications per minute per unverified routing key (the JWT `iss`; STS for signed requests). */
+export const DEFAULT_ISSUER_RATE_LIMIT_PER_MINUTE = 6000;
+/** Proof verifications in flight at once (STS round trips, JWKS fetches, signature checks). */
+export const DEFAULT_MAX_CONCURRENT_VERIFICATIONS = 32;
+/** Retry-After when every verification slot is taken: slots free up within an STS timeout. */
+export const VERIFICATION_BUSY_RETRY_AFTER_SEC = 1;
+/**
+ * Keys one rate-limit table holds per one-minute window (per limiter). At about 100 bytes a key
+ * this caps each table near 10 MiB; a new key beyond it is refused until the window turns.
+ */
+export const DEFAULT_RATE_LIMIT_MAX_KEYS = 100_000;
+/** Rate-limit window length; every limiter counts in fixed windows of this size. */
+export const RATE_LIMIT_WINDOW_SEC = 60;
+
+/**
+ * Node server limits (src/node.ts). A slowly sent request holds a descriptor: every phase of
+ * reading it has a deadline, and the number of open connections is capped below typical
+ * descriptor limits so outbound calls (STS, JWKS, Entra) and /healthz keep working.
+ */
+/** Time to receive the request headers (Node's server.headersTimeout). */
+export const NODE_HEADERS_TIMEOUT_MS = 10_000;
+/** Time to read a request body once the handler asks for it (src/token/form.ts). */
+export const BODY_READ_DEADLINE_MS = 10_000;
+/** Node's own backstop for the whole request (server.requestTimeout), after the body deadline. */
+export const NODE_REQUEST_TIMEOUT_MS = 15_000;
+/** How often Node checks the two timeouts above (its default is 30 s, which would triple them). */
+export const NODE_TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+/** Open connections accepted at once (server.maxConnections); further ones are closed at once. */
+export const DEFAULT_MAX_CONNECTIONS = 512;
+/**
+ * After answering a request whose body was not read to the end (413, 408), the connection is
+ * closed: the answer carries `Connection: close`, the write side is shut, and what the client
+ * still sends is read and discarded for at most this long / this many bytes, so it reads the
+ * answer rather than a reset (RFC 9112 §9.6).
+ */
+export const LINGER_CLOSE_MS = 2_000;
+export const LINGER_CLOSE_MAX_BYTES = 1024 * 1024;

@@ -15,6 +15,8 @@ export type ReasonCode =
   | 'unsupported_token_type'
   | 'unsupported_requested_token_type'
   | 'invalid_mode'
+  | 'body_timeout'
+  | 'client_aborted'
   // proof verification (RFC 8693 §2.2.2: an invalid subject/actor token is invalid_request)
   | 'proof_malformed'
   | 'proof_too_large'
@@ -45,6 +47,10 @@ export type ReasonCode =
   | 'agent_user_not_allowed'
   // limits and upstream
   | 'rate_limited'
+  | 'client_rate_limited'
+  | 'issuer_rate_limited'
+  | 'rate_limiter_full'
+  | 'verification_busy'
   | 'verifier_unavailable'
   | 'verifier_redirected'
   | 'entra_unavailable'
@@ -57,7 +63,7 @@ export type ReasonCode =
   | 'internal_error';
 
 interface WireShape {
-  status: 400 | 415 | 413 | 429 | 500 | 502 | 503;
+  status: 400 | 408 | 415 | 413 | 429 | 500 | 502 | 503;
   error: string;
   description: string;
 }
@@ -85,6 +91,11 @@ export function toWire(reason: ReasonCode): WireShape {
       return { status: 400, error: 'invalid_request', description: 'Only access tokens can be requested.' };
     case 'invalid_mode':
       return { status: 400, error: 'invalid_request', description: 'The combination of parameters does not name a supported mode.' };
+    case 'body_timeout':
+      return { status: 408, error: 'invalid_request', description: 'The request body was not received in time.' };
+    case 'client_aborted':
+      // Written to a closed connection: no one reads it; the reason is for the audit log.
+      return { status: 400, error: 'invalid_request', description: 'The client closed the connection before the request was complete.' };
     case 'proof_malformed':
     case 'proof_too_large':
     case 'proof_unsupported':
@@ -124,6 +135,14 @@ export function toWire(reason: ReasonCode): WireShape {
       return { status: 400, error: 'invalid_target', description: 'The requested agent user is not allowed for this workload.' };
     case 'rate_limited':
       return { status: 429, error: 'temporarily_unavailable', description: 'Too many requests; retry after the indicated delay.' };
+    case 'client_rate_limited':
+      return { status: 429, error: 'temporarily_unavailable', description: 'Too many proofs from this client address; retry after the indicated delay.' };
+    case 'issuer_rate_limited':
+      return { status: 429, error: 'temporarily_unavailable', description: 'Too many proofs from this issuer right now; retry after the indicated delay.' };
+    case 'rate_limiter_full':
+      return { status: 503, error: 'temporarily_unavailable', description: 'The bridge is at its rate-limit capacity; retry after the indicated delay.' };
+    case 'verification_busy':
+      return { status: 503, error: 'temporarily_unavailable', description: 'The bridge is verifying as many proofs as it can; retry after the indicated delay.' };
     case 'verifier_unavailable':
       return { status: 503, error: 'temporarily_unavailable', description: 'The workload proof could not be checked right now; retry later.' };
     case 'verifier_redirected':

@@ -4,33 +4,78 @@
  * the other way round: a configured tenant is never mixed with the emulators (design.md §5).
  */
 import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { isConfigured, loadConfig, ConfigError, type Config } from './config/config.ts';
 import { buildApp, type RuntimePorts } from './compose.ts';
-import { DEFAULT_PORT } from './constants.ts';
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_PORT,
+  LINGER_CLOSE_MAX_BYTES,
+  LINGER_CLOSE_MS,
+  NODE_HEADERS_TIMEOUT_MS,
+  NODE_REQUEST_TIMEOUT_MS,
+  NODE_TIMEOUT_CHECK_INTERVAL_MS,
+} from './constants.ts';
 import { PLATFORMS } from './platforms.ts';
 import { createMsalTransport } from './entra/transport-msal.ts';
+import type { RequestOrigin } from './limits/admission.ts';
+import { forwardedClientAddress } from './limits/client-address.ts';
 
 export const nodePorts = (extra: Partial<RuntimePorts> = {}): RuntimePorts => ({ entraTransport: createMsalTransport, ...extra });
 
 export interface RunningServer {
   url: string;
   port: number;
+  /** The Node server (its timeouts and connection cap are set by listen()). */
+  server: ServerType;
   close(): Promise<void>;
 }
 
-/** Listen on host:port; the handler may be set after the port is known (the sandbox needs that). */
-export async function listen(host: string, port: number, handler: (req: Request) => Response | Promise<Response>): Promise<RunningServer> {
+/** What @hono/node-server passes to the app as `env`: the Node request and response. */
+export interface NodeBindings {
+  incoming: IncomingMessage;
+  outgoing: ServerResponse;
+}
+
+export type NodeHandler = (req: Request, env: NodeBindings) => Response | Promise<Response>;
+
+export interface ListenOptions {
+  /** Open connections accepted at once (server.maxConnections). */
+  maxConnections?: number;
+}
+
+/**
+ * The client address on Node: the socket's peer, or with trusted proxies in front the address the
+ * outermost of them saw (src/limits/client-address.ts; BRIDGE_TRUSTED_PROXY_HOPS).
+ */
+export function nodeClientOrigin(trustedProxyHops: number): (req: Request, env: unknown) => RequestOrigin {
+  return (req, env) => {
+    const peer = (env as Partial<NodeBindings> | undefined)?.incoming?.socket?.remoteAddress;
+    return { address: forwardedClientAddress(peer, req.headers.get('x-forwarded-for'), trustedProxyHops) };
+  };
+}
+
+/**
+ * Listen on host:port; the handler may be set after the port is known (the sandbox needs that).
+ * Every phase of reading a request has a deadline and open connections are capped, so slowly sent
+ * requests cannot hold the process's descriptors (constants.ts explains each number).
+ */
+export async function listen(host: string, port: number, handler: NodeHandler, opts: ListenOptions = {}): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     let server: ServerType;
     try {
-      server = serve({ fetch: handler, hostname: host, port }, (info) => {
+      const serverOptions = { headersTimeout: NODE_HEADERS_TIMEOUT_MS, requestTimeout: NODE_REQUEST_TIMEOUT_MS, connectionsCheckingInterval: NODE_TIMEOUT_CHECK_INTERVAL_MS };
+      server = serve({ fetch: (req, env) => closeIfBodyUnread(handler, req, env as NodeBindings), hostname: host, port, serverOptions }, (info) => {
         resolve({
           url: `http://${host.includes(':') ? `[${host}]` : host}:${info.port}`,
           port: info.port,
+          server,
           close: () => new Promise((r) => server.close(() => r())),
         });
       });
+      server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
       server.on('error', reject);
     } catch (e) {
       reject(e);
@@ -39,8 +84,46 @@ export async function listen(host: string, port: number, handler: (req: Request)
 }
 
 export async function startBridge(config: Config, ports: RuntimePorts = nodePorts()): Promise<RunningServer> {
-  const { app } = await buildApp(config, ports);
-  return listen(config.listen.host, config.listen.port, app.fetch);
+  const { app } = await buildApp(config, { clientOrigin: nodeClientOrigin(config.node.trustedProxyHops), ...ports });
+  return listen(config.listen.host, config.listen.port, (req, env) => app.fetch(req, env), { maxConnections: config.node.maxConnections });
+}
+
+/**
+ * A request answered before its body was read to the end (413, 408) leaves the rest of the body on
+ * the connection, so the connection cannot carry another request: the answer says
+ * `Connection: close`, and the connection is closed in stages (RFC 9112 §9.6): the answer and a
+ * FIN go out, what the client still sends is read and discarded for a bounded time, then the socket
+ * is closed. Closing at once would make the kernel answer the client's next bytes with a reset,
+ * which can destroy the answer before the client reads it.
+ */
+async function closeIfBodyUnread(handler: NodeHandler, req: Request, env: NodeBindings): Promise<Response> {
+  const res = await handler(req, env);
+  const incoming = env?.incoming;
+  if (incoming && !incoming.complete && req.method !== 'GET' && req.method !== 'HEAD') {
+    res.headers.set('connection', 'close');
+    lingerOnClose(incoming.socket);
+  }
+  return res;
+}
+
+/** Node ends a `Connection: close` answer with socket.destroySoon(); make that a staged close. */
+function lingerOnClose(socket: Socket): void {
+  let closing = false;
+  socket.destroySoon = function stagedClose(this: Socket): void {
+    if (closing || this.destroyed) return;
+    closing = true;
+    if (this.writable) this.end();
+    const timer = setTimeout(() => this.destroy(), LINGER_CLOSE_MS);
+    timer.unref();
+    let discarded = 0;
+    this.on('data', (chunk: Buffer) => {
+      discarded += chunk.byteLength;
+      if (discarded > LINGER_CLOSE_MAX_BYTES) this.destroy();
+    });
+    this.once('end', () => this.destroy());
+    this.once('close', () => clearTimeout(timer));
+    this.resume();
+  };
 }
 
 async function main(): Promise<void> {

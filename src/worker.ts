@@ -60,6 +60,8 @@ export async function createBridgeHandler(env: WorkerEnv): Promise<BridgeHandler
       replay: new DurableReplayStore(env.REPLAY, clock),
       rateLimiter: new DurableRateLimiter(env.RATE_LIMIT, config.rateLimitPerMinute, clock),
       logError: (message) => console.error(JSON.stringify({ type: 'error', message })),
+      // Set by Cloudflare's edge, which overwrites any value a client sends (src/limits/client-address.ts).
+      clientOrigin: (req) => ({ address: req.headers.get('cf-connecting-ip') ?? undefined }),
     });
     return async (request) => app.fetch(request);
   } catch (e) {

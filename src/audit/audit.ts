@@ -10,6 +10,8 @@ export interface AuditEvent {
   request_id: string;
   route: '/token' | '/explain';
   outcome: 'issued' | 'denied' | 'error' | 'explained';
+  /** The client address the per-address limit counted (src/limits/client-address.ts). */
+  client?: string;
   platform?: string;
   proof_kind?: string;
   issuer?: string;

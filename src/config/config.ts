@@ -3,8 +3,21 @@
  * (style.md §A.8). Every error names the offending option path; all problems are reported at once.
  */
 import { parse as parseYaml } from 'yaml';
-import { DEFAULT_PORT, DEFAULT_RATE_LIMIT_PER_MINUTE, ENTRA_AUTHORITY_HOST, ENTRA_MAX_ATTEMPTS, ENTRA_TIMEOUT_MS, MAX_FIC_AUDIENCE_CHARS } from '../constants.ts';
+import {
+  DEFAULT_CLIENT_RATE_LIMIT_PER_MINUTE,
+  DEFAULT_ISSUER_RATE_LIMIT_PER_MINUTE,
+  DEFAULT_MAX_CONCURRENT_VERIFICATIONS,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_PORT,
+  DEFAULT_RATE_LIMIT_MAX_KEYS,
+  DEFAULT_RATE_LIMIT_PER_MINUTE,
+  ENTRA_AUTHORITY_HOST,
+  ENTRA_MAX_ATTEMPTS,
+  ENTRA_TIMEOUT_MS,
+  MAX_FIC_AUDIENCE_CHARS,
+} from '../constants.ts';
 import { tokenExchangeAudienceFor } from '../entra/cloud.ts';
+import type { AdmissionLimits } from '../limits/admission.ts';
 import { isLoopbackHost } from '../net/loopback.ts';
 import { compilePolicy, PolicyError, type CompiledPolicy } from '../policy/policy.ts';
 import type { PlatformModule } from '../verify/contract.ts';
@@ -29,6 +42,10 @@ export interface Config {
   };
   listen: { host: string; port: number };
   rateLimitPerMinute: number;
+  /** Limits checked before a proof is verified (src/limits/admission.ts); maxKeys also bounds the principal limiter. */
+  admission: AdmissionLimits;
+  /** Node server only: proxies in front whose X-Forwarded-For is believed, and the connection cap. */
+  node: { trustedProxyHops: number; maxConnections: number };
   explain: boolean;
   audit: 'stdout' | 'off';
   /** http:// to loopback hosts is allowed for outbound fetches (sandbox and tests only). */
@@ -59,6 +76,12 @@ export const ENV = {
   host: 'BRIDGE_HOST',
   port: 'PORT',
   rateLimit: 'BRIDGE_RATE_LIMIT_PER_MINUTE',
+  clientRateLimit: 'BRIDGE_CLIENT_RATE_LIMIT_PER_MINUTE',
+  issuerRateLimit: 'BRIDGE_ISSUER_RATE_LIMIT_PER_MINUTE',
+  maxConcurrentVerifications: 'BRIDGE_MAX_CONCURRENT_VERIFICATIONS',
+  rateLimitMaxKeys: 'BRIDGE_RATE_LIMIT_MAX_KEYS',
+  trustedProxyHops: 'BRIDGE_TRUSTED_PROXY_HOPS',
+  maxConnections: 'BRIDGE_MAX_CONNECTIONS',
   explain: 'BRIDGE_EXPLAIN',
   audit: 'BRIDGE_AUDIT',
 } as const;
@@ -135,6 +158,16 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
   const maxAttempts = intOption(get(ENV.entraMaxAttempts), ENV.entraMaxAttempts, ENTRA_MAX_ATTEMPTS, 1, 10, problems);
   const port = intOption(get(ENV.port), ENV.port, DEFAULT_PORT, 0, 65535, problems);
   const rate = intOption(get(ENV.rateLimit), ENV.rateLimit, DEFAULT_RATE_LIMIT_PER_MINUTE, 1, 1_000_000, problems);
+  const admission: AdmissionLimits = {
+    clientPerMinute: intOption(get(ENV.clientRateLimit), ENV.clientRateLimit, DEFAULT_CLIENT_RATE_LIMIT_PER_MINUTE, 1, 1_000_000, problems),
+    issuerPerMinute: intOption(get(ENV.issuerRateLimit), ENV.issuerRateLimit, DEFAULT_ISSUER_RATE_LIMIT_PER_MINUTE, 1, 10_000_000, problems),
+    maxConcurrentVerifications: intOption(get(ENV.maxConcurrentVerifications), ENV.maxConcurrentVerifications, DEFAULT_MAX_CONCURRENT_VERIFICATIONS, 1, 10_000, problems),
+    maxKeys: intOption(get(ENV.rateLimitMaxKeys), ENV.rateLimitMaxKeys, DEFAULT_RATE_LIMIT_MAX_KEYS, 100, 10_000_000, problems),
+  };
+  const node = {
+    trustedProxyHops: intOption(get(ENV.trustedProxyHops), ENV.trustedProxyHops, 0, 0, 10, problems),
+    maxConnections: intOption(get(ENV.maxConnections), ENV.maxConnections, DEFAULT_MAX_CONNECTIONS, 1, 1_000_000, problems),
+  };
   const explain = boolOption(get(ENV.explain), ENV.explain, true, problems);
   const audit = get(ENV.audit) ?? 'stdout';
   if (audit !== 'stdout' && audit !== 'off') problems.push(`${ENV.audit}: must be "stdout" or "off"`);
@@ -151,6 +184,8 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
     entra: { authorityHost, endpoint: entraUrl, tokenExchangeAudience, timeoutMs, maxAttempts },
     listen: { host: get(ENV.host) ?? '127.0.0.1', port },
     rateLimitPerMinute: rate,
+    admission,
+    node,
     explain,
     audit: audit === 'off' ? 'off' : 'stdout',
     allowInsecureLoopback,

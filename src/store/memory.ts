@@ -1,4 +1,4 @@
-import type { RateLimiter, ReplayStore } from './ports.ts';
+import type { ReplayStore } from './ports.ts';
 
 /** In-process replay store: correct for one Node process or one isolate, not across replicas. */
 export class MemoryReplayStore implements ReplayStore {
@@ -26,31 +26,5 @@ export class MemoryReplayStore implements ReplayStore {
 
   #sweep(now: number): void {
     for (const [k, exp] of this.#used) if (exp <= now) this.#used.delete(k);
-  }
-}
-
-/** Fixed-window counter per key. Windows are one minute; memory is bounded by sweeping old windows. */
-export class MemoryRateLimiter implements RateLimiter {
-  readonly #limit: number;
-  readonly #clock: () => number;
-  readonly #windows = new Map<string, { window: number; count: number }>();
-
-  constructor(limitPerMinute: number, clock: () => number = () => Math.floor(Date.now() / 1000)) {
-    this.#limit = limitPerMinute;
-    this.#clock = clock;
-  }
-
-  async hit(key: string): Promise<{ allowed: true } | { allowed: false; retryAfterSec: number }> {
-    const now = this.#clock();
-    const window = Math.floor(now / 60);
-    let entry = this.#windows.get(key);
-    if (!entry || entry.window !== window) {
-      if (this.#windows.size > 50_000) for (const [k, e] of this.#windows) if (e.window !== window) this.#windows.delete(k);
-      entry = { window, count: 0 };
-      this.#windows.set(key, entry);
-    }
-    entry.count += 1;
-    if (entry.count > this.#limit) return { allowed: false, retryAfterSec: (window + 1) * 60 - now };
-    return { allowed: true };
   }
 }

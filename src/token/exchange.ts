@@ -1,13 +1,15 @@
 /**
- * The hot path: parse → route and verify the proof → rate limit → policy → agent token (cached).
+ * The hot path: parse → route, admit (src/limits/admission.ts) and verify the proof → rate limit →
+ * policy → agent token (cached).
  * `explain` runs the same steps up to the policy decision and never calls Entra.
  */
 import type { AuditEvent } from '../audit/audit.ts';
 import { TOKEN_TYPE } from '../constants.ts';
 import type { AgentTokenService } from '../entra/client.ts';
 import { BridgeError } from '../errors.ts';
+import { routingKeyOf, type AdmissionGuard, type RequestOrigin } from '../limits/admission.ts';
 import { evaluatePolicy, type CompiledPolicy, type PolicyDecision } from '../policy/policy.ts';
-import type { RateLimiter, ReplayStore } from '../store/ports.ts';
+import { StoreUnavailableError, type RateLimiter, type ReplayStore } from '../store/ports.ts';
 import { sha256Hex } from '../util/hash.ts';
 import type { Refusal, VerifiedWorkload, WorkloadVerifier } from '../verify/contract.ts';
 import { peekIssuer } from '../verify/jwt.ts';
@@ -24,6 +26,7 @@ export interface ExchangeDeps {
   rateLimiter: RateLimiter;
   clock: () => number;
   verifiedProofs: VerifiedProofCache;
+  admission: AdmissionGuard;
 }
 
 export interface ExchangeResult {
@@ -36,20 +39,20 @@ export interface ExchangeResult {
 const JWT_TYPES = new Set<string>([TOKEN_TYPE.jwt, TOKEN_TYPE.idToken]);
 
 /** Pick the verifier for a proof: by token type, then by the unverified issuer (routing only). */
-function routeProof(verifiers: readonly WorkloadVerifier[], req: TokenRequest): WorkloadVerifier {
+function routeProof(verifiers: readonly WorkloadVerifier[], req: TokenRequest): { verifier: WorkloadVerifier; iss: string | undefined } {
   const byType = verifiers.filter((v) => v.tokenTypes.includes(req.proof.tokenType));
   if (byType.length === 0) throw new BridgeError('proof_unsupported', `no enabled platform accepts ${req.proof.tokenType}`);
   const iss = JWT_TYPES.has(req.proof.tokenType) ? peekIssuer(req.proof.token) : undefined;
   if (JWT_TYPES.has(req.proof.tokenType) && iss === undefined) throw new BridgeError('proof_malformed', 'not a JWT with an iss claim');
   const chosen = byType.find((v) => v.accepts(req.proof, iss));
   if (!chosen) throw new BridgeError('proof_untrusted_issuer', `no enabled platform trusts issuer ${JSON.stringify(iss)}`);
-  return chosen;
+  return { verifier: chosen, iss };
 }
 
 /** Verify the proof, or recall that this exact proof verified a moment ago (see verified-cache.ts). */
-async function verifyProof(deps: ExchangeDeps, req: TokenRequest, audit: AuditEvent): Promise<VerifiedWorkload> {
+async function verifyProof(deps: ExchangeDeps, req: TokenRequest, audit: AuditEvent, origin: RequestOrigin): Promise<VerifiedWorkload> {
   const now = deps.clock();
-  const verifier = routeProof(deps.verifiers, req);
+  const { verifier, iss } = routeProof(deps.verifiers, req);
   audit.platform = verifier.platform;
   const cacheKey = verifiedProofKey(verifier, req);
   const cached = deps.verifiedProofs.get(cacheKey, now);
@@ -59,7 +62,9 @@ async function verifyProof(deps: ExchangeDeps, req: TokenRequest, audit: AuditEv
   }
   const proofSha256 = sha256Hex(req.proof.token);
   audit.proof_sha256 = proofSha256;
-  const result = await verifier.verify(req.proof, { now, audience: deps.audience, issuer: deps.issuer, replay: deps.replay });
+  const result = await deps.admission.verify(origin, routingKeyOf(verifier.platform, req.proof.tokenType, iss), () =>
+    verifier.verify(req.proof, { now, audience: deps.audience, issuer: deps.issuer, replay: deps.replay }),
+  );
   if (!result.ok) throw bridgeErrorOf(result);
   if (!verifier.singleUse) deps.verifiedProofs.set(cacheKey, result.value, proofSha256, now);
   return result.value;
@@ -81,15 +86,15 @@ function bridgeErrorOf(refusal: Refusal): BridgeError {
   });
 }
 
-export async function verifyAndDecide(deps: ExchangeDeps, req: TokenRequest, audit: AuditEvent): Promise<{ workload: VerifiedWorkload; decision: PolicyDecision }> {
+export async function verifyAndDecide(deps: ExchangeDeps, req: TokenRequest, audit: AuditEvent, origin: RequestOrigin = { address: undefined }): Promise<{ workload: VerifiedWorkload; decision: PolicyDecision }> {
   audit.mode = req.mode;
   audit.resource = req.resource;
   if (req.agentUserRaw !== undefined) audit.agent_user = req.agentUserRaw;
-  const w = await verifyProof(deps, req, audit);
+  const w = await verifyProof(deps, req, audit, origin);
   Object.assign(audit, { proof_kind: w.proofKind, issuer: w.issuer, principal: w.principal, attributes: w.attributes });
   if (w.auditContext) audit.context = w.auditContext;
 
-  const limit = await deps.rateLimiter.hit(`${w.platform}|${w.principal}`);
+  const limit = await hitPrincipalLimit(deps.rateLimiter, `${w.platform}|${w.principal}`);
   if (!limit.allowed) throw new BridgeError('rate_limited', `principal over its rate limit`, { retryAfterSec: limit.retryAfterSec });
 
   const decision = evaluatePolicy(deps.policy, w, {
@@ -103,8 +108,18 @@ export async function verifyAndDecide(deps: ExchangeDeps, req: TokenRequest, aud
   return { workload: w, decision };
 }
 
-export async function exchange(deps: ExchangeDeps, req: TokenRequest, audit: AuditEvent): Promise<ExchangeResult> {
-  const { decision } = await verifyAndDecide(deps, req, audit);
+/** A full in-process limiter table refuses new principals with a reason of its own (503), never "rate limited". */
+async function hitPrincipalLimit(limiter: RateLimiter, key: string): ReturnType<RateLimiter['hit']> {
+  try {
+    return await limiter.hit(key);
+  } catch (e) {
+    if (e instanceof StoreUnavailableError && e.condition === 'full') throw new BridgeError('rate_limiter_full', e.message, { retryAfterSec: e.retryAfterSec, fields: { limiter: 'principal' } });
+    throw e;
+  }
+}
+
+export async function exchange(deps: ExchangeDeps, req: TokenRequest, audit: AuditEvent, origin: RequestOrigin = { address: undefined }): Promise<ExchangeResult> {
+  const { decision } = await verifyAndDecide(deps, req, audit, origin);
   if (!decision.allowed) throw new BridgeError(decision.reason, decision.detail);
 
   const { token, fromCache } = await deps.agentTokens.acquire({

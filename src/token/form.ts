@@ -3,9 +3,9 @@
  * the content type is required, the body is capped while it streams in, and a repeated parameter
  * is refused (RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once").
  */
-import { MAX_FORM_BODY_BYTES } from '../constants.ts';
+import { BODY_READ_DEADLINE_MS, MAX_FORM_BODY_BYTES } from '../constants.ts';
 import { BridgeError } from '../errors.ts';
-import { readCapped } from '../util/read-capped.ts';
+import { BodyDeadlineError, readCapped } from '../util/read-capped.ts';
 
 export type Form = ReadonlyMap<string, string>;
 
@@ -18,13 +18,13 @@ const REPEAT_MEANS_TARGET = new Map([
   ['audience', 'multiple_audiences'],
 ] as const);
 
-export async function readStrictForm(req: Request, maxBytes = MAX_FORM_BODY_BYTES): Promise<Form> {
+export async function readStrictForm(req: Request, maxBytes = MAX_FORM_BODY_BYTES, deadlineMs = BODY_READ_DEADLINE_MS): Promise<Form> {
   const type = (req.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
   if (type !== 'application/x-www-form-urlencoded') throw new BridgeError('unsupported_media_type', `content-type ${JSON.stringify(type)}`);
   const declared = Number(req.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > maxBytes) throw new BridgeError('body_too_large', `content-length ${declared}`);
 
-  const text = await readCappedText(req, maxBytes);
+  const text = await readCappedText(req, maxBytes, deadlineMs);
   const form = new Map<string, string>();
   for (const [name, value] of new URLSearchParams(text)) {
     // RFC 6749 §3.1: a parameter sent without a value is treated as omitted.
@@ -38,8 +38,18 @@ export async function readStrictForm(req: Request, maxBytes = MAX_FORM_BODY_BYTE
   return form;
 }
 
-async function readCappedText(req: Request, maxBytes: number): Promise<string> {
-  const bytes = await readCapped(req.body, maxBytes);
+/**
+ * The body within its size cap and read deadline. A body stream that fails before its end means the
+ * client went away (a closed or reset connection): audited as client_aborted, not as our error.
+ */
+async function readCappedText(req: Request, maxBytes: number, deadlineMs: number): Promise<string> {
+  let bytes: Uint8Array | undefined;
+  try {
+    bytes = await readCapped(req.body, maxBytes, { deadlineMs });
+  } catch (e) {
+    if (e instanceof BodyDeadlineError) throw new BridgeError('body_timeout', e.message);
+    throw new BridgeError('client_aborted', `request body stream failed: ${e instanceof Error ? e.name : 'unknown'}`);
+  }
   if (!bytes) throw new BridgeError('body_too_large', `body over ${maxBytes} bytes`);
   return decodeUtf8(bytes);
 }

@@ -42,8 +42,14 @@ async function measure(name: string, op: () => Promise<unknown>, concurrency = 1
   return { name, opsPerSec: ops / secs, ops };
 }
 
-// The per-principal rate limit would turn most of these into 429s: lift it for the measurement.
-const sb = await startSandbox({ port: 0, audit: () => {}, overrides: { BRIDGE_RATE_LIMIT_PER_MINUTE: '1000000' } });
+// The rate limits (per principal, and per client and issuer before verification) would turn most of
+// these into 429s: lift them for the measurement.
+const LIFTED = '1000000';
+const sb = await startSandbox({
+  port: 0,
+  audit: () => {},
+  overrides: { BRIDGE_RATE_LIMIT_PER_MINUTE: LIFTED, BRIDGE_CLIENT_RATE_LIMIT_PER_MINUTE: LIFTED, BRIDGE_ISSUER_RATE_LIMIT_PER_MINUTE: LIFTED },
+});
 try {
   const app = createApp(sb.deps);
   const proof = await sb.gcp.emulator.mintIdToken({ audience: sb.url, format: 'full' });

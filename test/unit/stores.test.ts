@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_CACHE_KEY_CHARS, TOKEN_TYPE, VERIFIED_PROOF_CACHE_MAX_BYTES } from '../../src/constants.ts';
-import { MemoryRateLimiter, MemoryReplayStore } from '../../src/store/memory.ts';
+import { MemoryRateLimiter } from '../../src/limits/rate-limiter.ts';
+import { MemoryReplayStore } from '../../src/store/memory.ts';
 import type { VerifiedWorkload } from '../../src/verify/contract.ts';
 import { VERIFIED_PROOF_TTL_SEC, VerifiedProofCache } from '../../src/verify/verified-cache.ts';
 

@@ -4,6 +4,7 @@
  * verification and one cache entry; a refusal of the canonical key is answered without verifying.
  */
 import { describe, expect, it } from 'vitest';
+import { AdmissionGuard } from '../../src/limits/admission.ts';
 import type { AuditEvent } from '../../src/audit/audit.ts';
 import { TOKEN_TYPE } from '../../src/constants.ts';
 import type { AgentTokenService } from '../../src/entra/client.ts';
@@ -42,6 +43,7 @@ function deps(verifier: WorkloadVerifier): ExchangeDeps {
     replay: new MemoryReplayStore(() => NOW),
     clock: () => NOW,
     verifiedProofs: new VerifiedProofCache(),
+    admission: new AdmissionGuard({ clientPerMinute: 1000, issuerPerMinute: 1000, maxConcurrentVerifications: 10, maxKeys: 100 }, () => NOW),
   };
 }
 

@@ -1,6 +1,6 @@
 /**
  * The Durable Object behind the Workers rate limiter: fixed one-minute windows per key, the same
- * semantics as MemoryRateLimiter (../memory.ts) but shared by every isolate. The count is read and
+ * semantics as MemoryRateLimiter (src/limits/rate-limiter.ts) but shared by every isolate. The count is read and
  * written synchronously, so concurrent hits on one key are counted exactly. An alarm drops old windows.
  */
 import { DurableObject } from 'cloudflare:workers';
