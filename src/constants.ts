@@ -155,10 +155,14 @@ export const MAX_JWS_SIGNATURE_CHARS = 1366;
  * the verified-proof cache is not counted. Hundreds of agents behind one NAT address stay far below.
  */
 export const DEFAULT_CLIENT_RATE_LIMIT_PER_MINUTE = 600;
-/** Proof verifications per minute per unverified routing key (the JWT `iss`; STS for signed requests). */
-export const DEFAULT_ISSUER_RATE_LIMIT_PER_MINUTE = 6000;
-/** Proof verifications in flight at once (STS round trips, JWKS fetches, signature checks). */
-export const DEFAULT_MAX_CONCURRENT_VERIFICATIONS = 32;
+/**
+ * Proof verifications per minute per unverified routing key (the JWT `iss`; STS for signed
+ * requests). A bound on the work many addresses together can cause, not a throttle: when a flood
+ * reaches it, that issuer's new proofs wait for the next minute (proofs already verified do not).
+ */
+export const DEFAULT_ISSUER_RATE_LIMIT_PER_MINUTE = 30_000;
+/** Proof verifications in flight at once per routing key (STS round trips, JWKS fetches, signature checks). */
+export const DEFAULT_MAX_CONCURRENT_VERIFICATIONS = 64;
 /** Retry-After when every verification slot is taken: slots free up within an STS timeout. */
 export const VERIFICATION_BUSY_RETRY_AFTER_SEC = 1;
 /**

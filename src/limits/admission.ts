@@ -9,7 +9,9 @@
  *      claim, such as a signed AWS GetCallerIdentity, the platform and token type: STS is their one
  *      issuer). A routing key is never trusted, only counted; the client's `kid` is not part of it,
  *      because the client picks it freely (jose already bounds unknown-kid JWKS refetches);
- *   3. a cap on verifications in flight, so a slow upstream cannot pile up sockets and memory.
+ *   3. a cap on verifications in flight per routing key, so a slow upstream cannot pile up sockets
+ *      and memory, and a flood of one issuer's proofs does not take the slots of another's. Routing
+ *      keys come from configuration (routing refuses unknown issuers first), so the total is bounded.
  *
  * All three are in-process (one Node process or one Workers isolate): they bound the work each
  * process does, which is what they are for. Requests answered from the verified-proof cache do not
@@ -39,7 +41,7 @@ export class AdmissionGuard {
   readonly #issuers: WindowCounter;
   readonly #maxInFlight: number;
   readonly #clock: () => number;
-  #inFlight = 0;
+  readonly #inFlight = new Map<string, number>();
 
   constructor(limits: AdmissionLimits, clock: () => number) {
     this.#clients = new WindowCounter({ limit: limits.clientPerMinute, maxKeys: limits.maxKeys });
@@ -58,23 +60,29 @@ export class AdmissionGuard {
     const client = clientKey(origin.address);
     refuseIfOver(this.#clients.hit(client, now), 'client_rate_limited', 'client', client);
     refuseIfOver(this.#issuers.hit(routingKey, now), 'issuer_rate_limited', 'issuer', routingKey);
-    if (this.#inFlight >= this.#maxInFlight) {
-      throw new BridgeError('verification_busy', `${this.#inFlight} proof verifications in flight (cap ${this.#maxInFlight})`, {
+    const running = this.#inFlight.get(routingKey) ?? 0;
+    if (running >= this.#maxInFlight) {
+      throw new BridgeError('verification_busy', `${running} verifications of ${routingKey} proofs in flight (cap ${this.#maxInFlight})`, {
         retryAfterSec: VERIFICATION_BUSY_RETRY_AFTER_SEC,
-        fields: { limit: String(this.#maxInFlight) },
+        fields: { limiter: 'in_flight', key: routingKey, limit: String(this.#maxInFlight) },
       });
     }
-    this.#inFlight++;
+    this.#inFlight.set(routingKey, running + 1);
     try {
       return await verify();
     } finally {
-      this.#inFlight--;
+      const left = (this.#inFlight.get(routingKey) ?? 1) - 1;
+      if (left === 0) this.#inFlight.delete(routingKey);
+      else this.#inFlight.set(routingKey, left);
     }
   }
 
-  /** Verifications running now (tests and metrics). */
-  get inFlight(): number {
-    return this.#inFlight;
+  /** Verifications running now, in all or for one routing key (tests and metrics). */
+  inFlight(routingKey?: string): number {
+    if (routingKey !== undefined) return this.#inFlight.get(routingKey) ?? 0;
+    let total = 0;
+    for (const n of this.#inFlight.values()) total += n;
+    return total;
   }
 }
 

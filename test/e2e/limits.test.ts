@@ -124,8 +124,8 @@ describe('concurrent verifications are capped (issue 8 item 11)', () => {
       cappedAws.emulator.setFault({ kind: 'delay', ms: 1500 });
       const held = [postFrom(capped.url, proofs[0]!), postFrom(capped.url, proofs[1]!)];
       // Wait until both have reached STS (bounded: the delay keeps them there).
-      for (let i = 0; i < 100 && capped.deps.admission.inFlight < 2; i++) await new Promise((r) => setTimeout(r, 10));
-      expect(capped.deps.admission.inFlight).toBe(2);
+      for (let i = 0; i < 100 && capped.deps.admission.inFlight() < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(capped.deps.admission.inFlight()).toBe(2);
       const busy = await postFrom(capped.url, proofs[2]!);
       expect(busy.status).toBe(503);
       expect(busy.body.error).toBe('temporarily_unavailable');

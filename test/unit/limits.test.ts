@@ -107,20 +107,21 @@ describe('admission guard (before verification)', () => {
     await expect(g.verify({ address: '192.0.2.3' }, 'n8n:https://n8n.example.net', ok)).resolves.toBe('verified');
   });
 
-  it('issue 8 item 11: verifications in flight are capped (verification_busy, 503 with Retry-After) and slots are freed after failures', async () => {
+  it('issue 8 item 11: verifications in flight are capped per issuer (verification_busy, 503 with Retry-After), other issuers keep their slots, slots are freed after failures', async () => {
     const g = new AdmissionGuard({ ...limits, clientPerMinute: 100, issuerPerMinute: 100 }, () => 6000);
     const release: (() => void)[] = [];
     const held = () => new Promise<string>((resolve) => release.push(() => resolve('late')));
     const first = g.verify({ address: 'a' }, 'k', held);
     const second = g.verify({ address: 'b' }, 'k', () => held().then(() => Promise.reject(new Error('upstream down'))));
-    expect(g.inFlight).toBe(2);
+    expect(g.inFlight('k')).toBe(2);
     const busy = await refusal(g.verify({ address: 'c' }, 'k', ok));
     expect(busy.reason).toBe('verification_busy');
     expect(busy.retryAfterSec).toBeGreaterThan(0);
+    await expect(g.verify({ address: 'c' }, 'other-issuer', ok)).resolves.toBe('verified');
     for (const r of release) r();
     await first;
     await expect(second).rejects.toThrow('upstream down');
-    expect(g.inFlight).toBe(0);
+    expect(g.inFlight()).toBe(0);
     await expect(g.verify({ address: 'c' }, 'k', ok)).resolves.toBe('verified');
   });
 
