@@ -12,6 +12,7 @@ import type { InstanceKey } from './assertion';
 import { requestAgentToken } from './bridge';
 import type { Mode } from './bridge';
 import { cacheKey, getCachedToken, hashSecret, putCachedToken } from './cache';
+import type { CachedToken } from './cache';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const MODES: readonly Mode[] = ['autonomous', 'agentUser', 'onBehalfOf'];
@@ -156,99 +157,19 @@ export class EntraAgentToken implements INodeType {
 		for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
 			try {
 				credential ??= await loadCredential(this, itemIndex);
-				if (workflowId === '') {
-					throw new NodeOperationError(this.getNode(), 'This workflow has no ID yet', {
-						description: 'Save the workflow first: the bridge policy identifies workflows by their ID.',
-						itemIndex,
-					});
-				}
-				const mode = this.getNodeParameter('mode', itemIndex) as Mode;
-				if (!MODES.includes(mode)) {
-					throw new NodeOperationError(this.getNode(), `Unknown mode "${String(mode)}"`, { itemIndex });
-				}
-				const resource = text(this.getNodeParameter('resource', itemIndex));
-				const agentId = text(this.getNodeParameter('agentId', itemIndex, ''));
-				const agentUser = mode === 'agentUser' ? text(this.getNodeParameter('agentUser', itemIndex, '')) : undefined;
-				const userToken = mode === 'onBehalfOf' ? text(this.getNodeParameter('userToken', itemIndex, '')) : undefined;
-				const options = this.getNodeParameter('options', itemIndex, {}) as {
-					cacheTokens?: boolean;
-					scope?: string;
-					timeout?: number;
-				};
-				const scope = text(options.scope) || undefined;
-				if (mode === 'agentUser' && !agentUser) {
-					throw new NodeOperationError(this.getNode(), 'Agent User is empty', {
-						description: "Enter the agent user's UPN or object ID.",
-						itemIndex,
-					});
-				}
-				if (mode === 'onBehalfOf' && !userToken) {
-					throw new NodeOperationError(this.getNode(), 'User Access Token is empty', {
-						description: "Map the signed-in user's access token into this field, e.g. with an expression.",
-						itemIndex,
-					});
-				}
-
+				requireSavedWorkflow(this, workflowId, itemIndex);
+				const request = readItemParameters(this, itemIndex);
+				validateForMode(this, request, itemIndex);
 				const now = Math.floor(Date.now() / 1000);
-				const key = cacheKey([
-					credential.bridgeUrl,
-					credential.instanceId,
-					credential.key.kid,
-					workflowId,
-					mode,
-					resource,
-					scope,
-					agentId,
-					agentUser,
-					hashSecret(userToken),
-				]);
-				const useCache = options.cacheTokens !== false;
-				let token = useCache ? getCachedToken(key, now) : undefined;
-				const fromCache = token !== undefined;
-				if (!token) {
-					const assertion = signAssertion(credential.key, {
-						instanceId: credential.instanceId,
-						workflowId,
-						audience: `${credential.bridgeUrl}/token`,
-						now,
-						context: {
-							executionId: this.getExecutionId(),
-							workflowName: typeof workflow.name === 'string' ? workflow.name : undefined,
-							nodeName: this.getNode().name,
-						},
-					});
-					const issued = await requestAgentToken(
-						this,
-						{ mode, assertion, resource, scope, agentId: agentId || undefined, agentUser, userToken },
-						{
-							bridgeUrl: credential.bridgeUrl,
-							instanceId: credential.instanceId,
-							workflowId,
-							kid: credential.key.kid,
-							itemIndex,
-						},
-						options.timeout ?? DEFAULT_TIMEOUT_MS,
-					);
-					token = {
-						accessToken: issued.accessToken,
-						expiresAt: now + issued.expiresIn,
-						scope: issued.scope,
-						agentId: issued.agentId,
-					};
-					if (useCache) putCachedToken(key, token, now);
-				}
-				const output: IDataObject = {
-					accessToken: token.accessToken,
-					tokenType: 'Bearer',
-					expiresIn: Math.max(0, token.expiresAt - now),
-					expiresAt: new Date(token.expiresAt * 1000).toISOString(),
-					agentId: token.agentId,
-					scope: token.scope,
-					mode,
-					resource,
-					fromCache,
-				};
-				results.push({ json: output, pairedItem: { item: itemIndex } });
+				const { token, fromCache } = await cachedOrExchange(
+					this,
+					credential,
+					{ id: workflowId, name: workflow.name },
+					request,
+					now,
+					itemIndex,
+				);
+				results.push({ json: toOutput(token, request, fromCache, now), pairedItem: { item: itemIndex } });
 			} catch (error) {
 				if (this.continueOnFail()) {
 					results.push({
@@ -262,6 +183,141 @@ export class EntraAgentToken implements INodeType {
 		}
 		return [results];
 	}
+}
+
+/** What one input item asks for, read from the node's parameters (expressions resolved per item). */
+interface ItemRequest {
+	mode: Mode;
+	resource: string;
+	agentId: string;
+	agentUser: string | undefined;
+	userToken: string | undefined;
+	scope: string | undefined;
+	cacheTokens: boolean;
+	timeoutMs: number;
+}
+
+function requireSavedWorkflow(ctx: IExecuteFunctions, workflowId: string, itemIndex: number): void {
+	if (workflowId === '') {
+		throw new NodeOperationError(ctx.getNode(), 'This workflow has no ID yet', {
+			description: 'Save the workflow first: the bridge policy identifies workflows by their ID.',
+			itemIndex,
+		});
+	}
+}
+
+function readItemParameters(ctx: IExecuteFunctions, itemIndex: number): ItemRequest {
+	const mode = ctx.getNodeParameter('mode', itemIndex) as Mode;
+	if (!MODES.includes(mode)) {
+		throw new NodeOperationError(ctx.getNode(), `Unknown mode "${String(mode)}"`, { itemIndex });
+	}
+	const resource = text(ctx.getNodeParameter('resource', itemIndex));
+	const agentId = text(ctx.getNodeParameter('agentId', itemIndex, ''));
+	const agentUser = mode === 'agentUser' ? text(ctx.getNodeParameter('agentUser', itemIndex, '')) : undefined;
+	const userToken = mode === 'onBehalfOf' ? text(ctx.getNodeParameter('userToken', itemIndex, '')) : undefined;
+	const options = ctx.getNodeParameter('options', itemIndex, {}) as {
+		cacheTokens?: boolean;
+		scope?: string;
+		timeout?: number;
+	};
+	return {
+		mode,
+		resource,
+		agentId,
+		agentUser,
+		userToken,
+		scope: text(options.scope) || undefined,
+		cacheTokens: options.cacheTokens !== false,
+		timeoutMs: options.timeout ?? DEFAULT_TIMEOUT_MS,
+	};
+}
+
+/** The mode's own required field must not be empty. */
+function validateForMode(ctx: IExecuteFunctions, request: ItemRequest, itemIndex: number): void {
+	if (request.mode === 'agentUser' && !request.agentUser) {
+		throw new NodeOperationError(ctx.getNode(), 'Agent User is empty', {
+			description: "Enter the agent user's UPN or object ID.",
+			itemIndex,
+		});
+	}
+	if (request.mode === 'onBehalfOf' && !request.userToken) {
+		throw new NodeOperationError(ctx.getNode(), 'User Access Token is empty', {
+			description: "Map the signed-in user's access token into this field, e.g. with an expression.",
+			itemIndex,
+		});
+	}
+}
+
+/** A cached token for exactly this request, or a fresh one from the bridge (then cached). */
+async function cachedOrExchange(
+	ctx: IExecuteFunctions,
+	credential: Credential,
+	workflow: { id: string; name: unknown },
+	request: ItemRequest,
+	now: number,
+	itemIndex: number,
+): Promise<{ token: CachedToken; fromCache: boolean }> {
+	const { mode, resource, scope, agentId, agentUser, userToken } = request;
+	const key = cacheKey([
+		credential.bridgeUrl,
+		credential.instanceId,
+		credential.key.kid,
+		workflow.id,
+		mode,
+		resource,
+		scope,
+		agentId,
+		agentUser,
+		hashSecret(userToken),
+	]);
+	const cached = request.cacheTokens ? getCachedToken(key, now) : undefined;
+	if (cached) return { token: cached, fromCache: true };
+
+	const assertion = signAssertion(credential.key, {
+		instanceId: credential.instanceId,
+		workflowId: workflow.id,
+		audience: `${credential.bridgeUrl}/token`,
+		now,
+		context: {
+			executionId: ctx.getExecutionId(),
+			workflowName: typeof workflow.name === 'string' ? workflow.name : undefined,
+			nodeName: ctx.getNode().name,
+		},
+	});
+	const issued = await requestAgentToken(
+		ctx,
+		{ mode, assertion, resource, scope, agentId: agentId || undefined, agentUser, userToken },
+		{
+			bridgeUrl: credential.bridgeUrl,
+			instanceId: credential.instanceId,
+			workflowId: workflow.id,
+			kid: credential.key.kid,
+			itemIndex,
+		},
+		request.timeoutMs,
+	);
+	const token: CachedToken = {
+		accessToken: issued.accessToken,
+		expiresAt: now + issued.expiresIn,
+		scope: issued.scope,
+		agentId: issued.agentId,
+	};
+	if (request.cacheTokens) putCachedToken(key, token, now);
+	return { token, fromCache: false };
+}
+
+function toOutput(token: CachedToken, request: ItemRequest, fromCache: boolean, now: number): IDataObject {
+	return {
+		accessToken: token.accessToken,
+		tokenType: 'Bearer',
+		expiresIn: Math.max(0, token.expiresAt - now),
+		expiresAt: new Date(token.expiresAt * 1000).toISOString(),
+		agentId: token.agentId,
+		scope: token.scope,
+		mode: request.mode,
+		resource: request.resource,
+		fromCache,
+	};
 }
 
 /** Expressions may resolve to anything; parameters here are strings. */
