@@ -45,7 +45,7 @@ function routeProof(verifiers: readonly WorkloadVerifier[], req: TokenRequest): 
   const iss = JWT_TYPES.has(req.proof.tokenType) ? peekIssuer(req.proof.token) : undefined;
   if (JWT_TYPES.has(req.proof.tokenType) && iss === undefined) throw new BridgeError('proof_malformed', 'not a JWT with an iss claim');
   const chosen = byType.find((v) => v.accepts(req.proof, iss));
-  if (!chosen) throw new BridgeError('proof_untrusted_issuer', `no enabled platform trusts issuer ${JSON.stringify(iss)}`);
+  if (!chosen) throw new BridgeError('proof_untrusted_issuer', `no enabled platform trusts issuer ${JSON.stringify(iss)}`, { fields: { claim: 'iss', received: JSON.stringify(iss) ?? 'absent' } });
   return { verifier: chosen, iss };
 }
 

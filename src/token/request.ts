@@ -62,14 +62,14 @@ export function parseTokenRequest(form: Form, proofTokenTypes: ReadonlySet<strin
   let proof: ProofInput;
   let userToken: string | undefined;
   if (actorToken !== undefined) {
-    if (!USER_TOKEN_TYPES.has(subjectType)) throw new BridgeError('unsupported_token_type', `OBO subject_token_type ${subjectType}`);
-    if (!proofTokenTypes.has(actorType!)) throw new BridgeError('unsupported_token_type', `actor_token_type ${actorType}`);
+    if (!USER_TOKEN_TYPES.has(subjectType)) throw new BridgeError('unsupported_token_type', `OBO subject_token_type ${subjectType}`, { publicDetail: expectedTypes('subject_token_type (the user token, on behalf of)', USER_TOKEN_TYPES) });
+    if (!proofTokenTypes.has(actorType!)) throw new BridgeError('unsupported_token_type', `actor_token_type ${actorType}`, { publicDetail: expectedTypes('actor_token_type (the workload proof)', proofTokenTypes) });
     if (agentUserRaw !== undefined) throw new BridgeError('invalid_mode', 'agent_user cannot be combined with an OBO actor_token');
     mode = 'obo';
     proof = { token: actorToken, tokenType: actorType! };
     userToken = subjectToken;
   } else {
-    if (!proofTokenTypes.has(subjectType)) throw new BridgeError('unsupported_token_type', `subject_token_type ${subjectType}`);
+    if (!proofTokenTypes.has(subjectType)) throw new BridgeError('unsupported_token_type', `subject_token_type ${subjectType}`, { publicDetail: expectedTypes('subject_token_type (the workload proof)', proofTokenTypes) });
     mode = agentUserRaw !== undefined ? 'agent_user' : 'autonomous';
     proof = { token: subjectToken, tokenType: subjectType };
   }
@@ -90,6 +90,11 @@ export function parseTokenRequest(form: Form, proofTokenTypes: ReadonlySet<strin
     agentUser: agentUserRaw === undefined ? undefined : parseAgentUser(agentUserRaw),
     agentUserRaw,
   };
+}
+
+/** The accepted token types are public (RFC 8693 §3 URNs of the registered platforms): issue 8 item 5. */
+function expectedTypes(position: string, types: ReadonlySet<string>): string {
+  return `${position} must be one of: ${[...types].sort().join(', ')}.`;
 }
 
 function parseAgentUser(raw: string): AgentUserRef {

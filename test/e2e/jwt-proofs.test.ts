@@ -217,6 +217,26 @@ describe('issue 8 item 5: the description tells callers what they control', () =
     for (const a of answers) expect(a).toEqual({ status: 400, error: 'invalid_request', description: GENERIC });
   });
 
+  it('issue 8 item 5: an unsupported subject_token_type names the accepted token types', async () => {
+    const res = await postToken(sb.url, { subject_token: await kinds[0]!.mint(), subject_token_type: 'urn:ietf:params:oauth:token-type:saml2', resource: SANDBOX.graph });
+    expect(res.status).toBe(400);
+    expect(String(res.body.error_description)).toMatch(/^The token type is not supported for this position\. subject_token_type \(the workload proof\) must be one of: .*urn:ietf:params:oauth:token-type:id_token/);
+  });
+
+  it('issue 8 item 5: the unknown-issuer answer is the same for every issuer the bridge does not trust, and names none', async () => {
+    const good = await kinds[0]!.mint();
+    const [h, , s] = good.split('.') as [string, string, string];
+    const answers = new Set<string>();
+    for (const iss of ['https://accounts.google.com.evil', 'https://unknown.tokens.sts.global.api.aws', 'n8n:no-such-instance', `n8n:${n8n.instanceId}x`]) {
+      const payload = Buffer.from(JSON.stringify({ iss, aud: sb.url, sub: '1', iat: now(), exp: now() + 60 })).toString('base64url');
+      const res = await send(kinds[1]!, `${h}.${payload}.${s}`);
+      expect(res.status).toBe(400);
+      expect(auditOf(res)).toMatchObject({ reason: 'proof_untrusted_issuer', fields: { claim: 'iss', received: JSON.stringify(iss) } });
+      answers.add(JSON.stringify({ status: res.status, error: res.body.error, description: res.body.error_description }));
+    }
+    expect([...answers]).toEqual([JSON.stringify({ status: 400, error: 'invalid_request', description: GENERIC })]);
+  });
+
   it('issue 8 item 5: the no-rule answer is the same for a principal some rule names and for one none does', async () => {
     // The sandbox's rule names this workflow for the Graph resource only; asking for another
     // agent's identity or for a workflow no rule names must not tell the two apart on the wire.
