@@ -156,6 +156,12 @@ export const MAX_JWS_SIGNATURE_CHARS = 1366;
  */
 export const DEFAULT_CLIENT_RATE_LIMIT_PER_MINUTE = 600;
 /**
+ * Proof verifications per minute per credential a proof names as its signer (an AWS access key id).
+ * A workload signs a proof, the bridge remembers it verified for its lifetime and the client keeps
+ * its Entra token for about an hour: one credential needs a handful a minute, not hundreds.
+ */
+export const DEFAULT_CREDENTIAL_RATE_LIMIT_PER_MINUTE = 60;
+/**
  * Proof verifications per minute per unverified routing key (the JWT `iss`; STS for signed
  * requests). A bound on the work many addresses together can cause, not a throttle: when a flood
  * reaches it, that issuer's new proofs wait for the next minute (proofs already verified do not).

@@ -48,6 +48,7 @@ export type ReasonCode =
   // limits and upstream
   | 'rate_limited'
   | 'client_rate_limited'
+  | 'credential_rate_limited'
   | 'issuer_rate_limited'
   | 'rate_limiter_full'
   | 'verification_busy'
@@ -137,6 +138,8 @@ export function toWire(reason: ReasonCode): WireShape {
       return { status: 429, error: 'temporarily_unavailable', description: 'Too many requests; retry after the indicated delay.' };
     case 'client_rate_limited':
       return { status: 429, error: 'temporarily_unavailable', description: 'Too many proofs from this client address; retry after the indicated delay.' };
+    case 'credential_rate_limited':
+      return { status: 429, error: 'temporarily_unavailable', description: 'Too many proofs signed with this credential; retry after the indicated delay.' };
     case 'issuer_rate_limited':
       return { status: 429, error: 'temporarily_unavailable', description: 'Too many proofs from this issuer right now; retry after the indicated delay.' };
     case 'rate_limiter_full':

@@ -41,6 +41,7 @@ export function createSigV4Verifier(opts: SigV4VerifierOptions, deps: AdapterDep
     tokenTypes: [TOKEN_TYPE.aws4Request],
     accepts: () => true,
     canonicalKey: (input) => canonicalKey(input, opts.allowed),
+    signingKeyId: (input) => accessKeyIdOf(input),
     async verify(input, ctx: VerifyContext): Promise<VerifyResult> {
       const decoded = decodeProof(input.token);
       if (!decoded.ok) return decoded;
@@ -64,6 +65,14 @@ export function createSigV4Verifier(opts: SigV4VerifierOptions, deps: AdapterDep
       return accept(toWorkload(req, outcome.value, expiresAt, outcome.hit, sha256Hex(req.authorization.signature)));
     },
   };
+}
+
+/** The access key id a signed request names in its Authorization header (unverified; for counting only). */
+function accessKeyIdOf(input: ProofInput): string | undefined {
+  const decoded = decodeProof(input.token);
+  if (!decoded.ok) return undefined;
+  const auth = decoded.value.headers.find((h) => h.key.toLowerCase() === 'authorization')?.value;
+  return auth === undefined ? undefined : /\bCredential=([A-Z0-9]{16,128})\//.exec(auth)?.[1];
 }
 
 /**

@@ -5,6 +5,7 @@
 import { parse as parseYaml } from 'yaml';
 import {
   DEFAULT_CLIENT_RATE_LIMIT_PER_MINUTE,
+  DEFAULT_CREDENTIAL_RATE_LIMIT_PER_MINUTE,
   DEFAULT_ISSUER_RATE_LIMIT_PER_MINUTE,
   DEFAULT_MAX_CONCURRENT_VERIFICATIONS,
   DEFAULT_MAX_CONNECTIONS,
@@ -77,6 +78,7 @@ export const ENV = {
   port: 'PORT',
   rateLimit: 'BRIDGE_RATE_LIMIT_PER_MINUTE',
   clientRateLimit: 'BRIDGE_CLIENT_RATE_LIMIT_PER_MINUTE',
+  credentialRateLimit: 'BRIDGE_CREDENTIAL_RATE_LIMIT_PER_MINUTE',
   issuerRateLimit: 'BRIDGE_ISSUER_RATE_LIMIT_PER_MINUTE',
   maxConcurrentVerifications: 'BRIDGE_MAX_CONCURRENT_VERIFICATIONS',
   rateLimitMaxKeys: 'BRIDGE_RATE_LIMIT_MAX_KEYS',
@@ -160,6 +162,7 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
   const rate = intOption(get(ENV.rateLimit), ENV.rateLimit, DEFAULT_RATE_LIMIT_PER_MINUTE, 1, 1_000_000, problems);
   const admission: AdmissionLimits = {
     clientPerMinute: intOption(get(ENV.clientRateLimit), ENV.clientRateLimit, DEFAULT_CLIENT_RATE_LIMIT_PER_MINUTE, 1, 1_000_000, problems),
+    credentialPerMinute: intOption(get(ENV.credentialRateLimit), ENV.credentialRateLimit, DEFAULT_CREDENTIAL_RATE_LIMIT_PER_MINUTE, 1, 1_000_000, problems),
     issuerPerMinute: intOption(get(ENV.issuerRateLimit), ENV.issuerRateLimit, DEFAULT_ISSUER_RATE_LIMIT_PER_MINUTE, 1, 10_000_000, problems),
     maxConcurrentVerifications: intOption(get(ENV.maxConcurrentVerifications), ENV.maxConcurrentVerifications, DEFAULT_MAX_CONCURRENT_VERIFICATIONS, 1, 10_000, problems),
     maxKeys: intOption(get(ENV.rateLimitMaxKeys), ENV.rateLimitMaxKeys, DEFAULT_RATE_LIMIT_MAX_KEYS, 100, 10_000_000, problems),

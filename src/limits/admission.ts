@@ -5,11 +5,13 @@
  * what is known without verifying, whether the bridge spends that effort now:
  *
  *   1. per client address (./client-address.ts): one address cannot drive verifications without bound;
- *   2. per unverified routing key (the JWT `iss` the proof is routed by; for proofs without an issuer
+ *   2. per credential the proof names as its signer, unverified (an AWS access key id), so one
+ *      credential's stream of freshly signed proofs is bounded even from many addresses;
+ *   3. per unverified routing key (the JWT `iss` the proof is routed by; for proofs without an issuer
  *      claim, such as a signed AWS GetCallerIdentity, the platform and token type: STS is their one
  *      issuer). A routing key is never trusted, only counted; the client's `kid` is not part of it,
  *      because the client picks it freely (jose already bounds unknown-kid JWKS refetches);
- *   3. a cap on verifications in flight per routing key, so a slow upstream cannot pile up sockets
+ *   4. a cap on verifications in flight per routing key, so a slow upstream cannot pile up sockets
  *      and memory, and a flood of one issuer's proofs does not take the slots of another's. Routing
  *      keys come from configuration (routing refuses unknown issuers first), so the total is bounded.
  *
@@ -24,6 +26,7 @@ import { WindowCounter, type WindowHit } from './window-counter.ts';
 
 export interface AdmissionLimits {
   clientPerMinute: number;
+  credentialPerMinute: number;
   issuerPerMinute: number;
   maxConcurrentVerifications: number;
   /** Keys each table holds per window (./window-counter.ts). */
@@ -38,6 +41,7 @@ export interface RequestOrigin {
 
 export class AdmissionGuard {
   readonly #clients: WindowCounter;
+  readonly #credentials: WindowCounter;
   readonly #issuers: WindowCounter;
   readonly #maxInFlight: number;
   readonly #clock: () => number;
@@ -45,6 +49,7 @@ export class AdmissionGuard {
 
   constructor(limits: AdmissionLimits, clock: () => number) {
     this.#clients = new WindowCounter({ limit: limits.clientPerMinute, maxKeys: limits.maxKeys });
+    this.#credentials = new WindowCounter({ limit: limits.credentialPerMinute, maxKeys: limits.maxKeys });
     this.#issuers = new WindowCounter({ limit: limits.issuerPerMinute, maxKeys: limits.maxKeys });
     this.#maxInFlight = limits.maxConcurrentVerifications;
     this.#clock = clock;
@@ -53,12 +58,17 @@ export class AdmissionGuard {
   /**
    * Admit one verification for this origin and routing key, then run it in a verification slot.
    * Throws a BridgeError (429 or 503 with Retry-After) instead of calling `verify` when a limit is
-   * reached. The client is counted first, so one address cannot use up an issuer's budget.
+   * reached. The client is counted first, then the credential, so that neither one address nor one
+   * credential can use up an issuer's budget.
    */
-  async verify<T>(origin: RequestOrigin, routingKey: string, verify: () => Promise<T>): Promise<T> {
+  async verify<T>(origin: RequestOrigin, routingKey: string, verify: () => Promise<T>, signingKeyId?: string): Promise<T> {
     const now = this.#clock();
     const client = clientKey(origin.address);
     refuseIfOver(this.#clients.hit(client, now), 'client_rate_limited', 'client', client);
+    if (signingKeyId !== undefined) {
+      const credential = `${routingKey}#${signingKeyId}`;
+      refuseIfOver(this.#credentials.hit(credential, now), 'credential_rate_limited', 'credential', credential);
+    }
     refuseIfOver(this.#issuers.hit(routingKey, now), 'issuer_rate_limited', 'issuer', routingKey);
     const running = this.#inFlight.get(routingKey) ?? 0;
     if (running >= this.#maxInFlight) {
@@ -95,7 +105,7 @@ export function routingKeyOf(platform: string, tokenType: string, unverifiedIssu
   return `${platform}:${unverifiedIssuer ?? tokenType}`;
 }
 
-function refuseIfOver(hit: WindowHit, reason: 'client_rate_limited' | 'issuer_rate_limited', limiter: string, key: string): void {
+function refuseIfOver(hit: WindowHit, reason: 'client_rate_limited' | 'credential_rate_limited' | 'issuer_rate_limited', limiter: string, key: string): void {
   if (hit.allowed) return;
   if (hit.full) {
     throw new BridgeError('rate_limiter_full', `${limiter} rate-limit table full; new keys wait for the next window`, { retryAfterSec: hit.retryAfterSec, fields: { limiter, key } });

@@ -64,6 +64,7 @@ async function verifyProof(deps: ExchangeDeps, req: TokenRequest, audit: AuditEv
   audit.proof_sha256 = proofSha256;
   const result = await deps.admission.verify(origin, routingKeyOf(verifier.platform, req.proof.tokenType, iss), () =>
     verifier.verify(req.proof, { now, audience: deps.audience, issuer: deps.issuer, replay: deps.replay }),
+    verifier.signingKeyId?.(req.proof),
   );
   if (!result.ok) throw bridgeErrorOf(result);
   if (!verifier.singleUse) deps.verifiedProofs.set(cacheKey, result.value, proofSha256, now);

@@ -121,6 +121,12 @@ export interface WorkloadVerifier {
    * refusal here is the one `verify` would give. Without it the core keys by the raw token.
    */
   canonicalKey?(input: ProofInput): Result<string>;
+  /**
+   * The credential the proof says signed it, read WITHOUT verifying (AWS: the access key id of a
+   * signed request's Credential). Only counted, by the admission guard (src/limits/admission.ts), so
+   * one credential cannot drive verifications without bound; never a trust decision.
+   */
+  signingKeyId?(input: ProofInput): string | undefined;
   verify(input: ProofInput, ctx: VerifyContext): Promise<VerifyResult>;
 }
 

@@ -110,6 +110,25 @@ describe('admission before verification (issue 8 item 11)', () => {
   });
 });
 
+describe('one credential is bounded from any address (issue 8 item 11)', () => {
+  it('issue 8 item 11: freshly signed proofs of one AWS credential stop reaching STS at the per-credential limit, whichever address sends them (credential_rate_limited)', async () => {
+    const limited = await startSandbox({ port: 0, clock, audit: (e) => audit.push(e), overrides: { BRIDGE_CREDENTIAL_RATE_LIMIT_PER_MINUTE: '3' } });
+    const limitedAws = limited.platforms.find((p) => p.name === 'aws') as AwsSandboxPlatform;
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const subject_token = await signGetCallerIdentityProof({ credentials: DEFAULT_CREDENTIALS.otherAccount, audience: limited.url, region: 'us-east-1', signingDate: new Date(Date.now() - i * 1000) });
+        statuses.push((await postFrom(limited.url, { subject_token, subject_token_type: TOKEN_TYPE.aws4Request, resource: SANDBOX.graph }, `127.0.0.${i + 1}`)).status);
+      }
+      expect(statuses).toEqual([400, 400, 400, 429, 429]);
+      expect(audit.slice(-2).map((e) => e.reason)).toEqual(['credential_rate_limited', 'credential_rate_limited']);
+      expect(limitedAws.emulator.count('GetCallerIdentity')).toBe(3);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
 describe('concurrent verifications are capped (issue 8 item 11)', () => {
   it('issue 8 item 11: with every verification slot held by a slow STS, the next proof is refused 503 verification_busy with Retry-After, not queued', async () => {
     const capped = await startSandbox({ port: 0, clock, audit: (e) => audit.push(e), overrides: { BRIDGE_MAX_CONCURRENT_VERIFICATIONS: '2' } });

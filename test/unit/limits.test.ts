@@ -77,7 +77,7 @@ describe('client address', () => {
 });
 
 describe('admission guard (before verification)', () => {
-  const limits = { clientPerMinute: 2, issuerPerMinute: 3, maxConcurrentVerifications: 2, maxKeys: 100 };
+  const limits = { clientPerMinute: 2, credentialPerMinute: 100, issuerPerMinute: 3, maxConcurrentVerifications: 2, maxKeys: 100 };
   const ok = () => Promise.resolve('verified');
 
   it('issue 8 item 11: one client address gets a bounded number of verifications per minute (client_rate_limited, 429)', async () => {
@@ -105,6 +105,18 @@ describe('admission guard (before verification)', () => {
     await g.verify({ address: '192.0.2.2' }, 'gcp:https://accounts.google.com', ok);
     expect((await refusal(g.verify({ address: '192.0.2.3' }, 'gcp:https://accounts.google.com', ok))).reason).toBe('issuer_rate_limited');
     await expect(g.verify({ address: '192.0.2.3' }, 'n8n:https://n8n.example.net', ok)).resolves.toBe('verified');
+  });
+
+  it('issue 8 item 11: one signing credential gets a bounded number of verifications per minute from any address (credential_rate_limited), before the issuer budget', async () => {
+    const g = new AdmissionGuard({ ...limits, clientPerMinute: 100, credentialPerMinute: 2, issuerPerMinute: 5 }, () => 6000);
+    await g.verify({ address: '192.0.2.1' }, 'aws:sts', ok, 'ASIAONE0000000000000');
+    await g.verify({ address: '192.0.2.2' }, 'aws:sts', ok, 'ASIAONE0000000000000');
+    for (const address of ['192.0.2.3', '192.0.2.4', '192.0.2.5']) {
+      expect((await refusal(g.verify({ address }, 'aws:sts', ok, 'ASIAONE0000000000000'))).reason).toBe('credential_rate_limited');
+    }
+    // The refused ones did not spend the issuer's budget: three more credentials still fit.
+    for (const key of ['ASIATWO0000000000000', 'ASIATHREE00000000000', 'ASIAFOUR000000000000']) await g.verify({ address: '192.0.2.6' }, 'aws:sts', ok, key);
+    expect((await refusal(g.verify({ address: '192.0.2.6' }, 'aws:sts', ok, 'ASIAFIVE000000000000'))).reason).toBe('issuer_rate_limited');
   });
 
   it('issue 8 item 11: verifications in flight are capped per issuer (verification_busy, 503 with Retry-After), other issuers keep their slots, slots are freed after failures', async () => {

@@ -43,7 +43,7 @@ function deps(verifier: WorkloadVerifier): ExchangeDeps {
     replay: new MemoryReplayStore(() => NOW),
     clock: () => NOW,
     verifiedProofs: new VerifiedProofCache(),
-    admission: new AdmissionGuard({ clientPerMinute: 1000, issuerPerMinute: 1000, maxConcurrentVerifications: 10, maxKeys: 100 }, () => NOW),
+    admission: new AdmissionGuard({ clientPerMinute: 1000, credentialPerMinute: 1000, issuerPerMinute: 1000, maxConcurrentVerifications: 10, maxKeys: 100 }, () => NOW),
   };
 }
 
