@@ -9,6 +9,7 @@ import { DEFAULT_PORT } from '../src/constants.ts';
 import { PLATFORMS } from '../src/platforms.ts';
 import type { AppDeps } from '../src/app.ts';
 import type { AuditSink } from '../src/audit/audit.ts';
+import type { ReplayStore } from '../src/store/ports.ts';
 import { generateSigningKeyJwk } from '../src/issuer/keys.ts';
 import { createFetchTransport } from '../src/entra/transport-fetch.ts';
 import { listen, nodeClientOrigin, nodePorts, type NodeHandler } from '../src/node.ts';
@@ -33,6 +34,8 @@ export interface SandboxOptions {
   sleep?: (ms: number) => Promise<void>;
   /** The bridge's clock in unix seconds (tests that count per-minute windows pin it). */
   clock?: () => number;
+  /** Replace the in-process replay store (tests: a small one, to show a full store's answer). */
+  replay?: ReplayStore;
 }
 
 export interface SandboxPolicy {
@@ -140,6 +143,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         ...(opts.audit ? { audit: opts.audit } : {}),
         ...(opts.sleep ? { sleep: opts.sleep } : {}),
         ...(opts.clock ? { clock: opts.clock } : {}),
+        ...(opts.replay ? { replay: opts.replay } : {}),
         sandboxManifest: () => manifest,
         clientOrigin: nodeClientOrigin(config.node.trustedProxyHops),
       }),

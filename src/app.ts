@@ -4,12 +4,13 @@
  */
 import { Hono, type Context } from 'hono';
 import { scrubSecrets, type AuditEvent, type AuditSink } from './audit/audit.ts';
-import { BridgeError, toWire } from './errors.ts';
+import { BridgeError, storeUnavailable, toWire } from './errors.ts';
 import { NO_STORE } from './http.ts';
 import { discoveryDocument, jwksDocument } from './issuer/documents.ts';
 import type { IssuerKeys } from './issuer/keys.ts';
 import type { RequestOrigin } from './limits/admission.ts';
-import { exchange, verifyAndDecide, type ExchangeDeps } from './token/exchange.ts';
+import { StoreUnavailableError } from './store/ports.ts';
+import { checkProofUnspent, exchange, verifyAndDecide, type ExchangeDeps } from './token/exchange.ts';
 import { readStrictForm } from './token/form.ts';
 import { parseTokenRequest } from './token/request.ts';
 import { AUDIT_DETAIL_MAX_CHARS, AUDIT_FIELD_MAX_CHARS, TOKEN_TYPE } from './constants.ts';
@@ -85,6 +86,8 @@ export function createApp(deps: AppDeps): Hono {
       const req = parseTokenRequest(await readStrictForm(raw), deps.proofTokenTypes);
       // The caller must present a valid proof: it learns only about its own evaluation.
       const { workload, decision } = await verifyAndDecide(deps, req, audit, origin);
+      // A dry run reads the replay store and writes nothing: explaining a proof never spends it.
+      await checkProofUnspent(deps, workload);
       audit.outcome = 'explained';
       if (!decision.allowed) audit.reason = decision.reason;
       return {
@@ -113,6 +116,7 @@ export function createApp(deps: AppDeps): Hono {
   function refuse(c: Context, e: unknown, audit: AuditEvent): Response {
     let err: BridgeError;
     if (e instanceof BridgeError) err = e;
+    else if (e instanceof StoreUnavailableError) err = storeUnavailable(e);
     else {
       logError(`unexpected error on ${c.req.path} (${audit.request_id}): ${scrubSecrets(e instanceof Error ? `${e.name}: ${e.message}` : String(e))}`);
       err = new BridgeError('internal_error', 'unexpected error');

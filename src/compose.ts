@@ -109,7 +109,7 @@ export async function buildAppDeps(config: Config, ports: RuntimePorts): Promise
     proofTokenTypes: proofTokenTypes(PLATFORMS),
     policy: config.policy,
     agentTokens,
-    replay: ports.replay ?? new MemoryReplayStore(clock),
+    replay: ports.replay ?? new MemoryReplayStore(clock, { maxPerPartition: config.replayQuotaPerIssuer }),
     rateLimiter: ports.rateLimiter ?? new MemoryRateLimiter(config.rateLimitPerMinute, clock, config.admission.maxKeys),
     admission: new AdmissionGuard(config.admission, clock),
     clock,

@@ -125,6 +125,19 @@ export const JWKS_COOLDOWN_MS = 30_000;
  */
 export const VERIFIER_RETRY_AFTER_SEC = 30;
 
+/**
+ * Replay store (single-use proofs, n8n jti): unexpired keys held at most in one process. n8n
+ * assertions live at most 300 s + 60 s skew, so this is about 280 fresh assertions per second.
+ */
+export const REPLAY_MAX_ENTRIES = 100_000;
+/**
+ * Default quota of one issuer (one n8n instance) in the replay store, BRIDGE_REPLAY_QUOTA_PER_ISSUER:
+ * a tenth of the store, so one instance (or whoever holds its key) cannot lock the others out.
+ */
+export const REPLAY_QUOTA_PER_ISSUER = 10_000;
+/** What a caller is told to wait when its issuer's quota is full: entries expire within 360 s. */
+export const REPLAY_FULL_RETRY_AFTER_SEC = 30;
+
 /** Where the bridge (and the sandbox) listens when PORT is not set. */
 export const DEFAULT_PORT = 8787;
 /** Audit detail text may quote caller-sent values: capped so one request cannot write a large line. */

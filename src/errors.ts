@@ -2,6 +2,7 @@
  * One closed set of refusal reasons, one mapping to the wire (RFC 6749 §5.2, RFC 8693 §2.2.2).
  * The wire gets a stable `error` and a generic description; the audit log gets the reason and detail.
  */
+import type { StoreUnavailableError } from './store/ports.ts';
 
 export type ReasonCode =
   // request shape (RFC 6749 §5.2 invalid_request)
@@ -54,6 +55,9 @@ export type ReasonCode =
   | 'verification_busy'
   | 'verifier_unavailable'
   | 'verifier_redirected'
+  | 'replay_store_unavailable'
+  | 'replay_quota_exceeded'
+  | 'rate_limit_store_unavailable'
   | 'entra_unavailable'
   | 'entra_throttled'
   | 'entra_timeout'
@@ -152,6 +156,12 @@ export function toWire(reason: ReasonCode): WireShape {
       // The platform's verifier (AWS STS) answered with a redirect, which it never does for its API:
       // not the caller's doing and not transient, so a bad-gateway answer without Retry-After.
       return { status: 502, error: 'server_error', description: 'The platform verifier answered with a redirect, which the bridge does not follow.' };
+    case 'replay_store_unavailable':
+    case 'rate_limit_store_unavailable':
+      // The bridge's own state is full or unreachable: fail closed, and never call it a replay.
+      return { status: 503, error: 'temporarily_unavailable', description: 'The bridge cannot check requests right now; retry after the indicated delay.' };
+    case 'replay_quota_exceeded':
+      return { status: 503, error: 'temporarily_unavailable', description: 'Too many single-use proofs from this issuer are still unexpired; retry after the indicated delay.' };
     case 'entra_unavailable':
     case 'entra_throttled':
     case 'entra_timeout':
@@ -201,4 +211,15 @@ export class BridgeError extends Error {
     this.correlationId = extra.correlationId;
     this.fields = extra.fields;
   }
+}
+
+/**
+ * The one mapping of a store that cannot answer (src/store/ports.ts) to the wire: 503 with the
+ * store's own reason and Retry-After, the same on every runtime and for every backend.
+ */
+export function storeUnavailable(e: StoreUnavailableError): BridgeError {
+  const fields = { store: e.store, condition: e.condition, ...(e.partition !== undefined ? { partition: e.partition } : {}) };
+  let reason: ReasonCode = e.store === 'rate-limit' ? 'rate_limit_store_unavailable' : 'replay_store_unavailable';
+  if (e.store === 'replay' && e.partition !== undefined) reason = 'replay_quota_exceeded';
+  return new BridgeError(reason, e.message, { retryAfterSec: e.retryAfterSec, fields });
 }

@@ -57,7 +57,7 @@ export async function createBridgeHandler(env: WorkerEnv): Promise<BridgeHandler
     const { app } = await buildApp(config, {
       entraTransport: createFetchTransport,
       clock,
-      replay: new DurableReplayStore(env.REPLAY, clock),
+      replay: new DurableReplayStore(env.REPLAY, clock, config.replayQuotaPerIssuer),
       rateLimiter: new DurableRateLimiter(env.RATE_LIMIT, config.rateLimitPerMinute, clock),
       logError: (message) => console.error(JSON.stringify({ type: 'error', message })),
       // Set by Cloudflare's edge, which overwrites any value a client sends (src/limits/client-address.ts).

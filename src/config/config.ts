@@ -16,6 +16,8 @@ import {
   ENTRA_MAX_ATTEMPTS,
   ENTRA_TIMEOUT_MS,
   MAX_FIC_AUDIENCE_CHARS,
+  REPLAY_MAX_ENTRIES,
+  REPLAY_QUOTA_PER_ISSUER,
 } from '../constants.ts';
 import { tokenExchangeAudienceFor } from '../entra/cloud.ts';
 import type { AdmissionLimits } from '../limits/admission.ts';
@@ -47,6 +49,8 @@ export interface Config {
   admission: AdmissionLimits;
   /** Node server only: proxies in front whose X-Forwarded-For is believed, and the connection cap. */
   node: { trustedProxyHops: number; maxConnections: number };
+  /** Unexpired single-use proofs (n8n jti) one issuer may hold in the replay store. */
+  replayQuotaPerIssuer: number;
   explain: boolean;
   audit: 'stdout' | 'off';
   /** http:// to loopback hosts is allowed for outbound fetches (sandbox and tests only). */
@@ -84,6 +88,7 @@ export const ENV = {
   rateLimitMaxKeys: 'BRIDGE_RATE_LIMIT_MAX_KEYS',
   trustedProxyHops: 'BRIDGE_TRUSTED_PROXY_HOPS',
   maxConnections: 'BRIDGE_MAX_CONNECTIONS',
+  replayQuota: 'BRIDGE_REPLAY_QUOTA_PER_ISSUER',
   explain: 'BRIDGE_EXPLAIN',
   audit: 'BRIDGE_AUDIT',
 } as const;
@@ -171,6 +176,7 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
     trustedProxyHops: intOption(get(ENV.trustedProxyHops), ENV.trustedProxyHops, 0, 0, 10, problems),
     maxConnections: intOption(get(ENV.maxConnections), ENV.maxConnections, DEFAULT_MAX_CONNECTIONS, 1, 1_000_000, problems),
   };
+  const replayQuota = intOption(get(ENV.replayQuota), ENV.replayQuota, REPLAY_QUOTA_PER_ISSUER, 1, REPLAY_MAX_ENTRIES, problems);
   const explain = boolOption(get(ENV.explain), ENV.explain, true, problems);
   const audit = get(ENV.audit) ?? 'stdout';
   if (audit !== 'stdout' && audit !== 'off') problems.push(`${ENV.audit}: must be "stdout" or "off"`);
@@ -189,6 +195,7 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
     rateLimitPerMinute: rate,
     admission,
     node,
+    replayQuotaPerIssuer: replayQuota,
     explain,
     audit: audit === 'off' ? 'off' : 'stdout',
     allowInsecureLoopback,

@@ -3,12 +3,19 @@
  * (Durable Objects on Workers, Redis on Node replicas) implement the same interfaces.
  */
 
+export type ReplayAnswer = 'fresh' | 'replayed';
+
 export interface ReplayStore {
   /**
-   * Atomically record `key` as used until `expiresAt` (unix seconds).
-   * Returns true the first time, false if the key was already recorded and has not expired.
+   * Atomically record `key` as used until `expiresAt` (unix seconds), counted against `partition`
+   * (who vouched for the proof, e.g. one n8n instance's issuer), which has a quota of its own.
+   * 'fresh' the first time, 'replayed' if the key is recorded and has not expired. Throws
+   * StoreUnavailableError when the store or the partition is full, or the backend does not answer:
+   * never 'replayed' for a key it has not seen.
    */
-  markUsed(key: string, expiresAt: number): Promise<boolean>;
+  markUsed(key: string, expiresAt: number, partition: string): Promise<ReplayAnswer>;
+  /** Read-only: is `key` recorded and unexpired? Writes nothing (`/explain`). Throws StoreUnavailableError. */
+  isUsed(key: string): Promise<boolean>;
 }
 
 export interface RateLimiter {
@@ -27,12 +34,15 @@ export class StoreUnavailableError extends Error {
   /** 'full' when a bound was reached, 'unreachable' when the backend did not answer. */
   readonly condition: 'full' | 'unreachable';
   readonly retryAfterSec: number;
+  /** Set when one partition's quota (not the whole store) is what is full. */
+  readonly partition: string | undefined;
 
-  constructor(store: string, condition: 'full' | 'unreachable', detail: string, retryAfterSec: number) {
+  constructor(store: string, condition: 'full' | 'unreachable', detail: string, retryAfterSec: number, partition?: string) {
     super(`${store} store ${condition}: ${detail}`);
     this.name = 'StoreUnavailableError';
     this.store = store;
     this.condition = condition;
     this.retryAfterSec = retryAfterSec;
+    this.partition = partition;
   }
 }

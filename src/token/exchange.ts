@@ -1,7 +1,7 @@
 /**
  * The hot path: parse → route, admit (src/limits/admission.ts) and verify the proof → rate limit →
- * policy → agent token (cached).
- * `explain` runs the same steps up to the policy decision and never calls Entra.
+ * policy → spend a single-use proof → agent token (cached). `explain` runs the same steps up to the
+ * policy decision, only reads the replay store, and never calls Entra.
  */
 import type { AuditEvent } from '../audit/audit.ts';
 import { TOKEN_TYPE } from '../constants.ts';
@@ -63,7 +63,7 @@ async function verifyProof(deps: ExchangeDeps, req: TokenRequest, audit: AuditEv
   const proofSha256 = sha256Hex(req.proof.token);
   audit.proof_sha256 = proofSha256;
   const result = await deps.admission.verify(origin, routingKeyOf(verifier.platform, req.proof.tokenType, iss), () =>
-    verifier.verify(req.proof, { now, audience: deps.audience, issuer: deps.issuer, replay: deps.replay }),
+    verifier.verify(req.proof, { now, audience: deps.audience, issuer: deps.issuer }),
     verifier.signingKeyId?.(req.proof),
   );
   if (!result.ok) throw bridgeErrorOf(result);
@@ -119,9 +119,30 @@ async function hitPrincipalLimit(limiter: RateLimiter, key: string): ReturnType<
   }
 }
 
+/** The replay store key of a single-use proof: one proof id per platform and issuer. */
+function replayKey(w: VerifiedWorkload): string {
+  return `${w.platform}:${w.issuer}:${w.proofId ?? ''}`;
+}
+
+/**
+ * Spend a single-use proof, once a rule allowed it: a caller no rule matches spends nothing, so it
+ * cannot fill the store (issue 8 item 11). A store that cannot answer throws StoreUnavailableError (503).
+ */
+async function spendProof(deps: ExchangeDeps, w: VerifiedWorkload): Promise<void> {
+  if (!w.singleUse) return;
+  const answer = await deps.replay.markUsed(replayKey(w), w.singleUse.usableUntil, w.singleUse.partition);
+  if (answer === 'replayed') throw new BridgeError('proof_replayed', `proof id ${w.proofId} was already used`, { fields: { claim: 'jti' } });
+}
+
+/** `/explain`: refuse a single-use proof that was already spent, without writing anything. */
+export async function checkProofUnspent(deps: ExchangeDeps, w: VerifiedWorkload): Promise<void> {
+  if (w.singleUse && (await deps.replay.isUsed(replayKey(w)))) throw new BridgeError('proof_replayed', `proof id ${w.proofId} was already used`, { fields: { claim: 'jti' } });
+}
+
 export async function exchange(deps: ExchangeDeps, req: TokenRequest, audit: AuditEvent, origin: RequestOrigin = { address: undefined }): Promise<ExchangeResult> {
-  const { decision } = await verifyAndDecide(deps, req, audit, origin);
+  const { workload, decision } = await verifyAndDecide(deps, req, audit, origin);
   if (!decision.allowed) throw new BridgeError(decision.reason, decision.detail);
+  await spendProof(deps, workload);
 
   const { token, fromCache } = await deps.agentTokens.acquire({
     tenantId: decision.agent.tenantId,

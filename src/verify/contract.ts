@@ -6,7 +6,6 @@ import type { z } from 'zod';
 import type { ReasonCode } from '../errors.ts';
 import type { BoundedFetch } from '../net/bounded-fetch.ts';
 import type { PlatformName } from '../platforms.ts';
-import type { ReplayStore } from '../store/ports.ts';
 
 /** A platform's name, derived from the one registry (src/platforms.ts): a new adapter is one line there. */
 export type Platform = PlatformName;
@@ -25,7 +24,6 @@ export interface VerifyContext {
   readonly audience: string;
   /** The bridge's issuer URL (the n8n assertion audience is `<issuer>/token`). */
   readonly issuer: string;
-  readonly replay: ReplayStore;
   readonly signal?: AbortSignal;
 }
 
@@ -42,6 +40,12 @@ export interface VerifiedWorkload {
   readonly expiresAt: number;
   /** jti or equivalent, for replay protection and audit. */
   readonly proofId?: string;
+  /**
+   * Present when the proof may be used once (n8n assertions): `/token` spends `proofId` in the replay
+   * store after a rule matched, until `usableUntil` (unix seconds, expiry plus skew), counted against
+   * `partition` (the issuer), whose quota keeps one issuer from crowding out the others.
+   */
+  readonly singleUse?: { readonly partition: string; readonly usableUntil: number };
   /** Allow-listed, normalised attributes policy may match on. */
   readonly attributes: Readonly<Record<string, string>>;
   /** Extra context kept for the audit log only (never matched by policy). */
@@ -94,7 +98,7 @@ export function accept<T>(value: T): { readonly ok: true; readonly value: T } {
 }
 
 /** What an adapter's claim mapping produces; the shared verifier adds platform, kind, issuer, expiry. */
-export type WorkloadFields = Omit<VerifiedWorkload, 'platform' | 'proofKind' | 'issuer' | 'expiresAt'>;
+export type WorkloadFields = Omit<VerifiedWorkload, 'platform' | 'proofKind' | 'issuer' | 'expiresAt' | 'singleUse'>;
 
 export type VerifyResult = Result<VerifiedWorkload>;
 
@@ -108,7 +112,10 @@ export interface WorkloadVerifier {
    * claims every proof of its token types.
    */
   readonly issuers?: readonly string[];
-  /** Each proof is accepted once (jti): the core must never answer it from a cache of verified proofs. */
+  /**
+   * Each proof is accepted once: its workload carries `proofId` and `singleUse`, the exchange spends
+   * it after a rule matched, and the core never answers it from a cache of verified proofs.
+   */
   readonly singleUse?: boolean;
   /**
    * Cheap routing check on UNVERIFIED data (for JWTs: the `iss` claim). Never a trust decision.

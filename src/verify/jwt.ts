@@ -46,7 +46,7 @@ export interface JwtProofVerifierOptions {
   issuersArePublic?: boolean;
   /** Claims that must be present besides iss/aud/exp/iat. */
   requiredClaims?: readonly string[];
-  /** Record `jti` in the replay store: every proof is accepted once. */
+  /** Every proof is accepted once: the workload carries its `jti` for the exchange to spend. */
   singleUse?: boolean;
   /** Turn verified claims into the workload's fields, or refuse (usually `proof_claim`). */
   toWorkload(payload: JWTPayload, header: JWTHeaderParameters): Result<WorkloadFields>;
@@ -131,8 +131,8 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
 
       if (opts.singleUse) {
         if (typeof payload.jti !== 'string' || payload.jti.length === 0) return refuse('proof_claim', 'jti is required');
-        const fresh = await ctx.replay.markUsed(`${opts.platform}:${iss}:${payload.jti}`, exp + skew);
-        if (!fresh) return refuse('proof_replayed', `jti ${payload.jti} was already used`);
+        // Spent by the exchange once a rule matched (src/token/exchange.ts), never here: verifying is free of writes.
+        return accept({ platform: opts.platform, proofKind: opts.proofKind, issuer: iss, expiresAt: exp, ...mapped.value, proofId: payload.jti, singleUse: { partition: iss, usableUntil: exp + skew } });
       }
       return accept({ platform: opts.platform, proofKind: opts.proofKind, issuer: iss, expiresAt: exp, ...mapped.value });
     },

@@ -8,7 +8,6 @@ import { createLocalJWKSet, errors, exportJWK, generateKeyPair, SignJWT, type Cr
 import { beforeAll, describe, expect, it } from 'vitest';
 import { toWire } from '../../src/errors.ts';
 import { UpstreamError } from '../../src/net/bounded-fetch.ts';
-import { MemoryReplayStore } from '../../src/store/memory.ts';
 import { accept, type VerifyContext, type VerifyResult } from '../../src/verify/contract.ts';
 import { KeySetFailure, refusalFromJoseError, type JoseErrorContext } from '../../src/verify/jose-errors.ts';
 import { createJwtProofVerifier } from '../../src/verify/jwt.ts';
@@ -16,7 +15,7 @@ import { createJwtProofVerifier } from '../../src/verify/jwt.ts';
 const NOW = 1_800_000_000;
 const ISSUER = 'https://issuer.example';
 const AUDIENCE = 'https://bridge.example';
-const ctx: VerifyContext = { now: NOW, audience: AUDIENCE, issuer: AUDIENCE, replay: new MemoryReplayStore(() => NOW) };
+const ctx: VerifyContext = { now: NOW, audience: AUDIENCE, issuer: AUDIENCE };
 
 let key: CryptoKey;
 let jwks: JWTVerifyGetKey;

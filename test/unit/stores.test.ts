@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MAX_CACHE_KEY_CHARS, TOKEN_TYPE, VERIFIED_PROOF_CACHE_MAX_BYTES } from '../../src/constants.ts';
 import { MemoryRateLimiter } from '../../src/limits/rate-limiter.ts';
 import { MemoryReplayStore } from '../../src/store/memory.ts';
+import { StoreUnavailableError } from '../../src/store/ports.ts';
 import type { VerifiedWorkload } from '../../src/verify/contract.ts';
 import { VERIFIED_PROOF_TTL_SEC, VerifiedProofCache } from '../../src/verify/verified-cache.ts';
 
@@ -9,23 +10,92 @@ describe('in-memory replay store', () => {
   it('accepts a key once until it expires, then again', async () => {
     let now = 1000;
     const s = new MemoryReplayStore(() => now);
-    expect(await s.markUsed('k', 1100)).toBe(true);
-    expect(await s.markUsed('k', 1100)).toBe(false);
+    expect(await s.markUsed('k', 1100, 'p')).toBe('fresh');
+    expect(await s.markUsed('k', 1100, 'p')).toBe('replayed');
     now = 1101;
-    expect(await s.markUsed('k', 1200)).toBe(true);
+    expect(await s.markUsed('k', 1200, 'p')).toBe('fresh');
   });
 
-  it('fails closed when full of unexpired keys, and makes room by sweeping expired ones', async () => {
+  it('issue 13 item 2: fails closed when full of unexpired keys, saying "full" (never "replayed"), and makes room as keys expire', async () => {
     let now = 1000;
-    const s = new MemoryReplayStore(() => now, 2);
-    expect(await s.markUsed('a', 1100)).toBe(true);
-    expect(await s.markUsed('b', 1050)).toBe(true);
-    expect(await s.markUsed('c', 1100)).toBe(false);
+    const s = new MemoryReplayStore(() => now, { maxEntries: 2 });
+    expect(await s.markUsed('a', 1100, 'p')).toBe('fresh');
+    expect(await s.markUsed('b', 1050, 'q')).toBe('fresh');
+    const full = await s.markUsed('c', 1100, 'r').catch((e: unknown) => e);
+    expect(full).toBeInstanceOf(StoreUnavailableError);
+    expect(full).toMatchObject({ store: 'replay', condition: 'full', partition: undefined });
+    expect((full as StoreUnavailableError).retryAfterSec).toBeGreaterThan(0);
+    // A replay is still a replay when the store is full.
+    expect(await s.markUsed('a', 1100, 'p')).toBe('replayed');
     now = 1060; // b expired
-    expect(await s.markUsed('c', 1100)).toBe(true);
-    expect(await s.markUsed('a', 1100)).toBe(false);
+    expect(await s.markUsed('c', 1100, 'r')).toBe('fresh');
+    expect(await s.markUsed('a', 1100, 'p')).toBe('replayed');
+  });
+
+  it('issue 8 item 11: one partition (n8n instance) full is refused as "full" while other partitions stay fresh', async () => {
+    let now = 1000;
+    const s = new MemoryReplayStore(() => now, { maxEntries: 100, maxPerPartition: 2 });
+    expect(await s.markUsed('n8n:a:1', 1100, 'n8n:a')).toBe('fresh');
+    expect(await s.markUsed('n8n:a:2', 1200, 'n8n:a')).toBe('fresh');
+    const quota = await s.markUsed('n8n:a:3', 1100, 'n8n:a').catch((e: unknown) => e);
+    expect(quota).toMatchObject({ store: 'replay', condition: 'full', partition: 'n8n:a' });
+    expect(await s.markUsed('n8n:b:1', 1100, 'n8n:b')).toBe('fresh');
+    expect(await s.markUsed('n8n:a:1', 1100, 'n8n:a')).toBe('replayed');
+    now = 1100; // n8n:a:1 expired: its partition has room for one more
+    expect(await s.markUsed('n8n:a:3', 1300, 'n8n:a')).toBe('fresh');
+    await expect(s.markUsed('n8n:a:4', 1300, 'n8n:a')).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+
+  it('issue 8 item 3: isUsed reads without writing', async () => {
+    let now = 1000;
+    const s = new MemoryReplayStore(() => now, { maxEntries: 1 });
+    expect(await s.isUsed('k')).toBe(false);
+    expect(await s.isUsed('k')).toBe(false);
+    // Reading took no room: the one slot is still free.
+    expect(await s.markUsed('k', 1100, 'p')).toBe('fresh');
+    expect(await s.isUsed('k')).toBe(true);
+    now = 1100;
+    expect(await s.isUsed('k')).toBe(false);
+  });
+
+  it('issue 8 item 11: a full store answers without visiting every key, and each expired key is dropped once', async () => {
+    let now = 1000;
+    const s = new MemoryReplayStore(() => now, { maxEntries: 1000 });
+    for (let i = 0; i < 1000; i += 1) expect(await s.markUsed(`k${i}`, 2000 + i, 'p')).toBe('fresh');
+    // A refusal of a full store must not walk the 1000 keys: a few reads per call, no iteration.
+    const watch = watchMaps();
+    for (let i = 0; i < 50; i += 1) await s.markUsed(`new${i}`, 3000, 'p').catch(() => undefined);
+    const seen = watch.stop();
+    expect(seen.scans).toBe(0);
+    expect(seen.gets).toBeLessThanOrEqual(50 * 5);
+    now = 2010; // the first 11 keys expired
+    expect(await s.markUsed('after', 3000, 'p')).toBe('fresh');
+    expect(await s.markUsed('k10', 3000, 'p')).toBe('fresh');
+    expect(await s.markUsed('k11', 3000, 'p')).toBe('replayed');
   });
 });
+
+/** Counts Map reads and Map iterations (a scan of the store walks a Map) between start and stop. */
+function watchMaps(): { stop(): { gets: number; scans: number } } {
+  const proto = Map.prototype as unknown as Record<PropertyKey, (...args: unknown[]) => unknown>;
+  const names: PropertyKey[] = ['get', 'entries', 'keys', 'values', 'forEach', Symbol.iterator];
+  const originals = new Map(names.map((name) => [name, proto[name]!]));
+  const counts = { gets: 0, scans: 0 };
+  for (const name of names) {
+    const original = originals.get(name)!;
+    proto[name] = function (this: unknown, ...args: unknown[]) {
+      if (name === 'get') counts.gets += 1;
+      else counts.scans += 1;
+      return original.apply(this, args);
+    };
+  }
+  return {
+    stop() {
+      for (const name of names) proto[name] = originals.get(name)!;
+      return counts;
+    },
+  };
+}
 
 describe('in-memory rate limiter', () => {
   it('limits per key per minute and says how long to wait', async () => {

@@ -10,7 +10,6 @@ import { createAwsVerifiers } from '../../../adapters/aws/index.ts';
 import { TOKEN_TYPE } from '../../../src/constants.ts';
 import type { AwsPlatformConfig } from '../../../adapters/aws/config.ts';
 import { createBoundedFetch } from '../../../src/net/bounded-fetch.ts';
-import { MemoryReplayStore } from '../../../src/store/memory.ts';
 import type { AdapterDeps, VerifyContext, WorkloadVerifier } from '../../../src/verify/contract.ts';
 import { startStsEmulator, type ReceivedStsRequest, type StsEmulator } from '../../emulators/sts/index.ts';
 import { buildSigV4Vector, type VectorEnv } from '../../vectors/aws/build.ts';
@@ -18,7 +17,7 @@ import { buildSigV4Vector, type VectorEnv } from '../../vectors/aws/build.ts';
 const NOW = 1_800_000_000;
 const AUDIENCE = 'https://bridge.example.test';
 const HOST = 'sts.us-east-1.amazonaws.com';
-const ctx: VerifyContext = { now: NOW, audience: AUDIENCE, issuer: AUDIENCE, replay: new MemoryReplayStore(() => NOW) };
+const ctx: VerifyContext = { now: NOW, audience: AUDIENCE, issuer: AUDIENCE };
 const deps: AdapterDeps = { fetch: createBoundedFetch({ allowInsecureLoopback: true }), clock: () => NOW };
 const aws4 = (token: string) => ({ token, tokenType: TOKEN_TYPE.aws4Request });
 

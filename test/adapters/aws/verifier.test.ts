@@ -9,7 +9,6 @@ import { signGetCallerIdentityProof } from '../../../adapters/aws/client.ts';
 import { TOKEN_TYPE } from '../../../src/constants.ts';
 import type { AwsPlatformConfig } from '../../../adapters/aws/config.ts';
 import { createBoundedFetch } from '../../../src/net/bounded-fetch.ts';
-import { MemoryReplayStore } from '../../../src/store/memory.ts';
 import type { AdapterDeps, VerifyContext, VerifyResult, WorkloadVerifier } from '../../../src/verify/contract.ts';
 import { SANDBOX_ACCOUNT, SANDBOX_ROLE_ARN, startStsEmulator, type StsEmulator } from '../../emulators/sts/index.ts';
 import { buildSigV4Vector, buildWebIdentityVector, loadVectors, type SigV4VectorSpec, type VectorEnv, type WebIdentityVectorSpec } from '../../vectors/aws/build.ts';
@@ -17,7 +16,7 @@ import { buildSigV4Vector, buildWebIdentityVector, loadVectors, type SigV4Vector
 const NOW = 1_800_000_000;
 const AUDIENCE = 'https://bridge.example.test';
 const HOST = 'sts.us-east-1.amazonaws.com';
-const ctx: VerifyContext = { now: NOW, audience: AUDIENCE, issuer: AUDIENCE, replay: new MemoryReplayStore(() => NOW) };
+const ctx: VerifyContext = { now: NOW, audience: AUDIENCE, issuer: AUDIENCE };
 const deps: AdapterDeps = { fetch: createBoundedFetch({ allowInsecureLoopback: true }), clock: () => NOW };
 
 let sts: StsEmulator;

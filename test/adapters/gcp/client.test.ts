@@ -9,13 +9,12 @@ import { createGcpVerifier } from '../../../adapters/gcp/index.ts';
 import { BridgeExchangeError } from '../../../src/client/exchange.ts';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../../src/constants.ts';
 import { createBoundedFetch } from '../../../src/net/bounded-fetch.ts';
-import { MemoryReplayStore } from '../../../src/store/memory.ts';
 import type { VerifyContext, WorkloadVerifier } from '../../../src/verify/contract.ts';
 import { startGcpEmulator, type GcpEmulator } from '../../emulators/gcp/index.ts';
 
 const NOW = Math.floor(Date.now() / 1000);
 const AUDIENCE = 'https://bridge.example.test';
-const ctx: VerifyContext = { now: NOW, audience: AUDIENCE, issuer: AUDIENCE, replay: new MemoryReplayStore(() => NOW) };
+const ctx: VerifyContext = { now: NOW, audience: AUDIENCE, issuer: AUDIENCE };
 
 /** Environment google-auth-library reads; set for the emulator and restored afterwards. */
 const ENV_KEYS = ['GCE_METADATA_HOST', 'GCE_METADATA_IP', 'GOOGLE_APPLICATION_CREDENTIALS', 'GOOGLE_CLOUD_PROJECT', 'GCLOUD_PROJECT', 'METADATA_SERVER_DETECTION', 'PATH'] as const;

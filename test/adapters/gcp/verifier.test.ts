@@ -2,7 +2,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { createGcpVerifier, GCP_DEFAULT_JWKS_URL } from '../../../adapters/gcp/index.ts';
 import { TOKEN_TYPE } from '../../../src/constants.ts';
 import { createBoundedFetch } from '../../../src/net/bounded-fetch.ts';
-import { MemoryReplayStore } from '../../../src/store/memory.ts';
 import type { AdapterDeps, VerifyContext, VerifyResult, WorkloadVerifier } from '../../../src/verify/contract.ts';
 import { peekIssuer } from '../../../src/verify/jwt.ts';
 import { startGcpEmulator, type GcpEmulator } from '../../emulators/gcp/index.ts';
@@ -10,7 +9,7 @@ import { buildGcpVector, loadGcpVectors } from '../../vectors/gcp/build.ts';
 
 const NOW = 1_800_000_000;
 const AUDIENCE = 'https://bridge.example.test';
-const ctx: VerifyContext = { now: NOW, audience: AUDIENCE, issuer: AUDIENCE, replay: new MemoryReplayStore(() => NOW) };
+const ctx: VerifyContext = { now: NOW, audience: AUDIENCE, issuer: AUDIENCE };
 const deps: AdapterDeps = { fetch: createBoundedFetch({ allowInsecureLoopback: true }), clock: () => NOW };
 
 let emulator: GcpEmulator;

@@ -158,11 +158,36 @@ describe('n8n through the app: every jti once', () => {
     expect(refused.every((r) => auditOf(r.body.request_id).reason === 'proof_replayed')).toBe(true);
   });
 
-  it('a replay is refused on /explain too: the dry run spends the jti as well', async () => {
+  it('issue 8 item 3: /explain spends nothing: explain then token with the same assertion succeeds', async () => {
     const token = await good();
-    const explained = await postToken(sb.url, { subject_token: token, subject_token_type: TOKEN_TYPE.jwt, resource: SANDBOX.graph }, { path: '/explain' });
+    const explain = () => postToken(sb.url, { subject_token: token, subject_token_type: TOKEN_TYPE.jwt, resource: SANDBOX.graph }, { path: '/explain' });
+    const explained = await explain();
     expect(explained.status).toBe(200);
     expect(explained.body).toMatchObject({ allowed: true, agent_id: SANDBOX.agentId });
-    expect((await exchange(token)).status).toBe(400);
+    expect((await explain()).status).toBe(200);
+    expect((await exchange(token)).status).toBe(200);
+    // Once /token spent it, both routes see the replay.
+    const again = await exchange(token);
+    expect(again.status).toBe(400);
+    expect(auditOf(again.body.request_id).reason).toBe('proof_replayed');
+    const late = await explain();
+    expect(late.status).toBe(400);
+    expect(auditOf(late.body.request_id).reason).toBe('proof_replayed');
+  });
+
+  it('issue 8 item 11: a caller no rule matches spends nothing: the replay store is left untouched', async () => {
+    const jti = `no-rule-${crypto.randomUUID()}`;
+    const token = await good({ claims: { jti, sub: `n8n:${env.instance}:workflow:NoRuleMatchesThis` } });
+    const first = await exchange(token);
+    expect(first.status).toBe(400);
+    expect(auditOf(first.body.request_id).reason).toBe('no_rule_matches');
+    expect(await sb.deps.replay.isUsed(`n8n:n8n:${env.instance}:${jti}`)).toBe(false);
+    // Presented again, it is still "no rule", never a replay: nothing was recorded.
+    const second = await exchange(token);
+    expect(auditOf(second.body.request_id).reason).toBe('no_rule_matches');
+    // The key format is the one the exchange spends: an honoured assertion is recorded under it.
+    const honouredJti = `honoured-${crypto.randomUUID()}`;
+    expect((await exchange(await good({ claims: { jti: honouredJti } }))).status).toBe(200);
+    expect(await sb.deps.replay.isUsed(`n8n:n8n:${env.instance}:${honouredJti}`)).toBe(true);
   });
 });

@@ -1,19 +1,18 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createN8nVerifier, jwkThumbprint, N8N_MAX_ASSERTION_LIFETIME_SEC, type N8nConfig } from '../../../adapters/n8n/index.ts';
 import type { N8nPublicJwk } from '../../../adapters/n8n/config.ts';
 import { TOKEN_TYPE } from '../../../src/constants.ts';
 import { createBoundedFetch } from '../../../src/net/bounded-fetch.ts';
-import { MemoryReplayStore } from '../../../src/store/memory.ts';
 import type { AdapterDeps, VerifyContext, VerifyResult, WorkloadVerifier } from '../../../src/verify/contract.ts';
 import { buildN8nVector, loadN8nVectors, type VectorEnv, type VectorKey } from '../../vectors/n8n/build.ts';
 
 const NOW = 1_800_000_000;
 const ISSUER = 'https://bridge.example.test';
 const deps: AdapterDeps = { fetch: createBoundedFetch({ allowInsecureLoopback: true }), clock: () => NOW };
-const ctx = (): VerifyContext => ({ now: NOW, audience: ISSUER, issuer: ISSUER, replay: new MemoryReplayStore(() => NOW) });
+const ctx = (): VerifyContext => ({ now: NOW, audience: ISSUER, issuer: ISSUER });
 
 async function testKey(alg: 'ES256' | 'EdDSA'): Promise<VectorKey> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
@@ -80,6 +79,7 @@ describe('n8n verifier: accepted assertions', () => {
         principal: 'n8n:test-instance:workflow:Wf7kP9qW3e4R5tYu',
         expiresAt: NOW + 60,
         proofId: expect.any(String),
+        singleUse: { partition: 'n8n:test-instance', usableUntil: NOW + 60 + 60 },
         attributes: { instance_id: 'test-instance', workflow_id: 'Wf7kP9qW3e4R5tYu' },
         auditContext: { n8n_execution_id: '1042', n8n_workflow_name: 'Nightly report', n8n_node_name: 'Entra Agent Token' },
       },
@@ -118,28 +118,24 @@ describe('n8n verifier: accepted assertions', () => {
 });
 
 describe('n8n verifier: every jti once', () => {
-  it('refuses the same assertion the second time, within one replay store', async () => {
+  it('issue 8 item 3: verifying writes nothing; the workload carries the jti for the exchange to spend once', async () => {
     const c = ctx();
     const token = await good();
-    expect((await verify(token, verifier, c)).ok).toBe(true);
-    expectRefused(await verify(token, verifier, c), 'proof_replayed', token);
+    const first = await verify(token, verifier, c);
+    const second = await verify(token, verifier, c);
+    expect(first.ok && second.ok).toBe(true);
+    expect(first.ok && first.value.proofId).toBe(decodeJwt(token).jti);
+    expect(first.ok && first.value.singleUse).toEqual({ partition: 'n8n:test-instance', usableUntil: (decodeJwt(token).exp as number) + 60 });
+    expect(verifier.singleUse).toBe(true);
   });
 
-  it('lets exactly one of many concurrent presentations through', async () => {
-    const c = ctx();
-    const token = await good();
-    const results = await Promise.all(Array.from({ length: 8 }, () => verify(token, verifier, c)));
-    expect(results.filter((r) => r.ok)).toHaveLength(1);
-    expect(results.filter((r) => !r.ok && r.reason === 'proof_replayed')).toHaveLength(7);
-  });
-
-  it('keys the replay store by instance: the same jti from two instances are two proofs', async () => {
-    const c = ctx();
+  it('partitions by instance: the same jti from two instances are two proofs, each counted against its own instance', async () => {
     const jti = 'shared-jti-0001';
-    const a = await good({ description: '', expect: 'internal_error', claims: { jti } });
-    const b = await good({ description: '', expect: 'internal_error', claims: { jti } }, { ...env, instance: env.other, instanceKey: env.otherKey });
-    expect((await verify(a, verifier, c)).ok).toBe(true);
-    expect((await verify(b, verifier, c)).ok).toBe(true);
+    const a = await verify(await good({ description: '', expect: 'internal_error', claims: { jti } }));
+    const b = await verify(await good({ description: '', expect: 'internal_error', claims: { jti } }, { ...env, instance: env.other, instanceKey: env.otherKey }));
+    expect(a.ok && b.ok).toBe(true);
+    expect(a.ok && [a.value.issuer, a.value.proofId, a.value.singleUse?.partition]).toEqual(['n8n:test-instance', jti, 'n8n:test-instance']);
+    expect(b.ok && [b.value.issuer, b.value.proofId, b.value.singleUse?.partition]).toEqual(['n8n:other-instance', jti, 'n8n:other-instance']);
   });
 });
 
@@ -162,7 +158,7 @@ describe('n8n verifier: configuration', () => {
     const future = await good({ description: '', expect: 'internal_error', iatOffsetSec: 30 });
     const shared = ctx();
     expectRefused(await verify(future, strict, shared), 'proof_not_yet_valid', future);
-    // Refused before the replay store: its jti is not spent, the default skew still accepts it once.
+    // Refused by the tighter skew only: the default skew accepts the same assertion.
     expect((await verify(future, createN8nVerifier(config, deps), shared)).ok).toBe(true);
     const expired = await good({ description: '', expect: 'internal_error', iatOffsetSec: -90, lifetimeSec: 60 });
     expectRefused(await verify(expired, strict), 'proof_expired', expired);
