@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MAX_CACHE_KEY_CHARS, TOKEN_TYPE, VERIFIED_PROOF_CACHE_MAX_BYTES } from '../../src/constants.ts';
 import { MemoryRateLimiter } from '../../src/limits/rate-limiter.ts';
 import { MemoryReplayStore } from '../../src/store/memory.ts';
+import { storeUnavailable, toWire } from '../../src/errors.ts';
 import { StoreUnavailableError } from '../../src/store/ports.ts';
 import type { VerifiedWorkload } from '../../src/verify/contract.ts';
 import { VERIFIED_PROOF_TTL_SEC, VerifiedProofCache } from '../../src/verify/verified-cache.ts';
@@ -159,5 +160,23 @@ describe('verified-proof cache', () => {
     expect(c.stats.entries).toBe(100);
     expect(c.get('proof-899', 1000)).toBeUndefined();
     expect(c.get('proof-900', 1000)).toBeDefined();
+  });
+});
+
+describe('stores that cannot answer', () => {
+  it('issue 13 item 2: each store condition maps to 503 temporarily_unavailable with its own reason and Retry-After, never proof_replayed', () => {
+    const cases: [StoreUnavailableError, string][] = [
+      [new StoreUnavailableError('replay', 'full', 'store full', 7), 'replay_store_unavailable'],
+      [new StoreUnavailableError('replay', 'unreachable', 'Durable Object reset', 5), 'replay_store_unavailable'],
+      [new StoreUnavailableError('replay', 'full', 'quota', 30, 'n8n:prod'), 'replay_quota_exceeded'],
+      [new StoreUnavailableError('rate-limit', 'unreachable', 'Durable Object reset', 5), 'rate_limit_store_unavailable'],
+    ];
+    for (const [error, reason] of cases) {
+      const mapped = storeUnavailable(error);
+      expect(mapped.reason).toBe(reason);
+      expect(mapped.retryAfterSec).toBe(error.retryAfterSec);
+      expect(mapped.fields).toMatchObject({ store: error.store, condition: error.condition });
+      expect(toWire(mapped.reason)).toMatchObject({ status: 503, error: 'temporarily_unavailable' });
+    }
   });
 });
