@@ -22,7 +22,7 @@ import {
 import { tokenExchangeAudienceFor } from '../entra/cloud.ts';
 import type { AdmissionLimits } from '../limits/admission.ts';
 import { isLoopbackHost } from '../net/loopback.ts';
-import { compilePolicy, PolicyError, type CompiledPolicy } from '../policy/policy.ts';
+import { compilePolicy, PolicyError, type CompiledPolicy, type PlatformRuleChecks } from '../policy/policy.ts';
 import type { PlatformModule } from '../verify/contract.ts';
 import { policyFileSchema, type PlatformsConfig } from './schema.ts';
 
@@ -108,6 +108,15 @@ export interface LoadOptions {
   readFile?: (path: string) => string;
 }
 
+/** The registry's load-time checks of each rule, each platform given its own section of the policy. */
+export function registryRuleChecks(platforms: readonly PlatformModule[], sections: PlatformsConfig): PlatformRuleChecks {
+  const moduleOf = (name: string) => platforms.find((p) => p.name === name);
+  return {
+    isAttribute: (platform, name, rule) => moduleOf(platform)?.isAttribute(name, sections[platform], rule) === true,
+    ruleProblems: (platform, rule) => moduleOf(platform)?.ruleProblems?.(rule, sections[platform]) ?? [],
+  };
+}
+
 export function loadConfig(env: Env, opts: LoadOptions): Config {
   const problems: string[] = [];
   const mode = opts.mode ?? 'production';
@@ -141,7 +150,7 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
         for (const issue of parsed.error.issues) problems.push(`${source}: ${['policy', ...issue.path.map(String)].join('.')}: ${issue.message}`);
       } else {
         try {
-          policy = compilePolicy(parsed.data, (platform, name) => opts.platforms.some((p) => p.name === platform && p.isAttribute(name)));
+          policy = compilePolicy(parsed.data, registryRuleChecks(opts.platforms, parsed.data.platforms));
           platforms = parsed.data.platforms;
         } catch (e) {
           if (e instanceof PolicyError) problems.push(`${source}: ${e.message}`);

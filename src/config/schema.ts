@@ -60,8 +60,8 @@ const RuleSchema = z
   .object({
     name: nonEmpty.describe('Unique rule name; appears in the audit log'),
     platform: nonEmpty,
-    principal: MatcherSchema.describe('Matches the platform principal (GCP: numeric service account id; AWS: role ARN; n8n: n8n:<instance>:workflow:<id>)'),
-    issuer: MatcherSchema.optional().describe('Optional match on the proof issuer'),
+    principal: MatcherSchema.describe('Matches the platform principal (GCP: numeric service account id; AWS: role ARN; n8n: n8n:<instance>:workflow:<id>; oidc: per profile, e.g. system:serviceaccount:<ns>:<name>)'),
+    issuer: MatcherSchema.optional().describe('Match on the proof issuer; an oidc rule must name one configured issuer exactly'),
     attributes: z.record(z.string(), MatcherSchema).optional().describe('All listed attributes must be present and match'),
     agent: guid.describe('The one agent identity this rule allows; must be listed under tenants'),
     resources: z.array(nonEmpty).min(1).describe('Resources the agent may get tokens for, e.g. https://graph.microsoft.com'),

@@ -5,8 +5,8 @@
  * blueprint), so this is the only gate between a workload and an agent identity (design.md §1).
  */
 import type { ReasonCode } from '../errors.ts';
-import type { VerifiedWorkload } from '../verify/contract.ts';
-import type { Mode, PolicyFile } from '../config/schema.ts';
+import type { RuleProblem, VerifiedWorkload } from '../verify/contract.ts';
+import type { Mode, PolicyFile, RuleInput } from '../config/schema.ts';
 import { compileMatcher, matches, type CompiledMatcher } from './matcher.ts';
 
 export interface AgentTarget {
@@ -59,9 +59,17 @@ export class PolicyError extends Error {
 export const defaultFicSubject = (blueprintAppId: string) => `agent-id-bridge:${blueprintAppId}`;
 
 /** Per platform name, whether a rule may name an attribute (the registry's `isAttribute`). */
-export type AttributeNames = (platform: string, name: string) => boolean;
+export type AttributeNames = (platform: string, name: string, rule: RuleInput) => boolean;
 
-export function compilePolicy(file: PolicyFile, isAttribute: AttributeNames, pathPrefix = 'policy'): CompiledPolicy {
+/** What the registry says about each rule at load: its attribute names and any other problem. */
+export interface PlatformRuleChecks {
+  isAttribute: AttributeNames;
+  /** Problems of a rule naming `platform` that depend on that platform's configuration. */
+  ruleProblems?: (platform: string, rule: RuleInput) => readonly RuleProblem[];
+}
+
+export function compilePolicy(file: PolicyFile, checks: AttributeNames | PlatformRuleChecks, pathPrefix = 'policy'): CompiledPolicy {
+  const { isAttribute, ruleProblems } = typeof checks === 'function' ? { isAttribute: checks, ruleProblems: undefined } : checks;
   const agents = new Map<string, AgentTarget>();
   file.tenants.forEach((tenant, ti) => {
     tenant.blueprints.forEach((bp, bi) => {
@@ -87,6 +95,8 @@ export function compilePolicy(file: PolicyFile, isAttribute: AttributeNames, pat
     if (!(r.platform in file.platforms) || file.platforms[r.platform as keyof typeof file.platforms] === undefined) {
       throw new PolicyError(`${at}.platform`, `platform "${r.platform}" is not configured under platforms`);
     }
+    const [problem] = ruleProblems?.(r.platform, r) ?? [];
+    if (problem) throw new PolicyError(`${at}.${problem.field}`, problem.message);
     const agent = agents.get(r.agent.toLowerCase());
     if (!agent) throw new PolicyError(`${at}.agent`, `agent ${r.agent} is not listed under tenants[].blueprints[].agents`);
     const modes = new Set<Mode>(r.modes ?? ['autonomous']);
@@ -107,7 +117,7 @@ export function compilePolicy(file: PolicyFile, isAttribute: AttributeNames, pat
       issuer: r.issuer === undefined ? undefined : compile(r.issuer, `${at}.issuer`),
       attributes: Object.entries(r.attributes ?? {}).map(([k, m]) => {
         // A name the platform never produces can never match; refuse it instead of denying silently.
-        if (!isAttribute(r.platform, k)) throw new PolicyError(`${at}.attributes.${k}`, `"${k}" is not an attribute the ${r.platform} platform produces`);
+        if (!isAttribute(r.platform, k, r)) throw new PolicyError(`${at}.attributes.${k}`, `"${k}" is not an attribute the ${r.platform} platform produces`);
         return [k, compile(m, `${at}.attributes.${k}`)];
       }),
       agent,

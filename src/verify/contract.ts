@@ -170,9 +170,29 @@ export interface PlatformModule<N extends string = string, C = any> {
   /**
    * The attribute names this platform's workloads carry: a policy rule may match only these, so a
    * name that could never match (or one such as `constructor`) is refused at load (issue 8 item 12).
+   * Given the platform's section and the rule, for platforms whose attributes depend on configuration
+   * (oidc: the claims each configured issuer maps); the others ignore both.
    */
-  isAttribute(name: string): boolean;
+  isAttribute(name: string, config: C, rule: PolicyRuleView): boolean;
+  /**
+   * Problems of a rule naming this platform that depend on its section (oidc: a rule must name exactly
+   * one configured issuer, so that two issuers never match each other's rules); refused at load.
+   */
+  ruleProblems?(rule: PolicyRuleView, config: C): RuleProblem[];
   createVerifiers(config: C, deps: AdapterDeps, runtime: PlatformRuntime): WorkloadVerifier[];
+}
+
+/** What an adapter sees of a policy rule naming its platform, for the checks made at load. */
+export interface PolicyRuleView {
+  readonly name: string;
+  /** The rule's optional `issuer` matcher: a plain string matches exactly. */
+  readonly issuer?: string | { readonly glob: string } | { readonly regex: string } | undefined;
+}
+
+/** A problem of one policy rule, reported under `policy.rules[i].<field>`. */
+export interface RuleProblem {
+  readonly field: string;
+  readonly message: string;
 }
 
 /** Identity with a type: lets an adapter's module be checked against the contract where it is written. */

@@ -74,6 +74,8 @@ export interface JoseErrorContext {
   algorithms: readonly string[];
   typ: string | undefined;
   maxLifetimeSec: number;
+  /** Oldest accepted `iat`, in seconds before now; default `maxLifetimeSec`. */
+  maxTokenAgeSec?: number;
   now: number;
   skewSec: number;
 }
@@ -141,7 +143,7 @@ function expected(claim: string, reason: ReasonCode, c: JoseErrorContext): strin
     case 'nbf':
       return `at or before ${c.now + c.skewSec}`;
     case 'iat':
-      return reason === 'proof_too_old' ? `at or after ${c.now - c.maxLifetimeSec - c.skewSec}` : `at or before ${c.now + c.skewSec}`;
+      return reason === 'proof_too_old' ? `at or after ${c.now - (c.maxTokenAgeSec ?? c.maxLifetimeSec) - c.skewSec}` : `at or before ${c.now + c.skewSec}`;
     default:
       return 'present';
   }

@@ -37,6 +37,8 @@ export interface JwtProofVerifierOptions {
   audience?: (ctx: VerifyContext) => string;
   /** Longest accepted `exp - iat`. */
   maxLifetimeSec: number;
+  /** Oldest accepted `iat`, in seconds before now; default `maxLifetimeSec`. */
+  maxTokenAgeSec?: number;
   /** Tolerated clock skew on exp/nbf/iat; default (and maximum) CLOCK_SKEW_SEC. */
   clockSkewSec?: number;
   /**
@@ -67,6 +69,7 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
   const algorithms = [...opts.algorithms];
   const skew = Math.min(opts.clockSkewSec ?? CLOCK_SKEW_SEC, CLOCK_SKEW_SEC);
   const issuersArePublic = opts.issuersArePublic === true;
+  const maxTokenAgeSec = opts.maxTokenAgeSec ?? opts.maxLifetimeSec;
   return {
     platform: opts.platform,
     tokenTypes: opts.tokenTypes,
@@ -77,7 +80,7 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
     },
     async verify(input: ProofInput, ctx: VerifyContext): Promise<VerifyResult> {
       const audience = opts.audience ? opts.audience(ctx) : ctx.audience;
-      const hinted = (r: Refusal) => withProofHint(r, { audience, algorithms, typ: opts.typ, maxLifetimeSec: opts.maxLifetimeSec }, issuersArePublic);
+      const hinted = (r: Refusal) => withProofHint(r, { audience, algorithms, typ: opts.typ, maxLifetimeSec: opts.maxLifetimeSec, maxTokenAgeSec }, issuersArePublic);
       // The strict shape first: one spelling per token, before anything is decoded (issue 8 item 11).
       const shape = checkCompactJws(input.token);
       if (!shape.ok) return shape;
@@ -103,7 +106,7 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
         issuer: iss,
         audience,
         clockTolerance: skew,
-        maxTokenAge: opts.maxLifetimeSec + skew,
+        maxTokenAge: maxTokenAgeSec + skew,
         currentDate: new Date(ctx.now * 1000),
         requiredClaims: ['iss', 'aud', 'exp', 'iat', ...(opts.requiredClaims ?? [])],
         ...(opts.typ ? { typ: opts.typ } : {}),
@@ -112,7 +115,7 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
       try {
         ({ payload } = await jwtVerify(input.token, keySetBoundary(opts.keysFor(iss)), verifyOptions));
       } catch (e) {
-        return hinted(refusalFromJoseError(e, { header, audience, issuers: opts.issuers, algorithms, typ: opts.typ, maxLifetimeSec: opts.maxLifetimeSec, now: ctx.now, skewSec: skew }));
+        return hinted(refusalFromJoseError(e, { header, audience, issuers: opts.issuers, algorithms, typ: opts.typ, maxLifetimeSec: opts.maxLifetimeSec, maxTokenAgeSec, now: ctx.now, skewSec: skew }));
       }
       // jose accepts an `aud` array that merely contains the audience; a proof for several parties
       // could be replayed here by any of them, so exactly one audience is accepted (issue 8 item 2).

@@ -15,6 +15,8 @@ export interface HintContext {
   algorithms: readonly string[];
   typ: string | undefined;
   maxLifetimeSec: number;
+  /** Oldest accepted `iat`, in seconds before now; default `maxLifetimeSec`. */
+  maxTokenAgeSec?: number;
 }
 
 /** Refusals whose hint depends on nothing but the token's own content, judged after the signature verified. */
@@ -38,7 +40,7 @@ function hintFor(r: Refusal, c: HintContext): string | undefined {
     case 'proof_not_yet_valid':
       return "It is not valid yet (nbf or iat is in the future); check the workload's clock.";
     case 'proof_too_old':
-      return `It is older than the ${c.maxLifetimeSec} seconds accepted, or its lifetime (exp - iat) is longer; present a fresh one.`;
+      return `It is older than the ${c.maxTokenAgeSec ?? c.maxLifetimeSec} seconds accepted, or its lifetime (exp - iat) is longer than ${c.maxLifetimeSec} seconds; present a fresh one.`;
     case 'proof_typ_mismatch':
       return `Its JOSE header typ must be "${c.typ ?? 'JWT'}".`;
     case 'proof_alg_not_allowed':

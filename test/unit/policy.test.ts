@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { policyFileSchema } from '../../src/config/schema.ts';
+import { registryRuleChecks } from '../../src/config/config.ts';
+import { policyFileSchema, type RuleInput } from '../../src/config/schema.ts';
 import { PLATFORMS } from '../../src/platforms.ts';
 
 const PolicyFileSchema = policyFileSchema(PLATFORMS);
-/** The registry's attribute names, as loadConfig passes them. */
-const isPlatformAttribute = (platform: string, name: string) => PLATFORMS.some((p) => p.name === platform && p.isAttribute(name));
+/** The registry's attribute names, as loadConfig passes them (these platforms' names do not depend on their section). */
+const isPlatformAttribute = (platform: string, name: string) => registryRuleChecks(PLATFORMS, {}).isAttribute(platform, name, { name: 'r' } as RuleInput);
 import { compilePolicy, evaluatePolicy, PolicyError } from '../../src/policy/policy.ts';
 import type { VerifiedWorkload } from '../../src/verify/contract.ts';
 import { gcpWorkloadFromClaims } from '../../adapters/gcp/claims.ts';
