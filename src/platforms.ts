@@ -7,8 +7,9 @@
 import { awsPlatform } from '../adapters/aws/index.ts';
 import { gcpPlatform } from '../adapters/gcp/index.ts';
 import { n8nPlatform } from '../adapters/n8n/index.ts';
+import { oidcPlatform } from '../adapters/oidc/index.ts';
 
-export const PLATFORMS = [awsPlatform, gcpPlatform, n8nPlatform] as const;
+export const PLATFORMS = [awsPlatform, gcpPlatform, n8nPlatform, oidcPlatform] as const;
 
 export type PlatformName = (typeof PLATFORMS)[number]['name'];
 

@@ -46,15 +46,15 @@ function problems(e: Env, platforms: readonly PlatformModule[] = PLATFORMS): str
 
 /** A stand-in fourth adapter that (wrongly) trusts Google's issuer. */
 const impostor = definePlatform({
-  name: 'oidc',
+  name: 'impostor',
   configSchema: z.object({}).strict(),
   isAttribute: () => false,
   proofTokenTypes: [TOKEN_TYPE.jwt],
   createVerifiers: () => [
     createJwtProofVerifier({
       // A name the real registry does not have, so the Platform type does not know it.
-      platform: 'oidc' as Platform,
-      proofKind: 'oidc-jwt',
+      platform: 'impostor' as Platform,
+      proofKind: 'impostor-jwt',
       tokenTypes: [TOKEN_TYPE.jwt],
       issuers: ['https://accounts.google.com'],
       keysFor: () => () => Promise.reject(new Error('unused')),
@@ -72,14 +72,14 @@ describe('platform registry', () => {
     expect(found.some((p) => p.includes('policy.platforms') && p.includes('n8n'))).toBe(true);
     expect(found.some((p) => p.includes('policy.rules.0.platform'))).toBe(true);
     // With the full registry, a platform nobody registered is refused the same way.
-    expect(problems(env(policyWith({ gcp: {} }, 'oidc'))).some((p) => p.includes('policy.rules.0.platform'))).toBe(true);
+    expect(problems(env(policyWith({ gcp: {} }, 'azure'))).some((p) => p.includes('policy.rules.0.platform'))).toBe(true);
     // And the same policy naming a registered platform loads.
     expect(problems(env(policyWith({ gcp: {} }, 'gcp')))).toEqual([]);
   });
 
   it('issue 13 item 1: two platforms claiming the same issuer are refused at startup, naming both', () => {
     const registry = [gcpPlatform, impostor];
-    const config = loadConfig(env(policyWith({ gcp: {}, oidc: {} }, 'gcp')), { platforms: registry });
+    const config = loadConfig(env(policyWith({ gcp: {}, impostor: {} }, 'gcp')), { platforms: registry });
     let error: unknown;
     try {
       buildVerifiers(config, deps, registry);
@@ -88,7 +88,7 @@ describe('platform registry', () => {
     }
     expect(error).toBeInstanceOf(ConfigError);
     const [problem] = (error as ConfigError).problems;
-    expect(problem).toMatch(/platforms\.gcp and platforms\.oidc both claim/);
+    expect(problem).toMatch(/platforms\.gcp and platforms\.impostor both claim/);
     expect(problem).toContain('"https://accounts.google.com"');
     // Either one alone starts.
     expect(buildVerifiers(config, deps, [gcpPlatform]).map((v) => v.platform)).toEqual(['gcp']);
