@@ -12,7 +12,9 @@ import type { AuditSink } from '../src/audit/audit.ts';
 import type { ReplayStore } from '../src/store/ports.ts';
 import { generateSigningKeyJwk } from '../src/issuer/keys.ts';
 import { createFetchTransport } from '../src/entra/transport-fetch.ts';
-import { listen, nodeClientOrigin, nodePorts, type NodeHandler } from '../src/node.ts';
+import { listen, nodeClientOrigin, nodePorts, redisPorts, type NodeHandler } from '../src/node.ts';
+import { isLoopbackHost } from '../src/net/loopback.ts';
+import { randomBytes } from 'node:crypto';
 import { startEntraEmulator, type EntraEmulator } from '../test/emulators/entra/index.ts';
 import { startAwsSandbox } from './platforms/aws.ts';
 import { startGcpSandbox, type GcpSandboxPlatform } from './platforms/gcp.ts';
@@ -36,6 +38,10 @@ export interface SandboxOptions {
   clock?: () => number;
   /** Replace the in-process replay store (tests: a small one, to show a full store's answer). */
   replay?: ReplayStore;
+  /** Bridge servers sharing one Redis (default: SANDBOX_REPLICAS from `env`, else 1). More than one needs `redisUrl`. */
+  replicas?: number;
+  /** The Redis the replicas share (default: SANDBOX_REDIS_URL from `env`); loopback only, like everything in the sandbox. */
+  redisUrl?: string;
 }
 
 export interface SandboxPolicy {
@@ -51,7 +57,13 @@ export interface Sandbox {
   readonly entra: EntraEmulator;
   readonly gcp: GcpSandboxPlatform;
   readonly platforms: readonly SandboxPlatform[];
+  /** The first replica's dependencies (the one at `url`). */
   readonly deps: AppDeps;
+  /** Base URLs of every bridge server, the first being `url` (the issuer). */
+  readonly replicas: readonly string[];
+  readonly store: 'memory' | 'redis';
+  /** Whether every replica's Redis connection is up (true without Redis). */
+  storeReady(): boolean;
   readonly banner: string[];
   close(): Promise<void>;
 }
@@ -63,6 +75,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   if (opts.env && isConfigured(opts.env)) {
     throw new Error('refusing to start the sandbox: bridge configuration is present (BRIDGE_* / ENTRA_* variables); the sandbox never runs beside a real tenant');
   }
+  const { replicaCount, redisUrl } = replicaOptions(opts);
   const port = opts.port ?? DEFAULT_PORT;
   const nextPort = (i: number) => (port === 0 ? 0 : port + i);
   const closers: (() => Promise<void>)[] = [];
@@ -95,6 +108,17 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       closers.push(() => p.close());
     }
 
+    // Replicas after the first listen on the ports that follow the emulators; all answer as one issuer.
+    const handlers: { fetch?: NodeHandler }[] = [handler];
+    const replicaUrls = [bridge.url];
+    for (let i = 1; i < replicaCount; i++) {
+      const h: { fetch?: NodeHandler } = {};
+      const replica = await listen('127.0.0.1', nextPort(1 + SANDBOX_PLATFORMS.length + i), (req, env) => (h.fetch ? h.fetch(req, env) : new Response('starting', { status: 503 })));
+      closers.push(replica.close);
+      handlers.push(h);
+      replicaUrls.push(replica.url);
+    }
+
     let policy = sandboxPolicy(platforms);
     if (opts.policy) policy = opts.policy(policy);
 
@@ -103,6 +127,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       BRIDGE_SIGNING_KEY: await generateSigningKeyJwk(),
       BRIDGE_POLICY: JSON.stringify(policy),
       ENTRA_AUTHORITY_HOST: entra.url,
+      // One sandbox's keys never meet another's in a shared Redis; its tokens are encrypted with a key of its own.
+      ...(redisUrl ? { BRIDGE_REDIS_URL: redisUrl, BRIDGE_REDIS_KEY_PREFIX: `agent-id-bridge-sandbox:${randomBytes(6).toString('hex')}:`, BRIDGE_CACHE_ENCRYPTION_KEY: randomBytes(32).toString('base64') } : {}),
       ...opts.overrides,
     };
     const config = loadConfig(env, { platforms: PLATFORMS, mode: 'sandbox' });
@@ -110,6 +136,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       sandbox: true,
       warning: 'LOCAL SANDBOX: emulated Entra and platforms with fake credentials. Nothing here is a real tenant or a real token.',
       bridge: issuer,
+      replicas: replicaUrls,
+      store: config.redis ? 'redis' : 'memory',
       issuer,
       audience: config.audience,
       tenantId: SANDBOX.tenantId,
@@ -136,19 +164,30 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       ],
       ...Object.fromEntries(platforms.map((p) => [p.name, p.manifest])),
     };
-    const { app, deps } = await buildApp(
-      config,
-      nodePorts({
-        ...(opts.entraTransport === 'fetch' ? { entraTransport: createFetchTransport } : {}),
-        ...(opts.audit ? { audit: opts.audit } : {}),
-        ...(opts.sleep ? { sleep: opts.sleep } : {}),
-        ...(opts.clock ? { clock: opts.clock } : {}),
-        ...(opts.replay ? { replay: opts.replay } : {}),
-        sandboxManifest: () => manifest,
-        clientOrigin: nodeClientOrigin(config.node.trustedProxyHops),
-      }),
-    );
-    handler.fetch = (req, env) => app.fetch(req, env);
+    let deps: AppDeps | undefined;
+    const readiness: (() => boolean)[] = [];
+    for (const h of handlers) {
+      const redis = await redisPorts(config, opts.clock ? { clock: opts.clock } : {});
+      if (redis) {
+        closers.push(redis.stores.close);
+        readiness.push(redis.stores.ready);
+      }
+      const built = await buildApp(
+        config,
+        nodePorts({
+          ...(opts.entraTransport === 'fetch' ? { entraTransport: createFetchTransport } : {}),
+          ...(opts.audit ? { audit: opts.audit } : {}),
+          ...(opts.sleep ? { sleep: opts.sleep } : {}),
+          ...(opts.clock ? { clock: opts.clock } : {}),
+          ...redis?.ports,
+          ...(opts.replay ? { replay: opts.replay } : {}),
+          sandboxManifest: () => manifest,
+          clientOrigin: nodeClientOrigin(config.node.trustedProxyHops),
+        }),
+      );
+      deps ??= built.deps;
+      h.fetch = (req, env) => built.app.fetch(req, env);
+    }
     const bannerLines = [
       '',
       '  ==========================================================================',
@@ -156,6 +195,8 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       '   Nothing here touches a real tenant. Set BRIDGE_* variables to run for real.',
       '  ==========================================================================',
       `   bridge          ${issuer}   (manifest: ${issuer}/_sandbox)`,
+      ...replicaUrls.slice(1).map((u, i) => `   replica ${i + 2}       ${u}`),
+      ...(config.redis ? [`   store           redis (${replicaUrls.length} replica${replicaUrls.length === 1 ? '' : 's'} share it)`] : []),
       `   Entra emulator  ${entra.url}   tenant ${SANDBOX.tenantId}`,
       ...platforms.flatMap((p) => p.banner),
       '',
@@ -166,7 +207,10 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       entra,
       gcp: platforms.find((p) => p.name === 'gcp') as GcpSandboxPlatform,
       platforms,
-      deps,
+      deps: deps!,
+      replicas: replicaUrls,
+      store: config.redis ? 'redis' : 'memory',
+      storeReady: () => readiness.every((ready) => ready()),
       banner: bannerLines,
       close: async () => {
         await Promise.all(closers.map((c) => c().catch(() => {})));
@@ -177,6 +221,38 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     throw e;
   }
 }
+
+/**
+ * SANDBOX_REPLICAS (default 1) and SANDBOX_REDIS_URL, or the same as options. More than one replica
+ * without Redis is refused: in-process replay stores and rate limits cannot be shared.
+ */
+function replicaOptions(opts: SandboxOptions): { replicaCount: number; redisUrl: string | undefined } {
+  const rawCount = opts.replicas ?? opts.env?.SANDBOX_REPLICAS ?? 1;
+  const replicaCount = Number(rawCount);
+  if (!Number.isInteger(replicaCount) || replicaCount < 1 || replicaCount > MAX_SANDBOX_REPLICAS) {
+    throw new Error(`SANDBOX_REPLICAS: must be an integer from 1 to ${MAX_SANDBOX_REPLICAS}`);
+  }
+  const redisUrl = opts.redisUrl ?? (opts.env?.SANDBOX_REDIS_URL?.trim() || undefined);
+  if (replicaCount > 1 && redisUrl === undefined) {
+    throw new Error(
+      `SANDBOX_REPLICAS=${replicaCount} needs SANDBOX_REDIS_URL: replicas share the replay store, rate limits and token cache through Redis. ` +
+        `Start one (redis-server --port 6379 --save '') and set SANDBOX_REDIS_URL=redis://127.0.0.1:6379, or set SANDBOX_REPLICAS=1.`,
+    );
+  }
+  if (redisUrl !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(redisUrl);
+    } catch {
+      url = undefined;
+    }
+    if (!url || !isLoopbackHost(url)) throw new Error('SANDBOX_REDIS_URL: must be a redis:// URL on a loopback host (the sandbox stays on this machine)');
+  }
+  return { replicaCount, redisUrl };
+}
+
+/** Enough to show replicas sharing one Redis; each replica is a whole bridge in this process. */
+const MAX_SANDBOX_REPLICAS = 16;
 
 /** The sandbox policy: the sandbox tenant and blueprint, each platform's section and rules. */
 export function sandboxPolicy(platforms: readonly SandboxPlatform[]): SandboxPolicy {

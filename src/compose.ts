@@ -15,7 +15,8 @@ import { createBoundedFetch, type BoundedFetch } from './net/bounded-fetch.ts';
 import { AdmissionGuard, type RequestOrigin } from './limits/admission.ts';
 import { MemoryRateLimiter } from './limits/rate-limiter.ts';
 import { MemoryReplayStore } from './store/memory.ts';
-import type { RateLimiter, ReplayStore } from './store/ports.ts';
+import type { RateLimiter, ReplayStore, SharedCache } from './store/ports.ts';
+import type { EntraToken } from './entra/types.ts';
 import { PLATFORMS, proofTokenTypes } from './platforms.ts';
 import type { AdapterDeps, PlatformModule, WorkloadVerifier } from './verify/contract.ts';
 import { VerifiedProofCache } from './verify/verified-cache.ts';
@@ -32,6 +33,8 @@ export interface RuntimePorts {
   clock?: () => number;
   replay?: ReplayStore;
   rateLimiter?: RateLimiter;
+  /** Entra tokens shared by replicas (Redis on Node: src/store/redis/); none by default. */
+  sharedTokenCache?: SharedCache<EntraToken>;
   audit?: AuditSink;
   sleep?: (ms: number) => Promise<void>;
   sandboxManifest?: () => Record<string, unknown>;
@@ -101,6 +104,7 @@ export async function buildAppDeps(config: Config, ports: RuntimePorts): Promise
     renewBeforeSec: TOKEN_RENEW_BEFORE_EXPIRY_SEC,
     retry: { attempts: config.entra.maxAttempts, baseDelayMs: ENTRA_RETRY_BASE_MS, maxInlineRetryAfterSec: ENTRA_MAX_INLINE_RETRY_AFTER_SEC },
     ...(ports.sleep ? { sleep: ports.sleep } : {}),
+    ...(ports.sharedTokenCache ? { shared: ports.sharedTokenCache } : {}),
   });
   return {
     issuer: config.issuer,

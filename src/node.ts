@@ -22,6 +22,7 @@ import { PLATFORMS } from './platforms.ts';
 import { createMsalTransport } from './entra/transport-msal.ts';
 import type { RequestOrigin } from './limits/admission.ts';
 import { forwardedClientAddress } from './limits/client-address.ts';
+import { createRedisStores, type RedisStores } from './store/redis/index.ts';
 
 export const nodePorts = (extra: Partial<RuntimePorts> = {}): RuntimePorts => ({ entraTransport: createMsalTransport, ...extra });
 
@@ -30,6 +31,8 @@ export interface RunningServer {
   port: number;
   /** The Node server (its timeouts and connection cap are set by listen()). */
   server: ServerType;
+  /** The Redis stores when BRIDGE_REDIS_URL is set (their ready() is for /readyz). */
+  redis?: RedisStores;
   close(): Promise<void>;
 }
 
@@ -83,9 +86,36 @@ export async function listen(host: string, port: number, handler: NodeHandler, o
   });
 }
 
+/**
+ * With BRIDGE_REDIS_URL: the replay store, rate limiter and shared token cache on Redis, shared by
+ * every replica (docs/redis.md). Startup waits briefly for the first connection and then serves
+ * either way: until Redis answers, single-use proofs get 503 and everything else works.
+ */
+export async function redisPorts(config: Config, opts: { clock?: () => number; log?: (message: string) => void } = {}): Promise<{ ports: Partial<RuntimePorts>; stores: RedisStores } | undefined> {
+  if (!config.redis) return undefined;
+  const log = opts.log ?? ((m: string) => console.error(`agent-id-bridge: ${m}`));
+  const stores = createRedisStores(config.redis, {
+    clock: opts.clock ?? (() => Math.floor(Date.now() / 1000)),
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    rateLimitMaxKeys: config.admission.maxKeys,
+    replayQuotaPerIssuer: config.replayQuotaPerIssuer,
+    log,
+  });
+  if (!(await stores.waitReady())) log('redis not reachable at startup; serving anyway, single-use proofs answer 503 until it is');
+  return { ports: { replay: stores.replay, rateLimiter: stores.rateLimiter, ...(stores.sharedTokens ? { sharedTokenCache: stores.sharedTokens } : {}) }, stores };
+}
+
 export async function startBridge(config: Config, ports: RuntimePorts = nodePorts()): Promise<RunningServer> {
-  const { app } = await buildApp(config, { clientOrigin: nodeClientOrigin(config.node.trustedProxyHops), ...ports });
-  return listen(config.listen.host, config.listen.port, (req, env) => app.fetch(req, env), { maxConnections: config.node.maxConnections });
+  const redis = await redisPorts(config, ports.clock ? { clock: ports.clock } : {});
+  try {
+    const { app } = await buildApp(config, { clientOrigin: nodeClientOrigin(config.node.trustedProxyHops), ...redis?.ports, ...ports });
+    const server = await listen(config.listen.host, config.listen.port, (req, env) => app.fetch(req, env), { maxConnections: config.node.maxConnections });
+    if (!redis) return server;
+    return { ...server, redis: redis.stores, close: () => server.close().finally(() => redis.stores.close()) };
+  } catch (e) {
+    await redis?.stores.close();
+    throw e;
+  }
 }
 
 /**

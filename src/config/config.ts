@@ -22,6 +22,8 @@ import {
 import { tokenExchangeAudienceFor } from '../entra/cloud.ts';
 import type { AdmissionLimits } from '../limits/admission.ts';
 import { isLoopbackHost } from '../net/loopback.ts';
+import { CACHE_SECRET_MIN_BYTES, DEFAULT_REDIS_KEY_PREFIX } from '../store/redis/constants.ts';
+import { parseRedisUrl } from '../store/redis/url.ts';
 import { compilePolicy, PolicyError, type CompiledPolicy, type PlatformRuleChecks } from '../policy/policy.ts';
 import type { PlatformModule } from '../verify/contract.ts';
 import { policyFileSchema, type PlatformsConfig } from './schema.ts';
@@ -53,8 +55,18 @@ export interface Config {
   replayQuotaPerIssuer: number;
   explain: boolean;
   audit: 'stdout' | 'off';
+  /** Node replicas sharing one Redis (docs/redis.md); undefined: in-process stores. */
+  redis: RedisSettings | undefined;
   /** http:// to loopback hosts is allowed for outbound fetches (sandbox and tests only). */
   allowInsecureLoopback: boolean;
+}
+
+export interface RedisSettings {
+  url: string;
+  /** Every key the bridge writes starts with it (several bridges can share one Redis). */
+  keyPrefix: string;
+  /** Decoded BRIDGE_CACHE_ENCRYPTION_KEY; undefined when the shared token cache is off. */
+  sharedCacheSecret: Uint8Array | undefined;
 }
 
 export class ConfigError extends Error {
@@ -91,6 +103,10 @@ export const ENV = {
   replayQuota: 'BRIDGE_REPLAY_QUOTA_PER_ISSUER',
   explain: 'BRIDGE_EXPLAIN',
   audit: 'BRIDGE_AUDIT',
+  redisUrl: 'BRIDGE_REDIS_URL',
+  redisKeyPrefix: 'BRIDGE_REDIS_KEY_PREFIX',
+  sharedTokenCache: 'BRIDGE_SHARED_TOKEN_CACHE',
+  cacheEncryptionKey: 'BRIDGE_CACHE_ENCRYPTION_KEY',
 } as const;
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -189,6 +205,7 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
   const explain = boolOption(get(ENV.explain), ENV.explain, true, problems);
   const audit = get(ENV.audit) ?? 'stdout';
   if (audit !== 'stdout' && audit !== 'off') problems.push(`${ENV.audit}: must be "stdout" or "off"`);
+  const redis = redisOption(get, problems);
 
   if (problems.length > 0 || !issuer || !signing || !policy || !entraUrl || !tokenExchangeAudience) throw new ConfigError(problems);
   return {
@@ -207,6 +224,7 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
     replayQuotaPerIssuer: replayQuota,
     explain,
     audit: audit === 'off' ? 'off' : 'stdout',
+    redis,
     allowInsecureLoopback,
   };
 }
@@ -281,6 +299,47 @@ function exchangeAudienceOption(value: string | undefined, authorityHost: string
     return undefined;
   }
   return value;
+}
+
+/**
+ * BRIDGE_REDIS_URL and its companions. The shared token cache is on by default with Redis and then
+ * needs its own key: Entra tokens never reach Redis in clear, and the signing key is never reused
+ * for it (docs/redis.md).
+ */
+function redisOption(get: (n: string) => string | undefined, problems: string[]): RedisSettings | undefined {
+  const url = get(ENV.redisUrl);
+  const others = [ENV.redisKeyPrefix, ENV.sharedTokenCache, ENV.cacheEncryptionKey].filter((name) => get(name) !== undefined);
+  if (url === undefined) {
+    if (others.length > 0) problems.push(`${others.join(', ')}: set only with ${ENV.redisUrl}`);
+    return undefined;
+  }
+  try {
+    parseRedisUrl(url);
+  } catch (e) {
+    problems.push(`${ENV.redisUrl}: ${(e as Error).message}`);
+  }
+  const keyPrefix = get(ENV.redisKeyPrefix) ?? DEFAULT_REDIS_KEY_PREFIX;
+  if (!/^[\x21-\x7e]{1,64}$/.test(keyPrefix)) problems.push(`${ENV.redisKeyPrefix}: 1 to 64 printable ASCII characters without spaces`);
+  const shared = boolOption(get(ENV.sharedTokenCache), ENV.sharedTokenCache, true, problems);
+  let sharedCacheSecret: Uint8Array | undefined;
+  if (shared) {
+    const key = get(ENV.cacheEncryptionKey);
+    sharedCacheSecret = key === undefined ? undefined : decodeBase64(key);
+    if (key === undefined) problems.push(`${ENV.cacheEncryptionKey}: required with ${ENV.redisUrl} (the shared token cache encrypts Entra tokens with it; generate one with "openssl rand -base64 32"), or set ${ENV.sharedTokenCache}=off`);
+    else if (sharedCacheSecret === undefined || sharedCacheSecret.length < CACHE_SECRET_MIN_BYTES) problems.push(`${ENV.cacheEncryptionKey}: must be base64 of at least ${CACHE_SECRET_MIN_BYTES} random bytes (e.g. "openssl rand -base64 32")`);
+  }
+  return { url, keyPrefix, sharedCacheSecret };
+}
+
+/** Standard or URL-safe base64, padded or not; undefined if it is neither. */
+function decodeBase64(value: string): Uint8Array | undefined {
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(value)) return undefined;
+  try {
+    const binary = atob(value.replace(/-/g, '+').replace(/_/g, '/').replace(/=+$/, ''));
+    return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  } catch {
+    return undefined;
+  }
 }
 
 function intOption(value: string | undefined, option: string, dflt: number, min: number, max: number, problems: string[]): number {

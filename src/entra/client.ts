@@ -9,6 +9,7 @@ import type { Mode } from '../config/schema.ts';
 import { sha256Hex } from '../util/hash.ts';
 import { tokenExchangeScope } from './cloud.ts';
 import { isRetryable, toBridgeError, type FicExpectation } from './errors.ts';
+import type { SharedCache } from '../store/ports.ts';
 import { TokenCache } from './token-cache.ts';
 import { BridgeError } from '../errors.ts';
 import { EntraHttpError, type AgentUserRef, type EntraToken, type EntraTransport } from './types.ts';
@@ -53,6 +54,8 @@ export interface AgentTokenServiceOptions {
   renewBeforeSec: number;
   retry: RetryPolicy;
   sleep?: (ms: number) => Promise<void>;
+  /** Tokens shared by replicas (Redis on Node, docs/redis.md), behind the in-process caches; keyed the same way. */
+  shared?: SharedCache<EntraToken>;
 }
 
 export class AgentTokenService {
@@ -63,8 +66,9 @@ export class AgentTokenService {
 
   constructor(opts: AgentTokenServiceOptions) {
     this.#opts = opts;
-    this.#t1 = new TokenCache({ renewBeforeSec: opts.renewBeforeSec, clock: opts.clock });
-    this.#tokens = new TokenCache({ renewBeforeSec: opts.renewBeforeSec, clock: opts.clock });
+    const shared = opts.shared ? { shared: opts.shared } : {};
+    this.#t1 = new TokenCache({ renewBeforeSec: opts.renewBeforeSec, clock: opts.clock, ...shared });
+    this.#tokens = new TokenCache({ renewBeforeSec: opts.renewBeforeSec, clock: opts.clock, ...shared });
     this.#sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 

@@ -23,6 +23,28 @@ export interface RateLimiter {
   hit(key: string): Promise<{ allowed: true } | { allowed: false; retryAfterSec: number }>;
 }
 
+/** How long a value loaded through a SharedCache may be served, and when it is due for renewal. */
+export interface SharedLoadOptions<V> {
+  /** Unix seconds until which the value may be served (at or before now: not stored). */
+  expiresAt: (value: V) => number;
+  /** A stored value for which this holds is treated as absent: it is fetched anew (renew-ahead). */
+  renewIf: (value: V, now: number) => boolean;
+}
+
+/**
+ * A cache shared by replicas in front of an upstream call (Entra tokens on Node with Redis),
+ * behind each replica's in-process cache. It never fails a request for its own sake: when its
+ * backend does not answer, `load` calls `fetch` itself. Errors of `fetch` pass through unchanged.
+ */
+export interface SharedCache<V> {
+  /**
+   * The value stored under `key`, or the outcome of `fetch`, which concurrent callers on all
+   * replicas share where they can (a distributed single flight). `shared` says the value came
+   * from the shared store rather than from this caller's `fetch`.
+   */
+  load(key: string, fetch: () => Promise<V>, opts: SharedLoadOptions<V>): Promise<{ value: V; shared: boolean }>;
+}
+
 /**
  * Thrown by any store that cannot answer (full, unreachable, timed out). The core maps it to 503
  * with the store's own reason code on every runtime; a store never decides the wire answer and
