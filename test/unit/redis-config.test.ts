@@ -43,6 +43,7 @@ describe('Redis configuration', () => {
     expect(c.redis?.sharedCacheSecret).toHaveLength(32);
     expect(parseRedisUrl(c.redis!.url)).toEqual({ host: 'redis.internal', port: 6380, username: 'bridge', password: 's@cret', db: 2, tls: { servername: 'redis.internal' } });
     expect(parseRedisUrl('redis://127.0.0.1')).toEqual({ host: '127.0.0.1', port: 6379 });
+    expect(parseRedisUrl('rediss://10.1.2.3:6380')).toEqual({ host: '10.1.2.3', port: 6380, tls: {} });
     expect(loadConfig(env({ BRIDGE_REDIS_URL: 'redis://10.0.0.5', BRIDGE_CACHE_ENCRYPTION_KEY: CACHE_KEY }), { platforms: PLATFORMS }).redis?.keyPrefix).toBe('agent-id-bridge:');
   });
 

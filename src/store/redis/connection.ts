@@ -41,7 +41,8 @@ export function connectRedis(url: string, log: (message: string) => void): Redis
   client.on('error', (err: Error & { code?: string }) => {
     if (down) return;
     down = true;
-    log(`redis unreachable: ${err.code ?? err.name}; replay checks answer 503 until it is back`);
+    // Connection, TLS and AUTH errors name the host and the cause, never the password.
+    log(`redis unreachable: ${err.code ?? err.name}: ${err.message.split('\n')[0]!.slice(0, 200)}; single-use proofs answer 503 until it is back`);
   });
   client.on('ready', () => {
     if (down) log('redis reachable again');

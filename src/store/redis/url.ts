@@ -10,7 +10,7 @@ export interface RedisEndpoint {
   password?: string;
   db?: number;
   /** rediss://: TLS with the server certificate checked against the system CAs and the host name. */
-  tls?: { servername: string };
+  tls?: { servername?: string };
 }
 
 /** Throws with a message naming what is wrong, never echoing the password. */
@@ -33,6 +33,11 @@ export function parseRedisUrl(value: string): RedisEndpoint {
     ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
     ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
     ...(db !== '' ? { db: Number(db) } : {}),
-    ...(url.protocol === 'rediss:' ? { tls: { servername: host } } : {}),
+    // SNI carries host names only (RFC 6066 §3); for an IP address the certificate is checked against the IP.
+    ...(url.protocol === 'rediss:' ? { tls: isIpLiteral(host) ? {} : { servername: host } } : {}),
   };
+}
+
+function isIpLiteral(host: string): boolean {
+  return host.includes(':') || /^\d{1,3}(\.\d{1,3}){3}$/.test(host);
 }
