@@ -47,6 +47,8 @@ export function createOidcVerifier(entry: OidcIssuerConfig, deps: AdapterDeps, r
     tokenTypes: OIDC_TOKEN_TYPES,
     issuers: [entry.issuer],
     keysFor: () => keys,
+    // Two clusters may both have system:serviceaccount:agents:planner: its limits are counted per issuer.
+    principalsPerIssuer: true,
     algorithms: entry.algorithms ?? DEFAULT_ALGORITHMS,
     ...(audience !== undefined ? { audience: () => audience } : {}),
     maxLifetimeSec: entry.maxLifetimeSec ?? profile.defaultLifetimeSec,

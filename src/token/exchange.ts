@@ -95,7 +95,7 @@ export async function verifyAndDecide(deps: ExchangeDeps, req: TokenRequest, aud
   Object.assign(audit, { proof_kind: w.proofKind, issuer: w.issuer, principal: w.principal, attributes: w.attributes });
   if (w.auditContext) audit.context = w.auditContext;
 
-  const limit = await hitPrincipalLimit(deps.rateLimiter, `${w.platform}|${w.principal}`);
+  const limit = await hitPrincipalLimit(deps.rateLimiter, principalLimitKey(w));
   if (!limit.allowed) throw new BridgeError('rate_limited', `principal over its rate limit`, { retryAfterSec: limit.retryAfterSec });
 
   const decision = evaluatePolicy(deps.policy, w, {
@@ -107,6 +107,11 @@ export async function verifyAndDecide(deps: ExchangeDeps, req: TokenRequest, aud
   if (decision.allowed) Object.assign(audit, { rule: decision.rule.name, tenant: decision.agent.tenantId, blueprint: decision.agent.blueprintId, agent: decision.agent.agentId });
   else if (decision.rule) audit.rule = decision.rule;
   return { workload: w, decision };
+}
+
+/** The per-principal limit's key: the principal within its platform, and within its scope when it has one. */
+function principalLimitKey(w: VerifiedWorkload): string {
+  return w.principalScope === undefined ? `${w.platform}|${w.principal}` : `${w.platform}|${w.principalScope}\n${w.principal}`;
 }
 
 /** A full in-process limiter table refuses new principals with a reason of its own (503), never "rate limited". */

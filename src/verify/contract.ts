@@ -36,6 +36,12 @@ export interface VerifiedWorkload {
   readonly issuer: string;
   /** Platform-canonical principal that policy matches by default (GCP numeric id, role ARN, n8n workflow). */
   readonly principal: string;
+  /**
+   * Set when the principal is unique only within a scope, not across the platform (oidc: its issuer,
+   * since two clusters may both have `system:serviceaccount:agents:planner`): per-principal limits then
+   * count the principal within its scope, so one issuer's workloads never use up another's.
+   */
+  readonly principalScope?: string;
   /** Unix seconds after which the proof is no longer valid. */
   readonly expiresAt: number;
   /** jti or equivalent, for replay protection and audit. */

@@ -50,6 +50,8 @@ export interface JwtProofVerifierOptions {
   requiredClaims?: readonly string[];
   /** Every proof is accepted once: the workload carries its `jti` for the exchange to spend. */
   singleUse?: boolean;
+  /** The principal is unique only within its issuer: the workload carries `principalScope: iss`. */
+  principalsPerIssuer?: boolean;
   /** Turn verified claims into the workload's fields, or refuse (usually `proof_claim`). */
   toWorkload(payload: JWTPayload, header: JWTHeaderParameters): Result<WorkloadFields>;
 }
@@ -129,8 +131,9 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
       }
       if (iat > ctx.now + skew) return hinted(refuse('proof_not_yet_valid', `iat ${iat} is in the future`, { fields: { claim: 'iat', received: String(iat), expected: `at or before ${ctx.now + skew}` } }));
 
-      const mapped = opts.toWorkload(payload, header);
-      if (!mapped.ok) return mapped;
+      const toWorkload = opts.toWorkload(payload, header);
+      if (!toWorkload.ok) return toWorkload;
+      const mapped = opts.principalsPerIssuer ? accept({ ...toWorkload.value, principalScope: iss }) : toWorkload;
 
       if (opts.singleUse) {
         if (typeof payload.jti !== 'string' || payload.jti.length === 0) return refuse('proof_claim', 'jti is required');
