@@ -98,6 +98,10 @@ function checkWorkerEnv(env: WorkerEnv, vars: Env, mode: 'production' | 'sandbox
       problems.push(`${name}: still a placeholder; set the real value (${how})`);
     }
   }
+  // Redis is the Node replicas' store (docs/redis.md); here the same state is in Durable Objects.
+  for (const name of ['BRIDGE_REDIS_URL', 'BRIDGE_REDIS_KEY_PREFIX', 'BRIDGE_SHARED_TOKEN_CACHE', 'BRIDGE_CACHE_ENCRYPTION_KEY']) {
+    if ((vars[name] ?? '') !== '') problems.push(`${name}: Node only; on Workers the replay store and rate limits are Durable Objects (docs/workers.md); remove it`);
+  }
   const issuer = vars.BRIDGE_ISSUER;
   const host = issuer && URL.canParse(issuer) ? new URL(issuer) : undefined;
   if (host && mode === 'production' && EXAMPLE_HOST.test(host.hostname)) {

@@ -50,6 +50,12 @@ describe('Workers configuration fails closed', () => {
     expect(logged).not.toContain(jwk.d!);
   });
 
+  it('issue 9 item 1: Redis settings (Node replicas only) are refused by name rather than ignored', async () => {
+    const { problems, logged } = await misconfigured({ BRIDGE_REDIS_URL: 'rediss://bridge:hunter2secret@redis.internal:6380' });
+    expect(problems).toContain('BRIDGE_REDIS_URL: Node only; on Workers the replay store and rate limits are Durable Objects (docs/workers.md); remove it');
+    expect(logged).not.toContain('hunter2secret');
+  });
+
   it('production refuses http, example hosts, and a missing Durable Object binding', async () => {
     const http = await misconfigured({ BRIDGE_MODE: undefined });
     expect(http.problems).toEqual(expect.arrayContaining([expect.stringMatching(/^BRIDGE_ISSUER: must be https/), expect.stringMatching(/^ENTRA_AUTHORITY_HOST: must be https/)]));
