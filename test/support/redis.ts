@@ -72,13 +72,13 @@ export interface OwnRedis {
   stop(): Promise<void>;
 }
 
-export async function ownRedis(): Promise<OwnRedis> {
+export async function ownRedis(extraArgs: readonly string[] = []): Promise<OwnRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
   const self: OwnRedis = {
     url: `redis://127.0.0.1:${port}`,
     async start() {
-      child = spawn(serverBinary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+      child = spawn(serverBinary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs], { stdio: 'ignore' });
       for (let i = 0; i < 100; i++) {
         if (await accepting(port)) return;
         await new Promise((r) => setTimeout(r, 50));

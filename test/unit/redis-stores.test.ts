@@ -10,9 +10,10 @@ import { TokenCache } from '../../src/entra/token-cache.ts';
 import { createRedisStores, type RedisStores } from '../../src/store/redis/index.ts';
 import { StoreUnavailableError, type SharedLoadOptions } from '../../src/store/ports.ts';
 import { RedisSharedCache } from '../../src/store/redis/token-cache.ts';
-import { inspector, sharedRedisSkipReason, TEST_REDIS_URL, uniquePrefix } from '../support/redis.ts';
+import { inspector, ownRedis, ownRedisSkipReason, sharedRedisSkipReason, TEST_REDIS_URL, uniquePrefix, type OwnRedis } from '../support/redis.ts';
 
 const skip = sharedRedisSkipReason();
+const ownSkip = ownRedisSkipReason();
 const now = () => Math.floor(Date.now() / 1000);
 const SECRET = new Uint8Array(32).fill(7);
 const untilExpiry: SharedLoadOptions<EntraToken> = { expiresAt: (t) => t.expiresAt, renewIf: (t, at) => t.expiresAt - 300 <= at };
@@ -99,6 +100,35 @@ describe.skipIf(skip !== undefined)('Redis replay store', () => {
     expect(await b.replay.markUsed('k4', now() + 60, 'n8n:quiet')).toBe('fresh');
     // A replay of a spent key is still a replay, not "full".
     expect(await b.replay.markUsed('k1', now() + 60, 'n8n:busy')).toBe('replayed');
+  });
+});
+
+describe.skipIf(ownSkip !== undefined)('a Redis out of memory (maxmemory, noeviction)', () => {
+  let redis: OwnRedis;
+  beforeAll(async () => {
+    redis = await ownRedis(['--maxmemory', '2mb', '--maxmemory-policy', 'noeviction']);
+  });
+  afterAll(() => redis?.stop());
+
+  it('issue 9 item 1: a replay check Redis cannot write is refused as full (503), never fresh, and reads still answer', async () => {
+    const r = await replica(uniquePrefix('oom'), { url: redis.url });
+    expect(await r.replay.markUsed('spent-before', now() + 60, 'n8n:iss')).toBe('fresh');
+    const filler = inspector(redis.url);
+    try {
+      const chunk = 'x'.repeat(1024);
+      let full = false;
+      for (let i = 0; i < 10_000 && !full; i++) full = await filler.set(`filler:${i}`, chunk).then(() => false, (e: Error) => e.message.startsWith('OOM'));
+      expect(full).toBe(true);
+      // Right at the limit, freed request buffers can let the next write in: lower the limit well below the data.
+      await filler.config('SET', 'maxmemory', '1mb');
+      const refused = await r.replay.markUsed('spent-after', now() + 60, 'n8n:iss').catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(StoreUnavailableError);
+      expect(refused).toMatchObject({ store: 'replay', condition: 'full' });
+      expect(await r.replay.isUsed('spent-before')).toBe(true);
+      expect(await r.replay.isUsed('spent-after')).toBe(false);
+    } finally {
+      filler.disconnect();
+    }
   });
 });
 

@@ -19,8 +19,11 @@ import { isOutOfMemory } from './connection.ts';
  * score: when it expires, Redis time). ARGV: seconds to keep the key, the member, the quota.
  * Returns 1 fresh, 0 replayed, -1 the partition's quota is full. The two keys may live in different
  * hash slots: one Redis primary (with replicas or Sentinel), not Redis Cluster (docs/redis.md).
+ * The `#!lua` line (Redis 7) makes Redis refuse the whole script while it is out of memory, before
+ * it runs, rather than let it write past maxmemory:
+ * https://redis.io/docs/latest/develop/interact/programmability/lua-api/ (script flags).
  */
-const MARK_USED = `
+const MARK_USED = `#!lua
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local now = tonumber(redis.call('TIME')[1])
 local ttl = tonumber(ARGV[1])
