@@ -145,6 +145,7 @@ describe('Redis stores when Redis does not answer', () => {
     expect(spent).toMatchObject({ store: 'replay', condition: 'unreachable' });
     expect((spent as StoreUnavailableError).retryAfterSec).toBeGreaterThan(0);
     await expect(down.replay.isUsed('n8n:iss:jti')).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(down.stats()).toMatchObject({ connected: false, replayErrors: 2 });
   });
 
   it('issue 9 item 1: the rate limiter counts locally (same limit per replica) instead of refusing everyone', async () => {
@@ -153,6 +154,7 @@ describe('Redis stores when Redis does not answer', () => {
     expect(answers.filter((a) => a.allowed)).toHaveLength(3);
     expect(answers.slice(3).every((a) => !a.allowed)).toBe(true);
     expect((await down.rateLimiter.hit('principal-b')).allowed).toBe(true);
+    expect(down.stats().rateLimitFallbacks).toBe(6);
   });
 
   it('issue 9 item 2: the shared token cache calls Entra itself rather than failing', async () => {

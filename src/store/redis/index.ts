@@ -9,7 +9,7 @@ import type { RateLimiter, ReplayStore } from '../ports.ts';
 import { connectRedis } from './connection.ts';
 import { RedisRateLimiter } from './rate-limiter.ts';
 import { RedisReplayStore } from './replay.ts';
-import { RedisSharedCache } from './token-cache.ts';
+import { RedisSharedCache, type SharedTokenCacheStats } from './token-cache.ts';
 
 export interface RedisStores {
   replay: ReplayStore;
@@ -17,9 +17,20 @@ export interface RedisStores {
   sharedTokens: RedisSharedCache<EntraToken> | undefined;
   /** True while Redis is connected (for /readyz). */
   ready(): boolean;
+  /** Counters for metrics: Redis failures per store, and the shared cache's hits and fetches. */
+  stats(): RedisStoreStats;
   /** Resolves when connected or after a short wait; says which. */
   waitReady(timeoutMs?: number): Promise<boolean>;
   close(): Promise<void>;
+}
+
+export interface RedisStoreStats {
+  connected: boolean;
+  /** Replay checks refused because Redis did not answer (503 replay_store_unavailable). */
+  replayErrors: number;
+  /** Rate-limit hits counted locally because Redis did not answer. */
+  rateLimitFallbacks: number;
+  sharedCache: SharedTokenCacheStats | undefined;
 }
 
 export function createRedisStores(
@@ -29,16 +40,22 @@ export function createRedisStores(
   const connection = connectRedis(settings.url, opts.log);
   const prefix = settings.keyPrefix;
   const { client } = connection;
+  const replay = new RedisReplayStore(client, { prefix, clock: opts.clock, quotaPerPartition: opts.replayQuotaPerIssuer });
+  let rateLimitFallbacks = 0;
+  const rateLimiter = new RedisRateLimiter(client, {
+    prefix,
+    limitPerMinute: opts.rateLimitPerMinute,
+    clock: opts.clock,
+    fallback: new MemoryRateLimiter(opts.rateLimitPerMinute, opts.clock, opts.rateLimitMaxKeys),
+    onFallback: () => rateLimitFallbacks++,
+  });
+  const sharedTokens = settings.sharedCacheSecret ? new RedisSharedCache<EntraToken>(client, { prefix, secret: settings.sharedCacheSecret, clock: opts.clock }) : undefined;
   return {
-    replay: new RedisReplayStore(client, { prefix, clock: opts.clock, quotaPerPartition: opts.replayQuotaPerIssuer }),
-    rateLimiter: new RedisRateLimiter(client, {
-      prefix,
-      limitPerMinute: opts.rateLimitPerMinute,
-      clock: opts.clock,
-      fallback: new MemoryRateLimiter(opts.rateLimitPerMinute, opts.clock, opts.rateLimitMaxKeys),
-    }),
-    sharedTokens: settings.sharedCacheSecret ? new RedisSharedCache<EntraToken>(client, { prefix, secret: settings.sharedCacheSecret, clock: opts.clock }) : undefined,
+    replay,
+    rateLimiter,
+    sharedTokens,
     ready: connection.ready,
+    stats: () => ({ connected: connection.ready(), replayErrors: replay.errors, rateLimitFallbacks, sharedCache: sharedTokens ? { ...sharedTokens.stats } : undefined }),
     waitReady: connection.waitReady,
     close: connection.close,
   };

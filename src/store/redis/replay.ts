@@ -42,6 +42,8 @@ export class RedisReplayStore implements ReplayStore {
   readonly #prefix: string;
   readonly #clock: () => number;
   readonly #quota: number;
+  /** Checks Redis could not answer (unreachable, timed out, out of memory), for metrics. */
+  errors = 0;
 
   constructor(redis: Redis, opts: { prefix: string; clock: () => number; quotaPerPartition: number }) {
     redis.defineCommand('bridgeMarkUsed', { numberOfKeys: 2, lua: MARK_USED });
@@ -59,6 +61,7 @@ export class RedisReplayStore implements ReplayStore {
     try {
       answer = await this.#redis.bridgeMarkUsed(spent, quota, ttl, member, this.#quota);
     } catch (e) {
+      this.errors++;
       throw unavailable(e);
     }
     if (answer === 1) return 'fresh';
@@ -70,6 +73,7 @@ export class RedisReplayStore implements ReplayStore {
     try {
       return (await this.#redis.exists(this.#keys(key, '').spent)) === 1;
     } catch (e) {
+      this.errors++;
       throw unavailable(e);
     }
   }
