@@ -38,7 +38,7 @@ export function createApp(deps: AppDeps): Hono {
   const originOf = deps.clientOrigin ?? (() => ({ address: undefined }));
 
   app.get('/.well-known/openid-configuration', (c) => c.json(discovery, 200, { 'Cache-Control': 'public, max-age=3600' }));
-  // Entra caches JWKS up to about an hour (§2.3); keep ours short so a published next key is seen promptly.
+  // Entra caches JWKS up to about an hour (docs/architecture.md#the-bridge-as-an-oidc-issuer); keep ours short so a published next key is seen promptly.
   app.get('/.well-known/jwks.json', (c) => c.json(jwks, 200, { 'Cache-Control': 'public, max-age=300' }));
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', (c) => c.json({ status: 'ready', issuer: deps.issuer, keys: jwks.keys.length, platforms: [...new Set(deps.verifiers.map((v) => v.platform))], entra_transport: deps.agentTokens.transportName }));

@@ -1,5 +1,5 @@
 /**
- * The composition root (style.md §B.2 rule 3): the one place where src/ meets adapters/. It turns
+ * The composition root (docs/architecture.md#code-layout): the one place where src/ meets adapters/. It turns
  * a validated Config plus the runtime's ports into the app's dependencies, once per process or
  * isolate. A platform without configuration has no verifier, so its proofs are refused.
  */
@@ -26,7 +26,7 @@ export interface EntraTransportFactory {
 }
 
 export interface RuntimePorts {
-  /** msal-node on Node, fetch on Workers: the runtime decides (README: Entra client). */
+  /** msal-node on Node, fetch on Workers: the runtime decides (docs/workers.md#what-differs-from-node). */
   entraTransport: EntraTransportFactory;
   fetchImpl?: typeof fetch;
   /** Unix seconds. */

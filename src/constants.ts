@@ -31,12 +31,12 @@ export const ENTRA_TOKEN_EXCHANGE_AUDIENCE_BY_HOST: Readonly<Record<string, stri
 export const ENTRA_PUBLIC_TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';
 /** Longest FIC audience Entra stores (Graph federatedIdentityCredential: 600 characters). */
 export const MAX_FIC_AUDIENCE_CHARS = 600;
-/** First-party app id of "AAD Token Exchange Endpoint": the literal `aud` of T1 and T2 (§0). */
+/** First-party app id of "AAD Token Exchange Endpoint": the literal `aud` of T1 and T2 (docs/entra.md#objects-and-identifiers). */
 export const ENTRA_TOKEN_EXCHANGE_APP_ID = 'fb60f99c-7a34-4190-8149-302f77469936';
 /** Real Entra's authority host; the emulator answers in its name. */
 export const ENTRA_AUTHORITY_HOST = 'https://login.microsoftonline.com';
 
-/** Bridge assertion lifetime: 5 min, matching AWS's default and Entra's advice for assertions (§2.4). */
+/** Bridge assertion lifetime: 5 min, matching AWS's default and Entra's advice for assertions (docs/architecture.md#the-leg-1-assertion). */
 export const ASSERTION_LIFETIME_SEC = 300;
 
 /** Form body cap of POST /token and /explain; generous for a 16 KiB token plus the other fields. */
@@ -51,7 +51,7 @@ export const CLOCK_SKEW_SEC = 60;
 /** Longest lifetime accepted for a workload JWT proof (Google ID tokens live 1 h). */
 export const MAX_PROOF_TOKEN_AGE_SEC = 3600;
 
-/** Renew cached Entra tokens this long before expiry: MSAL's own default offset (§5.4). */
+/** Renew cached Entra tokens this long before expiry: MSAL's own default offset (docs/entra.md#caching). */
 export const TOKEN_RENEW_BEFORE_EXPIRY_SEC = 300;
 /**
  * When renewing a cached Entra token fails, the old one is still served if it has at least this

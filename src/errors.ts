@@ -118,7 +118,7 @@ export function toWire(reason: ReasonCode): WireShape {
     case 'proof_claim':
     case 'proof_replayed':
     case 'proof_rejected_upstream':
-      // One generic text; a refusal may append what the caller controls (publicDetail, issue 8 item 5).
+      // One generic text; a refusal may append what the caller controls (publicDetail).
       return { status: 400, error: 'invalid_request', description: 'The workload proof could not be verified.' };
     case 'no_rule_matches':
       return { status: 400, error: 'invalid_request', description: 'No trust policy rule allows this workload.' };
@@ -184,7 +184,7 @@ export function toWire(reason: ReasonCode): WireShape {
 /**
  * A refusal with a stable reason. `detail` is for the audit log and operators; it is never
  * written to a caller unless `publicDetail` is set (used for operator-facing 502s that carry
- * the AADSTS code, as design.md §2 requires). Neither may contain a token.
+ * the AADSTS code, as docs/architecture.md#the-entra-legs explains). Neither may contain a token.
  */
 export class BridgeError extends Error {
   readonly reason: ReasonCode;

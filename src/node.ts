@@ -1,7 +1,7 @@
 /**
  * Node entry: `npm start`. With configuration (any BRIDGE_* variable), runs the bridge as
  * configured. With none, starts the local sandbox (bridge + emulators on loopback) — and never
- * the other way round: a configured tenant is never mixed with the emulators (design.md §5).
+ * the other way round: a configured tenant is never mixed with the emulators (docs/architecture.md#configuration-and-the-sandbox).
  */
 import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -1,5 +1,5 @@
 /**
- * Cloudflare Workers entry (style.md §B.2 rule 7: a runtime adapter, like src/node.ts). Builds the
+ * Cloudflare Workers entry (a runtime adapter, like src/node.ts: docs/architecture.md#code-layout). Builds the
  * app once per isolate from `env` (vars and secrets) with the Workers ports: the plain-fetch Entra
  * transport, Durable Object replay store and rate limiter, audit as console.log JSON lines (Workers
  * Logs). A configuration problem fails closed: it is logged once, and every request is answered

@@ -1,5 +1,5 @@
 /**
- * ARN normalisation (platform-proofs.md §A.1.5). Both proof kinds name a role the same way, so one
+ * ARN normalisation (docs/platforms/aws.md#what-policy-can-match). Both proof kinds name a role the same way, so one
  * policy rule covers both:
  *
  *   arn:aws:sts::111122223333:assumed-role/Name/session   (GetCallerIdentity)  ┐

@@ -4,7 +4,7 @@
  * expires. Credentials and region come from the AWS SDK's default chains (environment, container
  * and instance metadata, SSO, profiles), as the SDK resolves them for an `STSClient`.
  *
- * Two proofs (adapters/aws/README.md):
+ * Two proofs (docs/platforms/aws.md):
  * - 'get-caller-identity' (default): signs sts:GetCallerIdentity with the SDK's SigV4 signer,
  *   binding it to the bridge with the signed `x-agent-id-bridge-audience` header. Sends nothing to
  *   AWS; the bridge forwards the signed request to STS. Works in every account.
@@ -122,6 +122,6 @@ function signingTarget(p: { region?: string; stsHost?: string }): { host: string
   }
   const region = p.region;
   if (!region || !/^[a-z]{2}(?:-[a-z]+){1,2}-[0-9]{1,2}$/.test(region)) throw new TypeError('region: set AWS_REGION, or pass region or stsHost');
-  // The regional endpoint: STS requires the credential scope to name its region (platform-proofs.md §A.1.3).
+  // The regional endpoint: STS requires the credential scope to name its region (docs/platforms/aws.md#kind-1-signed-getcalleridentity).
   return { host: `sts.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`, region };
 }

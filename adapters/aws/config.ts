@@ -1,14 +1,14 @@
 import { z } from 'zod';
 import { isLoopbackHost } from '../../src/net/loopback.ts';
 
-/** AWS partitions whose STS hosts the bridge knows (platform-proofs.md §A.1.3). */
+/** AWS partitions whose STS hosts the bridge knows (docs/platforms/aws.md#what-the-bridge-checks-and-why). */
 export const AWS_PARTITIONS = ['aws', 'aws-cn', 'aws-us-gov'] as const;
 export type AwsPartition = (typeof AWS_PARTITIONS)[number];
 
 /** A region name such as us-east-1, cn-north-1, us-gov-west-1, ap-southeast-5. */
 export const AWS_REGION_PATTERN = /^[a-z]{2}(?:-[a-z]+){1,2}-[0-9]{1,2}$/;
 
-/** The per-account issuer AWS outbound identity federation assigns (platform-proofs.md §A.2). */
+/** The per-account issuer AWS outbound identity federation assigns (docs/platforms/aws.md#kind-2-getwebidentitytoken). */
 export const AWS_WEB_IDENTITY_ISSUER_PATTERN = /^https:\/\/[a-z0-9][a-z0-9-]{0,126}\.tokens\.sts\.global\.api\.aws$/;
 
 /** The partition a region belongs to, or undefined for a region name this bridge does not know. */
@@ -51,7 +51,7 @@ const WebIdentityIssuerSchema = z
   })
   .strict();
 
-/** platforms.aws: present = AWS proofs are accepted (adapters/aws/README.md). */
+/** platforms.aws: present = AWS proofs are accepted (docs/platforms/aws.md#bridge-configuration-platformsaws-in-the-policy-file). */
 export const AwsPlatformSchema = z
   .object({
     signedGetCallerIdentity: z

@@ -5,7 +5,7 @@
 
 /**
  * The header that binds a signed GetCallerIdentity to one bridge. It must be in SignedHeaders:
- * an unsigned binding header is the replay hole of GHSA-wq26-3j2m-4hvv (platform-proofs.md §0.1).
+ * an unsigned binding header is the replay hole of GHSA-wq26-3j2m-4hvv (docs/platforms/aws.md#what-the-bridge-checks-and-why).
  */
 export const AWS_AUDIENCE_HEADER = 'x-agent-id-bridge-audience';
 
@@ -29,7 +29,7 @@ export const AWS_MAX_PROOF_HEADERS = 32;
 export const AWS_MAX_HEADER_VALUE_BYTES = 8 * 1024;
 export const AWS_MAX_URL_BYTES = 2048;
 
-/** STS refuses a SigV4 request older than 15 minutes (platform-proofs.md §A.1.6). */
+/** STS refuses a SigV4 request older than 15 minutes (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv.html). */
 export const STS_MAX_REQUEST_AGE_SEC = 900;
 /** Accept an x-amz-date this far in the future: workload clocks drift (Chainguard uses 5 min). */
 export const AWS_FUTURE_SKEW_SEC = 300;
@@ -43,7 +43,7 @@ export const STS_RETRY_AFTER_SEC = 10;
 /** Entries kept in the verification cache (each lives at most 15 minutes). */
 export const SIGV4_CACHE_MAX_ENTRIES = 10_000;
 
-/** GetWebIdentityToken lifetimes are 60–3600 s (platform-proofs.md §A.2). */
+/** GetWebIdentityToken lifetimes are 60–3600 s (https://docs.aws.amazon.com/STS/latest/APIReference/API_GetWebIdentityToken.html). */
 export const WEB_IDENTITY_MAX_LIFETIME_SEC = 3600;
 /** AWS signs web identity tokens with RS256 or ES384 only (API_GetWebIdentityToken). */
 export const WEB_IDENTITY_ALGORITHMS = ['RS256', 'ES384'] as const;

@@ -1,6 +1,6 @@
 /**
  * Proof kind 1: a signed sts:GetCallerIdentity, checked without I/O, then forwarded to the
- * allow-listed STS host it was signed for (platform-proofs.md §A.1.7). The bridge rebuilds the
+ * allow-listed STS host it was signed for (docs/platforms/aws.md#kind-1-wire-format). The bridge rebuilds the
  * request itself — `https://<allow-listed host>/`, the fixed query or the checked body, only the
  * signed headers — so nothing the client wrote decides where the bridge connects.
  */
@@ -120,7 +120,7 @@ async function callSts(req: CheckedSignedRequest, opts: SigV4VerifierOptions, de
   if (principal.value.account !== identity.value.account) {
     return refuse('proof_claim', 'STS answered an Arn whose account is not the Account', { fields: { host: endpoint.host, claim: 'Account', expected: principal.value.account, received: identity.value.account } });
   }
-  // An aws-cn host vouches for aws-cn principals only, and so on (§A.1.3).
+  // An aws-cn host vouches for aws-cn principals only, and so on (docs/platforms/aws.md#what-the-bridge-checks-and-why).
   if (principal.value.partition !== endpoint.partition) {
     return refuse('proof_claim', `STS ${endpoint.host} answered a principal of partition ${principal.value.partition}`, {
       fields: { host: endpoint.host, claim: 'partition', expected: endpoint.partition, received: principal.value.partition },

@@ -1,10 +1,10 @@
 /**
  * Proof kind 1 on the wire: the serialized signed GetCallerIdentity in the format Google's workload
- * identity federation uses (AIP-4117; platform-proofs.md §A.1.1 b, §A.1.7):
+ * identity federation uses (https://google.aip.dev/auth/4117; docs/platforms/aws.md#kind-1-wire-format):
  *
  *   subject_token = urlencode(JSON {url, method, headers: [{key, value}], body?})
  *
- * These are pure checks of the request's shape and target (validation steps 1–4 of §A.1.7);
+ * These are pure checks of the request's shape and target (the first half of docs/platforms/aws.md#kind-1-wire-format);
  * header and signature-scope checks follow in ./sigv4.ts. Nothing here does I/O.
  */
 import { accept, refuse, type Result } from '../../src/verify/contract.ts';

@@ -1,6 +1,6 @@
 /**
- * Header and SigV4-scope checks of a signed GetCallerIdentity (platform-proofs.md §A.1.2, §A.1.7
- * steps 5–8). The bridge cannot check the signature itself (it never holds the workload's secret);
+ * Header and SigV4-scope checks of a signed GetCallerIdentity (the second half of
+ * docs/platforms/aws.md#kind-1-wire-format). The bridge cannot check the signature itself (it never holds the workload's secret);
  * STS does, over exactly the headers listed in SignedHeaders. So everything the bridge relies on —
  * host, date and its audience header — must be in that list, present once, and hold the value the
  * bridge expects. Pure: plain data and `now` in, a checked request or a refusal out.
@@ -37,7 +37,7 @@ const AUTHORIZATION =
   /^AWS4-HMAC-SHA256 Credential=([A-Z0-9]{16,128})\/([0-9]{8})\/([a-z0-9-]{1,32})\/([a-z0-9-]{1,32})\/aws4_request, ?SignedHeaders=([a-z0-9;-]{1,2048}), ?Signature=([0-9a-f]{64})$/;
 const AMZ_DATE = /^([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z$/;
 
-/** X-Amz-* headers that cannot change what STS does (Vault's default allow-list, §A.1.1 a). */
+/** X-Amz-* headers that cannot change what STS does (Vault's default allow-list; docs/platforms/aws.md#what-the-bridge-checks-and-why). */
 const AMZ_HEADERS = new Set(['x-amz-date', 'x-amz-security-token', 'x-amz-content-sha256', 'x-amz-user-agent']);
 /** Headers the bridge will not forward as signed: hop-by-hop, framing, and forwarding metadata. */
 const UNFORWARDABLE = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'expect', 'content-encoding', 'forwarded', 'via', 'authorization']);
@@ -49,7 +49,7 @@ const FORM_CONTENT_TYPE = /^application\/x-www-form-urlencoded(?:\s*;\s*charset=
  * Headers a proof may carry without signing them, because no SigV4 signer signs them or because
  * HTTP needs them to carry the request. Any other unsigned header is refused: it cannot change what
  * STS does (the bridge would not forward it), so it could only make one signed request look like
- * many different proofs (issue 8 item 11).
+ * many different proofs.
  */
 const UNSIGNED_TOLERATED = new Set([
   // Carries the signature itself.
@@ -134,7 +134,7 @@ export function checkSignedHeaders(req: SerializedRequest, target: CheckedTarget
   const { headers } = rebuilt.value;
   const { signedHeaders, scopeRegion, scopeDate } = rebuilt.value.authorization;
 
-  // The binding header: present, signed, and ours (§0.1; GHSA-wq26-3j2m-4hvv).
+  // The binding header: present, signed, and ours (GHSA-wq26-3j2m-4hvv; docs/platforms/aws.md#what-the-bridge-checks-and-why).
   const audience = headers.get(AWS_AUDIENCE_HEADER);
   if (audience === undefined) return refuse('proof_audience', `no ${AWS_AUDIENCE_HEADER} header: the proof is not bound to a bridge`);
   if (!signedHeaders.includes(AWS_AUDIENCE_HEADER)) return refuse('proof_audience', `${AWS_AUDIENCE_HEADER} is not in SignedHeaders, so STS would not vouch for it`);
@@ -198,7 +198,7 @@ export function parseAuthorization(value: string): Result<Authorization> {
   return accept({ accessKeyId, scopeDate, scopeRegion, signedHeaders, signature });
 }
 
-/** SigV4 canonical header value: trimmed, runs of spaces collapsed (as Chainguard compares, §A.1.1 c). */
+/** SigV4 canonical header value: trimmed, runs of spaces collapsed (as Chainguard compares; docs/platforms/aws.md#what-the-bridge-checks-and-why). */
 export function canonicalValue(value: string): string {
   return value.trim().replace(/ +/g, ' ');
 }

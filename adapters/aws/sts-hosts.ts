@@ -1,5 +1,5 @@
 /**
- * The STS host allow-list (platform-proofs.md §A.1.3). A signed GetCallerIdentity names the host it
+ * The STS host allow-list (docs/platforms/aws.md#what-the-bridge-checks-and-why). A signed GetCallerIdentity names the host it
  * was signed for; the bridge only ever connects to a host on this list, built from configuration.
  */
 import { partitionOfRegion, type AwsPartition } from './config.ts';
@@ -19,7 +19,7 @@ export interface StsHostPolicy {
   globalEndpoint: boolean;
 }
 
-/** The global endpoint only accepts a us-east-1 credential scope (platform-proofs.md §A.1.3). */
+/** The global endpoint only accepts a us-east-1 credential scope (docs/platforms/aws.md#what-the-bridge-checks-and-why). */
 export const GLOBAL_STS_HOST = 'sts.amazonaws.com';
 const GLOBAL_STS_REGION = 'us-east-1';
 

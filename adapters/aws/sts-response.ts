@@ -1,5 +1,5 @@
 /**
- * Reading STS's answer to a forwarded GetCallerIdentity (platform-proofs.md §A.1.4): the XML of
+ * Reading STS's answer to a forwarded GetCallerIdentity (docs/platforms/aws.md#what-the-bridge-checks-and-why): the XML of
  * the query protocol, or the JSON STS sends when asked with `Accept: application/json`. Errors come
  * back as `<ErrorResponse><Error><Code>…` or `{"Error":{"Code":…}}` and become a reason here; the
  * body itself is never echoed to the caller.
@@ -32,7 +32,7 @@ export function refusalFromStsError(status: number, contentType: string | null, 
   const unavailable = { fields, retryAfterSec: STS_RETRY_AFTER_SEC };
   switch (code) {
     case 'SignatureDoesNotMatch': {
-      // The error users hit most with GetCallerIdentity proofs (platform-proofs.md §D.2 item 7).
+      // The error users hit most with GetCallerIdentity proofs (docs/platforms/aws.md#what-the-bridge-checks-and-why).
       const scoped = /scoped to a valid region(?:, not '([a-z0-9-]*)')?/i.exec(message);
       if (scoped) {
         const advice = `sign for https://${endpoint.host}/ with region ${endpoint.region}${scoped[1] ? `, or, to keep region ${scoped[1]}, sign for its regional endpoint` : ''}`;

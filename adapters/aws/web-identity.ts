@@ -1,6 +1,6 @@
 /**
  * Proof kind 2: a JWT from sts:GetWebIdentityToken (AWS outbound identity federation,
- * platform-proofs.md §A.2), verified as a configuration of the shared JWT proof verifier. Only
+ * https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_providers_outbound_getting_started.html), verified as a configuration of the shared JWT proof verifier. Only
  * configured per-account issuers are trusted; each issuer's keys are found through its discovery
  * document, whose `issuer` must equal the configured one and whose `jwks_uri` must stay on the
  * issuer's origin.
@@ -54,7 +54,7 @@ export function webIdentityWorkload(payload: JWTPayload, expectedAccount: string
   if (!principal.ok) return { ...principal, fields: { claim: 'sub', received: payload.sub.slice(0, 200) } };
   const aws = payload[AWS_CLAIMS_NAMESPACE];
   if (!isRecord(aws)) return refuse('proof_claim', `the ${AWS_CLAIMS_NAMESPACE} claims are missing`, { fields: { claim: AWS_CLAIMS_NAMESPACE } });
-  // The issuer is per account: a token from this issuer must be about this account (§A.2).
+  // The issuer is per account: a token from this issuer must be about this account (docs/platforms/aws.md#what-the-bridge-checks-and-why).
   if (aws.aws_account !== expectedAccount) {
     return refuse('proof_claim', `aws_account is not ${expectedAccount}, the account of this issuer`, {
       fields: { claim: 'aws_account', expected: expectedAccount, received: String(aws.aws_account).slice(0, 40) },

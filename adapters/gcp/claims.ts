@@ -1,5 +1,5 @@
 /**
- * How a verified Google ID token becomes a VerifiedWorkload (platform-proofs.md §B.2).
+ * How a verified Google ID token becomes a VerifiedWorkload (docs/platforms/gcp.md#what-policy-can-match).
  * Pure: plain claims in, workload fields or a refusal out.
  */
 import type { JWTPayload } from 'jose';
@@ -11,7 +11,7 @@ const NUMERIC_ID = /^[0-9]{1,32}$/;
 /** `<name>@<project>.iam.gserviceaccount.com`; project ids are 6–30 chars of [a-z0-9-], starting with a letter. */
 const USER_MANAGED_SA_EMAIL = /^[a-z0-9][a-z0-9-]{0,62}@([a-z][a-z0-9-]{4,28}[a-z0-9])\.iam\.gserviceaccount\.com$/;
 
-/** `google.compute_engine` fields exposed as attributes (format=full on GCE; empty on Cloud Run, §B.1). */
+/** `google.compute_engine` fields exposed as attributes (format=full on GCE; empty on Cloud Run: docs/platforms/gcp.md#what-policy-can-match). */
 const COMPUTE_ENGINE_FIELDS = ['project_id', 'project_number', 'zone', 'instance_id', 'instance_name'] as const;
 
 /** Every attribute name a GCP workload may carry: what a policy rule may match (docs/platforms/gcp.md). */
@@ -23,7 +23,7 @@ export function isGcpAttribute(name: string): boolean {
 
 export function gcpWorkloadFromClaims(payload: JWTPayload): Result<WorkloadFields> {
   const sub = payload.sub;
-  // Authorise on `sub`, never on `email`: email is optional and only meaningful when verified (§B.1).
+  // Authorise on `sub`, never on `email`: email is optional and only meaningful when verified (docs/platforms/gcp.md#what-the-bridge-checks-and-why).
   if (typeof sub !== 'string' || !NUMERIC_ID.test(sub)) return refuse('proof_claim', 'sub is not a numeric service account id', { fields: { claim: 'sub', expected: 'numeric service account id' } });
 
   const attributes: Record<string, string> = {};

@@ -1,6 +1,6 @@
 /**
  * GCP adapter: Google-signed ID tokens from the metadata server (GCE, Cloud Run, GKE),
- * verified as a configuration of the shared JWT proof verifier (style.md §B.2 rule 1).
+ * verified as a configuration of the shared JWT proof verifier (docs/architecture.md#code-layout).
  */
 import { MAX_PROOF_TOKEN_AGE_SEC, TOKEN_TYPE } from '../../src/constants.ts';
 import { keySetUrlProblem } from '../../src/net/loopback.ts';
@@ -18,7 +18,7 @@ export interface GcpConfig {
 
 /**
  * Both spellings Google documents for `iss`. google-auth-library also accepts its universe domain
- * (`googleapis.com`) by default; we do not (platform-proofs.md §0.5, packages.md §5).
+ * (`googleapis.com`) by default; we do not (docs/platforms/gcp.md#what-the-bridge-checks-and-why).
  */
 const GOOGLE_ISSUERS = ['https://accounts.google.com', 'accounts.google.com'] as const;
 const GCP_TOKEN_TYPES = [TOKEN_TYPE.jwt, TOKEN_TYPE.idToken] as const;
@@ -33,7 +33,7 @@ export function createGcpVerifier(config: GcpConfig, deps: AdapterDeps): Workloa
     // Google's issuers and algorithms are public: a refused token may be told which rule it broke.
     issuersArePublic: true,
     keysFor: () => keys,
-    // Google signs ID tokens with RS256 only (platform-proofs.md §B.2).
+    // Google signs ID tokens with RS256 only (https://cloud.google.com/compute/docs/instances/verifying-instance-identity).
     algorithms: ['RS256'],
     maxLifetimeSec: MAX_PROOF_TOKEN_AGE_SEC,
     requiredClaims: ['sub'],

@@ -1,6 +1,5 @@
 /**
- * How a verified n8n instance assertion becomes a VerifiedWorkload (adapters/n8n/README.md,
- * "Assertion format"). Pure: plain claims in, workload fields or a refusal out.
+ * How a verified n8n instance assertion becomes a VerifiedWorkload (docs/platforms/n8n.md#assertion-format). Pure: plain claims in, workload fields or a refusal out.
  */
 import type { JWTPayload } from 'jose';
 import { isRecord } from '../../src/util/is-record.ts';
@@ -50,7 +49,7 @@ export function n8nWorkloadFromClaims(payload: JWTPayload, instanceId: string): 
   return accept({
     principal: sub,
     proofId: payload.jti,
-    // Never the workflow name: anyone who can edit a workflow can rename it (README "What the proof attests").
+    // Never the workflow name: anyone who can edit a workflow can rename it (docs/platforms/n8n.md#what-the-proof-attests).
     attributes: { instance_id: instanceId, workflow_id: workflowId },
     ...(Object.keys(auditContext).length > 0 ? { auditContext } : {}),
   });

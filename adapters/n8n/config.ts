@@ -49,7 +49,7 @@ const N8nInstanceSchema = z
   .refine((i) => (i.keys === undefined) !== (i.jwksUrl === undefined), 'set exactly one of "keys" or "jwksUrl"')
   .describe('One n8n instance: its id is the key of this entry and the <instanceId> of its assertions');
 
-/** platforms.n8n: present = instance-signed n8n assertions are accepted (adapters/n8n/README.md). */
+/** platforms.n8n: present = instance-signed n8n assertions are accepted (docs/platforms/n8n.md#configuration-platformsn8n-in-the-policy-file). */
 export const N8nPlatformSchema = z
   .object({
     instances: z

@@ -1,7 +1,7 @@
 /**
  * n8n adapter: assertions signed by a registered n8n instance key (the "Entra Agent Token" community
- * node, or any client following adapters/n8n/README.md), verified as a configuration of the shared
- * JWT proof verifier (style.md §B.2 rule 1) with every jti accepted once through the replay port.
+ * node, or any client following docs/platforms/n8n.md#assertion-format), verified as a configuration of the shared
+ * JWT proof verifier (docs/architecture.md#code-layout) with every jti accepted once through the replay port.
  */
 import { CLOCK_SKEW_SEC, TOKEN_TYPE } from '../../src/constants.ts';
 import { keySetUrlProblem } from '../../src/net/loopback.ts';
@@ -15,7 +15,7 @@ export type N8nConfig = N8nPlatformConfig;
 export { n8nIssuer, n8nSubject } from './claims.ts';
 export { jwkThumbprint, N8N_ALGORITHMS } from './keys.ts';
 
-/** Longest accepted `exp - iat` of an assertion (issue 4; RFC 7523 §3 asks for a short lifetime). */
+/** Longest accepted `exp - iat` of an assertion (RFC 7523 §3 asks for a short lifetime; docs/platforms/n8n.md#why-the-format-is-what-it-is). */
 export const N8N_MAX_ASSERTION_LIFETIME_SEC = 300;
 const N8N_TOKEN_TYPES = [TOKEN_TYPE.jwt] as const;
 

@@ -1,6 +1,6 @@
 /**
  * `npm run --silent n8n:keygen -- --instance <id> [--alg ES256|EdDSA] [--json]`: create an n8n
- * instance key pair (adapters/n8n/README.md, "Register an instance").
+ * instance key pair (docs/platforms/n8n.md#register-an-instance-step-by-step).
  *   stdout: the PRIVATE key (PKCS#8 PEM) for the n8n credential, and nothing else, so
  *           `... > instance.key.pem` captures only the secret;
  *   stderr: the kid, the public JWK and the policy snippet to register the instance with the bridge.

@@ -15,7 +15,7 @@ export const DISCOVERY_CACHE_SEC = 3600;
 /** Discovery documents are a few KiB (GitHub's is under 2 KiB); the cap only stops an endless answer. */
 export const DISCOVERY_MAX_BYTES = 64 * 1024;
 
-/** The algorithms an issuer is trusted with unless its entry lists others (issue 11 item 1). */
+/** The algorithms an issuer is trusted with unless its entry lists others. */
 export const DEFAULT_ALGORITHMS = ['RS256', 'ES256'] as const;
 
 /**

@@ -1,5 +1,5 @@
 /**
- * One JSON line per decision (design.md §3, issue: audit). It records who asked, which rule
+ * One JSON line per decision (docs/operations.md#audit-log). It records who asked, which rule
  * decided, what was issued and why something was refused, and the SHA-256 of any token: never a
  * token, assertion or key. Operators grep it at 3 a.m.: field names are stable.
  */

@@ -1,6 +1,6 @@
 /**
  * Environment + policy file → one typed, validated Config, parsed once at startup
- * (style.md §A.8). Every error names the offending option path; all problems are reported at once.
+ * (docs/architecture.md#configuration-and-the-sandbox). Every error names the offending option path; all problems are reported at once.
  */
 import { parse as parseYaml } from 'yaml';
 import {
@@ -111,7 +111,7 @@ export const ENV = {
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
-/** True when any bridge variable is set: then the sandbox must never start (design.md §5). */
+/** True when any bridge variable is set: then the sandbox must never start (docs/architecture.md#configuration-and-the-sandbox). */
 export function isConfigured(env: Env): boolean {
   return Object.values(ENV).some((name) => name !== ENV.port && name !== ENV.host && (env[name] ?? '') !== '');
 }
@@ -276,7 +276,7 @@ function checkIssuerUrl(value: string | undefined, option: string, allowLoopback
   const ok = checkUrl(value, option, allowLoopbackHttp, problems);
   if (!ok) return undefined;
   const url = new URL(value);
-  // Entra compares the FIC issuer byte for byte with `iss` (§2.2): keep one canonical spelling.
+  // Entra compares the FIC issuer byte for byte with `iss` (docs/entra.md#federated-credential-matching): keep one canonical spelling.
   if (value.endsWith('/')) problems.push(`${option}: must not end with "/" (Entra matches the issuer byte for byte)`);
   if (url.search || url.hash) problems.push(`${option}: must not have a query or fragment`);
   return value;

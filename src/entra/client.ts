@@ -1,5 +1,5 @@
 /**
- * The agent-token service: composes the Entra legs for each mode (entra-agent-id.md §1), caches
+ * The agent-token service: composes the Entra legs for each mode (docs/architecture.md#the-entra-legs), caches
  * T1 per (tenant, blueprint, agent) and resource tokens per (tenant, agent, scopes[, user]) with
  * renew-ahead and single flight, and retries 429/5xx/network failures with jittered backoff,
  * honouring Retry-After when it is short enough to wait inside the request.
@@ -46,7 +46,7 @@ export interface RetryPolicy {
 
 export interface AgentTokenServiceOptions {
   transport: EntraTransport;
-  /** Mint a fresh bridge assertion for leg 1 (never cached: §2.4). */
+  /** Mint a fresh bridge assertion for leg 1 (never cached: docs/architecture.md#the-leg-1-assertion). */
   mintAssertion: (subject: string) => Promise<string>;
   /** What the blueprint's FIC must say (issuer, cloud token-exchange audience): the operator messages name it. */
   fic: { issuer: string; audience: string };
@@ -110,7 +110,7 @@ export class AgentTokenService {
     const ctx = { tenantId: req.tenantId, correlationId: req.correlationId };
     switch (req.mode) {
       case 'autonomous':
-        // The request parser guarantees one <resource>/.default scope here (app-only, §1.0).
+        // The request parser guarantees one <resource>/.default scope here (app-only, docs/entra.md#the-token-endpoint).
         if (req.scopes.length !== 1) throw new BridgeError('invalid_scope', 'autonomous mode takes exactly one scope');
         return this.#withRetry('leg 2 (agent token)', req, () => t.agentClientCredentials({ ...ctx, agentId: req.agentId, t1: t1.accessToken, scope: req.scopes[0]! }));
       case 'obo':

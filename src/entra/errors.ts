@@ -51,7 +51,7 @@ const OPERATOR_HINTS: Record<string, OperatorHint> = {
   '700212': { field: 'audience', text: (f) => `FIC audience: set the FIC audience to ${f.audience}, the token-exchange audience of this cloud` },
   // Seen for Entra-issued (managed identity) assertions; same fix for the bridge's FIC.
   '7002121': { field: 'audience', text: (f) => `FIC audience: set the FIC audience to ${f.audience}, the token-exchange audience of this cloud` },
-  // MSAL.NET docs/fic-token-exchange-auto-resolution-design.md: another cloud's token-exchange audience.
+  // MSAL.NET, https://github.com/AzureAD/microsoft-authentication-library-for-dotnet/blob/main/docs/fic-token-exchange-auto-resolution-design.md: another cloud's token-exchange audience.
   '70022204': {
     field: 'audience',
     text: (f) =>

@@ -1,6 +1,6 @@
 /**
  * Entra tokens with renew-ahead and single flight: concurrent identical requests share one
- * upstream call (entra-agent-id.md §5.4). A thin wrapper over the bridge's one cache
+ * upstream call (docs/entra.md#caching). A thin wrapper over the bridge's one cache
  * (src/util/expiring-cache.ts) that adds the serve-stale rule: when renewal fails while the old
  * token still has STALE_TOKEN_MIN_REMAINING_SEC to live, the old token is served, since a blip at
  * Entra should not fail requests that a cached token can serve.

@@ -1,6 +1,6 @@
 /**
  * The Entra transport over plain `fetch` (through the bounded-fetch port). It sends the exact form
- * bodies of entra-agent-id.md §1 and is what runs where msal-node cannot (see README, Workers).
+ * bodies of docs/entra.md (the flows) and is what runs where msal-node cannot (docs/workers.md#what-differs-from-node).
  */
 import { ENTRA_MAX_RESPONSE_BYTES } from '../constants.ts';
 import type { BoundedFetch } from '../net/bounded-fetch.ts';
@@ -74,7 +74,7 @@ export function createFetchTransport(opts: FetchTransportOptions): EntraTranspor
       });
     },
     async userFederatedCredential(p) {
-      // Same body as msal-node's user_fic (no requested_token_use; §1.c, §7.2).
+      // Same body as msal-node's user_fic (no requested_token_use; docs/entra.md#open-questions).
       return post(p, {
         client_id: p.agentId,
         scope: p.scopes.join(' '),

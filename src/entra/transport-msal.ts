@@ -1,5 +1,5 @@
 /**
- * The Entra transport on Node: @azure/msal-node 7.x (fmiPath and user_fic since 5.3, §4).
+ * The Entra transport on Node: @azure/msal-node 7.x (fmiPath and user_fic since 5.3, docs/entra.md#msal-node).
  *
  * Why a fresh ConfidentialClientApplication per call: the agent-token service above owns caching,
  * single flight and retries for both transports alike, so MSAL's own cache and throttling state

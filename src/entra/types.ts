@@ -1,9 +1,9 @@
 /**
- * The Entra agent-token client, split in two (style.md §A.10):
+ * The Entra agent-token client, split in two (docs/architecture.md#ports):
  *  - an EntraTransport does exactly one HTTP exchange per call (msal-node on Node, plain fetch on
  *    Workers), and reports failures as EntraHttpError or UpstreamError;
  *  - the AgentTokenService (client.ts) composes the legs, caches, shares in-flight calls, retries.
- * Flows: ../shared/docs/entra-agent-id.md §1.a (autonomous), §1.b (OBO), §1.c (agent user).
+ * Flows: docs/entra.md#autonomous-two-legs, docs/entra.md#on-behalf-of-a-user, docs/entra.md#the-agents-user-account-three-legs.
  */
 
 export interface EntraToken {
@@ -34,9 +34,9 @@ export interface EntraTransport {
   blueprintExchangeToken(p: LegContext & { blueprintId: string; agentId: string; scope: string; clientAssertion: () => Promise<string> }): Promise<EntraToken>;
   /** Leg 2 (client credentials as the agent): a resource token, or T2 when scope is the token-exchange scope. */
   agentClientCredentials(p: LegContext & { agentId: string; t1: string; scope: string }): Promise<EntraToken>;
-  /** OBO: the agent acts for the human user whose token `userAssertion` is (§1.b). */
+  /** OBO: the agent acts for the human user whose token `userAssertion` is (docs/entra.md#on-behalf-of-a-user). */
   onBehalfOf(p: LegContext & { agentId: string; t1: string; userAssertion: string; scopes: string[] }): Promise<EntraToken>;
-  /** user_fic: the agent's own user account (§1.c leg 3). */
+  /** user_fic: the agent's own user account (docs/entra.md#the-agents-user-account-three-legs). */
   userFederatedCredential(p: LegContext & { agentId: string; t1: string; t2: string; user: AgentUserRef; scopes: string[] }): Promise<EntraToken>;
 }
 
@@ -63,7 +63,7 @@ export class EntraHttpError extends Error {
   }
 }
 
-/** Parse an Entra error answer (entra-agent-id.md §5.1) into an EntraHttpError. */
+/** Parse an Entra error answer (docs/entra.md#responses-and-error-bodies) into an EntraHttpError. */
 export function parseEntraError(status: number, headers: { get(name: string): string | null }, text: string): EntraHttpError {
   let body: Record<string, unknown> = {};
   try {

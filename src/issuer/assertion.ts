@@ -1,5 +1,5 @@
 /**
- * The client assertion the bridge signs for leg 1 (entra-agent-id.md §2.4): minted fresh for every
+ * The client assertion the bridge signs for leg 1 (docs/architecture.md#the-leg-1-assertion): minted fresh for every
  * Entra call, never cached (Entra refuses a replayed assertion past its exp: AADSTS700024).
  */
 import { SignJWT } from 'jose';

@@ -1,6 +1,6 @@
 /**
  * OIDC discovery and JWKS for the bridge as an issuer, exactly as Entra expects of an external
- * OIDC issuer (entra-agent-id.md §2.3, design.md §2): `issuer` byte-equal to the assertions' `iss`
+ * OIDC issuer (docs/architecture.md#the-bridge-as-an-oidc-issuer): `issuer` byte-equal to the assertions' `iss`
  * and to the FIC's issuer, RS256 only, `use: "sig"` on every key.
  */
 import { GRANT_TYPE_TOKEN_EXCHANGE } from '../constants.ts';

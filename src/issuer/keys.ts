@@ -1,7 +1,7 @@
 /**
- * The bridge's signing keys: RS256 (the only algorithm Entra supports for FIC issuers, §2.2),
+ * The bridge's signing keys: RS256 (the only algorithm Entra supports for FIC issuers, docs/entra.md#federated-credential-matching),
  * 2048 bits or more, `kid` = RFC 7638 JWK thumbprint. A current key signs; a next key is published
- * in the JWKS ahead of rotation (see README: rotating the signing key).
+ * in the JWKS ahead of rotation (docs/operations.md#rotating-the-signing-key).
  */
 import { calculateJwkThumbprint, exportJWK, importJWK, importPKCS8, type JWK } from 'jose';
 

@@ -13,7 +13,7 @@ export function isLoopbackHost(url: URL): boolean {
 /**
  * A key set (JWKS) URL the bridge fetches for every proof: https, or http to loopback where the
  * deployment allows it (the sandbox's emulators). Refused at load, not at the first request
- * (issue 8 item 12). Returns the problem, naming the option, or undefined.
+ *. Returns the problem, naming the option, or undefined.
  */
 export function keySetUrlProblem(value: string, option: string, allowInsecureLoopback: boolean): string | undefined {
   let url: URL;

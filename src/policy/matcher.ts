@@ -1,4 +1,4 @@
-/** Compiled matchers: exact, glob or fully anchored regex (style.md §A.7). */
+/** Compiled matchers: exact, glob or fully anchored regex (docs/architecture.md#the-trust-policy). */
 import type { Matcher } from '../config/schema.ts';
 
 export type CompiledMatcher = { kind: 'exact'; value: string } | { kind: 'pattern'; source: string; re: RegExp };

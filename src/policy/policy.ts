@@ -2,7 +2,7 @@
  * The trust policy: compiled once at load (an invalid policy refuses to start), evaluated per
  * request, default deny. Each rule maps a verified workload to exactly one agent identity with
  * its allowed resources, modes and agent users. Entra cannot tell callers apart (one FIC per
- * blueprint), so this is the only gate between a workload and an agent identity (design.md §1).
+ * blueprint), so this is the only gate between a workload and an agent identity (docs/architecture.md#the-trust-policy).
  */
 import type { ReasonCode } from '../errors.ts';
 import type { RuleProblem, VerifiedWorkload } from '../verify/contract.ts';

@@ -131,7 +131,7 @@ function replayKey(w: VerifiedWorkload): string {
 
 /**
  * Spend a single-use proof, once a rule allowed it: a caller no rule matches spends nothing, so it
- * cannot fill the store (issue 8 item 11). A store that cannot answer throws StoreUnavailableError (503).
+ * cannot fill the store. A store that cannot answer throws StoreUnavailableError (503).
  */
 async function spendProof(deps: ExchangeDeps, w: VerifiedWorkload): Promise<void> {
   if (!w.singleUse) return;

@@ -1,5 +1,5 @@
 /**
- * Strict reading of an application/x-www-form-urlencoded body (RFC 6749 §3.2, style.md §A.11):
+ * Strict reading of an application/x-www-form-urlencoded body (RFC 6749 §3.2; docs/architecture.md#the-token-endpoint):
  * the content type is required, the body is capped while it streams in, and a repeated parameter
  * is refused (RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once").
  */

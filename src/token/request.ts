@@ -1,5 +1,5 @@
 /**
- * RFC 8693 token-exchange request → a typed TokenRequest (design.md §2).
+ * RFC 8693 token-exchange request → a typed TokenRequest (docs/operations.md#http-api).
  * Modes: autonomous (subject_token = workload proof), OBO (subject_token = the user's token,
  * actor_token = the workload proof; RFC 8693 §1.1 delegation), agent user (agent_user named).
  */
@@ -26,7 +26,7 @@ export interface TokenRequest {
   agentUserRaw: string | undefined;
 }
 
-/** JWT proofs, whatever platform verifies them, must be strict compact JWS (issue 8 item 11). */
+/** JWT proofs, whatever platform verifies them, must be strict compact JWS. */
 const JWT_PROOF_TYPES = new Set<string>([TOKEN_TYPE.jwt, TOKEN_TYPE.idToken]);
 const USER_TOKEN_TYPES = new Set<string>([TOKEN_TYPE.accessToken, TOKEN_TYPE.jwt]);
 /** OpenID scopes Entra adds to user flows itself; allowed, never a resource. */
@@ -75,7 +75,7 @@ export function parseTokenRequest(form: Form, proofTokenTypes: ReadonlySet<strin
   }
 
   const { resource, scopes } = parseTarget(form.get('scope'), form.get('resource'), mode);
-  // One accepted spelling per JWT proof, before routing, any cache or any hash (issue 8 item 11).
+  // One accepted spelling per JWT proof, before routing, any cache or any hash.
   if (JWT_PROOF_TYPES.has(proof.tokenType)) {
     const shape = checkCompactJws(proof.token);
     if (!shape.ok) throw new BridgeError(shape.reason, shape.detail, shape.publicDetail !== undefined ? { publicDetail: shape.publicDetail } : {});
@@ -92,7 +92,7 @@ export function parseTokenRequest(form: Form, proofTokenTypes: ReadonlySet<strin
   };
 }
 
-/** The accepted token types are public (RFC 8693 §3 URNs of the registered platforms): issue 8 item 5. */
+/** The accepted token types are public (RFC 8693 §3 URNs of the registered platforms). */
 function expectedTypes(position: string, types: ReadonlySet<string>): string {
   return `${position} must be one of: ${[...types].sort().join(', ')}.`;
 }
@@ -111,7 +111,7 @@ function resourceOfScope(scope: string): string | undefined {
   return res.endsWith(':/') || res.endsWith(':') ? undefined : res;
 }
 
-/** The scope grammar is public: the caller is told which rule its scope or resource broke (issue 8 item 5). */
+/** The scope grammar is public: the caller is told which rule its scope or resource broke. */
 function scopeError(rule: string): BridgeError {
   return new BridgeError('invalid_scope', rule, { publicDetail: rule });
 }
@@ -141,7 +141,7 @@ function parseTarget(scopeParam: string | undefined, resourceParam: string | und
   if (resourceParam !== undefined) resources.add(resourceParam);
   if (resources.size !== 1) throw new BridgeError('multiple_resources', `${resources.size} resources requested`);
   const resource = [...resources][0]!;
-  // App-only agent requests must use <resource>/.default (AADSTS1002012, entra-agent-id.md §1.0).
+  // App-only agent requests must use <resource>/.default (AADSTS1002012, docs/entra.md#the-token-endpoint).
   if (mode === 'autonomous' && (resourceScopes.length !== 1 || !resourceScopes[0]!.endsWith('/.default'))) {
     throw scopeError('Autonomous mode takes exactly one <resource>/.default scope.');
   }

@@ -1,5 +1,5 @@
 /**
- * The contract between the core and the platform adapters (style.md §B.2).
+ * The contract between the core and the platform adapters (docs/architecture.md#code-layout).
  * Adapters import only these types; the core never imports an adapter except in the composition root.
  */
 import type { z } from 'zod';
@@ -175,7 +175,7 @@ export interface PlatformModule<N extends string = string, C = any> {
   problems?(config: C, runtime: PlatformRuntime): string[];
   /**
    * The attribute names this platform's workloads carry: a policy rule may match only these, so a
-   * name that could never match (or one such as `constructor`) is refused at load (issue 8 item 12).
+   * name that could never match (or one such as `constructor`) is refused at load.
    * Given the platform's section and the rule, for platforms whose attributes depend on configuration
    * (oidc: the claims each configured issuer maps); the others ignore both.
    */

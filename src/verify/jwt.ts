@@ -1,5 +1,5 @@
 /**
- * One shared JWT proof verifier, built on jose (style.md §B.2 rule 1). GCP ID tokens, AWS web
+ * One shared JWT proof verifier, built on jose (docs/architecture.md#code-layout). GCP ID tokens, AWS web
  * identity JWTs and n8n instance assertions are configurations of it; adapters only describe
  * issuers, keys, algorithms and how claims become a VerifiedWorkload.
  */
@@ -56,7 +56,7 @@ export interface JwtProofVerifierOptions {
   toWorkload(payload: JWTPayload, header: JWTHeaderParameters): Result<WorkloadFields>;
 }
 
-/** The unverified `iss` of a compact JWT, or undefined. Routing only, never trust (design.md §2). */
+/** The unverified `iss` of a compact JWT, or undefined. Routing only, never trust (docs/architecture.md#proof-routing). */
 export function peekIssuer(token: string): string | undefined {
   try {
     const iss = decodeJwt(token).iss;
@@ -83,7 +83,7 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
     async verify(input: ProofInput, ctx: VerifyContext): Promise<VerifyResult> {
       const audience = opts.audience ? opts.audience(ctx) : ctx.audience;
       const hinted = (r: Refusal) => withProofHint(r, { audience, algorithms, typ: opts.typ, maxLifetimeSec: opts.maxLifetimeSec, maxTokenAgeSec }, issuersArePublic);
-      // The strict shape first: one spelling per token, before anything is decoded (issue 8 item 11).
+      // The strict shape first: one spelling per token, before anything is decoded.
       const shape = checkCompactJws(input.token);
       if (!shape.ok) return shape;
       let header: JWTHeaderParameters;
@@ -120,7 +120,7 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
         return hinted(refusalFromJoseError(e, { header, audience, issuers: opts.issuers, algorithms, typ: opts.typ, maxLifetimeSec: opts.maxLifetimeSec, maxTokenAgeSec, now: ctx.now, skewSec: skew }));
       }
       // jose accepts an `aud` array that merely contains the audience; a proof for several parties
-      // could be replayed here by any of them, so exactly one audience is accepted (issue 8 item 2).
+      // could be replayed here by any of them, so exactly one audience is accepted.
       if (Array.isArray(payload.aud) && payload.aud.length !== 1) {
         return hinted(refuse('proof_audience_multiple', `aud names ${payload.aud.length} audiences`, { fields: { claim: 'aud', received: JSON.stringify(payload.aud), expected: audience } }));
       }

@@ -1,5 +1,5 @@
 /**
- * What a caller may read about its own refused JWT proof (issue 8 item 5): what it sent and what is
+ * What a caller may read about its own refused JWT proof: what it sent and what is
  * public (the audience it must carry, the token type, the algorithms of a public issuer, the
  * lifetime rule). Never policy contents, never which issuers, instances or keys the bridge knows.
  *

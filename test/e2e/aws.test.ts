@@ -1,5 +1,5 @@
 /**
- * AWS end to end over real HTTP (issue 3, "Must show"): a workload with the sandbox role's
+ * AWS end to end over real HTTP: a workload with the sandbox role's
  * credentials, found by the AWS SDK's default provider chain, proves itself with either proof kind
  * — a GetCallerIdentity signed with the SDK's SigV4 signer, or a GetWebIdentityToken JWT the SDK
  * fetches from the STS emulator — and the bridge turns it into an Entra agent token from the Entra

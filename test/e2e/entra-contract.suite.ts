@@ -66,7 +66,7 @@ export function describeEntraContract(transports: readonly [string, TransportMak
       expect((err as Error).message).not.toMatch(/eyJ/);
     });
 
-    it("reports the leg-2 binding failure for an agent that is not T1's (assumed code AADSTS7002111, §7.1)", async () => {
+    it("reports the leg-2 binding failure for an agent that is not T1's (assumed code AADSTS7002111, docs/entra.md#open-questions)", async () => {
       const t = make(target.entraUrl());
       const t1 = await t.blueprintExchangeToken({ ...ctx(), blueprintId: SANDBOX.blueprintId, agentId: SANDBOX.agentId, scope: EXCHANGE_SCOPE, clientAssertion: assertion() });
       const err = await t.agentClientCredentials({ ...ctx(), agentId: SANDBOX.otherAgentId, t1: t1.accessToken, scope: `${SANDBOX.graph}/.default` }).catch((e: unknown) => e);

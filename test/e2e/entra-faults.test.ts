@@ -1,6 +1,6 @@
 /**
- * How the bridge behaves when Entra misbehaves or the tenant is misconfigured (issue 2, design.md
- * §2): FIC mismatch → 502 with an operator message naming the AADSTS code; throttling and outages
+ * How the bridge behaves when Entra misbehaves or the tenant is misconfigured
+ * (docs/architecture.md#the-entra-legs): FIC mismatch → 502 with an operator message naming the AADSTS code; throttling and outages
  * → 503 with Retry-After; timeouts → 503; and single flight under a cold burst.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * The core exchange end to end over real HTTP (issue 2, "Must show"): a GCP workload gets its ID
+ * The core exchange end to end over real HTTP: a GCP workload gets its ID
  * token with google-auth-library from the metadata emulator, the bridge verifies it, applies the
  * sandbox policy and runs the Entra agent flow with msal-node against the Entra emulator, which
  * fetched the bridge's discovery and JWKS over HTTP to check the bridge's assertion.
@@ -52,7 +52,7 @@ describe('GCP workload → agent identity token (end to end)', () => {
     const source = createGcpAgentTokenSource({ bridgeUrl: sb.url, audience: sb.url, resource: SANDBOX.graph });
     const t = await source.getToken();
     expect(t.agentId).toBe(SANDBOX.agentId);
-    // Graph app-only agent tokens live about an hour (issue 8 item 10).
+    // Graph app-only agent tokens live about an hour.
     expect(t.expiresAt - Date.now() / 1000).toBeGreaterThan(3000);
     const claims = await verifiedByEntra(sb, t.accessToken);
     expect(claims).toMatchObject({

@@ -1,5 +1,5 @@
 /**
- * n8n end to end over real HTTP (issue 4): an admin creates an instance key with the keygen and
+ * n8n end to end over real HTTP: an admin creates an instance key with the keygen and
  * registers its public half in the policy; the "Entra Agent Token" node signs an assertion with the
  * private half, POSTs it to /token; the bridge verifies it, applies the rule for that workflow and
  * runs the Entra agent flow against the Entra emulator; the token Entra issued names the agent.
@@ -43,7 +43,7 @@ beforeAll(async () => {
   sb = await startSandbox({
     port: 0,
     audit: (e) => audit.push(e),
-    // What the README tells an operator to add: the instance's public key and one rule per workflow.
+    // What docs/platforms/n8n.md tells an operator to add: the instance's public key and one rule per workflow.
     policy: (p) => {
       (p.platforms.n8n as { instances: Record<string, unknown> }).instances[INSTANCE] = { keys: [key.publicJwk] };
       p.rules.push({

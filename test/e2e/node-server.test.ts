@@ -1,7 +1,7 @@
 /**
  * The Node server against raw sockets (node:net): a refused body does not cost the next request
- * (issue 8 item 13), slowly sent requests have deadlines and connections are capped, and a client
- * that goes away mid-body is audited as such (issue 8 item 11).
+ *, slowly sent requests have deadlines and connections are capped, and a client
+ * that goes away mid-body is audited as such.
  */
 import net from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';

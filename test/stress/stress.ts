@@ -1,5 +1,6 @@
 /**
- * `npm run stress`: the attacks of issue 8 item 11 against a local sandbox, each bounded in count
+ * `npm run stress`: floods of proofs, spellings and slow clients (docs/architecture.md#threat-model)
+ * against a local sandbox, each bounded in count
  * and time, on loopback only. The bridge runs in its own process (./bridge-process.ts) so that its
  * memory and event-loop delay are measured apart from this client. For each attack it prints the
  * answers by status, the bridge's refusal reasons, STS calls, RSS before and after, the worst

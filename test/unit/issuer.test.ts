@@ -24,7 +24,7 @@ describe('issuer keys, discovery and assertions', () => {
     expect(decodeProtectedHeader(jwt)).toEqual({ alg: 'RS256', typ: 'JWT', kid: keys.current.kid });
   });
 
-  it('mints a fresh assertion with exactly the claims Entra matches (§2.4)', async () => {
+  it('mints a fresh assertion with exactly the claims Entra matches (docs/architecture.md#the-leg-1-assertion)', async () => {
     const keys = await loadIssuerKeys({ option: 'K', material: await generateSigningKeyJwk() });
     const now = Math.floor(Date.now() / 1000);
     const a = await mintBridgeAssertion(keys, { issuer: 'https://bridge.example.com', subject: 'agent-id-bridge:bp', audience: 'api://AzureADTokenExchange', now });

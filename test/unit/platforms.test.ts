@@ -1,5 +1,5 @@
 /**
- * The platform registry (issue 13 item 1): the policy schema, the rule's platform enum and the
+ * The platform registry: the policy schema, the rule's platform enum and the
  * accepted proof token types come from the one list of adapters; overlapping claims and adapter
  * refusals are configuration problems reported together at startup.
  */

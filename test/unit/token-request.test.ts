@@ -5,7 +5,7 @@ import { readStrictForm } from '../../src/token/form.ts';
 import { proofTokenTypes, PLATFORMS } from '../../src/platforms.ts';
 import { parseTokenRequest } from '../../src/token/request.ts';
 
-/** Shaped like a compact JWS (the parser checks the shape of JWT proofs, issue 8 item 11). */
+/** Shaped like a compact JWS (the parser checks the shape of JWT proofs). */
 const PROOF = 'aGVhZA.cGF5bG9hZA.c2ln';
 const base = { grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token: PROOF, subject_token_type: TOKEN_TYPE.idToken, resource: 'https://graph.microsoft.com' };
 

@@ -1,7 +1,7 @@
 /**
  * The Worker bundle as `wrangler deploy` would upload it (`npm run size:workers`): built with
  * `wrangler deploy --dry-run --outdir`, then checked for what the Workers build promises:
- *  - at most 350 KiB gzip (the budget of issue 5; the free plan's limit is 3 MiB compressed);
+ *  - at most 350 KiB gzip (the budget of docs/workers.md#what-differs-from-node; the free plan's limit is 3 MiB compressed);
  *  - no node:* import (wrangler.toml runs without nodejs_compat, where such an import would fail
  *    at startup; wrangler itself leaves it unresolved and builds anyway);
  *  - none of the Node-only libraries: msal-node (transport-msal.ts), the AWS SDK, google-auth-library,

@@ -1,5 +1,5 @@
 /**
- * The bridge inside workerd, end to end (issue 5): the Worker of wrangler.toml, built from its
+ * The bridge inside workerd, end to end: the Worker of wrangler.toml, built from its
  * bindings, with Durable Object state and the fetch Entra transport, exchanges every platform's
  * proof for an agent token from the Entra emulator, which checked the bridge's assertion against the
  * issuer's published JWKS.

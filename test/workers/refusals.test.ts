@@ -14,7 +14,7 @@ describe('Workers: refusals', () => {
     const proof = await gcpIdToken('https://other-bridge.example');
     const res = await postForm({ subject_token: proof, subject_token_type: TYPES.idToken, resource: stack.graph });
     expect(res.status).toBe(400);
-    // The expected audience is public; the caller is told it (issue 8 item 5).
+    // The expected audience is public; the caller is told it.
     expect(res.body).toEqual({ error: 'invalid_request', error_description: `The workload proof could not be verified. Its audience (aud) must be "${stack.audience}".`, request_id: expect.any(String) });
     expect(res.headers.get('cache-control')).toBe('no-store');
     expect(res.headers.get('x-request-id')).toBe(res.body.request_id);

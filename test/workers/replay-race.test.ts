@@ -1,5 +1,5 @@
 /**
- * "Must show" (issue 5): 20 concurrent exchanges with the same n8n jti across the Worker → exactly one
+ * The replay race (docs/workers.md#durable-objects): 20 concurrent exchanges with the same n8n jti across the Worker → exactly one
  * token. Once through the Worker's own handler, and once spread over independent "isolates" (separate
  * bridge builds with their own in-memory caches and single-flight maps) that share nothing but the
  * Durable Object bindings: so the one success is the Durable Object's doing, not an isolate's memory.

@@ -3,7 +3,7 @@
  * identity, with no secret anywhere on AWS. The Lambda's execution role is the workload identity:
  * the client helper proves it to agent-id-bridge and gets an app-only agent token for Graph.
  *
- * Setup (adapters/aws/README.md has the details):
+ * Setup (docs/platforms/aws.md has the details):
  * 1. Action group defined with function details: function `getUserProfile`, one required string
  *    parameter `userPrincipalName`.
  * 2. Lambda on a Node.js 22+ runtime, this file bundled with its imports (esbuild or similar).

@@ -131,7 +131,7 @@ describe('kind 1: re-presentation and replay', () => {
     expect(first.body.agent_id).toBe(SANDBOX.agentId);
     const again = await exchange(token);
     // The same signed request in the other accepted spelling (bare JSON) is the same proof to the
-    // bridge's verified-proof cache, keyed by the rebuilt request (issue 8 item 11).
+    // bridge's verified-proof cache, keyed by the rebuilt request.
     const bare = await exchange(decodeURIComponent(token));
     expect([again.status, bare.status]).toEqual([200, 200]);
     expect(aws.emulator.count('GetCallerIdentity') - before).toBe(1);

@@ -1,7 +1,7 @@
 /**
  * The STS emulator is only useful if it is as strict as STS: the real AWS SDK against it (what
  * @aws-sdk/client-sts 3.1169 sends: the query protocol as a form body, no Accept, XML expected),
- * SigV4 really verified (packages.md §4 pitfalls), STS's error shapes, and GetWebIdentityToken's
+ * SigV4 really verified (CONTRIBUTING.md#aws-sts), STS's error shapes, and GetWebIdentityToken's
  * rules. Also the client helper's serialized proof.
  */
 import { Sha256 } from '@smithy/core/checksum';

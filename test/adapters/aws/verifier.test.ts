@@ -39,7 +39,7 @@ function verifiers(over: Partial<AwsPlatformConfig> = {}): { sigv4: WorkloadVeri
 const aws4 = (token: string) => ({ token, tokenType: TOKEN_TYPE.aws4Request });
 const jwt = (token: string) => ({ token, tokenType: TOKEN_TYPE.jwt });
 
-/** A refusal must never carry the proof, a signature, a session token or a secret (style.md §A.9). */
+/** A refusal must never carry the proof, a signature, a session token or a secret (docs/architecture.md#threat-model). */
 function expectRefused(result: VerifyResult, reason: string, token: string): void {
   expect(result).toMatchObject({ ok: false, reason });
   if (result.ok) return;

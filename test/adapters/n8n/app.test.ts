@@ -1,5 +1,5 @@
 /**
- * The n8n refusals through the real app over HTTP (issue 4, "Must show"): every refused input gets
+ * The n8n refusals through the real app over HTTP: every refused input gets
  * the generic 400 and its exact reason in the audit log only; a jti is honoured once even when
  * requests race; the policy, not the proof, decides which workflow may become which agent.
  */
@@ -16,7 +16,7 @@ import { buildN8nVector, loadN8nVectors, type N8nVectorSpec, type VectorEnv, typ
 
 const OTHER_INSTANCE = 'sandbox-n8n-two';
 const GENERIC = 'The workload proof could not be verified.';
-/** Refusals decided after the signature verified, whose description says what to fix (issue 8 item 5). */
+/** Refusals decided after the signature verified, whose description says what to fix. */
 const AFTER_SIGNATURE = new Set(['proof_audience', 'proof_audience_multiple', 'proof_expired', 'proof_not_yet_valid', 'proof_too_old', 'proof_typ_mismatch']);
 
 let sb: Sandbox;
@@ -93,8 +93,8 @@ describe('n8n through the app: each refused input', () => {
     const res = await exchange(token);
     expect(res.status).toBe(400);
     expect(res.body.error).toBe('invalid_request');
-    // Refused once the instance's signature verified: the caller is told what it controls (issue 8
-    // item 5). Refused before: exactly the generic text, whatever the instance (it may not exist).
+    // Refused once the instance's signature verified: the caller is told what it controls.
+    // Refused before: exactly the generic text, whatever the instance (it may not exist).
     const told = AFTER_SIGNATURE.has(vector.expect);
     if (told) expect(String(res.body.error_description)).toMatch(new RegExp(`^${GENERIC.replaceAll('.', '\\.')} \\S`));
     else expect(res.body.error_description).toBe(GENERIC);

@@ -1,6 +1,6 @@
 /**
  * The "Entra Agent Token" community node's execute(), run in a realistic n8n execution context
- * (n8n-context.ts) against the sandbox bridge over real HTTP (issue 4, "Must show").
+ * (n8n-context.ts) against the sandbox bridge over real HTTP.
  */
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -100,7 +100,7 @@ describe('execute() against the sandbox bridge', () => {
     const [[item]] = (await execution({ mode: 'autonomous' }, { http }).run()) as [[{ json: Record<string, unknown>; pairedItem: unknown }]];
     expect(item.json).toMatchObject({ tokenType: 'Bearer', agentId: SANDBOX.agentId, mode: 'autonomous', resource: SANDBOX.graph, scope: `${SANDBOX.graph}/.default`, fromCache: false });
     expect(item.pairedItem).toEqual({ item: 0 });
-    // Graph app-only agent tokens live about an hour (issue 8 item 10).
+    // Graph app-only agent tokens live about an hour.
     expect(item.json.expiresIn).toBeGreaterThan(3000);
     expect(Date.parse(String(item.json.expiresAt)) / 1000).toBeGreaterThan(before + 3000);
     expect(decodeJwt(String(item.json.accessToken))).toMatchObject({ aud: SANDBOX.graph, appid: SANDBOX.agentId, idtyp: 'app', tid: SANDBOX.tenantId });

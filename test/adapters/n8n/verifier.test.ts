@@ -61,7 +61,7 @@ function verify(token: string, v: WorkloadVerifier = verifier, c: VerifyContext 
 function expectRefused(result: VerifyResult, reason: string, token: string): void {
   expect(result).toMatchObject({ ok: false, reason });
   if (result.ok) return;
-  // A refusal must never carry the proof (style.md §A.9).
+  // A refusal must never carry the proof (docs/architecture.md#threat-model).
   for (const segment of token.split('.')) if (segment.length > 16) expect(result.detail).not.toContain(segment);
 }
 

@@ -1,5 +1,5 @@
 /**
- * `platforms.oidc` at load (issue 11 items 1, 2 and 4): what the section accepts, what it refuses
+ * `platforms.oidc` at load: what the section accepts, what it refuses
  * with the option's path, the registry's overlap check, and the rules: an oidc rule names exactly one
  * configured issuer and matches only the attributes that issuer produces.
  */

@@ -1,5 +1,5 @@
 /**
- * The oidc verifier against a local issuer (issue 11 items 1 and 2, "Must show" refusals that concern
+ * The oidc verifier against a local issuer ("Must show" refusals that concern
  * the verifier): keys from discovery, a pinned jwksUri or inline; each profile's principal and
  * attributes; every refusal with its reason, decided before anything could be issued.
  */

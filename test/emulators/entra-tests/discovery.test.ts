@@ -92,7 +92,7 @@ describe('discovery and signing keys', () => {
 // ─── Request shape and error shape ───
 
 describe('token endpoint request and error shape', () => {
-  it('answers with the §5.1 error body, echoing client-request-id as correlation_id and header', async () => {
+  it('answers with the docs/entra.md#responses-and-error-bodies error body, echoing client-request-id as correlation_id and header', async () => {
     const id = randomUUID();
     const r = await post({ grant_type: 'client_credentials', client_id: BP }, { query: `?client-request-id=${id}` });
     expectEntraError(r, 400, 'invalid_request', 900144);

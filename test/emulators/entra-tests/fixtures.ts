@@ -277,7 +277,7 @@ export async function userFicForm(over: Record<string, string | undefined> = {})
   return Object.fromEntries(Object.entries(form).filter((e): e is [string, string] => e[1] !== undefined));
 }
 
-/** The §5.1 error shape, and the code the test expects. */
+/** The docs/entra.md#responses-and-error-bodies error shape, and the code the test expects. */
 export function expectEntraError(r: Res, status: number, error: string, code: number): void {
   expect({ status: r.status, error: r.body.error, codes: r.body.error_codes }, r.body.error_description).toEqual({ status, error, codes: [code] });
   expect(Object.keys(r.body).sort()).toEqual(['correlation_id', 'error', 'error_codes', 'error_description', 'error_uri', 'timestamp', 'trace_id']);

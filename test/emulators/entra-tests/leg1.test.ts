@@ -43,7 +43,7 @@ import {
 useEntraEmulators();
 
 describe('leg 1: blueprint + external assertion + fmi_path → T1', () => {
-  it('issues T1 with the §5.2 claims and a 3900 s lifetime', async () => {
+  it('issues T1 with the docs/entra.md#token-claims claims and a 3900 s lifetime', async () => {
     const r = await post(await leg1Form());
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(Object.keys(r.body).sort()).toEqual(['access_token', 'expires_in', 'ext_expires_in', 'token_type']);
@@ -71,7 +71,7 @@ describe('leg 1: blueprint + external assertion + fmi_path → T1', () => {
     expect(facets(t1.xms_sub_fct)).toEqual(expect.arrayContaining([1, 9]));
   });
 
-  it('encodes GUIDs in T1 sub in .NET Guid.ToByteArray order (the real capture of §5.2)', () => {
+  it('encodes GUIDs in T1 sub in .NET Guid.ToByteArray order (the real capture of docs/entra.md#token-claims)', () => {
     expect(guidToB64url('5369a35c-46a5-4677-8ff9-2e65587654e7')).toBe('XKNpU6VGd0aP-S5lWHZU5w');
     expect(guidToB64url('9d17cc32-c91b-4368-8494-1b29ccb0dbcf')).toBe('MswXnRvJaEOElBspzLDbzw');
   });
@@ -98,7 +98,7 @@ describe('leg 1: blueprint + external assertion + fmi_path → T1', () => {
     expectEntraError(await post(await leg1Form({ client_assertion: 'a.b.c' })), 400, 'invalid_request', 50027);
   });
 
-  it('refuses a non-RS256 assertion (assumed: AADSTS700027 for alg ES256, §7.5)', async () => {
+  it('refuses a non-RS256 assertion (assumed: AADSTS700027 for alg ES256, docs/entra.md#open-questions)', async () => {
     const { privateKey } = await generateKeyPair('ES256');
     const r = await post(await leg1Form({}, { alg: 'ES256', key: privateKey }));
     expectEntraError(r, 401, 'invalid_client', 700027);
@@ -226,12 +226,12 @@ describe('leg 1: blueprint + external assertion + fmi_path → T1', () => {
     expectEntraError(await post(await leg1Form({}, { key: other.privateKey, kid: key1.kid })), 401, 'invalid_client', 700027);
   });
 
-  it('refuses an expired, not-yet-valid or exp-less assertion with AADSTS700024 (skew 5 min, assumed: §7.4)', async () => {
+  it('refuses an expired, not-yet-valid or exp-less assertion with AADSTS700024 (skew 5 min, assumed: docs/entra.md#open-questions)', async () => {
     const t = now();
     expectEntraError(await post(await leg1Form({}, { iat: t - 1000, nbf: t - 1000, exp: t - 301 })), 401, 'invalid_client', 700024);
     expectEntraError(await post(await leg1Form({}, { nbf: t + 301, exp: t + 900 })), 401, 'invalid_client', 700024);
     expectEntraError(await post(await leg1Form({}, { exp: null })), 401, 'invalid_client', 700024);
-    // Within the skew: accepted. No nbf at all: accepted (Google and AWS tokens carry none, §2.2).
+    // Within the skew: accepted. No nbf at all: accepted (Google and AWS tokens carry none, docs/entra.md#federated-credential-matching).
     expect((await post(await leg1Form({}, { iat: t - 600, nbf: t - 600, exp: t - 200 }))).status).toBe(200);
     expect((await post(await leg1Form({}, { nbf: null }))).status).toBe(200);
   });
@@ -242,12 +242,12 @@ describe('leg 1: blueprint + external assertion + fmi_path → T1', () => {
     expectEntraError(await post(await leg1Form({}, { iat: t, exp: t + 25 * 3600 + 1 })), 400, 'invalid_request', 70023);
   });
 
-  it('requires fmi_path to name a child of the blueprint (assumed: unauthorized_client AADSTS700016, §7.1)', async () => {
+  it('requires fmi_path to name a child of the blueprint (assumed: unauthorized_client AADSTS700016, docs/entra.md#open-questions)', async () => {
     expectEntraError(await post(await leg1Form({ fmi_path: AGENT_OTHER })), 400, 'unauthorized_client', 700016);
     expectEntraError(await post(await leg1Form({ fmi_path: '99999999-0000-4000-8000-000000000000' })), 400, 'unauthorized_client', 700016);
   });
 
-  it('lets a blueprint get Graph app-only without fmi_path, and nothing else (AADSTS82001, §1.d)', async () => {
+  it('lets a blueprint get Graph app-only without fmi_path, and nothing else (AADSTS82001, docs/entra.md#blueprint-only-tokens)', async () => {
     const g = await post(await leg1Form({ scope: `${GRAPH}/.default`, fmi_path: undefined }));
     expect(g.status, JSON.stringify(g.body)).toBe(200);
     const claims = await verified(g.body.access_token);

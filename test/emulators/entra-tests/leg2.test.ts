@@ -75,15 +75,15 @@ describe('leg 2: agent identity + T1 → resource token or T2', () => {
     expect(facets(t2.xms_act_fct)).toContain(11);
   });
 
-  it('binds T1 to its agent: T1 for a sibling agent (assumed: leg-2 binding code AADSTS7002111, §7.1)', async () => {
+  it('binds T1 to its agent: T1 for a sibling agent (assumed: leg-2 binding code AADSTS7002111, docs/entra.md#open-questions)', async () => {
     expectEntraError(await post(await agentForm(`${GRAPH}/.default`, await t1For(AGENT_B))), 401, 'invalid_client', 7002111);
   });
 
-  it('binds T1 to the parent blueprint: an agent of another blueprint (assumed: AADSTS7002111, §7.1)', async () => {
+  it('binds T1 to the parent blueprint: an agent of another blueprint (assumed: AADSTS7002111, docs/entra.md#open-questions)', async () => {
     expectEntraError(await post(await agentForm(`${GRAPH}/.default`, await t1For(), AGENT_OTHER)), 401, 'invalid_client', 7002111);
   });
 
-  it('refuses T2 or a T1 of another tenant as the client assertion (assumed: AADSTS7002111, §7.1)', async () => {
+  it('refuses T2 or a T1 of another tenant as the client assertion (assumed: AADSTS7002111, docs/entra.md#open-questions)', async () => {
     expectEntraError(await post(await agentForm(`${GRAPH}/.default`, await t2For())), 401, 'invalid_client', 7002111);
     expectEntraError(await post(await agentForm(`${GRAPH}/.default`, await t1For(AGENT, TID2))), 401, 'invalid_client', 7002111);
   });
@@ -104,7 +104,7 @@ describe('leg 2: agent identity + T1 → resource token or T2', () => {
     delete form.client_assertion_type;
     expectEntraError(await post(form), 401, 'invalid_client', 7000216);
     expectEntraError(await post({ ...form, client_secret: 'agents-hold-no-secrets' }), 401, 'invalid_client', 7000215);
-    // Grants other than client_credentials keep AADSTS7000218 (doc S24 text names client_assertion or client_secret).
+    // Grants other than client_credentials keep AADSTS7000218 (https://learn.microsoft.com/entra/identity-platform/reference-error-codes text names client_assertion or client_secret).
     const obo = await oboForm(await signIn(), `${GRAPH}/.default`);
     delete obo.client_assertion;
     delete obo.client_assertion_type;

@@ -141,7 +141,7 @@ describe('OBO: agent identity on behalf of the human user', () => {
 // ─── user_fic ───
 
 describe('user_fic: agent identity + T1 + T2 → agent user token', () => {
-  it('issues the agent-user token with the §5.2 claims (by user_id, as msal sends it)', async () => {
+  it('issues the agent-user token with the docs/entra.md#token-claims claims (by user_id, as msal sends it)', async () => {
     const r = await post(await userFicForm());
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     const at = await verified(r.body.access_token);
@@ -154,17 +154,17 @@ describe('user_fic: agent identity + T1 + T2 → agent user token', () => {
     expect(JSON.parse(Buffer.from(r.body.client_info, 'base64url').toString())).toEqual({ uid: AGENT_USER, utid: TID });
   });
 
-  it('accepts username instead of user_id, with or without requested_token_use=on_behalf_of (assumed: both accepted, §7.2)', async () => {
+  it('accepts username instead of user_id, with or without requested_token_use=on_behalf_of (assumed: both accepted, docs/entra.md#open-questions)', async () => {
     expect((await post(await userFicForm({ user_id: undefined, username: AGENT_USER_UPN }))).status).toBe(200);
     expect((await post(await userFicForm({ requested_token_use: 'on_behalf_of' }))).status).toBe(200);
   });
 
-  it('refuses an agent user that does not exist or belongs to another agent (assumed: invalid_grant AADSTS50034, §6.2)', async () => {
+  it('refuses an agent user that does not exist or belongs to another agent (assumed: invalid_grant AADSTS50034, docs/entra.md#error-codes)', async () => {
     expectEntraError(await post(await userFicForm({ user_id: '99999999-0000-4000-8000-000000000000' })), 400, 'invalid_grant', 50034);
     expectEntraError(await post(await userFicForm({ user_id: AGENT_USER_B })), 400, 'invalid_grant', 50034);
   });
 
-  it('refuses a T2 that is not this agent’s (T1 instead, a sibling’s T2, forged) (assumed: invalid_grant AADSTS50013, §7.1)', async () => {
+  it('refuses a T2 that is not this agent’s (T1 instead, a sibling’s T2, forged) (assumed: invalid_grant AADSTS50013, docs/entra.md#open-questions)', async () => {
     expectEntraError(await post(await userFicForm({ user_federated_identity_credential: await t1For() })), 400, 'invalid_grant', 50013);
     expectEntraError(await post(await userFicForm({ user_federated_identity_credential: await t2For(AGENT_B) })), 400, 'invalid_grant', 50013);
     const forgedKey = await newRsaKey();
@@ -172,7 +172,7 @@ describe('user_fic: agent identity + T1 + T2 → agent user token', () => {
     expectEntraError(await post(await userFicForm({ user_federated_identity_credential: forged })), 400, 'invalid_grant', 50013);
   });
 
-  it('refuses an expired T2 (assumed: invalid_grant AADSTS500133, §7.1)', async () => {
+  it('refuses an expired T2 (assumed: invalid_grant AADSTS500133, docs/entra.md#open-questions)', async () => {
     const t2 = await t2For();
     clock.shiftSec = 3900 + 301;
     const r = await post(await userFicForm({ user_federated_identity_credential: t2 }));

@@ -1,7 +1,7 @@
 /**
- * Confidential-client authentication on the token endpoint (entra-agent-id.md §1.0, §2.2, §6.2):
+ * Confidential-client authentication on the token endpoint (docs/entra.md#the-token-endpoint, docs/entra.md#federated-credential-matching, docs/entra.md#error-codes):
  *  - a blueprint presents an external OIDC JWT matched against its federated identity credentials;
- *  - an agent identity presents T1, its blueprint's token-exchange token for it (§1.a leg 2).
+ *  - an agent identity presents T1, its blueprint's token-exchange token for it (docs/entra.md#autonomous-two-legs leg 2).
  * Order of checks: FIC lookup on the *unverified* iss/sub/aud (it picks the issuer to trust), then
  * the issuer's keys over HTTP, then the signature, then the time window.
  */
@@ -41,7 +41,7 @@ export async function authenticateConfidentialClient(ctx: GrantContext, clientId
   // client_credentials without a credential: AADSTS7000216 in current captures (row in errors.ts);
   // other grants keep 7000218 ("must contain 'client_assertion' or 'client_secret'").
   if (secret === undefined && assertion === undefined) throw ctx.form.get('grant_type') === 'client_credentials' ? entraError(7000216) : entraError(7000218);
-  // No client secrets exist in the emulated directory (agents cannot hold any, §0), so any secret is wrong.
+  // No client secrets exist in the emulated directory (agents cannot hold any, docs/entra.md#objects-and-identifiers), so any secret is wrong.
   if (secret !== undefined) throw entraError(7000215, clientId);
   const assertionType = ctx.form.require('client_assertion_type');
   // [inf] The code for an unknown assertion type is undocumented; it is treated as "no credential".
@@ -54,12 +54,12 @@ export async function authenticateConfidentialClient(ctx: GrantContext, clientId
   return client;
 }
 
-// ─── Blueprint: external OIDC assertion against its FICs (§2.2) ───
+// ─── Blueprint: external OIDC assertion against its FICs (docs/entra.md#federated-credential-matching) ───
 
 async function verifyFederatedAssertion(ctx: GrantContext, bp: EmulatedBlueprint, raw: string): Promise<ParsedJwt> {
   const jwt = parseJwt(raw);
   if (!jwt) throw entraError(50027);
-  // §2.2/§7.5: only RS256 issuers are supported; the rejection code is [inf].
+  // docs/entra.md#federated-credential-matching, docs/entra.md#open-questions: only RS256 issuers are supported; the rejection code is [inf].
   if (jwt.header.alg !== 'RS256') throw entraError(700027, `The assertion algorithm '${String(jwt.header.alg)}' is not supported; use RS256.`);
   if (bp.fics.length === 0) throw entraError(70025);
 
@@ -140,13 +140,13 @@ function signingCandidates(keys: JWK[], kid: string | undefined): JWK[] {
   return keys.filter((k) => k.kty === 'RSA' && (k.alg === undefined || k.alg === 'RS256') && (kid === undefined || k.kid === kid));
 }
 
-// ─── Agent identity: T1 as its client assertion (§1.a leg 2) ───
+// ─── Agent identity: T1 as its client assertion (docs/entra.md#autonomous-two-legs leg 2) ───
 
 /**
  * T1 must be the emulator's own token for this tenant, current, and bound to this agent:
  * aud = token-exchange app, azp = the agent's parent blueprint, and the fmi_path at the end of `sub`
- * = client_id (§1.a "What Entra checks", read through the real T1 of §5.2). The binding failures share
- * AADSTS7002111, the one code seen in the wild for them (§6.2 [3p]; exact codes undocumented, §7.1).
+ * = client_id (docs/entra.md#autonomous-two-legs "What Entra checks", read through the real T1 of docs/entra.md#token-claims). The binding failures share
+ * AADSTS7002111, the one code seen in the wild for them (docs/entra.md#error-codes [3p]; exact codes undocumented, docs/entra.md#open-questions).
  */
 async function verifyT1(ctx: GrantContext, agent: EmulatedAgent, raw: string): Promise<void> {
   const own = await readOwnToken(ctx, raw);

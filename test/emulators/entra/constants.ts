@@ -1,12 +1,12 @@
 /**
  * Fixed identifiers and numbers of the Entra emulator, each with its source in
- * /work/shared/docs/entra-agent-id.md (cited as §n). [inf] marks an inference, not a documented fact.
+ * docs/entra.md (its sections are cited by name). [inf] marks an inference ("assumed" there), [3p] an observation.
  */
 
 /** Real Entra's authority host; the emulator's tokens and discovery speak in its name by default. */
 export const DEFAULT_AUTHORITY_HOST = 'https://login.microsoftonline.com';
 
-/** "AAD Token Exchange Endpoint", the first-party app behind api://AzureADTokenExchange: `aud` of T1 and T2 (§0). */
+/** "AAD Token Exchange Endpoint", the first-party app behind api://AzureADTokenExchange: `aud` of T1 and T2 (docs/entra.md#objects-and-identifiers). */
 export const TOKEN_EXCHANGE_APP_ID = 'fb60f99c-7a34-4190-8149-302f77469936';
 /** The public cloud's token-exchange audience (the FIC audience and leg-1 resource there). */
 export const TOKEN_EXCHANGE_URI = 'api://AzureADTokenExchange';
@@ -23,18 +23,18 @@ export const TOKEN_EXCHANGE_URI_BY_HOST: Readonly<Record<string, string>> = {
 /** Every cloud's token-exchange audience starts so (same source: …USGov, …China, …France, …Germany, …USNat). */
 export const TOKEN_EXCHANGE_URI_PREFIX = 'api://AzureADTokenExchange';
 
-/** Microsoft Graph: the one resource a blueprint may ask for app-only without fmi_path (§1.d). */
+/** Microsoft Graph: the one resource a blueprint may ask for app-only without fmi_path (docs/entra.md#blueprint-only-tokens). */
 export const GRAPH_URI = 'https://graph.microsoft.com';
 export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
 
 export const CLIENT_ASSERTION_TYPE_JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 export const GRANT_JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
-/** OIDC scopes a user flow may always add; they are Graph permissions, so they reach `scp` of Graph tokens only (§5.2). */
+/** OIDC scopes a user flow may always add; they are Graph permissions, so they reach `scp` of Graph tokens only (docs/entra.md#token-claims). */
 export const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access', 'email']);
 
 /**
- * Hosts whose tokens are "AAD-issued" and may not be FIC assertions (AADSTS700222, §2.2). Real Entra
+ * Hosts whose tokens are "AAD-issued" and may not be FIC assertions (AADSTS700222, docs/entra.md#federated-credential-matching). Real Entra
  * accepts managed-identity app tokens from these hosts; the emulator has no managed identities.
  */
 export const ENTRA_ISSUER_HOSTS = new Set([
@@ -44,11 +44,11 @@ export const ENTRA_ISSUER_HOSTS = new Set([
   'sts.windows.net',
 ]);
 
-/** T1 and T2 live 3900 s (exp − iat) in both real captures (§5.3). */
+/** T1 and T2 live 3900 s (exp − iat) in both real captures (docs/entra.md#lifetimes). */
 export const EXCHANGE_TOKEN_LIFETIME_SEC = 3900;
 /**
  * App-only agent tokens for Microsoft Graph: exp − iat = 3900 s in two real captures reported by an
- * outside review (issue 8 item 10), not the 29100 s of Microsoft's delegated agent-user example
+ * outside review, not the 29100 s of Microsoft's delegated agent-user example
  * (https://learn.microsoft.com/entra/agent-id/agent-token-claims). UNSURE: the captures are not
  * public, and real lifetimes vary per tenant policy; clients must rely on expires_in.
  */
@@ -62,25 +62,25 @@ export const ID_TOKEN_LIFETIME_SEC = 3600;
  * clients see ~3599), so clients renew before the token really lapses. Applied to lifetimes ≥ 3900 s.
  */
 export const EXPIRES_IN_MARGIN_SEC = 301;
-/** Tokens living longer than this get `refresh_in` (about half the lifetime), as Entra does (§5.3). */
+/** Tokens living longer than this get `refresh_in` (about half the lifetime), as Entra does (docs/entra.md#lifetimes). */
 export const REFRESH_IN_THRESHOLD_SEC = 7200;
 
 /**
  * Clock skew tolerated on assertion `exp`/`nbf` and on the emulator's own tokens. Entra's real skew is
- * undocumented (§7.4); five minutes is the common Microsoft identity-model default. [inf]
+ * undocumented (docs/entra.md#open-questions); five minutes is the common Microsoft identity-model default. [inf]
  */
 export const CLOCK_SKEW_SEC = 300;
 /**
  * Longest external assertion lifetime (exp − iat) Entra accepts: "AADSTS70023: External OIDC Provider
  * token must have a lifetime of less than or equal to 1.01:00:00" (a real response quoted in
  * MicrosoftDocs/azure-docs issue #86915). A missing `iat` counts as 0, which is how Entra
- * effectively requires `iat` (§7.4 left this open).
+ * effectively requires `iat` (docs/entra.md#open-questions left this open).
  */
 export const MAX_EXTERNAL_ASSERTION_LIFETIME_SEC = 25 * 3600;
 
-/** External issuer discovery + JWKS cache lifetime. Entra's real TTL is undocumented (§7.4); [3p] says up to ~1 h. */
+/** External issuer discovery + JWKS cache lifetime. Entra's real TTL is undocumented (docs/entra.md#open-questions); [3p] says up to ~1 h. */
 export const ISSUER_CACHE_TTL_SEC = 300;
-/** Entra "stores only the first 100 signing keys" (§2.2, doc S18). */
+/** Entra "stores only the first 100 signing keys" (docs/entra.md#federated-credential-matching, https://learn.microsoft.com/entra/workload-id/workload-identity-federation). */
 export const MAX_ISSUER_SIGNING_KEYS = 100;
 /** Bounds of one outbound fetch to an external issuer. */
 export const ISSUER_FETCH_TIMEOUT_MS = 5000;

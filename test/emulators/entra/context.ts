@@ -15,7 +15,7 @@ export class TokenForm {
     const v = this.#params.get(name);
     return v === null || v === '' ? undefined : v;
   }
-  /** The value, or AADSTS900144 naming the parameter (§6.2). */
+  /** The value, or AADSTS900144 naming the parameter (docs/entra.md#error-codes). */
   require(name: string): string {
     const v = this.get(name);
     if (v === undefined) throw entraError(900144, name);

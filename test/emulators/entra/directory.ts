@@ -1,6 +1,6 @@
 /**
  * Lookups in the emulated directory: tenants from the path, clients, resources, scopes and consent
- * (entra-agent-id.md §0, §1.0, §6.2).
+ * (docs/entra.md#objects-and-identifiers, docs/entra.md#the-token-endpoint, docs/entra.md#error-codes).
  */
 import type { EmulatedAgent, EmulatedBlueprint, EmulatedResource, EmulatedTenant } from './model.ts';
 import { GRAPH_APP_ID, GRAPH_URI, OIDC_SCOPES, TOKEN_EXCHANGE_APP_ID } from './constants.ts';
@@ -49,7 +49,7 @@ export function findClient(tenant: EmulatedTenant, clientId: string): DirectoryC
   const agent = findAgent(tenant, clientId);
   if (agent) {
     const parent = findBlueprint(tenant, agent.parentBlueprintId);
-    // An agent identity always has exactly one blueprint (§0); one without it cannot authenticate at all.
+    // An agent identity always has exactly one blueprint (docs/entra.md#objects-and-identifiers); one without it cannot authenticate at all.
     if (!parent) throw entraError(700016, clientId, tenant.tenantId);
     return { kind: 'agent', agent, blueprint: parent };
   }
@@ -81,7 +81,7 @@ export function isGraph(resource: EmulatedResource): boolean {
 const splitScopes = (scope: string): string[] => scope.split(/\s+/).filter((s) => s.length > 0);
 
 /**
- * App-only scope (client credentials): exactly one `<resource>/.default` (§1.0, doc S22). A granular
+ * App-only scope (client credentials): exactly one `<resource>/.default` (docs/entra.md#the-token-endpoint, https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow). A granular
  * scope → AADSTS1002012; several resources → AADSTS70011. Returns the resource identifier.
  */
 export function parseAppOnlyScope(scope: string): string {
@@ -130,7 +130,7 @@ export function parseDelegatedScope(scope: string): DelegatedScope {
 }
 
 /**
- * Delegated consent (oAuth2PermissionGrant, consentType=Principal, §1.c): the scopes granted to
+ * Delegated consent (oAuth2PermissionGrant, consentType=Principal, docs/entra.md#the-agents-user-account-three-legs): the scopes granted to
  * `principalId` on `resource`, restricted to the request. `.default` asks for everything granted.
  * Null when anything requested is not granted (→ AADSTS65001).
  */

@@ -1,6 +1,6 @@
 /**
- * OIDC discovery (v2 and v1) and signing keys (entra-agent-id.md §6.1). MSAL needs issuer,
- * authorization_endpoint, token_endpoint and jwks_uri (§4); the rest mirrors Entra's documents.
+ * OIDC discovery (v2 and v1) and signing keys (docs/entra.md#what-the-emulator-reproduces). MSAL needs issuer,
+ * authorization_endpoint, token_endpoint and jwks_uri (docs/entra.md#msal-node); the rest mirrors Entra's documents.
  *
  * `issuer` is real-shaped (the authority host's, or sts.windows.net for v1), as in the tokens, so
  * that a validator checks the same `iss` as against Entra. Every URL, `jwks_uri` first, points at the

@@ -1,10 +1,10 @@
 /**
- * Entra's error table and wire shape (entra-agent-id.md §5.1, §6.2).
+ * Entra's error table and wire shape (docs/entra.md#responses-and-error-bodies, docs/entra.md#error-codes).
  *
  * One row per AADSTS code: HTTP status, OAuth `error`, and the message text. Texts follow real
- * responses where one is known. Sources disagree on status and `error` for several codes (§7.1), so
+ * responses where one is known. Sources disagree on status and `error` for several codes (docs/entra.md#open-questions), so
  * rows marked UNCERTAIN are the emulator's choice: clients and tests should key on `error_codes`,
- * as Microsoft itself advises (doc S24).
+ * as Microsoft itself advises (https://learn.microsoft.com/entra/identity-platform/reference-error-codes).
  */
 
 export interface ErrorRow<A extends unknown[] = never[]> {
@@ -31,7 +31,7 @@ export const ERRORS = {
     `Tenant '${tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.`),
   900023: row(400, 'invalid_request', (tenant: string) =>
     `Specified tenant identifier '${tenant}' is neither a valid DNS name, nor a valid external domain.`),
-  // UNCERTAIN status/error: doc S24 gives the code only.
+  // UNCERTAIN status/error: https://learn.microsoft.com/entra/identity-platform/reference-error-codes gives the code only.
   9001023: row(400, 'invalid_request', () =>
     'The grant type is not supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.'),
   900144: row(400, 'invalid_request', (name: string) => `The request body must contain the following parameter: '${name}'.`),
@@ -45,21 +45,21 @@ export const ERRORS = {
   // No credential on a client_credentials request: this code and text, 401 invalid_client, in
   // https://github.com/MicrosoftDocs/azure-docs/issues/30777 and microsoftgraph/microsoft-graph-docs#6060.
   7000216: row(401, 'invalid_client', () => "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type."),
-  // The emulator models no client secrets (blueprint secrets are for local development only, §1.0; agent
-  // identities cannot hold credentials, §0), so every presented secret is a bad one.
+  // The emulator models no client secrets (blueprint secrets are for local development only, docs/entra.md#the-token-endpoint; agent
+  // identities cannot hold credentials, docs/entra.md#objects-and-identifiers), so every presented secret is a bad one.
   7000215: row(401, 'invalid_client', (appId: string) =>
     `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${appId}'.`),
   700025: row(401, 'invalid_client', () => "Client is public so neither 'client_assertion' nor 'client_secret' should be presented."),
   // UNCERTAIN status/error for a malformed client assertion.
   50027: row(400, 'invalid_request', () => 'JWT token is invalid or malformed.'),
-  // Also used for `alg` other than RS256: docs say only RS256 is supported/tested (§2.2, §7.5); the code is [inf].
+  // Also used for `alg` other than RS256: docs say only RS256 is supported/tested (docs/entra.md#federated-credential-matching, docs/entra.md#open-questions); the code is [inf].
   700027: row(401, 'invalid_client', (reason: string) => `Client assertion failed signature validation. [Reason - ${reason}]`),
   700024: row(401, 'invalid_client', (now: number, nbf: number, exp: number) =>
     `Client assertion is not within its valid time range. Current time: ${isoTime(now)}, assertion valid from ${isoTime(nbf)}, expiry time of assertion ${isoTime(exp)}. ${CERT_DOC}`),
   70023: row(400, 'invalid_request', (iat: number, exp: number) =>
     `External OIDC Provider token must have a lifetime of less than or equal to 1.01:00:00. Token issued at ${iat}. Token expires on ${exp}.`),
 
-  // ─── Federated identity credentials (§2.2) ───
+  // ─── Federated identity credentials (docs/entra.md#federated-credential-matching) ───
   70025: row(401, 'invalid_client', () => 'Client application has no configured federated identity credentials.'),
   // The 2022-era answer to any FIC mismatch, kept as the emulator's `ficErrors: 'legacy'` option:
   // 400 invalid_request in https://github.com/Azure/azure-workload-identity/blob/main/docs/book/src/troubleshooting.md
@@ -80,8 +80,8 @@ export const ERRORS = {
   // Subject equal except for letter case: https://github.com/Azure/login/issues/515.
   7002138: row(401, 'invalid_client', (sub: string) =>
     `No matching federated identity record found for presented assertion subject '${sub}'. The subject matches with case-insensitive comparison, but not with case-sensitive comparison. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. See documentation at: https://learn.microsoft.com/entra/workload-id/workload-identity-federation.`),
-  // Another cloud's token-exchange audience: AzureAD/microsoft-authentication-library-for-dotnet
-  // docs/fic-token-exchange-auto-resolution-design.md (message text from there; status assumed as above).
+  // Another cloud's token-exchange audience:
+  // https://github.com/AzureAD/microsoft-authentication-library-for-dotnet/blob/main/docs/fic-token-exchange-auto-resolution-design.md (message text from there; status assumed as above).
   70022204: row(401, 'invalid_client', (aud: string) => `No matching federated identity record found for presented assertion audience '${aud}'.`),
   // Not answered by the emulator: 7002121 (audience) and 7002137 (subject) are seen for Entra-issued
   // (managed identity) assertions (https://github.com/microsoft/Agents/issues/202), which the
@@ -98,19 +98,19 @@ export const ERRORS = {
   // UNCERTAIN status/error; the code and text are [3p].
   900612: row(400, 'invalid_request', () => 'Failed to parse provider signing keys.'),
 
-  // ─── Agent identity legs (§1.a, §6.2) ───
+  // ─── Agent identity legs (docs/entra.md#autonomous-two-legs, docs/entra.md#error-codes) ───
   // [3p] seen on leg 2 when the blueprint id was used for the agent id; the meaning is undocumented and
-  // the emulator uses it for every T1 ↔ client_id binding failure. UNCERTAIN status/error (§7.1).
+  // the emulator uses it for every T1 ↔ client_id binding failure. UNCERTAIN status/error (docs/entra.md#open-questions).
   7002111: row(401, 'invalid_client', (clientId: string, detail: string) =>
     `The presented token-exchange assertion is not valid for agent identity '${clientId}'. ${detail}`),
-  // [3p] "many repos"; not in Learn's list (§1.d).
+  // [3p] "many repos"; not in Learn's list (docs/entra.md#blueprint-only-tokens).
   82001: row(400, 'unauthorized_client', (appId: string, resource: string) =>
     `Agentic application '${appId}' is not permitted to request app-only tokens for resource '${resource}'.`),
 
   // ─── Scopes and resources ───
   70011: row(400, 'invalid_scope', (scope: string) =>
     `The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope ${scope} is not valid.`),
-  // [3p] text (§1.0).
+  // [3p] text (docs/entra.md#the-token-endpoint).
   1002012: row(400, 'invalid_scope', (scope: string) =>
     `The provided value for scope ${scope} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`),
   500011: row(400, 'invalid_resource', (resource: string, tenant: string) =>
@@ -122,7 +122,7 @@ export const ERRORS = {
   50013: row(400, 'invalid_grant', (detail: string) => `Assertion failed signature validation or is not valid for this request. ${detail}`),
   65001: row(400, 'invalid_grant', (appId: string) =>
     `The user or administrator has not consented to use the application with ID '${appId}'. Send an interactive authorization request for this user and resource.`),
-  // user_fic: an unknown agent user, or one not linked to client_id, is [inf] (§6.2).
+  // user_fic: an unknown agent user, or one not linked to client_id, is [inf] (docs/entra.md#error-codes).
   50034: row(400, 'invalid_grant', (user: string, tenant: string) =>
     `The user account ${user} does not exist in the ${tenant} directory. To sign into this application, the account must be added to the directory.`),
   50126: row(400, 'invalid_grant', () => 'Error validating credentials due to invalid username or password.'),
@@ -173,7 +173,7 @@ export function entraTimestamp(unixSec: number): string {
   return new Date(unixSec * 1000).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** The §5.1 error body, byte for byte in shape: description lines joined with CRLF. */
+/** The docs/entra.md#responses-and-error-bodies error body, byte for byte in shape: description lines joined with CRLF. */
 export function errorBody(e: { code: number; error: string; message: string }, ctx: ErrorContext): Record<string, unknown> {
   const timestamp = entraTimestamp(ctx.now);
   return {

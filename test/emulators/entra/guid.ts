@@ -1,4 +1,4 @@
-/** GUID helpers and the T1 `sub` format (entra-agent-id.md §5.2). */
+/** GUID helpers and the T1 `sub` format (docs/entra.md#token-claims). */
 
 const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -8,7 +8,7 @@ export function isGuid(s: string): boolean {
 
 /**
  * .NET `Guid.ToByteArray()` order: the first three groups little-endian, the last eight bytes as
- * written. Verified against a real T1 in §5.2 (tenant 5369a35c-… → `XKNpU6VGd0aP-S5lWHZU5w`).
+ * written. Verified against a real T1 in docs/entra.md#token-claims (tenant 5369a35c-… → `XKNpU6VGd0aP-S5lWHZU5w`).
  */
 export function guidToDotNetBytes(guid: string): Uint8Array {
   if (!isGuid(guid)) throw new TypeError(`not a GUID: ${guid}`);

@@ -1,5 +1,5 @@
 /**
- * A local Microsoft Entra emulator for the agent identity token flows (entra-agent-id.md §1, §6):
+ * A local Microsoft Entra emulator for the agent identity token flows (docs/entra.md#what-the-emulator-reproduces):
  * discovery, signing keys, and the token endpoint for leg 1 (T1), leg 2 (TR / T2), OBO, user_fic and
  * ROPC. It checks what Entra checks and refuses with Entra's error shape, so that passing against it
  * means working against real Entra. Uncertain behaviour is marked [inf] where it is implemented.
@@ -215,7 +215,7 @@ function buildEmulator(opts: EntraEmulatorOptions): { emulator: EntraEmulator; s
     // Entra reads a form body only: anything else is an empty form, hence "must contain 'grant_type'".
     const isForm = (c.req.header('content-type') ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded');
     const params = isForm ? new URLSearchParams(await c.req.text()) : new URLSearchParams();
-    // MSAL sends client-request-id in the query and the body; Entra echoes it as correlation_id (§6.3).
+    // MSAL sends client-request-id in the query and the body; Entra echoes it as correlation_id (docs/entra.md#what-the-emulator-reproduces).
     const clientRequestId = c.req.query('client-request-id') ?? c.req.header('client-request-id') ?? params.get('client-request-id') ?? undefined;
     const correlationId = clientRequestId ?? randomUUID();
 

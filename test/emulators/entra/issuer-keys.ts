@@ -1,5 +1,5 @@
 /**
- * How Entra obtains an external FIC issuer's signing keys (entra-agent-id.md §2.2, §6.3): over HTTP,
+ * How Entra obtains an external FIC issuer's signing keys (docs/entra.md#federated-credential-matching, docs/entra.md#what-the-emulator-reproduces): over HTTP,
  * from `{iss}/.well-known/openid-configuration` whose `issuer` must equal `iss`, then its `jwks_uri`.
  * https only (loopback http only when the emulator is told so), bounded (5 s, 64 KiB, no redirects),
  * only `use: "sig"` keys, at most the first 100, cached per issuer with a TTL.
@@ -95,7 +95,7 @@ export class IssuerKeyCache {
     }
     if (url.protocol === 'https:') return url;
     if (url.protocol === 'http:' && this.#opts.allowInsecureLoopback && isLoopbackHost(url.hostname)) return url;
-    // Real Entra only fetches https issuers (§2.3): http, even to loopback, fails like an unreachable host.
+    // Real Entra only fetches https issuers (docs/architecture.md#the-bridge-as-an-oidc-issuer): http, even to loopback, fails like an unreachable host.
     throw this.#unreachable(`The ${what} '${raw}' is not an https URL.`);
   }
 

@@ -1,7 +1,7 @@
 /**
  * Reading a compact JWT before it is verified. What comes out is a routing key only (the FIC lookup,
  * the issuer to fetch keys from): every decision that grants something is made after the signature
- * check (style.md A.6).
+ * check (docs/architecture.md#jwt-proofs).
  */
 import { compactVerify, decodeJwt, decodeProtectedHeader, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
 import type { KeyObject } from 'node:crypto';

@@ -1,14 +1,14 @@
 /**
  * The directory the Entra emulator knows: tenants, agent identity blueprints with their federated
  * identity credentials, agent identities, agent users, human users, client apps and resources.
- * Shapes follow ../shared/docs/entra-agent-id.md §0 and §2.2.
+ * Shapes follow docs/entra.md#objects-and-identifiers and docs/entra.md#federated-credential-matching.
  */
 
 export interface EmulatedFic {
   name: string;
   issuer: string;
   subject: string;
-  /** Exactly one audience, as Entra allows (§2.2). */
+  /** Exactly one audience, as Entra allows (docs/entra.md#federated-credential-matching). */
   audiences: [string];
 }
 
@@ -23,7 +23,7 @@ export interface EmulatedBlueprint {
 }
 
 export interface EmulatedAgent {
-  /** Agent identity client id; equal to its service principal object id (§0). */
+  /** Agent identity client id; equal to its service principal object id (docs/entra.md#objects-and-identifiers). */
   appId: string;
   displayName: string;
   parentBlueprintId: string;
@@ -61,7 +61,7 @@ export interface EmulatedResource {
   appId: string;
   /** Graph issues v1 tokens (iss https://sts.windows.net/<tid>/); other resources may be v2. */
   accessTokenVersion: 1 | 2;
-  /** Lifetime of this resource's delegated and non-Graph tokens, seconds (Graph: 29100, others ~3599; §5.3); Graph app-only agent tokens use APP_ONLY_AGENT_TOKEN_LIFETIME_SEC. */
+  /** Lifetime of this resource's delegated and non-Graph tokens, seconds (Graph: 29100, others ~3599; docs/entra.md#lifetimes); Graph app-only agent tokens use APP_ONLY_AGENT_TOKEN_LIFETIME_SEC. */
   lifetimeSec: number;
 }
 

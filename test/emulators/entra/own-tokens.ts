@@ -22,7 +22,7 @@ export async function readOwnToken(ctx: GrantContext, raw: string): Promise<OwnT
   return { ok: true, jwt };
 }
 
-/** `exp` missing or past the skew, or `nbf` beyond it (§7.4: Entra's real skew is undocumented). */
+/** `exp` missing or past the skew, or `nbf` beyond it (docs/entra.md#open-questions: Entra's real skew is undocumented). */
 export function outsideValidity(jwt: ParsedJwt, now: number): { nbf: number; exp: number } | null {
   const exp = claimNumber(jwt.claims, 'exp') ?? 0;
   const nbf = claimNumber(jwt.claims, 'nbf') ?? 0;
@@ -31,7 +31,7 @@ export function outsideValidity(jwt: ParsedJwt, now: number): { nbf: number; exp
 
 /**
  * A token the caller hands back as a *user-side* assertion (Tc in OBO, T2 in user_fic): the emulator's
- * own, for this tenant, within its validity. Failures are the OBO family of codes (§6.2):
+ * own, for this tenant, within its validity. Failures are the OBO family of codes (docs/entra.md#error-codes):
  * malformed → 50027, not ours → 50013, expired → 500133.
  */
 export async function requireOwnUserAssertion(ctx: GrantContext, raw: string): Promise<ParsedJwt> {

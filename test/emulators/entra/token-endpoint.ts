@@ -1,6 +1,6 @@
 /**
  * POST /{tenant}/oauth2/v2.0/token: tenant resolution, grant dispatch and the Entra error mapping
- * (entra-agent-id.md §1.0, §5.1, §6.2). Faults and call recording live in index.ts, around this.
+ * (docs/entra.md#the-token-endpoint, docs/entra.md#responses-and-error-bodies, docs/entra.md#error-codes). Faults and call recording live in index.ts, around this.
  */
 import { randomUUID } from 'node:crypto';
 import type { EmulatedTenant } from './model.ts';
@@ -51,7 +51,7 @@ export async function handleTokenRequest(
 ): Promise<TokenOutcome> {
   const now = deps.clock();
   try {
-    // Agent flows are tenant-bound (§1.0); msal refuses them client-side, Entra with AADSTS9001023.
+    // Agent flows are tenant-bound (docs/entra.md#the-token-endpoint); msal refuses them client-side, Entra with AADSTS9001023.
     // (Entra's text names /common and /consumers; the emulator refuses /organizations the same way.)
     if (MULTI_TENANT_ALIASES.has(rawTenant.toLowerCase())) throw entraError(9001023);
     const tenant = resolveTenant(deps.tenants, rawTenant);

@@ -1,6 +1,6 @@
 /**
  * The emulator's signing key and every token it mints, with the claims observed in real Entra tokens
- * (entra-agent-id.md §5.2, captures in S30) and the lifetimes of §5.3.
+ * (docs/entra.md#token-claims, real captures) and the lifetimes of docs/entra.md#lifetimes.
  */
 import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { SignJWT, type JWK } from 'jose';
@@ -54,7 +54,7 @@ export interface MintContext {
 }
 
 export const v2Issuer = (authorityHost: string, tenantId: string): string => `${authorityHost}/${tenantId}/v2.0`;
-/** Entra's v1 issuer is always sts.windows.net in the public cloud (§5.2), whatever authority was used. */
+/** Entra's v1 issuer is always sts.windows.net in the public cloud (docs/entra.md#token-claims), whatever authority was used. */
 export const v1Issuer = (tenantId: string): string => `https://sts.windows.net/${tenantId}/`;
 
 /** `uti`: Entra's unique token identifier, 16 random bytes in base64url. */
@@ -77,21 +77,21 @@ export function expiresIn(lifetimeSec: number): number {
   return lifetimeSec >= EXCHANGE_TOKEN_LIFETIME_SEC ? lifetimeSec - EXPIRES_IN_MARGIN_SEC : lifetimeSec;
 }
 
-// Facet values as seen in real tokens (§5.2, S30): space-separated sets of integers.
+// Facet values as seen in real tokens (docs/entra.md#token-claims): space-separated sets of integers.
 const FACETS_BLUEPRINT = '1 9';
 const FACETS_AGENT = '1 9 11'; // 11 = AgentIdentity
 const FACETS_AGENT_USER = '1 13'; // 13 = AgentIDUser
 
 // ─── Tokens ───
 
-/** T1: the blueprint's token-exchange token for agent `fmiPath` (§5.2 "T1"). */
+/** T1: the blueprint's token-exchange token for agent `fmiPath` (docs/entra.md#token-claims "T1"). */
 export function mintT1(ctx: MintContext, bp: EmulatedBlueprint, fmiPath: string): Promise<string> {
   return sign(ctx.key, {
     aud: TOKEN_EXCHANGE_APP_ID,
     iss: v2Issuer(ctx.authorityHost, ctx.tenantId),
     ...times(ctx.now, EXCHANGE_TOKEN_LIFETIME_SEC),
     azp: bp.appId,
-    azpacr: '2', // assertion-authenticated; '1' would be a secret (§5.2)
+    azpacr: '2', // assertion-authenticated; '1' would be a secret (docs/entra.md#token-claims)
     idtyp: 'app',
     oid: bp.principalId,
     sub: eid1Subject(ctx.tenantId, bp.appId, fmiPath),
@@ -104,7 +104,7 @@ export function mintT1(ctx: MintContext, bp: EmulatedBlueprint, fmiPath: string)
   });
 }
 
-/** T2: the agent identity's own token-exchange token, the FIC of the user_fic leg (§5.2 "T2"). */
+/** T2: the agent identity's own token-exchange token, the FIC of the user_fic leg (docs/entra.md#token-claims "T2"). */
 export function mintT2(ctx: MintContext, agent: EmulatedAgent): Promise<string> {
   return sign(ctx.key, {
     aud: TOKEN_EXCHANGE_APP_ID,
@@ -127,14 +127,14 @@ export function mintT2(ctx: MintContext, agent: EmulatedAgent): Promise<string> 
 
 export interface AppTokenSubject {
   appId: string;
-  /** Service principal object id (an agent identity's equals its appId, §0). */
+  /** Service principal object id (an agent identity's equals its appId, docs/entra.md#objects-and-identifiers). */
   oid: string;
   displayName: string;
   /** Present for agent identities: the blueprint, carried as xms_par_app_azp. */
   parentBlueprintId?: string;
 }
 
-/** App-only resource token (TR), or the blueprint's own Graph token (§5.2 "App-only resource token", §1.d). */
+/** App-only resource token (TR), or the blueprint's own Graph token (docs/entra.md#token-claims "App-only resource token", docs/entra.md#blueprint-only-tokens). */
 export function mintAppToken(ctx: MintContext, who: AppTokenSubject, resource: EmulatedResource, roles: string[], lifetimeSec = resource.lifetimeSec): Promise<string> {
   const isAgent = who.parentBlueprintId !== undefined;
   const facets = isAgent ? FACETS_AGENT : FACETS_BLUEPRINT;
@@ -192,7 +192,7 @@ export function mintUserToken(ctx: MintContext, resource: EmulatedResource, spec
 }
 
 /**
- * Tc: the human user's v2 token for a blueprint's exposed API (aud = blueprint appId, §1.b), without
+ * Tc: the human user's v2 token for a blueprint's exposed API (aud = blueprint appId, docs/entra.md#on-behalf-of-a-user), without
  * `idtyp`: a blueprint does not configure that optional claim, so OBO must not depend on it.
  */
 export function mintBlueprintUserToken(ctx: MintContext, blueprintAppId: string, spec: Omit<UserTokenSpec, 'idtyp'>): Promise<string> {
@@ -231,7 +231,7 @@ function signUserToken(ctx: MintContext, versioned: Record<string, unknown>, aud
   });
 }
 
-/** v2 id_token for user flows, so msal-node can build an account (§5.1). */
+/** v2 id_token for user flows, so msal-node can build an account (docs/entra.md#responses-and-error-bodies). */
 export function mintIdToken(ctx: MintContext, clientId: string, user: TokenUser): Promise<string> {
   return sign(ctx.key, {
     aud: clientId,
@@ -246,12 +246,12 @@ export function mintIdToken(ctx: MintContext, clientId: string, user: TokenUser)
   });
 }
 
-/** msal-node builds the account's home id from client_info: base64url {"uid":oid,"utid":tid} (§5.1). */
+/** msal-node builds the account's home id from client_info: base64url {"uid":oid,"utid":tid} (docs/entra.md#responses-and-error-bodies). */
 export function clientInfo(oid: string, tenantId: string): string {
   return Buffer.from(JSON.stringify({ uid: oid, utid: tenantId })).toString('base64url');
 }
 
-/** Success body common to all grants (§5.1). */
+/** Success body common to all grants (docs/entra.md#responses-and-error-bodies). */
 export function tokenResponse(accessToken: string, lifetimeSec: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
   const exp = expiresIn(lifetimeSec);
   return {

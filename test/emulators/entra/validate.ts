@@ -2,7 +2,7 @@ import type { EntraEmulatorOptions } from './index.ts';
 import { isGuid } from './guid.ts';
 
 /**
- * Directory rules Graph enforces when the objects are created (§0, §2.2), checked once so that a
+ * Directory rules Graph enforces when the objects are created (docs/entra.md#objects-and-identifiers, docs/entra.md#federated-credential-matching), checked once so that a
  * test cannot build a directory real Entra would refuse. Messages name the option path.
  */
 export function validateOptions(opts: EntraEmulatorOptions): void {
@@ -15,7 +15,7 @@ export function validateOptions(opts: EntraEmulatorOptions): void {
     t.blueprints.forEach((b, bi) => {
       const bat = `${at}.blueprints[${bi}]`;
       if (!isGuid(b.appId)) throw new TypeError(`${bat}.appId must be a GUID (it is encoded into T1's sub)`);
-      if (b.fics.length > 20) throw new TypeError(`${bat}.fics: at most 20 federated identity credentials per application (§2.2)`);
+      if (b.fics.length > 20) throw new TypeError(`${bat}.fics: at most 20 federated identity credentials per application (docs/entra.md#federated-credential-matching)`);
       const pairs = new Set<string>();
       b.fics.forEach((f, fi) => {
         const fat = `${bat}.fics[${fi}]`;

@@ -1,5 +1,6 @@
 /**
- * The claims of an ID token as the GCE metadata server issues it (platform-proofs.md §B.1, §B.2).
+ * The claims of an ID token as the GCE metadata server issues it
+ * (https://cloud.google.com/compute/docs/instances/verifying-instance-identity).
  */
 
 export interface GcpServiceAccount {
@@ -36,7 +37,7 @@ export interface IdTokenClaimsInput {
 
 export function idTokenClaims(p: IdTokenClaimsInput): Record<string, unknown> {
   const sa = p.serviceAccount;
-  // Key order as Google emits it. `email` only with format=full: the historical GCE quirk (§B.1).
+  // Key order as Google emits it. `email` only with format=full: the historical GCE quirk (CONTRIBUTING.md#gcp-metadata).
   const claims: Record<string, unknown> = { aud: p.audience, azp: sa.uniqueId };
   if (p.format === 'full') {
     claims.email = sa.email;

@@ -183,7 +183,7 @@ function metadataRoutes(d: MetadataDeps): Hono {
     if (!audience) return c.text('non-empty audience parameter required\n', 400);
     const format = c.req.query('format') ?? 'standard';
     if (format !== 'standard' && format !== 'full') return c.text(`invalid format "${format}"\n`, 400);
-    // License codes come only with format=full (platform-proofs.md §B.1).
+    // License codes come only with format=full (CONTRIBUTING.md#gcp-metadata).
     const licenses = format === 'full' && c.req.query('licenses')?.toUpperCase() === 'TRUE';
     return c.text(await d.mintIdToken({ audience, format, licenses }));
   });

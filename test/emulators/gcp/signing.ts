@@ -10,7 +10,7 @@ export interface GoogleSigningKey {
   readonly privateKey: CryptoKey;
   /** As served in https://www.googleapis.com/oauth2/v3/certs. */
   readonly publicJwk: JsonWebKey & { kid: string };
-  /** SPKI PEM, served in the v1 `{kid: pem}` map (google-auth-library accepts it, packages.md §5). */
+  /** SPKI PEM, served in the v1 `{kid: pem}` map (google-auth-library accepts it: CONTRIBUTING.md#gcp-metadata). */
   readonly publicPem: string;
 }
 

@@ -1,7 +1,7 @@
 /**
  * STS's answer shapes for the query protocol: XML by default, JSON when the caller sends
  * `Accept: application/json` (what Teleport, Chainguard and aws-iam-authenticator rely on,
- * platform-proofs.md §A.1.4). Element names are from the AWS SDK's STS schema and the verifiers'
+ * docs/platforms/aws.md#what-the-bridge-checks-and-why). Element names are from the AWS SDK's STS schema and the verifiers'
  * structs [seen]; the JSON error envelope {"Error":{Type,Code,Message},"RequestId"} is [recalled].
  */
 import { randomUUID } from 'node:crypto';

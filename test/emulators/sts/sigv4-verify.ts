@@ -1,5 +1,5 @@
 /**
- * Offline SigV4 verification, as STS does it, with the pitfalls of packages.md §4 handled:
+ * Offline SigV4 verification, as STS does it, with the traps of CONTRIBUTING.md#aws-sts handled:
  * (1) x-amz-content-sha256 is checked against the body here, because the signer's payload-hash
  * shortcut trusts it; (2) re-signing uses applyChecksum:false so no header is added; (3) only
  * the headers listed in SignedHeaders take part. Signatures are compared in constant time.

@@ -1,5 +1,6 @@
 /**
- * The emulated outbound identity federation issuer of one account (platform-proofs.md §A.2): an
+ * The emulated outbound identity federation issuer of one account
+ * (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_providers_outbound_token_claims.html): an
  * RS256 and an ES384 key, its discovery document and JWKS, and the token GetWebIdentityToken
  * returns. Claims follow AWS's "Understanding token claims" sample [seen]; whether `aud` is a
  * string for one audience, and whether `sub` keeps the role path, are [inferred].

@@ -1,5 +1,5 @@
 /**
- * AWS proof vectors are data (style.md §A.14): one JSON file per broken condition, under
+ * AWS proof vectors are data (CONTRIBUTING.md#tests): one JSON file per broken condition, under
  * sigv4/ (kind 1, signed GetCallerIdentity) and web-identity/ (kind 2, GetWebIdentityToken JWT).
  * Signatures and dates must be fresh, so these builders turn a description into a proof signed
  * with the emulator's credentials or keys at a pinned `now`.

@@ -1,5 +1,5 @@
 /**
- * GCP proof vectors are data (style.md §A.14): one JSON file per broken condition, each describing
+ * GCP proof vectors are data (CONTRIBUTING.md#tests): one JSON file per broken condition, each describing
  * how it differs from a good metadata-server ID token. Signatures and times must be fresh, so this
  * builder turns a description into a token using the emulator's current key and a pinned `now`.
  */

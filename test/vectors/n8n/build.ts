@@ -1,6 +1,6 @@
 /**
- * n8n assertion vectors are data (style.md §A.14): one JSON file per refused condition, each saying
- * how it differs from a good assertion (adapters/n8n/README.md, "Assertion format"). Signatures and
+ * n8n assertion vectors are data (CONTRIBUTING.md#tests): one JSON file per refused condition, each saying
+ * how it differs from a good assertion (docs/platforms/n8n.md#assertion-format). Signatures and
  * times must be fresh, so this builder turns a description into a token with the test keys and a
  * pinned `now`. String values may name `${instance}`, `${other}`, `${workflow}`, `${issuer}` and `${instanceKid}`.
  */

@@ -1,5 +1,5 @@
 /**
- * An n8n instance assertion in the community node's format (adapters/n8n/README.md), signed with
+ * An n8n instance assertion in the community node's format (docs/platforms/n8n.md#assertion-format), signed with
  * jose so that it runs in Node (smoke test) and inside workerd (Workers tests) alike.
  */
 import { importJWK, SignJWT } from 'jose';

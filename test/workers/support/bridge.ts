@@ -45,7 +45,7 @@ export async function gcpIdToken(audience = stack.audience): Promise<string> {
   return res.text();
 }
 
-/** An n8n instance assertion, in the format the community node signs (adapters/n8n/README.md). */
+/** An n8n instance assertion, in the format the community node signs (docs/platforms/n8n.md#assertion-format). */
 export function n8nAssertion(p: { jti?: string; workflowId?: string; audience?: string } = {}): Promise<string> {
   const { privateJwk, instanceId, workflowId } = stack.n8n;
   return signN8nAssertion({ privateJwk, instanceId, workflowId: p.workflowId ?? workflowId, audience: p.audience ?? `${stack.issuer}/token`, ...(p.jti ? { jti: p.jti } : {}) });

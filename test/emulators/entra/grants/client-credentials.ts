@@ -1,7 +1,7 @@
 /**
- * grant_type=client_credentials (entra-agent-id.md §1.a, §1.c leg 2, §1.d):
+ * grant_type=client_credentials (docs/entra.md#autonomous-two-legs, docs/entra.md#the-agents-user-account-three-legs leg 2, docs/entra.md#blueprint-only-tokens):
  *  - blueprint + fmi_path + <cloud token-exchange URI>/.default → T1 (leg 1);
- *  - blueprint, no fmi_path, Graph/.default → the blueprint's own Graph token (§1.d);
+ *  - blueprint, no fmi_path, Graph/.default → the blueprint's own Graph token (docs/entra.md#blueprint-only-tokens);
  *  - agent identity (client_assertion = T1) + <cloud token-exchange URI>/.default → T2;
  *  - agent identity + <resource>/.default → TR, the app-only resource token (leg 2).
  */
@@ -28,14 +28,14 @@ export async function clientCredentials(ctx: GrantContext): Promise<Record<strin
       // [inf] A blueprint's token-exchange token is only ever minted for an agent (leg 1 needs fmi_path).
       if (fmiPath === undefined) throw entraError(900144, 'fmi_path');
       const agent = findAgent(ctx.tenant, fmiPath);
-      // A blueprint impersonates only its own children (§0). [inf] Entra's code for a foreign or
+      // A blueprint impersonates only its own children (docs/entra.md#objects-and-identifiers). [inf] Entra's code for a foreign or
       // unknown fmi_path is undocumented: answered like an unknown application.
       if (!agent || agent.parentBlueprintId.toLowerCase() !== bp.appId.toLowerCase()) {
         throw entraError(700016, fmiPath, ctx.tenant.tenantId);
       }
       return tokenResponse(await mintT1(mint, bp, agent.appId), EXCHANGE_TOKEN_LIFETIME_SEC);
     }
-    // §1.d: without fmi_path a blueprint may get Graph app-only (to manage its agents); nothing else.
+    // docs/entra.md#blueprint-only-tokens: without fmi_path a blueprint may get Graph app-only (to manage its agents); nothing else.
     if (fmiPath === undefined && isGraph(resolved.resource)) {
       const who = { appId: bp.appId, oid: bp.principalId, displayName: bp.displayName };
       return tokenResponse(await mintAppToken(mint, who, resolved.resource, []), resolved.resource.lifetimeSec);

@@ -1,6 +1,6 @@
 /**
- * What the user flows share (OBO §1.b, user_fic §1.c, ROPC): the resource of a delegated scope,
- * consent, `scp`, and the success body with `scope`, `id_token` and `client_info` (§5.1).
+ * What the user flows share (OBO docs/entra.md#on-behalf-of-a-user, user_fic docs/entra.md#the-agents-user-account-three-legs, ROPC): the resource of a delegated scope,
+ * consent, `scp`, and the success body with `scope`, `id_token` and `client_info` (docs/entra.md#responses-and-error-bodies).
  */
 import type { EmulatedResource } from '../model.ts';
 import type { GrantContext } from '../context.ts';
@@ -36,8 +36,8 @@ const AGENT_USER_OIDC_SCP = ['profile', 'openid', 'email'];
  * `scp` of the issued token. openid/profile/email are Microsoft Graph permissions, so they appear in
  * Graph tokens only; offline_access never does. Agent-user Graph tokens carry "profile openid email"
  * even when the request named none of them: so the real agent-user token in
- * https://github.com/agnte/Rido.BFLite (AgenticTokens2.md), and real captures reported by the outside
- * review of issue 8 (item 10). Which request produced the public capture is not stated: UNSURE.
+ * https://github.com/agnte/Rido.BFLite (AgenticTokens2.md), and real captures reported by an
+ * outside review. Which request produced the public capture is not stated: UNSURE.
  */
 export function scpClaim(resource: EmulatedResource, granted: string[], scope: DelegatedScope, p: { agentUser?: boolean } = {}): string[] {
   if (!isGraph(resource)) return granted;

@@ -1,5 +1,5 @@
 /**
- * On-behalf-of a signed-in human user (entra-agent-id.md §1.b): grant_type=jwt-bearer,
+ * On-behalf-of a signed-in human user (docs/entra.md#on-behalf-of-a-user): grant_type=jwt-bearer,
  * requested_token_use=on_behalf_of, assertion = Tc (audience: the agent's blueprint),
  * client_id = agent identity authenticated with T1.
  */
@@ -16,7 +16,7 @@ import { consentedScopes, delegatedResource, scpClaim, userFlowResponse } from '
 export async function onBehalfOf(ctx: GrantContext): Promise<Record<string, unknown>> {
   const clientId = ctx.form.require('client_id');
   const use = ctx.form.require('requested_token_use');
-  // [inf] jwt-bearer without on_behalf_of is only the retired agent-user variant (§1.c "Legacy"),
+  // [inf] jwt-bearer without on_behalf_of is only the retired agent-user variant (docs/entra.md#the-agents-user-account-three-legs "Legacy"),
   // which the emulator does not support.
   if (use !== 'on_behalf_of') throw entraError(70003, `${GRANT_JWT_BEARER} (requested_token_use=${use})`);
   const assertion = ctx.form.require('assertion');
@@ -25,7 +25,7 @@ export async function onBehalfOf(ctx: GrantContext): Promise<Record<string, unkn
 
   // ─── Tc ───
   const tc = await requireOwnUserAssertion(ctx, assertion);
-  // "Tc (aud) == Agent identity blueprint client ID" (§1.b, doc S2).
+  // "Tc (aud) == Agent identity blueprint client ID" (docs/entra.md#on-behalf-of-a-user, https://learn.microsoft.com/entra/agent-id/agent-on-behalf-of-oauth-flow).
   const expected = client.blueprint.appId.toLowerCase();
   const aud = audiences(tc.claims).map((a) => a.toLowerCase());
   if (!aud.some((a) => a === expected || a === `api://${expected}`)) {

@@ -1,5 +1,5 @@
 /**
- * grant_type=password (ROPC), used only to mint the human user's token Tc that OBO needs (§1.b step 1).
+ * grant_type=password (ROPC), used only to mint the human user's token Tc that OBO needs (docs/entra.md#on-behalf-of-a-user step 1).
  * ROPC is real Entra behaviour, but Microsoft discourages it (no MFA, no conditional access); the
  * sandbox uses it because a test cannot drive a browser sign-in.
  *
@@ -47,7 +47,7 @@ export async function password(ctx: GrantContext): Promise<Record<string, unknow
   const lower = username.toLowerCase();
   const user = ctx.tenant.humanUsers.find((u) => u.upn.toLowerCase() === lower);
   if (!user) {
-    // Agent users have no password (they never sign in interactively, §0), so they fail like a bad password.
+    // Agent users have no password (they never sign in interactively, docs/entra.md#objects-and-identifiers), so they fail like a bad password.
     if (ctx.tenant.agentUsers.some((u) => u.upn.toLowerCase() === lower)) throw entraError(50126);
     throw entraError(50034, username, ctx.tenant.tenantId);
   }

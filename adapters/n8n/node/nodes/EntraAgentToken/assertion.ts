@@ -1,5 +1,5 @@
 /**
- * The instance assertion (agent-id-bridge adapters/n8n/README.md, "Assertion format"): a compact
+ * The instance assertion (agent-id-bridge docs/platforms/n8n.md#assertion-format): a compact
  * JWS signed with node:crypto only, so the package has no runtime dependencies.
  */
 import { createHash, createPrivateKey, createPublicKey, randomUUID, sign } from 'node:crypto';

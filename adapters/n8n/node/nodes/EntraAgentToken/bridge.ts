@@ -117,7 +117,7 @@ function parseBody(raw: unknown): Record<string, unknown> {
 	return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
 
-/** One message per refusal the bridge documents (README failure table), each naming the fix. */
+/** One message per refusal the bridge documents (docs/operations.md#failures), each naming the fix. */
 export function refusalError(
 	ctx: IExecuteFunctions,
 	status: number,
