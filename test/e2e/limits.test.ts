@@ -36,18 +36,24 @@ function postFrom(bridge: string, fields: Record<string, string>, localAddress =
   });
 }
 
+/** Every sandbox here counts in one pinned minute, so no window turns in the middle of a test. */
+const pinned = Math.floor(Date.now() / 1000);
+const clock = () => pinned;
+
 let sb: Sandbox;
 let aws: AwsSandboxPlatform;
 const audit: AuditEvent[] = [];
 
+/**
+ * Proof i is signed at second `pinned - i`: distinct i give distinct X-Amz-Date seconds (and so
+ * distinct proofs) however slowly the machine runs; SigV4 dates have one-second resolution, so
+ * "now minus i seconds" read at different moments could coincide and turn a proof into a cache hit.
+ */
 /** A distinct, validly signed GetCallerIdentity from a principal that no sandbox rule names. */
 const strangerProof = (i: number) =>
-  signGetCallerIdentityProof({ credentials: DEFAULT_CREDENTIALS.otherAccount, audience: sb.url, region: 'us-east-1', signingDate: new Date(Date.now() - i * 1000) });
+  signGetCallerIdentityProof({ credentials: DEFAULT_CREDENTIALS.otherAccount, audience: sb.url, region: 'us-east-1', signingDate: new Date((pinned - i) * 1000) });
 const awsFields = async (i: number) => ({ subject_token: await strangerProof(i), subject_token_type: TOKEN_TYPE.aws4Request, resource: SANDBOX.graph });
 
-/** Every sandbox here counts in one pinned minute, so no window turns in the middle of a test. */
-const pinned = Math.floor(Date.now() / 1000);
-const clock = () => pinned;
 
 beforeAll(async () => {
   sb = await startSandbox({
@@ -117,7 +123,7 @@ describe('one credential is bounded from any address (issue 8 item 11)', () => {
     try {
       const statuses: number[] = [];
       for (let i = 0; i < 5; i++) {
-        const subject_token = await signGetCallerIdentityProof({ credentials: DEFAULT_CREDENTIALS.otherAccount, audience: limited.url, region: 'us-east-1', signingDate: new Date(Date.now() - i * 1000) });
+        const subject_token = await signGetCallerIdentityProof({ credentials: DEFAULT_CREDENTIALS.otherAccount, audience: limited.url, region: 'us-east-1', signingDate: new Date((pinned - i) * 1000) });
         statuses.push((await postFrom(limited.url, { subject_token, subject_token_type: TOKEN_TYPE.aws4Request, resource: SANDBOX.graph }, `127.0.0.${i + 1}`)).status);
       }
       expect(statuses).toEqual([400, 400, 400, 429, 429]);
@@ -135,7 +141,7 @@ describe('concurrent verifications are capped (issue 8 item 11)', () => {
     const cappedAws = capped.platforms.find((p) => p.name === 'aws') as AwsSandboxPlatform;
     try {
       const fields = async (i: number) => ({
-        subject_token: await signGetCallerIdentityProof({ credentials: DEFAULT_CREDENTIALS.otherAccount, audience: capped.url, region: 'us-east-1', signingDate: new Date(Date.now() - i * 1000) }),
+        subject_token: await signGetCallerIdentityProof({ credentials: DEFAULT_CREDENTIALS.otherAccount, audience: capped.url, region: 'us-east-1', signingDate: new Date((pinned - i) * 1000) }),
         subject_token_type: TOKEN_TYPE.aws4Request,
         resource: SANDBOX.graph,
       });
