@@ -7,7 +7,7 @@
  * `environment`.
  */
 import { keySetUrlProblem } from '../../../src/net/loopback.ts';
-import { accept, refuse } from '../../../src/verify/contract.ts';
+import { accept } from '../../../src/verify/contract.ts';
 import { copyClaims, isRefusal, requiredString } from '../claims.ts';
 import { DEFAULT_LIFETIME_SEC } from '../constants.ts';
 import type { OidcProfile } from './profile.ts';
@@ -63,7 +63,7 @@ export const githubActionsProfile: OidcProfile = {
     if (badAttribute) return badAttribute;
     const auditContext: Record<string, string> = {};
     const badContext = copyClaims(payload, AUDIT_CLAIMS, auditContext, (n) => `github_${n}`);
-    if (badContext) return refuse(badContext.reason, badContext.detail, badContext.fields ? { fields: badContext.fields } : {});
+    if (badContext) return badContext;
     return accept({ principal: sub, attributes, ...(Object.keys(auditContext).length > 0 ? { auditContext } : {}) });
   },
 };
