@@ -19,6 +19,7 @@ import { startEntraEmulator, type EntraEmulator } from '../test/emulators/entra/
 import { startAwsSandbox } from './platforms/aws.ts';
 import { startGcpSandbox, type GcpSandboxPlatform } from './platforms/gcp.ts';
 import { startN8nSandbox } from './platforms/n8n.ts';
+import { startOidcSandbox } from './platforms/oidc.ts';
 import type { SandboxPlatform, SandboxPlatformFactory } from './platforms/types.ts';
 import { SANDBOX, sandboxTenant } from './tenant.ts';
 
@@ -68,8 +69,14 @@ export interface Sandbox {
   close(): Promise<void>;
 }
 
-/** Platforms in the sandbox, in port order after the Entra emulator (the Workers tests start the same). */
-export const SANDBOX_PLATFORMS: readonly SandboxPlatformFactory[] = [startGcpSandbox, startAwsSandbox, startN8nSandbox];
+/**
+ * Platforms in the sandbox, in port order after the Entra emulator (the Workers tests start the same).
+ * oidc takes two ports (Kubernetes API server, GitHub Actions token service).
+ */
+export const SANDBOX_PLATFORMS: readonly SandboxPlatformFactory[] = [startGcpSandbox, startAwsSandbox, startN8nSandbox, startOidcSandbox];
+
+/** Port offsets from the bridge's: Entra at +1, then each platform's ports, then the replicas. */
+const platformPortOffset = (index: number) => 2 + SANDBOX_PLATFORMS.slice(0, index).reduce((n, p) => n + (p.ports ?? 1), 0);
 
 export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
   if (opts.env && isConfigured(opts.env)) {
@@ -99,7 +106,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       const p = await start({
         issuer,
         audience,
-        port: nextPort(2 + i),
+        port: nextPort(platformPortOffset(i)),
         agentId: SANDBOX.agentId,
         resources: [SANDBOX.graph, SANDBOX.api],
         agentUsers: [SANDBOX.agentUser.upn, SANDBOX.agentUser.oid],
@@ -113,7 +120,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     const replicaUrls = [bridge.url];
     for (let i = 1; i < replicaCount; i++) {
       const h: { fetch?: NodeHandler } = {};
-      const replica = await listen('127.0.0.1', nextPort(1 + SANDBOX_PLATFORMS.length + i), (req, env) => (h.fetch ? h.fetch(req, env) : new Response('starting', { status: 503 })));
+      const replica = await listen('127.0.0.1', nextPort(platformPortOffset(SANDBOX_PLATFORMS.length) - 1 + i), (req, env) => (h.fetch ? h.fetch(req, env) : new Response('starting', { status: 503 })));
       closers.push(replica.close);
       handlers.push(h);
       replicaUrls.push(replica.url);
@@ -162,7 +169,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         { id: SANDBOX.agentId, name: 'sandbox-agent-one', resources: [SANDBOX.graph, SANDBOX.api], modes: ['autonomous', 'obo', 'agent_user'] },
         { id: SANDBOX.otherAgentId, name: 'sandbox-agent-two', resources: [], modes: [], note: 'no sandbox workload may act as this agent' },
       ],
-      ...Object.fromEntries(platforms.map((p) => [p.name, p.manifest])),
+      ...Object.fromEntries(platforms.flatMap((p) => Object.entries(p.manifestSections ?? { [p.name]: p.manifest }))),
     };
     let deps: AppDeps | undefined;
     const readiness: (() => boolean)[] = [];

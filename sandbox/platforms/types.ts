@@ -17,16 +17,21 @@ export interface SandboxPlatformContext {
 }
 
 export interface SandboxPlatform {
-  name: 'gcp' | 'aws' | 'n8n';
+  name: 'gcp' | 'aws' | 'n8n' | 'oidc';
   /** Body of `platforms.<name>` in the sandbox policy. */
   platformConfig: Record<string, unknown>;
   /** Rules (policy file shape) mapping the sandbox workload to the sandbox agent. */
   rules: Record<string, unknown>[];
   /** The platform's section of GET /_sandbox. */
   manifest: Record<string, unknown>;
+  /** Instead of one section named after the platform: several, by name (oidc: `kubernetes`, `githubActions`). */
+  manifestSections?: Record<string, Record<string, unknown>>;
   /** Lines for the start-up banner. */
   banner: string[];
   close(): Promise<void>;
 }
 
-export type SandboxPlatformFactory = (ctx: SandboxPlatformContext) => Promise<SandboxPlatform>;
+export type SandboxPlatformFactory = ((ctx: SandboxPlatformContext) => Promise<SandboxPlatform>) & {
+  /** Consecutive ports it listens on from `ctx.port` (default 1), so that the next platform starts after them. */
+  readonly ports?: number;
+};

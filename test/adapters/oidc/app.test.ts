@@ -40,15 +40,14 @@ beforeAll(async () => {
     port: 0,
     audit: (e) => audit.push(e),
     policy: (p) => {
-      p.platforms.oidc = {
-        issuers: [
-          { issuer: clusterA.issuer, profile: 'kubernetes' },
-          { issuer: clusterB.issuer, profile: 'kubernetes' },
-          { issuer: github.issuer, profile: 'github-actions', audience: 'agent-id-bridge' },
-          { issuer: spire.issuer, profile: 'spiffe', trustDomain: 'prod.example.org' },
-          { issuer: lying.issuer, profile: 'kubernetes' },
-        ],
-      };
+      // Beside the sandbox's own issuers (its Kubernetes and GitHub Actions emulators).
+      (p.platforms.oidc as { issuers: unknown[] }).issuers.push(
+        { issuer: clusterA.issuer, profile: 'kubernetes' },
+        { issuer: clusterB.issuer, profile: 'kubernetes' },
+        { issuer: github.issuer, profile: 'github-actions', audience: 'agent-id-bridge' },
+        { issuer: spire.issuer, profile: 'spiffe', trustDomain: 'prod.example.org' },
+        { issuer: lying.issuer, profile: 'kubernetes' },
+      );
       p.rules.push(
         rule('cluster-a-planner', { issuer: clusterA.issuer, principal: 'system:serviceaccount:agents:planner', attributes: { pod_name: { glob: 'planner-*' } } }),
         rule('github-main', { issuer: github.issuer, principal: { glob: 'repo:octo-org/agent:**' }, attributes: { repository: 'octo-org/agent', ref: 'refs/heads/main' } }),

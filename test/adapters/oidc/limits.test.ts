@@ -26,7 +26,8 @@ beforeAll(async () => {
     audit: (e) => audit.push(e),
     overrides: { BRIDGE_RATE_LIMIT_PER_MINUTE: String(LIMIT) },
     policy: (p) => {
-      p.platforms.oidc = { issuers: [{ issuer: prod.issuer, profile: 'kubernetes' }, { issuer: dev.issuer, profile: 'kubernetes' }] };
+      // Beside the sandbox's own issuers (its Kubernetes and GitHub Actions emulators).
+      (p.platforms.oidc as { issuers: unknown[] }).issuers.push({ issuer: prod.issuer, profile: 'kubernetes' }, { issuer: dev.issuer, profile: 'kubernetes' });
       p.rules.push({ name: 'prod-planner', platform: 'oidc', issuer: prod.issuer, principal: 'system:serviceaccount:agents:planner', agent: SANDBOX.agentId, resources: [SANDBOX.graph] });
       return p;
     },
