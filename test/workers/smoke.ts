@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { decodeJwt } from 'jose';
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE } from '../../src/constants.ts';
 import { signN8nAssertion } from './harness/n8n-assertion.ts';
+import { githubActionsIdToken, kubernetesServiceAccountToken } from './harness/oidc-workloads.ts';
 import { startWorkerStack, type WorkerStack } from './harness/stack.ts';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -132,6 +133,14 @@ function checks(bridge: string, stack: WorkerStack): Check[] {
         const again = await exchange(bridge, { subject_token: assertion, subject_token_type: TOKEN_TYPE.jwt, resource: graph });
         if (again.status !== 400 || again.body.error !== 'invalid_request') throw new Error(`replay answered HTTP ${again.status} ${JSON.stringify(again.body)}`);
       },
+    ],
+    [
+      'oidc kubernetes: TokenRequest service account token → Graph token',
+      async () => expectToken(await exchange(bridge, { subject_token: await kubernetesServiceAccountToken(stack.info.kubernetes, bridge), subject_token_type: TOKEN_TYPE.jwt, resource: graph }), { appid: agentId, aud: graph }),
+    ],
+    [
+      'oidc github-actions: Actions ID token → API token',
+      async () => expectToken(await exchange(bridge, { subject_token: await githubActionsIdToken(stack.info.githubActions, bridge), subject_token_type: TOKEN_TYPE.idToken, scope: `${api}/.default` }), { azp: agentId, roles: ['Orders.Read'] }),
     ],
     [
       'the Entra emulator checked the bridge assertions against the published JWKS (leg 1 for every exchange)',

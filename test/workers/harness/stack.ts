@@ -11,6 +11,7 @@ import { startEntraEmulator, type EntraEmulator } from '../../emulators/entra/in
 import type { AwsSandboxPlatform } from '../../../sandbox/platforms/aws.ts';
 import type { GcpSandboxPlatform } from '../../../sandbox/platforms/gcp.ts';
 import type { N8nSandboxPlatform } from '../../../sandbox/platforms/n8n.ts';
+import type { OidcSandboxPlatform } from '../../../sandbox/platforms/oidc.ts';
 import type { SandboxPlatform } from '../../../sandbox/platforms/types.ts';
 import { SANDBOX_PLATFORMS, sandboxPolicy } from '../../../sandbox/sandbox.ts';
 import { SANDBOX, sandboxTenant } from '../../../sandbox/tenant.ts';
@@ -23,6 +24,7 @@ export interface WorkerStack {
   aws: AwsSandboxPlatform;
   gcp: GcpSandboxPlatform;
   n8n: N8nSandboxPlatform;
+  oidc: OidcSandboxPlatform;
   /** A signed sts:GetCallerIdentity for the sandbox role (proof kind 1), made in Node as a workload would. */
   awsGetCallerIdentity(p?: { audience?: string; stsHost?: string }): Promise<string>;
   /**
@@ -50,6 +52,8 @@ export async function startWorkerStack(opts: { issuer: string; signingKey?: stri
     const aws = byName<AwsSandboxPlatform>('aws');
     const gcp = byName<GcpSandboxPlatform>('gcp');
     const n8n = byName<N8nSandboxPlatform>('n8n');
+    const oidc = byName<OidcSandboxPlatform>('oidc');
+    const kubernetes = oidc.manifestSections!.kubernetes as StackInfo['kubernetes'];
     const region = String(aws.manifest.region);
     const creds = aws.emulator.credentials.sandbox;
 
@@ -77,11 +81,14 @@ export async function startWorkerStack(opts: { issuer: string; signingKey?: stri
         gcp: { metadataHost: gcp.emulator.metadataHost },
         n8n: { instanceId: n8n.instanceId, workflowId: n8n.workflowId, privateJwk: n8n.privateJwk },
         aws: { roleArn: String(aws.manifest.roleArn), stsHost: String(aws.manifest.stsHost), region },
+        kubernetes: { apiServer: kubernetes.apiServer, namespace: kubernetes.namespace, serviceAccount: kubernetes.serviceAccount, adminToken: kubernetes.adminToken },
+        githubActions: { requestUrl: oidc.github.job.requestUrl, requestToken: oidc.github.job.requestToken },
       },
       entra,
       aws,
       gcp,
       n8n,
+      oidc,
       awsGetCallerIdentity: (p = {}) =>
         signGetCallerIdentityProof({ credentials: creds, audience: p.audience ?? issuer, ...(p.stsHost ? { stsHost: p.stsHost } : { region }) }),
       awsWebIdentityToken: (p = {}) => aws.emulator.mintWebIdentityToken({ credential: creds, audiences: [p.audience ?? issuer], alg: p.alg ?? 'RS256', durationSec: 900 }),

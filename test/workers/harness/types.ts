@@ -19,6 +19,9 @@ export interface StackInfo {
   gcp: { metadataHost: string };
   n8n: { instanceId: string; workflowId: string; privateJwk: Record<string, string> };
   aws: { roleArn: string; stsHost: string; region: string };
+  /** The emulated Kubernetes API server (TokenRequest) and GitHub Actions token service (sandbox/platforms/oidc.ts). */
+  kubernetes: { apiServer: string; namespace: string; serviceAccount: string; adminToken: string };
+  githubActions: { requestUrl: string; requestToken: string };
   /** Node-side stand-in for the AWS workload (tests only): signs and fetches AWS proofs on request. */
   workloadUrl: string;
 }
