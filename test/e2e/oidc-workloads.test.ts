@@ -1,5 +1,5 @@
 /**
- * OIDC workloads end to end with their real clients (issue 11, "Must show"): a pod's service account
+ * OIDC workloads end to end with their real clients: a pod's service account
  * token minted by @kubernetes/client-node through the emulated API server's TokenRequest API, and a
  * GitHub Actions job's ID token from @actions/core's getIDToken against the emulated token service,
  * each exchanged at POST /token for an agent token that Entra (its emulator) issued. Everything the

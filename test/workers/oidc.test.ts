@@ -1,5 +1,5 @@
 /**
- * The oidc platform inside workerd (issue 11 item 4): the Worker fetches each issuer's discovery
+ * The oidc platform inside workerd: the Worker fetches each issuer's discovery
  * document and key set from the emulators (http to loopback: the sandbox's BRIDGE_MODE), verifies a
  * Kubernetes service account token and a GitHub Actions ID token, and exchanges each for an agent
  * token; a token of another namespace matches no rule.
