@@ -2,7 +2,10 @@
  * Numbers and names of the oidc adapter, with the reason for each (docs/platforms/oidc.md).
  */
 
-/** OpenID Connect Discovery 1.0 §4: the configuration document lives at `<issuer>/.well-known/openid-configuration`. */
+/**
+ * OpenID Connect Discovery 1.0 §4 (https://openid.net/specs/openid-connect-discovery-1_0.html#ProviderConfig):
+ * the configuration document lives at `<issuer>/.well-known/openid-configuration`.
+ */
 export const DISCOVERY_PATH = '/.well-known/openid-configuration';
 
 /**

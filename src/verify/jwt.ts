@@ -1,6 +1,6 @@
 /**
  * One shared JWT proof verifier, built on jose (docs/architecture.md#code-layout). GCP ID tokens, AWS web
- * identity JWTs and n8n instance assertions are configurations of it; adapters only describe
+ * identity JWTs, n8n instance assertions and each oidc issuer's tokens are configurations of it; adapters only describe
  * issuers, keys, algorithms and how claims become a VerifiedWorkload.
  */
 import {

@@ -17,7 +17,7 @@ import type { OidcProfile } from './profile.ts';
 export const JWT_SVID_ALGORITHMS: ReadonlySet<string> = new Set(['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512']);
 const JWT_SVID_TYP: ReadonlySet<string> = new Set(['JWT', 'JOSE']);
 
-/** SPIFFE-ID §2.1 trust domain and §2.2 path segments: [a-zA-Z0-9.-_], no empty, "." or ".." segment. */
+/** SPIFFE-ID §2.1 trust domain and §2.2 path segments (https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE-ID.md): [a-zA-Z0-9.-_], no empty, "." or ".." segment. */
 const TRUST_DOMAIN_CHARS = /^[a-z0-9._-]+$/;
 const SEGMENT_CHARS = /^[A-Za-z0-9._-]+$/;
 
