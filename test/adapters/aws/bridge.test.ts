@@ -78,13 +78,19 @@ describe('kind 1, signed GetCallerIdentity: every refused input (test/vectors/aw
   });
 
   it('STS timing out → 503 temporarily_unavailable with Retry-After, within the configured timeout', async () => {
-    aws.emulator.setFault({ kind: 'delay', ms: 3000 });
+    const delayMs = STS_TIMEOUT_MS + 2000;
+    aws.emulator.setFault({ kind: 'delay', ms: delayMs });
     const token = await buildSigV4Vector({ description: 'p', expect: 'verifier_unavailable', stsCalls: 1, dateOffsetSec: -21 }, env());
+    const recordedBefore = aws.emulator.count();
     const started = Date.now();
     const res = await exchange(token);
     expect(Date.now() - started).toBeLessThan(STS_TIMEOUT_MS + 1500);
     expectRefused(res, 503, 'temporarily_unavailable', 'verifier_unavailable', token);
     expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+    // The emulator records the abandoned call only when its delay ends: wait for it (bounded), so it
+    // is not counted as an STS call of whichever test runs next.
+    for (let i = 0; i < 80 && aws.emulator.count() === recordedBefore; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(aws.emulator.count() - recordedBefore).toBe(1);
   });
 });
 
