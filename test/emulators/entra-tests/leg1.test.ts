@@ -228,8 +228,9 @@ describe('leg 1: blueprint + external assertion + fmi_path → T1', () => {
 
   it('refuses an expired, not-yet-valid or exp-less assertion with AADSTS700024 (skew 5 min, assumed: docs/entra.md#open-questions)', async () => {
     const t = now();
-    expectEntraError(await post(await leg1Form({}, { iat: t - 1000, nbf: t - 1000, exp: t - 301 })), 401, 'invalid_client', 700024);
-    expectEntraError(await post(await leg1Form({}, { nbf: t + 301, exp: t + 900 })), 401, 'invalid_client', 700024);
+    // 10 s past the skew, not 1: a second may tick between `now()` here and the emulator's own clock on a loaded machine.
+    expectEntraError(await post(await leg1Form({}, { iat: t - 1000, nbf: t - 1000, exp: t - 310 })), 401, 'invalid_client', 700024);
+    expectEntraError(await post(await leg1Form({}, { nbf: t + 310, exp: t + 900 })), 401, 'invalid_client', 700024);
     expectEntraError(await post(await leg1Form({}, { exp: null })), 401, 'invalid_client', 700024);
     // Within the skew: accepted. No nbf at all: accepted (Google and AWS tokens carry none, docs/entra.md#federated-credential-matching).
     expect((await post(await leg1Form({}, { iat: t - 600, nbf: t - 600, exp: t - 200 }))).status).toBe(200);
