@@ -5,7 +5,7 @@
  */
 import { isConfigured, loadConfig, type Env } from '../src/config/config.ts';
 import { buildApp } from '../src/compose.ts';
-import { DEFAULT_PORT } from '../src/constants.ts';
+import { DEFAULT_PORT, REPLAY_MAX_ENTRIES } from '../src/constants.ts';
 import { PLATFORMS } from '../src/platforms.ts';
 import type { AppDeps } from '../src/app.ts';
 import type { AuditSink } from '../src/audit/audit.ts';
@@ -16,6 +16,7 @@ import { listen, nodeClientOrigin, nodePorts, redisPorts, type NodeHandler } fro
 import { isLoopbackHost } from '../src/net/loopback.ts';
 import { randomBytes } from 'node:crypto';
 import { startEntraEmulator, type EntraEmulator } from '../test/emulators/entra/index.ts';
+import type { EmulatedTenant } from '../test/emulators/entra/model.ts';
 import { startAwsSandbox } from './platforms/aws.ts';
 import { startGcpSandbox, type GcpSandboxPlatform } from './platforms/gcp.ts';
 import { startN8nSandbox } from './platforms/n8n.ts';
@@ -43,7 +44,29 @@ export interface SandboxOptions {
   replicas?: number;
   /** The Redis the replicas share (default: SANDBOX_REDIS_URL from `env`); loopback only, like everything in the sandbox. */
   redisUrl?: string;
+  /** Rewrite the emulated Entra tenant (benchmarks: more agents), as `policy` rewrites the policy. */
+  tenant?: (tenant: EmulatedTenant) => EmulatedTenant;
+  /**
+   * Benchmarks only (`npm run bench`): every admission and rate limit at its configured maximum
+   * (SANDBOX_LIFTED_LIMITS), so a load run measures served exchanges rather than 429s. Never a
+   * default: the sandbox a user starts keeps the production limits.
+   */
+  liftLimits?: boolean;
 }
+
+/**
+ * The limits `liftLimits` sets, each at the maximum src/config/config.ts accepts for it: the
+ * per-principal limit, the admission limits of src/limits/ (per client, credential and issuer; the
+ * verifications in flight) and one n8n instance's share of the replay store.
+ */
+export const SANDBOX_LIFTED_LIMITS: Readonly<Env> = {
+  BRIDGE_RATE_LIMIT_PER_MINUTE: '1000000',
+  BRIDGE_CLIENT_RATE_LIMIT_PER_MINUTE: '1000000',
+  BRIDGE_CREDENTIAL_RATE_LIMIT_PER_MINUTE: '1000000',
+  BRIDGE_ISSUER_RATE_LIMIT_PER_MINUTE: '10000000',
+  BRIDGE_MAX_CONCURRENT_VERIFICATIONS: '10000',
+  BRIDGE_REPLAY_QUOTA_PER_ISSUER: String(REPLAY_MAX_ENTRIES),
+};
 
 export interface SandboxPolicy {
   version: 1;
@@ -95,8 +118,9 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
 
     // A test may run the sandbox in another cloud's name (ENTRA_TOKEN_EXCHANGE_AUDIENCE): the emulator and the FIC follow.
     const exchangeAudience = opts.overrides?.ENTRA_TOKEN_EXCHANGE_AUDIENCE;
+    const tenant = sandboxTenant(issuer, exchangeAudience);
     const entra = await startEntraEmulator(
-      { tenants: [sandboxTenant(issuer, exchangeAudience)], allowInsecureLoopbackIssuer: true, ...(exchangeAudience ? { tokenExchangeAudience: exchangeAudience } : {}) },
+      { tenants: [opts.tenant ? opts.tenant(tenant) : tenant], allowInsecureLoopbackIssuer: true, ...(exchangeAudience ? { tokenExchangeAudience: exchangeAudience } : {}) },
       nextPort(1),
     );
     closers.push(() => entra.close());
@@ -136,6 +160,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       ENTRA_AUTHORITY_HOST: entra.url,
       // One sandbox's keys never meet another's in a shared Redis; its tokens are encrypted with a key of its own.
       ...(redisUrl ? { BRIDGE_REDIS_URL: redisUrl, BRIDGE_REDIS_KEY_PREFIX: `agent-id-bridge-sandbox:${randomBytes(6).toString('hex')}:`, BRIDGE_CACHE_ENCRYPTION_KEY: randomBytes(32).toString('base64') } : {}),
+      ...(opts.liftLimits ? SANDBOX_LIFTED_LIMITS : {}),
       ...opts.overrides,
     };
     const config = loadConfig(env, { platforms: PLATFORMS, mode: 'sandbox' });
