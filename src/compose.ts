@@ -36,6 +36,8 @@ export interface RuntimePorts {
   /** Entra tokens shared by replicas (Redis on Node: src/store/redis/); none by default. */
   sharedTokenCache?: SharedCache<EntraToken>;
   audit?: AuditSink;
+  /** Where audit JSON lines go when `audit` is not given (default console.log; Node: src/audit/line-writer.ts). */
+  auditLine?: (line: string) => void;
   sleep?: (ms: number) => Promise<void>;
   sandboxManifest?: () => Record<string, unknown>;
   logError?: (message: string) => void;
@@ -119,7 +121,7 @@ export async function buildAppDeps(config: Config, ports: RuntimePorts): Promise
     clock,
     verifiedProofs: new VerifiedProofCache(),
     keys,
-    audit: ports.audit ?? (config.audit === 'off' ? discardAudit : jsonLineAuditSink()),
+    audit: ports.audit ?? (config.audit === 'off' ? discardAudit : jsonLineAuditSink(ports.auditLine)),
     explainEnabled: config.explain,
     ...(ports.sandboxManifest ? { sandboxManifest: ports.sandboxManifest } : {}),
     ...(ports.logError ? { logError: ports.logError } : {}),

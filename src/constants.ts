@@ -144,6 +144,12 @@ export const DEFAULT_PORT = 8787;
 export const AUDIT_DETAIL_MAX_CHARS = 512;
 /** The same for each structured refusal field (claim, expected, received, host). */
 export const AUDIT_FIELD_MAX_CHARS = 256;
+/**
+ * Audit lines buffered on Node before a write is forced (src/audit/line-writer.ts). A line is under
+ * 2 KiB, so this is hundreds of decisions: a turn of the event loop rarely produces more, and the
+ * memory held is bounded whatever the rate.
+ */
+export const AUDIT_BUFFER_MAX_BYTES = 256 * 1024;
 
 /** Default per-principal rate limit of /token (requests per minute). */
 export const DEFAULT_RATE_LIMIT_PER_MINUTE = 600;

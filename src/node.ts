@@ -23,8 +23,9 @@ import { createMsalTransport } from './entra/transport-msal.ts';
 import type { RequestOrigin } from './limits/admission.ts';
 import { forwardedClientAddress } from './limits/client-address.ts';
 import { createRedisStores, type RedisStores } from './store/redis/index.ts';
+import { stdoutLineWriter } from './audit/line-writer.ts';
 
-export const nodePorts = (extra: Partial<RuntimePorts> = {}): RuntimePorts => ({ entraTransport: createMsalTransport, ...extra });
+export const nodePorts = (extra: Partial<RuntimePorts> = {}): RuntimePorts => ({ entraTransport: createMsalTransport, auditLine: (line) => stdoutLineWriter().write(line), ...extra });
 
 export interface RunningServer {
   url: string;
