@@ -52,10 +52,20 @@ function routeProof(verifiers: readonly WorkloadVerifier[], req: TokenRequest): 
 /** Verify the proof, or recall that this exact proof verified a moment ago (see verified-cache.ts). */
 async function verifyProof(deps: ExchangeDeps, req: TokenRequest, audit: AuditEvent, origin: RequestOrigin): Promise<VerifiedWorkload> {
   const now = deps.clock();
+  // A proof verified moments ago is found by its exact text before anything in it is decoded:
+  // routing depends only on the proof and the configuration, so it would pick the verifier that
+  // verified it (canonical keys, e.g. AWS signed requests, live under another prefix).
+  const exactKey = exactProofKey(req);
+  const recalled = deps.verifiedProofs.get(exactKey, now);
+  if (recalled) {
+    audit.platform = recalled.workload.platform;
+    audit.proof_sha256 = recalled.proofSha256;
+    return recalled.workload;
+  }
   const { verifier, iss } = routeProof(deps.verifiers, req);
   audit.platform = verifier.platform;
   const cacheKey = verifiedProofKey(verifier, req);
-  const cached = deps.verifiedProofs.get(cacheKey, now);
+  const cached = cacheKey === exactKey ? undefined : deps.verifiedProofs.get(cacheKey, now);
   if (cached) {
     audit.proof_sha256 = cached.proofSha256;
     return cached.workload;
@@ -71,9 +81,14 @@ async function verifyProof(deps: ExchangeDeps, req: TokenRequest, audit: AuditEv
   return result.value;
 }
 
+/** The verified-proof cache key of a proof by its exact text. */
+function exactProofKey(req: TokenRequest): string {
+  return `${req.proof.tokenType}\n${req.proof.token}`;
+}
+
 /** The verified-proof cache key: the verifier's canonical identity of the proof, else the raw token. */
 function verifiedProofKey(verifier: WorkloadVerifier, req: TokenRequest): string {
-  if (!verifier.canonicalKey) return `${req.proof.tokenType}\n${req.proof.token}`;
+  if (!verifier.canonicalKey) return exactProofKey(req);
   const key = verifier.canonicalKey(req.proof);
   if (!key.ok) throw bridgeErrorOf(key);
   return `${req.proof.tokenType}\ncanonical\n${key.value}`;

@@ -71,3 +71,29 @@ describe('issue 8 item 11: the verified-proof cache is keyed by the canonical id
     expect(verified).toEqual(['proof', 'other']);
   });
 });
+
+describe('issue 12 item 2: a re-presented proof is recalled before it is routed or decoded', () => {
+  it('issue 12 item 2: a proof that verified is found by its exact text: no routing, no canonical key, no verification', async () => {
+    const verified: string[] = [];
+    const calls = { accepts: 0, canonicalKey: 0 };
+    const inner = spellingVerifier(verified);
+    const counting: WorkloadVerifier = {
+      ...inner,
+      tokenTypes: [TOKEN_TYPE.jwt],
+      canonicalKey: undefined,
+      accepts: (...a) => (calls.accepts++, inner.accepts(...a)),
+    };
+    const d = deps(counting);
+    const jwtRequest = (token: string): TokenRequest => ({ ...request(token), proof: { token, tokenType: TOKEN_TYPE.jwt } });
+    const token = 'eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlIn0.c2ln';
+    await expect(verifyAndDecide(d, jwtRequest(token), audit())).rejects.toMatchObject({ reason: 'rate_limited' });
+    expect({ verified: verified.length, accepts: calls.accepts }).toEqual({ verified: 1, accepts: 1 });
+    const second = audit();
+    await expect(verifyAndDecide(d, jwtRequest(token), second)).rejects.toMatchObject({ reason: 'rate_limited' });
+    // Recalled: routing (accepts) was not asked again, and the audit line still names the platform and proof hash.
+    expect({ verified: verified.length, accepts: calls.accepts }).toEqual({ verified: 1, accepts: 1 });
+    expect(second.platform).toBe('aws');
+    expect(second.proof_sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(calls.canonicalKey).toBe(0);
+  });
+});
