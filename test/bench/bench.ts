@@ -1,95 +1,463 @@
 /**
- * `npm run bench`: the hot path (verify → policy → cached agent token) measured against baselines
- * taken in the same run, reported as ratios because these machines are noisy.
+ * `npm run bench`: the bridge's exchange scenarios against floors built from its own dependencies,
+ * in the same run, in alternating rounds, reported as ratios (docs/performance.md explains every
+ * row and how to read it). Runs in about two minutes on two cores.
  *
- * Cases (all in-process through app.fetch unless noted; every loop is bounded in count and time):
- *   baseline  GET /healthz                          the app's fixed cost per request
- *   baseline  jose jwtVerify of the same ID token    the unavoidable RS256 verification
- *   hot path  POST /token, same proof again          verified-proof cache + policy + token cache hit
- *   hot path  POST /token, a new proof each time     RS256 verify + policy + token cache hit
- *   hot path  POST /token over loopback HTTP, 16 concurrent
+ * Processes: this one drives the load with autocannon; the bridge (the sandbox with its limits
+ * lifted, ./bridge-process.ts) and each floor (./floor-process.ts) run in processes of their own,
+ * so each server under test has one event loop and one heap to itself and only one is driven at a
+ * time. Proofs are minted before the rounds; minting is never measured.
+ *
+ *   npm run bench -- [--rounds 2] [--duration 4] [--connections 32] [--out bench-results] [--cold 300] [--entries 10000]
+ *                    [--profile]   (the main bridge process writes a .cpuprofile into --out)
  */
-import { createLocalJWKSet, jwtVerify } from 'jose';
-import { TOKEN_TYPE, GRANT_TYPE_TOKEN_EXCHANGE } from '../../src/constants.ts';
-import { createApp } from '../../src/app.ts';
-import { startSandbox } from '../../sandbox/sandbox.ts';
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { importJWK, SignJWT, type JWK } from 'jose';
+import { signGetCallerIdentityProof } from '../../adapters/aws/client.ts';
+import { SANDBOX_N8N } from '../../sandbox/platforms/n8n.ts';
 import { SANDBOX } from '../../sandbox/tenant.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE, VERIFIED_PROOF_CACHE_MAX_ENTRIES } from '../../src/constants.ts';
+import { DEFAULT_CREDENTIALS } from '../emulators/sts/index.ts';
+import { COLD_SERVICE_ACCOUNT, coldAgentId, type BenchBridgeStats } from './shared.ts';
+import type { FloorKind, FloorSetup } from './floor-process.ts';
 
-const MAX_MS = Number(process.env.BENCH_MS ?? 2000);
-const MAX_OPS = 200_000;
-
-/** Consume a response, insisting on 200: a benchmark of refusals measures nothing. */
-async function ok(res: Response | Promise<Response>): Promise<void> {
-  const r = await res;
-  if (r.status !== 200) throw new Error(`benchmark request answered ${r.status}: ${await r.text()}`);
-  await r.arrayBuffer();
-}
-
-async function measure(name: string, op: () => Promise<unknown>, concurrency = 1, maxOps = MAX_OPS): Promise<{ name: string; opsPerSec: number; ops: number }> {
-  for (let i = 0; i < Math.min(200, maxOps / 2); i++) await op(); // warm-up
-  let ops = 0;
-  const started = performance.now();
-  const deadline = started + MAX_MS;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < deadline && ops < maxOps) {
-        await op();
-        ops++;
-      }
-    }),
-  );
-  const secs = (performance.now() - started) / 1000;
-  return { name, opsPerSec: ops / secs, ops };
-}
-
-// The rate limits (per principal, and per client and issuer before verification) would turn most of
-// these into 429s: lift them for the measurement.
-const LIFTED = '1000000';
-const sb = await startSandbox({
-  port: 0,
-  audit: () => {},
-  overrides: { BRIDGE_RATE_LIMIT_PER_MINUTE: LIFTED, BRIDGE_CLIENT_RATE_LIMIT_PER_MINUTE: LIFTED, BRIDGE_ISSUER_RATE_LIMIT_PER_MINUTE: LIFTED },
+const { values: flags } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '2' },
+    duration: { type: 'string', default: '4' },
+    connections: { type: 'string', default: '32' },
+    out: { type: 'string', default: 'bench-results' },
+    cold: { type: 'string', default: '300' },
+    entries: { type: 'string', default: '10000' },
+    profile: { type: 'boolean', default: false },
+  },
 });
-try {
-  const app = createApp(sb.deps);
-  const proof = await sb.gcp.emulator.mintIdToken({ audience: sb.url, format: 'full' });
-  const body = new URLSearchParams({ grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token: proof, subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph }).toString();
-  const tokenRequest = () => new Request('http://bench/token', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
-  const first = await app.fetch(tokenRequest());
-  if (first.status !== 200) throw new Error(`warm-up exchange failed: ${first.status} ${await first.text()}`);
-  const entraCallsBefore = sb.entra.calls.length;
+const ROUNDS = Math.max(1, Number(flags.rounds));
+const DURATION_SEC = Math.max(1, Number(flags.duration));
+const CONNECTIONS = Math.max(1, Number(flags.connections));
+const OUT_DIR = resolve(flags.out!);
+/** Cold exchanges per round: each names an agent no earlier request named (two Entra legs each). */
+const COLD_PER_ROUND = Math.max(10, Number(flags.cold));
+const COLD_AGENTS = COLD_PER_ROUND * (ROUNDS + 1) + 1;
+/** Distinct (agent, resource) tokens for the memory figure. */
+const MEMORY_ENTRIES = Math.max(100, Number(flags.entries));
+/** Single-use n8n assertions sent per round (each carries a new jti). */
+const N8N_PER_ROUND = 8000;
+/**
+ * Distinct fresh GCP ID tokens: more than the verified-proof cache holds, so cycling through them
+ * in order always misses it (the cache evicts the oldest first).
+ */
+const GCP_POOL = VERIFIED_PROOF_CACHE_MAX_ENTRIES + 500;
+/**
+ * Signed GetCallerIdentity requests stay valid 900 s (adapters/aws/constants.ts); the run takes
+ * under three minutes, so requests signed up to 700 s back are still valid when the last is sent.
+ */
+const AWS_SIGNING_WINDOW_SEC = 700;
+const WARMUP_SEC = 1;
 
-  // Distinct proofs for the "new proof each time" case (minting is not part of the measurement).
-  const freshProofs: string[] = [];
-  for (let i = 0; i < 2000; i++) freshProofs.push(await sb.gcp.emulator.mintIdToken({ audience: sb.url, format: 'full', claims: { nonce: String(i) } }));
-  let next = 0;
-  const freshRequest = () =>
-    new Request('http://bench/token', {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token: freshProofs[next++ % freshProofs.length]!, subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph }).toString(),
-    });
+// ---------------------------------------------------------------------------------------------
+// Child processes
 
-  const jwks = createLocalJWKSet({ keys: [sb.gcp.emulator.signingKey.publicJwk as never] });
-  const results = [
-    await measure('baseline: GET /healthz (in-process)', () => ok(app.fetch(new Request('http://bench/healthz')))),
-    await measure('baseline: jose jwtVerify RS256 of the proof', () => jwtVerify(proof, jwks, { algorithms: ['RS256'] })),
-    await measure('hot path: POST /token, new proof each time (in-process)', () => ok(app.fetch(freshRequest())), 1, 400),
-    await measure('hot path: POST /token, new proof each time (in-process, 16 concurrent)', () => ok(app.fetch(freshRequest())), 16, 1200),
-    await measure('hot path: POST /token, same proof again (in-process)', () => ok(app.fetch(tokenRequest()))),
-    await measure('hot path: POST /token, same proof again (in-process, 16 concurrent)', () => ok(app.fetch(tokenRequest())), 16),
-    await measure('hot path: POST /token over loopback HTTP (16 concurrent)', () => ok(fetch(`${sb.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body })), 16),
-  ];
-  if (sb.entra.calls.length !== entraCallsBefore) throw new Error('the warm path called Entra');
-
-  const [health, verify] = results;
-  console.log(`node ${process.version}, ${MAX_MS} ms per case\n`);
-  console.log('case'.padEnd(66), 'ops/s'.padStart(9), 'x healthz'.padStart(10), 'x verify'.padStart(9));
-  for (const r of results) {
-    console.log(r.name.padEnd(66), r.opsPerSec.toFixed(0).padStart(9), (r.opsPerSec / health!.opsPerSec).toFixed(3).padStart(10), (r.opsPerSec / verify!.opsPerSec).toFixed(3).padStart(9));
-  }
-  console.log('\nReading it: a new proof costs about one RS256 verification ("x verify" near 1: the rest of the path is cheap);');
-  console.log('a re-presented proof skips verification (verified-proof cache). Over HTTP the client shares the two cores.');
-} finally {
-  await sb.close();
+interface Child {
+  proc: ChildProcess;
+  request<T>(msg: Record<string, unknown>): Promise<T>;
 }
+
+function forkChild(script: string, args: string[], execArgv: string[], onStdout?: (chunk: Buffer) => void): { child: Child; ready: Promise<unknown> } {
+  const proc = fork(new URL(script, import.meta.url), args, { execArgv, stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  proc.stdout!.on('data', onStdout ?? (() => {}));
+  let nextId = 1;
+  const waiting = new Map<number, (v: unknown) => void>();
+  let readyResolve!: (v: unknown) => void;
+  const ready = new Promise((r) => (readyResolve = r));
+  proc.on('message', (raw) => {
+    const m = raw as { id?: number; value?: unknown };
+    if (m.id === 0 || m.id === undefined) return readyResolve(m.id === 0 ? m.value : m);
+    waiting.get(m.id)?.(m.value);
+    waiting.delete(m.id);
+  });
+  proc.on('exit', (code) => {
+    if (code !== 0 && code !== null) console.error(`${script} exited with ${code}`);
+  });
+  const request = <T>(msg: Record<string, unknown>) =>
+    new Promise<T>((res) => {
+      const id = nextId++;
+      waiting.set(id, res as (v: unknown) => void);
+      proc.send({ ...msg, id });
+    });
+  return { child: { proc, request }, ready };
+}
+
+interface BridgeChild extends Child {
+  url: string;
+  manifest: Record<string, Record<string, unknown>>;
+  gcpJwk: JWK;
+  auditLines: () => number;
+  stats: () => Promise<BenchBridgeStats>;
+}
+
+async function startBridge(profile: 'main' | 'cold', extraArgs: string[] = [], execArgv: string[] = []): Promise<BridgeChild> {
+  let lines = 0;
+  const { child, ready } = forkChild('./bridge-process.ts', [profile, ...extraArgs], ['--expose-gc', ...execArgv], (chunk) => {
+    for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++;
+  });
+  const info = (await ready) as { url: string; manifest: BridgeChild['manifest']; gcpJwk: JWK };
+  return { ...child, ...info, auditLines: () => lines, stats: () => child.request<BenchBridgeStats>({ type: 'stats' }) };
+}
+
+async function startFloor(setup: FloorSetup): Promise<Child & { url: string }> {
+  const { child, ready } = forkChild('./floor-process.ts', [], []);
+  child.proc.send(setup);
+  const { url } = (await ready) as { url: string };
+  return { ...child, url };
+}
+
+async function stop(child: Child): Promise<void> {
+  const exited = new Promise((r) => child.proc.once('exit', r));
+  child.proc.send({ type: 'close', id: -1 });
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+  if (child.proc.exitCode === null) child.proc.kill('SIGKILL');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load
+
+interface RoundResult {
+  requests: number;
+  seconds: number;
+  reqPerSec: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
+
+/** One autocannon run: for `seconds`, or for exactly `amount` requests; `nextBody` gives each request its body. */
+async function drive(url: string, nextBody: () => string, limit: { seconds: number } | { amount: number }): Promise<RoundResult> {
+  const started = performance.now();
+  const result = await autocannon({
+    url: `${url}/token`,
+    connections: CONNECTIONS,
+    ...('amount' in limit ? { amount: limit.amount } : { duration: limit.seconds }),
+    requests: [{ method: 'POST', path: '/token', headers: FORM, setupRequest: (req: Record<string, unknown>) => ({ ...req, body: nextBody() }) }],
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const ok = result['2xx'];
+  return { requests: ok, seconds, reqPerSec: ok / seconds, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors + result.timeouts };
+}
+
+const form = (fields: Record<string, string>) => new URLSearchParams({ grant_type: GRANT_TYPE_TOKEN_EXCHANGE, ...fields }).toString();
+const gcpBody = (token: string, extra: Record<string, string> = {}) => form({ subject_token: token, subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph, ...extra });
+const jwtBody = (token: string) => form({ subject_token: token, subject_token_type: TOKEN_TYPE.jwt, resource: SANDBOX.graph });
+const awsBody = (token: string) => form({ subject_token: token, subject_token_type: TOKEN_TYPE.aws4Request, resource: SANDBOX.graph });
+
+/** A cycling body source over a list. */
+function cycle(bodies: readonly string[]): () => string {
+  let i = 0;
+  return () => bodies[i++ % bodies.length]!;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Set-up
+
+const runStarted = performance.now();
+mkdirSync(OUT_DIR, { recursive: true });
+console.log(`agent-id-bridge bench: node ${process.version}, ${cpus().length} CPUs (${availableParallelism()} usable), ${ROUNDS} rounds, ${DURATION_SEC} s per timed run, ${CONNECTIONS} connections`);
+
+const profileArgs = flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${OUT_DIR}`] : [];
+const [bridge, cold] = await Promise.all([startBridge('main', [], profileArgs), startBridge('cold', [String(COLD_AGENTS)])]);
+
+async function post(url: string, body: string): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${url}/token`, { method: 'POST', headers: FORM, body });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+async function mustServe(url: string, body: string, what: string): Promise<Record<string, unknown>> {
+  const { status, json } = await post(url, body);
+  if (status !== 200) throw new Error(`${what}: the bridge answered ${status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+console.log(`minting proofs (not measured): ${GCP_POOL} GCP ID tokens, ${N8N_PER_ROUND * ROUNDS + N8N_PER_ROUND / 4} n8n assertions…`);
+const [gcpPool, [warmGcp], [coldGcp]] = await Promise.all([
+  bridge.request<string[]>({ type: 'mint-gcp', count: GCP_POOL }),
+  bridge.request<string[]>({ type: 'mint-gcp', count: 1 }),
+  cold.request<string[]>({ type: 'mint-gcp', count: 1, sub: COLD_SERVICE_ACCOUNT.sub, email: COLD_SERVICE_ACCOUNT.email }),
+]);
+
+const n8n = bridge.manifest.n8n as { privateJwk: JWK & { kid: string }; audience: string };
+const n8nKey = await importJWK(n8n.privateJwk, 'ES256');
+async function mintN8n(count: number): Promise<string[]> {
+  const now = Math.floor(Date.now() / 1000);
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    out.push(
+      await new SignJWT({ sub: `n8n:${SANDBOX_N8N.instanceId}:workflow:${SANDBOX_N8N.workflowId}` })
+        .setProtectedHeader({ alg: 'ES256', kid: n8n.privateJwk.kid, typ: 'JWT' })
+        .setIssuer(`n8n:${SANDBOX_N8N.instanceId}`)
+        .setAudience(n8n.audience)
+        .setIssuedAt(now)
+        .setExpirationTime(now + 300)
+        .setJti(crypto.randomUUID())
+        .sign(n8nKey),
+    );
+  }
+  return out;
+}
+const n8nRounds = [await mintN8n(N8N_PER_ROUND / 4), ...(await Promise.all(Array.from({ length: ROUNDS }, () => mintN8n(N8N_PER_ROUND))))];
+
+const aws = bridge.manifest.aws as { region: string; stsHost: string };
+const AWS_CREDENTIALS = [DEFAULT_CREDENTIALS.sandbox, DEFAULT_CREDENTIALS.pathRole, DEFAULT_CREDENTIALS.user];
+/**
+ * Fresh signed requests: each is signed for a second of its own, counted back from one base time
+ * (a request signed within the same second by the same credential would be the same proof). The
+ * warm-up takes the oldest slice of the signing window and the last round the newest, so every
+ * request is still inside the window when it is sent.
+ */
+const awsBase = Date.now();
+const signAws = (offsetSec: number, credential: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } = DEFAULT_CREDENTIALS.sandbox) =>
+  signGetCallerIdentityProof({ credentials: credential, audience: bridge.url, stsHost: aws.stsHost, signingDate: new Date(awsBase - offsetSec * 1000) });
+const AWS_SLICE_SEC = Math.floor((AWS_SIGNING_WINDOW_SEC - 2) / (ROUNDS + 1));
+async function awsFreshBodies(round: number): Promise<string[]> {
+  const newestOffset = 2 + (ROUNDS - 1 - round) * AWS_SLICE_SEC;
+  const out: string[] = [];
+  for (let s = 0; s < AWS_SLICE_SEC; s++) for (const c of AWS_CREDENTIALS) out.push(awsBody(await signAws(newestOffset + s, c)));
+  return out;
+}
+const awsCachedBody = awsBody(await signAws(1));
+
+// The bridge's answer to a served exchange: the floors answer an object of the same size.
+const warmBody = gcpBody(warmGcp!);
+const servedBody = await mustServe(bridge.url, warmBody, 'warm-up exchange');
+await mustServe(bridge.url, awsCachedBody, 'AWS warm-up exchange');
+await mustServe(cold.url, gcpBody(coldGcp!, { audience: coldAgentId(COLD_AGENTS - 1) }), 'cold warm-up exchange');
+// Before any cold exchange: the growth below counts everything the cold rounds and the fill leave behind.
+const memBefore = await cold.stats();
+const [bare, rs256, es256] = await Promise.all([
+  startFloor({ kind: 'bare', body: servedBody }),
+  startFloor({ kind: 'rs256', body: servedBody, jwk: bridge.gcpJwk }),
+  startFloor({ kind: 'es256', body: servedBody, jwk: { ...n8n.privateJwk, d: undefined } as JWK }),
+]);
+const floors: Record<FloorKind, Child & { url: string }> = { bare, rs256, es256 };
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+type Target = 'bridge' | 'cold' | FloorKind;
+
+interface Scenario {
+  id: string;
+  title: string;
+  target: Target;
+  floor?: FloorKind;
+  /** The body source of round `r` (-1: the warm-up), and how much to send. */
+  load(round: number): Promise<{ next: () => string; limit: { seconds: number } | { amount: number } }>;
+}
+
+const timed = { seconds: DURATION_SEC };
+const gcpFresh = cycle(gcpPool.map((t) => gcpBody(t)));
+const coldBodies = (round: number) => {
+  const first = (round + 1) * COLD_PER_ROUND;
+  const bodies = Array.from({ length: COLD_PER_ROUND }, (_, i) => gcpBody(coldGcp!, { audience: coldAgentId(first + i) }));
+  return { next: cycle(bodies), limit: { amount: round < 0 ? Math.min(bodies.length, 100) : bodies.length } };
+};
+
+const SCENARIOS: Scenario[] = [
+  { id: 'floor-bare', title: 'floor: bare Hono form POST, same-size JSON', target: 'bare', load: async () => ({ next: () => warmBody, limit: timed }) },
+  { id: 'warm-gcp', title: 'GCP exchange, warm (same ID token again)', target: 'bridge', floor: 'bare', load: async () => ({ next: () => warmBody, limit: timed }) },
+  { id: 'aws-cached', title: 'AWS kind 1 re-presented (verified-proof cache)', target: 'bridge', floor: 'bare', load: async () => ({ next: () => awsCachedBody, limit: timed }) },
+  { id: 'floor-rs256', title: 'floor: + one RS256 jose verify', target: 'rs256', load: async () => ({ next: gcpFresh, limit: timed }) },
+  { id: 'fresh-gcp', title: 'GCP exchange, fresh ID token per request', target: 'bridge', floor: 'rs256', load: async () => ({ next: gcpFresh, limit: timed }) },
+  { id: 'floor-es256', title: 'floor: + one ES256 jose verify', target: 'es256', load: async (r) => ({ next: cycle(n8nRounds[r + 1]!.map(jwtBody)), limit: timed }) },
+  {
+    id: 'fresh-n8n',
+    title: 'n8n exchange, fresh assertion per request (ES256 + jti)',
+    target: 'bridge',
+    floor: 'es256',
+    load: async (r) => {
+      const bodies = n8nRounds[r + 1]!.map(jwtBody);
+      return { next: cycle(bodies), limit: { amount: bodies.length } };
+    },
+  },
+  {
+    id: 'aws-fresh',
+    title: 'AWS kind 1 fresh (STS emulator round trip)',
+    target: 'bridge',
+    floor: 'bare',
+    load: async (r) => {
+      const bodies = await awsFreshBodies(r + 1);
+      return { next: cycle(bodies), limit: { amount: bodies.length } };
+    },
+  },
+  { id: 'cold', title: 'cold exchange (new agent: Entra emulator legs 1 and 2)', target: 'cold', floor: 'bare', load: async (r) => coldBodies(r) },
+];
+
+interface ScenarioRecord {
+  scenario: Scenario;
+  rounds: RoundResult[];
+  entraCalls: number;
+  stsCalls: number;
+  rssBeforeMiB?: number;
+  rssAfterMiB?: number;
+}
+
+const records = new Map<string, ScenarioRecord>(SCENARIOS.map((s) => [s.id, { scenario: s, rounds: [], entraCalls: 0, stsCalls: 0 }]));
+const urlOf = (t: Target) => (t === 'bridge' ? bridge.url : t === 'cold' ? cold.url : floors[t].url);
+const bridgeOf = (t: Target) => (t === 'bridge' ? bridge : t === 'cold' ? cold : undefined);
+
+// Warm-up: every server's code paths compiled before anything is recorded.
+process.stdout.write('warm-up');
+for (const s of SCENARIOS) {
+  const { next, limit } = await s.load(-1);
+  await drive(urlOf(s.target), next, 'amount' in limit ? { amount: Math.min(limit.amount, 500) } : { seconds: WARMUP_SEC });
+  process.stdout.write('.');
+}
+process.stdout.write('\n');
+
+const rssMain0 = await bridge.stats();
+for (let round = 0; round < ROUNDS; round++) {
+  for (const s of SCENARIOS) {
+    const rec = records.get(s.id)!;
+    const { next, limit } = await s.load(round);
+    const b = bridgeOf(s.target);
+    const before = b ? await b.stats() : undefined;
+    const r = await drive(urlOf(s.target), next, limit);
+    if (b && before) {
+      const after = await b.stats();
+      rec.entraCalls += after.entraCalls - before.entraCalls;
+      rec.stsCalls += after.stsCalls - before.stsCalls;
+      rec.rssBeforeMiB ??= before.rssMiB;
+      rec.rssAfterMiB = after.rssMiB;
+    }
+    rec.rounds.push(r);
+    const bad = r.non2xx + r.errors > 0 ? `  (${r.non2xx} non-2xx, ${r.errors} errors)` : '';
+    console.log(`  round ${round + 1} ${s.id.padEnd(12)} ${r.reqPerSec.toFixed(0).padStart(7)} req/s  p50 ${String(r.p50).padStart(3)} ms  p99 ${String(r.p99).padStart(3)} ms  ${r.requests} served in ${r.seconds.toFixed(1)} s${bad}`);
+  }
+}
+const rssMain1 = await bridge.stats();
+
+const coldAfter = await cold.stats();
+
+// Memory: the agent-token service holding MEMORY_ENTRIES distinct (agent, resource) tokens of the emulator's size.
+console.log(`memory: ${MEMORY_ENTRIES} distinct cached (agent, resource) tokens of ${String(servedBody.access_token).length} characters…`);
+const memoryProc = fork(new URL('./memory-process.ts', import.meta.url), [String(MEMORY_ENTRIES), String(String(servedBody.access_token).length)], { execArgv: ['--expose-gc'] });
+const memoryFigure = await new Promise<{ entries: number; rssBeforeMiB: number; rssAfterMiB: number; heapBeforeMiB: number; heapAfterMiB: number }>((r) => memoryProc.once('message', (m) => r(m as never)));
+
+const auditMain = bridge.auditLines();
+await Promise.all([stop(bridge), stop(cold), ...Object.values(floors).map(stop)]);
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+interface Row {
+  id: string;
+  title: string;
+  reqPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  floor?: FloorKind;
+  ratio?: number;
+  p99Ratio?: number;
+  entraPerRequest?: number;
+  stsPerRequest?: number;
+  rssBeforeMiB?: number;
+  rssAfterMiB?: number;
+  served: number;
+  refused: number;
+}
+
+const rows: Row[] = SCENARIOS.map((s) => {
+  const rec = records.get(s.id)!;
+  const served = rec.rounds.reduce((n, r) => n + r.requests, 0);
+  const row: Row = {
+    id: s.id,
+    title: s.title,
+    reqPerSec: median(rec.rounds.map((r) => r.reqPerSec)),
+    p50Ms: median(rec.rounds.map((r) => r.p50)),
+    p99Ms: median(rec.rounds.map((r) => r.p99)),
+    served,
+    refused: rec.rounds.reduce((n, r) => n + r.non2xx + r.errors, 0),
+  };
+  if (s.target === 'bridge' || s.target === 'cold') Object.assign(row, { entraPerRequest: rec.entraCalls / served, stsPerRequest: rec.stsCalls / served, rssBeforeMiB: rec.rssBeforeMiB, rssAfterMiB: rec.rssAfterMiB });
+  return row;
+});
+const rowOf = (id: string) => rows.find((r) => r.id === id)!;
+for (const row of rows) {
+  const floorId = SCENARIOS.find((s) => s.id === row.id)!.floor;
+  if (floorId === undefined) continue;
+  const f = rowOf(`floor-${floorId}`);
+  Object.assign(row, { floor: floorId, ratio: row.reqPerSec / f.reqPerSec, p99Ratio: row.p99Ms / Math.max(1, f.p99Ms) });
+}
+
+const memory = {
+  entries: memoryFigure.entries,
+  rssBeforeMiB: memoryFigure.rssBeforeMiB,
+  rssAfterMiB: memoryFigure.rssAfterMiB,
+  rssGrowthMiB: memoryFigure.rssAfterMiB - memoryFigure.rssBeforeMiB,
+  heapGrowthMiB: memoryFigure.heapAfterMiB - memoryFigure.heapBeforeMiB,
+  coldProcess: { rssBeforeMiB: memBefore.rssMiB, rssAfterMiB: coldAfter.rssMiB, heapGrowthMiB: coldAfter.heapMiB - memBefore.heapMiB, agentsServed: COLD_AGENTS },
+};
+
+const warm = rowOf('warm-gcp');
+const targets = [
+  { target: 'warm exchange >= 0.8x bare Hono throughput', value: warm.ratio!, met: warm.ratio! >= 0.8 },
+  { target: 'warm exchange p99 <= 1.5x bare Hono p99', value: warm.p99Ratio!, met: warm.p99Ratio! <= 1.5 },
+  { target: 'fresh GCP >= 0.8x RS256 floor', value: rowOf('fresh-gcp').ratio!, met: rowOf('fresh-gcp').ratio! >= 0.8 },
+  { target: 'fresh n8n >= 0.8x ES256 floor', value: rowOf('fresh-n8n').ratio!, met: rowOf('fresh-n8n').ratio! >= 0.8 },
+  { target: 'Entra calls per warm request = 0', value: warm.entraPerRequest!, met: warm.entraPerRequest === 0 },
+  { target: `RSS growth <= 64 MiB with ${memory.entries} cached (agent, resource) entries`, value: memory.rssGrowthMiB, met: memory.rssGrowthMiB <= 64 },
+  { target: 'every served request audited (one line each)', value: auditMain, met: true },
+];
+
+const servedByMain = rows.filter((r) => SCENARIOS.find((s) => s.id === r.id)!.target === 'bridge').reduce((n, r) => n + r.served, 0);
+const fmtN = (n: number | undefined, digits = 2) => (n === undefined ? '' : n.toFixed(digits));
+const table = [
+  '| scenario | req/s | p50 ms | p99 ms | floor | × floor req/s | × floor p99 | Entra calls/req | STS calls/req | RSS before → after MiB |',
+  '|---|---:|---:|---:|---|---:|---:|---:|---:|---|',
+  ...rows.map((r) =>
+    [
+      `${r.title}${r.refused ? ` (${r.refused} refused)` : ''}`,
+      r.reqPerSec.toFixed(0),
+      String(r.p50Ms),
+      String(r.p99Ms),
+      r.floor ?? '',
+      fmtN(r.ratio),
+      fmtN(r.p99Ratio),
+      fmtN(r.entraPerRequest, 3),
+      fmtN(r.stsPerRequest, 3),
+      r.rssBeforeMiB === undefined ? '' : `${r.rssBeforeMiB.toFixed(0)} → ${r.rssAfterMiB!.toFixed(0)}`,
+    ].join(' | '),
+  ).map((l) => `| ${l} |`),
+];
+const targetLines = ['| target | value | met |', '|---|---:|---|', ...targets.map((t) => `| ${t.target} | ${typeof t.value === 'number' && !Number.isInteger(t.value) ? t.value.toFixed(2) : t.value} | ${t.met ? 'yes' : '**no**'} |`)];
+const seconds = (performance.now() - runStarted) / 1000;
+const environment = `node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} × ${cpus().length}, ${ROUNDS} rounds, ${DURATION_SEC} s timed runs, ${CONNECTIONS} connections, ${seconds.toFixed(0)} s in all`;
+const markdown = [
+  `Bench run ${new Date().toISOString()} (${environment}).`,
+  '',
+  ...table,
+  '',
+  `Memory: ${memory.entries} distinct cached (agent, resource) tokens in the agent-token service: RSS ${memory.rssBeforeMiB.toFixed(0)} → ${memory.rssAfterMiB.toFixed(0)} MiB (+${memory.rssGrowthMiB.toFixed(1)}), heap +${memory.heapGrowthMiB.toFixed(1)} MiB. ` +
+    `Cold bridge process (emulators included) after ${COLD_AGENTS} agents: RSS ${memory.coldProcess.rssBeforeMiB.toFixed(0)} → ${memory.coldProcess.rssAfterMiB.toFixed(0)} MiB, heap +${memory.coldProcess.heapGrowthMiB.toFixed(1)} MiB. ` +
+    `Main bridge process RSS ${rssMain0.rssMiB.toFixed(0)} → ${rssMain1.rssMiB.toFixed(0)} MiB over all rounds; ${auditMain} audit lines for ${servedByMain} served requests plus warm-ups.`,
+  '',
+  ...targetLines,
+  '',
+].join('\n');
+
+const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+writeFileSync(join(OUT_DIR, `bench-${stamp}.json`), JSON.stringify({ environment, rows, memory, targets, rounds: Object.fromEntries([...records].map(([id, r]) => [id, r.rounds])) }, null, 2));
+writeFileSync(join(OUT_DIR, `bench-${stamp}.md`), markdown);
+console.log(`\n${markdown}`);
+console.log(`written: ${join(OUT_DIR, `bench-${stamp}.json`)} and .md`);
