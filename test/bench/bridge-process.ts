@@ -17,10 +17,11 @@ import { startSandbox, type SandboxPolicy } from '../../sandbox/sandbox.ts';
 import { SANDBOX } from '../../sandbox/tenant.ts';
 import { DEFAULT_CREDENTIALS, SANDBOX_ACCOUNT } from '../emulators/sts/index.ts';
 import type { EmulatedTenant } from '../emulators/entra/model.ts';
-import { COLD_SERVICE_ACCOUNT, coldAgentId, type BenchBridgeStats } from './shared.ts';
+import { COLD_SERVICE_ACCOUNT, coldAgentId, serverStats, type BenchBridgeStats } from './shared.ts';
 
 type BenchBridgeRequest =
-  | { id: number; type: 'stats' | 'close' }
+  | { id: number; type: 'close' }
+  | { id: number; type: 'stats'; at: 'start' | 'end' }
   | { id: number; type: 'mint-gcp'; count: number; sub?: string; email?: string };
 
 
@@ -66,11 +67,17 @@ const aws = sb.platforms.find((p) => p.name === 'aws') as AwsSandboxPlatform;
 const gc = (globalThis as { gc?: () => void }).gc;
 
 const MiB = 1024 * 1024;
-function stats(): BenchBridgeStats {
-  // A collection first, when allowed (--expose-gc), so that RSS shows what is held, not what is garbage.
-  gc?.();
+/**
+ * `at`: whether a measurement window starts or ends here. The collection that makes RSS show what
+ * is held (--expose-gc) runs outside the window: before reading the CPU time at a start, after it at an end.
+ */
+function stats(at: 'start' | 'end'): BenchBridgeStats {
+  if (at === 'start') gc?.();
+  const { cpuMicros } = serverStats();
+  if (at === 'end') gc?.();
   const mem = process.memoryUsage();
   return {
+    cpuMicros,
     rssMiB: mem.rss / MiB,
     heapMiB: mem.heapUsed / MiB,
     entraCalls: sb.entra.calls.length,
@@ -84,7 +91,7 @@ process.on('message', (raw) => {
   void (async () => {
     switch (msg.type) {
       case 'stats':
-        return process.send!({ id: msg.id, value: stats() });
+        return process.send!({ id: msg.id, value: stats(msg.at) });
       case 'mint-gcp': {
         const claims = msg.sub ? { sub: msg.sub, email: msg.email } : {};
         const tokens: string[] = [];

@@ -8,12 +8,13 @@
  *   es256  the same plus one jose jwtVerify of subject_token against an ES256 key (an n8n assertion)
  *
  * The parent sends `{ kind, body, jwk }` over IPC; the floor answers `{ url }` once it listens,
- * and `{ rssMiB }` to `stats`.
+ * and its RSS and CPU time to `stats`.
  */
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { importJWK, jwtVerify, type JWK } from 'jose';
 import { NO_STORE } from '../../src/http.ts';
+import { serverStats } from './shared.ts';
 
 export type FloorKind = 'bare' | 'rs256' | 'es256';
 
@@ -47,6 +48,7 @@ const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, (info
 });
 
 process.on('message', (m) => {
-  if ((m as { type?: string }).type === 'stats') process.send!({ rssMiB: process.memoryUsage().rss / 1024 / 1024 });
-  if ((m as { type?: string }).type === 'close') server.close(() => process.exit(0));
+  const { type, id } = m as { type?: string; id?: number };
+  if (type === 'stats') process.send!({ id, value: serverStats() });
+  if (type === 'close') server.close(() => process.exit(0));
 });

@@ -1,7 +1,18 @@
 /** What ./bench.ts and its child processes (./bridge-process.ts, ./floor-process.ts) share. */
 
-export interface BenchBridgeStats {
+/** What a server under test reports between runs. */
+export interface ServerStats {
   rssMiB: number;
+  /** User + system CPU time of the process so far, microseconds (process.cpuUsage). */
+  cpuMicros: number;
+}
+
+export function serverStats(): ServerStats {
+  const cpu = process.cpuUsage();
+  return { rssMiB: process.memoryUsage().rss / 1024 / 1024, cpuMicros: cpu.user + cpu.system };
+}
+
+export interface BenchBridgeStats extends ServerStats {
   heapMiB: number;
   entraCalls: number;
   stsCalls: number;
