@@ -8,7 +8,7 @@
  * so each server under test has one event loop and one heap to itself and only one is driven at a
  * time. Proofs are minted before the rounds; minting is never measured.
  *
- *   npm run bench -- [--rounds 2] [--duration 4] [--connections 32] [--out bench-results] [--cold 300] [--entries 10000]
+ *   npm run bench -- [--rounds 2] [--duration 4] [--connections 32] [--out bench-results] [--cold 200] [--entries 10000]
  *                    [--profile]   (the main bridge process writes a .cpuprofile into --out)
  *                    [--only floor-bare,warm-gcp]   (a subset of the scenarios, by id)
  */
@@ -33,7 +33,7 @@ const { values: flags } = parseArgs({
     duration: { type: 'string', default: '4' },
     connections: { type: 'string', default: '32' },
     out: { type: 'string', default: 'bench-results' },
-    cold: { type: 'string', default: '300' },
+    cold: { type: 'string', default: '200' },
     entries: { type: 'string', default: '10000' },
     profile: { type: 'boolean', default: false },
     only: { type: 'string' },
@@ -49,7 +49,7 @@ const COLD_AGENTS = COLD_PER_ROUND * (ROUNDS + 1) + 1;
 /** Distinct (agent, resource) tokens for the memory figure. */
 const MEMORY_ENTRIES = Math.max(100, Number(flags.entries));
 /** Single-use n8n assertions sent per round (each carries a new jti). */
-const N8N_PER_ROUND = 5000;
+const N8N_PER_ROUND = 3000;
 /**
  * Distinct fresh GCP ID tokens: more than the verified-proof cache holds, so cycling through them
  * in order always misses it (the cache evicts the oldest first).
@@ -61,6 +61,8 @@ const GCP_POOL = VERIFIED_PROOF_CACHE_MAX_ENTRIES + 500;
  */
 const AWS_SIGNING_WINDOW_SEC = 700;
 const WARMUP_SEC = 1;
+/** Fresh signed requests per round: each costs an STS emulator round trip in the bridge's process. */
+const AWS_FRESH_PER_ROUND = 400;
 
 // ---------------------------------------------------------------------------------------------
 // Child processes
@@ -315,7 +317,7 @@ const ALL_SCENARIOS: Scenario[] = [
     target: 'bridge',
     floor: 'bare',
     load: async (r) => {
-      const bodies = await awsFreshBodies(r + 1);
+      const bodies = (await awsFreshBodies(r + 1)).slice(0, AWS_FRESH_PER_ROUND);
       return { next: cycle(bodies), limit: { amount: bodies.length } };
     },
   },
