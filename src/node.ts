@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
-import { isConfigured, loadConfig, ConfigError, type Config } from './config/config.ts';
+import { isConfigured, loadConfig, sandboxSkippedHint, ConfigError, type Config } from './config/config.ts';
 import { buildApp, type RuntimePorts } from './compose.ts';
 import {
   DEFAULT_MAX_CONNECTIONS,
@@ -180,7 +180,8 @@ async function main(): Promise<void> {
     config = loadConfig(process.env, { platforms: PLATFORMS, readFile: (p) => readFileSync(p, 'utf8') });
   } catch (e) {
     if (e instanceof ConfigError) {
-      console.error(`agent-id-bridge: ${e.message}`);
+      const hint = sandboxSkippedHint(process.env);
+      console.error(`agent-id-bridge: ${hint === undefined ? '' : `${hint}\n`}${e.message}`);
       process.exit(2);
     }
     throw e;

@@ -2,7 +2,6 @@
  * Environment + policy file → one typed, validated Config, parsed once at startup
  * (docs/architecture.md#configuration-and-the-sandbox). Every error names the offending option path; all problems are reported at once.
  */
-import { parse as parseYaml } from 'yaml';
 import {
   DEFAULT_CLIENT_RATE_LIMIT_PER_MINUTE,
   DEFAULT_CREDENTIAL_RATE_LIMIT_PER_MINUTE,
@@ -24,9 +23,10 @@ import type { AdmissionLimits } from '../limits/admission.ts';
 import { isLoopbackHost } from '../net/loopback.ts';
 import { CACHE_SECRET_MIN_BYTES, DEFAULT_REDIS_KEY_PREFIX } from '../store/redis/constants.ts';
 import { parseRedisUrl } from '../store/redis/url.ts';
-import { compilePolicy, PolicyError, type CompiledPolicy, type PlatformRuleChecks } from '../policy/policy.ts';
+import type { CompiledPolicy } from '../policy/policy.ts';
 import type { PlatformModule } from '../verify/contract.ts';
-import { policyFileSchema, type PlatformsConfig } from './schema.ts';
+import { parsePolicyText } from './policy-file.ts';
+import type { PlatformsConfig } from './schema.ts';
 
 export interface Config {
   /** 'sandbox' only when started by the sandbox launcher: enables loopback http and /_sandbox. */
@@ -116,6 +116,21 @@ export function isConfigured(env: Env): boolean {
   return Object.values(ENV).some((name) => name !== ENV.port && name !== ENV.host && (env[name] ?? '') !== '');
 }
 
+/**
+ * With some bridge variables set but not the ones a bridge needs, `npm start` neither runs the
+ * sandbox (design rule: never beside a configured tenant) nor a bridge. Say which variables stopped
+ * the sandbox and what else to set, so a stray `BRIDGE_RATE_LIMIT_PER_MINUTE` is not a riddle.
+ */
+export function sandboxSkippedHint(env: Env): string | undefined {
+  const isSet = (name: string) => (env[name] ?? '').trim() !== '';
+  const present = Object.values(ENV).filter((name) => name !== ENV.port && name !== ENV.host && isSet(name));
+  const missing = [ENV.issuer, ENV.signingKey].filter((name) => !isSet(name));
+  if (!isSet(ENV.policyFile) && !isSet(ENV.policy)) missing.push(ENV.policyFile);
+  if (present.length === 0 || missing.length === 0) return undefined;
+  const names = present.join(', ');
+  return `the sandbox did not start because ${names} ${present.length === 1 ? 'is' : 'are'} set; set ${missing.join(', ')} to run the bridge, or unset ${names} to run the sandbox`;
+}
+
 export interface LoadOptions {
   /** The platform registry (src/platforms.ts), injected so that src/config never imports an adapter. */
   platforms: readonly PlatformModule[];
@@ -124,14 +139,7 @@ export interface LoadOptions {
   readFile?: (path: string) => string;
 }
 
-/** The registry's load-time checks of each rule, each platform given its own section of the policy. */
-export function registryRuleChecks(platforms: readonly PlatformModule[], sections: PlatformsConfig): PlatformRuleChecks {
-  const moduleOf = (name: string) => platforms.find((p) => p.name === name);
-  return {
-    isAttribute: (platform, name, rule) => moduleOf(platform)?.isAttribute(name, sections[platform], rule) === true,
-    ruleProblems: (platform, rule) => moduleOf(platform)?.ruleProblems?.(rule, sections[platform]) ?? [],
-  };
-}
+export { registryRuleChecks } from './policy-file.ts';
 
 export function loadConfig(env: Env, opts: LoadOptions): Config {
   const problems: string[] = [];
@@ -146,38 +154,17 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
   const audience = get(ENV.audience) ?? issuer;
 
   const signing = get(ENV.signingKey);
-  if (!signing) problems.push(`${ENV.signingKey}: required (an RSA private JWK or PKCS#8 PEM, 2048 bits or more; generate one with "npm run keygen")`);
+  if (!signing) problems.push(`${ENV.signingKey}: required (an RSA private JWK or PKCS#8 PEM, 2048 bits or more; generate one with "npx agent-id-bridge keys generate --out signing.jwk")`);
   const nextSigning = get(ENV.nextSigningKey);
 
   const policyText = readPolicyText(env, get, opts, problems);
   let policy: CompiledPolicy | undefined;
   let platforms: PlatformsConfig = {};
   if (policyText !== undefined) {
-    const source = get(ENV.policyFile) ?? ENV.policy;
-    let raw: unknown;
-    try {
-      raw = parseYaml(policyText.text);
-    } catch (e) {
-      problems.push(`${source}: not valid YAML/JSON (${(e as Error).message.split('\n')[0]})`);
-    }
-    if (raw !== undefined) {
-      const parsed = policyFileSchema(opts.platforms).safeParse(raw);
-      if (!parsed.success) {
-        for (const issue of parsed.error.issues) problems.push(`${source}: ${['policy', ...issue.path.map(String)].join('.')}: ${issue.message}`);
-      } else {
-        try {
-          policy = compilePolicy(parsed.data, registryRuleChecks(opts.platforms, parsed.data.platforms));
-          platforms = parsed.data.platforms;
-        } catch (e) {
-          if (e instanceof PolicyError) problems.push(`${source}: ${e.message}`);
-          else throw e;
-        }
-        for (const platform of opts.platforms) {
-          const section = parsed.data.platforms[platform.name];
-          if (section !== undefined && platform.problems) problems.push(...platform.problems(section, { allowInsecureLoopback }).map((p) => `${source}: ${p}`));
-        }
-      }
-    }
+    const parsed = parsePolicyText(policyText.text, get(ENV.policyFile) ?? ENV.policy, opts.platforms, { allowInsecureLoopback });
+    problems.push(...parsed.problems);
+    policy = parsed.policy;
+    platforms = parsed.platforms;
   }
 
   const entraHost = (get(ENV.entraAuthorityHost) ?? ENTRA_AUTHORITY_HOST).replace(/\/+$/, '');

@@ -29,6 +29,11 @@ export class KeyConfigError extends Error {
   }
 }
 
+/** How to make a key the bridge accepts, for messages that refuse one. */
+const GENERATE_HINT = 'generate one with `npx agent-id-bridge keys generate --out signing.jwk`';
+/** PKCS#1 (RFC 8017 appendix A.1.2) → PKCS#8 (RFC 5208), the form WebCrypto imports. */
+const PKCS1_TO_PKCS8 = 'openssl pkcs8 -topk8 -nocrypt -in key.pem -out key.pkcs8.pem';
+
 /** Import a private RSA key given as a JWK (JSON) or a PKCS#8 PEM. */
 export async function importSigningKey(option: string, material: string): Promise<SigningKey> {
   const text = material.trim();
@@ -37,17 +42,20 @@ export async function importSigningKey(option: string, material: string): Promis
   try {
     if (text.startsWith('{')) {
       const jwk = JSON.parse(text) as JWK;
-      if (jwk.kty !== 'RSA' || typeof jwk.d !== 'string') throw new KeyConfigError(option, 'must be an RSA private key (kty "RSA" with "d")');
+      if (jwk.kty !== 'RSA') throw new KeyConfigError(option, `must be RSA: this is ${typeof jwk.kty === 'string' ? `an ${jwk.kty} key (kty "${jwk.kty}")` : 'a JWK without kty'}, and Entra accepts only RS256 from a FIC issuer; ${GENERATE_HINT}`);
+      if (typeof jwk.d !== 'string') throw new KeyConfigError(option, 'must be an RSA private key: this JWK is a public key (no "d")');
       privateKey = (await importJWK({ ...jwk, alg: 'RS256' }, 'RS256')) as CryptoKey;
       publicJwk = { kty: 'RSA', n: jwk.n!, e: jwk.e! };
     } else if (text.includes('-----BEGIN PRIVATE KEY-----')) {
+      const algorithm = pkcs8Algorithm(text);
+      if (algorithm !== undefined && algorithm !== 'RSA') throw new KeyConfigError(option, `must be RSA: this PEM holds an ${algorithm} key, and Entra accepts only RS256 from a FIC issuer; ${GENERATE_HINT}`);
       // Import extractable once to derive the public half, then keep a non-extractable copy for signing.
       const extractable = await importPKCS8(text, 'RS256', { extractable: true });
       const full = await exportJWK(extractable);
       publicJwk = { kty: 'RSA', n: full.n!, e: full.e! };
       privateKey = await importPKCS8(text, 'RS256');
     } else {
-      throw new KeyConfigError(option, 'expected an RSA private JWK (JSON) or a PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----")');
+      throw new KeyConfigError(option, unrecognisedKeyMessage(text));
     }
   } catch (e) {
     if (e instanceof KeyConfigError) throw e;
@@ -78,4 +86,47 @@ export async function generateSigningKeyJwk(): Promise<string> {
     ['sign', 'verify'],
   )) as CryptoKeyPair;
   return JSON.stringify(await exportJWK(privateKey));
+}
+
+/** Why a value that is neither a JWK nor a PKCS#8 PEM was refused, with what to do (never quoting it). */
+function unrecognisedKeyMessage(text: string): string {
+  if (text.includes('-----BEGIN RSA PRIVATE KEY-----')) return `is a PKCS#1 PEM ("BEGIN RSA PRIVATE KEY"); convert it to PKCS#8 once with: ${PKCS1_TO_PKCS8}`;
+  if (text.includes('-----BEGIN EC PRIVATE KEY-----')) return `must be RSA: this is an EC key ("BEGIN EC PRIVATE KEY"), and Entra accepts only RS256 from a FIC issuer; ${GENERATE_HINT}`;
+  if (/-----BEGIN (?:RSA )?PUBLIC KEY-----/.test(text)) return 'must be an RSA private key: this PEM is a public key';
+  const brace = text.indexOf('{');
+  if (brace > 0 && text.slice(brace).includes('"kty"')) {
+    return `has ${brace} characters of text before the key's JSON: did npm print its banner? use \`npm run -s keygen\` or \`npx agent-id-bridge keys generate --out signing.jwk\``;
+  }
+  return `expected an RSA private JWK (JSON) or a PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----"); ${GENERATE_HINT}`;
+}
+
+/** Object identifiers of RFC 8017 (rsaEncryption), RFC 5480 (id-ecPublicKey) and RFC 8410 (Ed25519, Ed448), DER-encoded. */
+const KEY_ALGORITHM_OIDS: readonly [string, Uint8Array][] = [
+  ['RSA', new Uint8Array([0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01])],
+  ['EC', new Uint8Array([0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01])],
+  ['Ed25519', new Uint8Array([0x06, 0x03, 0x2b, 0x65, 0x70])],
+  ['Ed448', new Uint8Array([0x06, 0x03, 0x2b, 0x65, 0x71])],
+];
+
+/** The algorithm a PKCS#8 PEM's PrivateKeyInfo names (RFC 5208 §5), if it is one of the above. */
+function pkcs8Algorithm(pem: string): string | undefined {
+  const body = pem.replace(/-----[A-Z ]+-----/g, '').replace(/\s+/g, '');
+  let der: Uint8Array;
+  try {
+    der = Uint8Array.from(atob(body), (c) => c.charCodeAt(0));
+  } catch {
+    return undefined;
+  }
+  // The algorithm identifier sits in the first few dozen bytes of PrivateKeyInfo.
+  const head = der.subarray(0, 64);
+  for (const [name, oid] of KEY_ALGORITHM_OIDS) if (indexOf(head, oid) >= 0) return name;
+  return undefined;
+}
+
+function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
 }

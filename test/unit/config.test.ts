@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, isConfigured, loadConfig } from '../../src/config/config.ts';
+import { ConfigError, isConfigured, loadConfig, sandboxSkippedHint } from '../../src/config/config.ts';
 import { renderPolicySchema, SCHEMA_PATH } from '../../src/config/write-schema.ts';
 import { generateSigningKeyJwk } from '../../src/issuer/keys.ts';
 import { PLATFORMS } from '../../src/platforms.ts';
@@ -131,5 +131,22 @@ describe('configuration', () => {
       expect(problems(env({ ENTRA_TOKEN_EXCHANGE_AUDIENCE: bad }))).toEqual([expect.stringMatching(/^ENTRA_TOKEN_EXCHANGE_AUDIENCE: must be a URI/)]);
     }
     expect(isConfigured({ ENTRA_TOKEN_EXCHANGE_AUDIENCE: 'api://AzureADTokenExchange' })).toBe(true);
+  });
+});
+
+describe('issue 9 item 9: configuration messages a first-time operator can act on', () => {
+  it('issue 9 item 9: an unquoted numeric id in YAML says to quote it, and what YAML made of it', () => {
+    const awsPolicy = `${POLICY.replace('platforms: { gcp: {} }', 'platforms: { gcp: {}, aws: {} }')}  - { name: a, platform: aws, principal: "arn:aws:iam::012345678901:role/x", attributes: { account: 012345678901 }, agent: 33333333-3333-4333-8333-333333333333, resources: [https://graph.microsoft.com] }\n`;
+    const found = problems(env({ BRIDGE_POLICY: awsPolicy }));
+    expect(found).toContainEqual('BRIDGE_POLICY: policy.rules.1.attributes.account: must be a string: quote numeric ids such as account numbers, e.g. "012345678901" (YAML read 012345678901 as the number 12345678901)');
+    const gcpPolicy = POLICY.replace('principal: "1"', 'principal: 108234567890123456789');
+    expect(problems(env({ BRIDGE_POLICY: gcpPolicy }))).toContainEqual(expect.stringMatching(/policy\.rules\.0\.principal: must be a string: quote numeric ids such as account numbers, e\.g\. "108234567890123456789" \(YAML read 108234567890123456789 as the number 108234567890123460000\)/));
+  });
+
+  it('issue 9 item 9: the hint names the stray variables and the missing ones, and is silent when nothing or everything is set', () => {
+    expect(sandboxSkippedHint({ BRIDGE_AUDIT: 'off', ENTRA_TIMEOUT_MS: '100' })).toBe('the sandbox did not start because ENTRA_TIMEOUT_MS, BRIDGE_AUDIT are set; set BRIDGE_ISSUER, BRIDGE_SIGNING_KEY, BRIDGE_POLICY_FILE to run the bridge, or unset ENTRA_TIMEOUT_MS, BRIDGE_AUDIT to run the sandbox');
+    expect(sandboxSkippedHint({ BRIDGE_ISSUER: 'https://b.example', BRIDGE_POLICY: POLICY })).toMatch(/set BRIDGE_SIGNING_KEY to run the bridge/);
+    expect(sandboxSkippedHint({ PORT: '1' })).toBeUndefined();
+    expect(sandboxSkippedHint(env())).toBeUndefined();
   });
 });

@@ -1,4 +1,4 @@
-import { decodeProtectedHeader, exportPKCS8, generateKeyPair, jwtVerify, createLocalJWKSet, calculateJwkThumbprint } from 'jose';
+import { decodeProtectedHeader, exportJWK, exportPKCS8, generateKeyPair, jwtVerify, createLocalJWKSet, calculateJwkThumbprint } from 'jose';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { mintBridgeAssertion } from '../../src/issuer/assertion.ts';
@@ -75,5 +75,29 @@ describe('issuer keys, discovery and assertions', () => {
     const jwt = await mintBridgeAssertion(keys, { issuer: 'https://bridge.example.com', subject: 's', audience: 'api://AzureADTokenExchangeUSGov', now: 1_800_000_000 });
     const { payload } = await jwtVerify(jwt, createLocalJWKSet(jwksDocument(keys) as never), { algorithms: ['RS256'], currentDate: new Date(1_800_000_000_000) });
     expect(payload.aud).toBe('api://AzureADTokenExchangeUSGov');
+  });
+});
+
+describe('issue 9 item 9: signing key messages a first-time operator can act on', () => {
+  it('issue 9 item 9: an EC key (JWK, PKCS#8 PEM or SEC1 PEM) is refused with "must be RSA"', async () => {
+    const { privateKey: ec } = await generateKeyPair('ES256', { extractable: true });
+    await expect(importSigningKey('BRIDGE_SIGNING_KEY', JSON.stringify(await exportJWK(ec)))).rejects.toThrow(/BRIDGE_SIGNING_KEY: must be RSA: .*kty "EC"/);
+    await expect(importSigningKey('BRIDGE_SIGNING_KEY', await exportPKCS8(ec))).rejects.toThrow(/BRIDGE_SIGNING_KEY: must be RSA: this PEM holds an EC key/);
+    const sec1 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'sec1', format: 'pem' }).toString();
+    await expect(importSigningKey('BRIDGE_SIGNING_KEY', sec1)).rejects.toThrow(/must be RSA: this is an EC key/);
+  });
+
+  it('issue 9 item 9: a PKCS#1 PEM is refused with the one-line openssl conversion', async () => {
+    const pkcs1 = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+    await expect(importSigningKey('BRIDGE_SIGNING_KEY', pkcs1)).rejects.toThrow(/PKCS#1 PEM .*openssl pkcs8 -topk8 -nocrypt -in key\.pem -out key\.pkcs8\.pem/);
+  });
+
+  it('issue 9 item 9: npm\'s banner before the JSON of a key points at npm run -s and keys generate --out, without quoting the key', async () => {
+    const jwk = await generateSigningKeyJwk();
+    const saved = `\n> agent-id-bridge@0.1.0 keygen\n> node src/keygen.ts\n\n${jwk}\n`;
+    const err = await importSigningKey('BRIDGE_SIGNING_KEY', saved).catch((e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(KeyConfigError);
+    expect(err.message).toMatch(/did npm print its banner\? use `npm run -s keygen` or `npx agent-id-bridge keys generate --out signing\.jwk`/);
+    expect(err.message).not.toContain(JSON.parse(jwk).d.slice(0, 16));
   });
 });
