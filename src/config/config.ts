@@ -124,7 +124,7 @@ export function isConfigured(env: Env): boolean {
 export function sandboxSkippedHint(env: Env): string | undefined {
   const isSet = (name: string) => (env[name] ?? '').trim() !== '';
   const present = Object.values(ENV).filter((name) => name !== ENV.port && name !== ENV.host && isSet(name));
-  const missing = [ENV.issuer, ENV.signingKey].filter((name) => !isSet(name));
+  const missing: string[] = [ENV.issuer, ENV.signingKey].filter((name) => !isSet(name));
   if (!isSet(ENV.policyFile) && !isSet(ENV.policy)) missing.push(ENV.policyFile);
   if (present.length === 0 || missing.length === 0) return undefined;
   const names = present.join(', ');

@@ -95,7 +95,7 @@ describe('issue 9 item 9: signing key messages a first-time operator can act on'
   it('issue 9 item 9: npm\'s banner before the JSON of a key points at npm run -s and keys generate --out, without quoting the key', async () => {
     const jwk = await generateSigningKeyJwk();
     const saved = `\n> agent-id-bridge@0.1.0 keygen\n> node src/keygen.ts\n\n${jwk}\n`;
-    const err = await importSigningKey('BRIDGE_SIGNING_KEY', saved).catch((e: unknown) => e as Error);
+    const err = (await importSigningKey('BRIDGE_SIGNING_KEY', saved).catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(KeyConfigError);
     expect(err.message).toMatch(/did npm print its banner\? use `npm run -s keygen` or `npx agent-id-bridge keys generate --out signing\.jwk`/);
     expect(err.message).not.toContain(JSON.parse(jwk).d.slice(0, 16));
