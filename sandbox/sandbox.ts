@@ -73,6 +73,7 @@ export interface SandboxPolicy {
   tenants: Record<string, unknown>[];
   platforms: Record<string, Record<string, unknown>>;
   rules: Record<string, unknown>[];
+  deny?: Record<string, unknown>;
 }
 
 export interface Sandbox {

@@ -14,6 +14,7 @@ import { loadIssuerKeys } from './issuer/keys.ts';
 import { createBoundedFetch, type BoundedFetch } from './net/bounded-fetch.ts';
 import { AdmissionGuard, type RequestOrigin } from './limits/admission.ts';
 import { MemoryRateLimiter } from './limits/rate-limiter.ts';
+import type { RuntimeDenyList } from './policy/deny.ts';
 import { MemoryReplayStore } from './store/memory.ts';
 import type { RateLimiter, ReplayStore, SharedCache } from './store/ports.ts';
 import type { EntraToken } from './entra/types.ts';
@@ -47,6 +48,8 @@ export interface RuntimePorts {
    * shares one client budget.
    */
   clientOrigin?: (req: Request, env: unknown) => RequestOrigin;
+  /** A kill switch kept outside the policy file (Workers: src/store/durable/deny-list.ts). */
+  runtimeDeny?: RuntimeDenyList;
 }
 
 /**
@@ -126,6 +129,7 @@ export async function buildAppDeps(config: Config, ports: RuntimePorts): Promise
     ...(ports.sandboxManifest ? { sandboxManifest: ports.sandboxManifest } : {}),
     ...(ports.logError ? { logError: ports.logError } : {}),
     ...(ports.clientOrigin ? { clientOrigin: ports.clientOrigin } : {}),
+    ...(ports.runtimeDeny ? { runtimeDeny: ports.runtimeDeny } : {}),
   };
 }
 

@@ -221,3 +221,18 @@ export const DEFAULT_MAX_CONNECTIONS = 512;
  */
 export const LINGER_CLOSE_MS = 2_000;
 export const LINGER_CLOSE_MAX_BYTES = 1024 * 1024;
+
+/**
+ * Policy file reload on Node (docs/operations.md#kill-switch): editors and Kubernetes ConfigMap
+ * updates write a file in several steps (truncate + write, or a symlink swap), each an fs.watch
+ * event; wait this long after the last one before reading, so a half-written file is not read.
+ */
+export const POLICY_RELOAD_DEBOUNCE_MS = 250;
+/**
+ * Workers kill switch (src/store/durable/deny-list.ts): an isolate re-reads the admin endpoint's
+ * deny list at most this often. An update takes effect at once in the isolate that received it and
+ * within this delay everywhere else; a read that fails refuses requests (503), never skips the list.
+ */
+export const DENY_LIST_REFRESH_MS = 5_000;
+/** Largest deny list body the admin endpoint accepts (an incident list, not a directory). */
+export const DENY_LIST_MAX_BYTES = 64 * 1024;

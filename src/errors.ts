@@ -58,6 +58,8 @@ export type ReasonCode =
   | 'replay_store_unavailable'
   | 'replay_quota_exceeded'
   | 'rate_limit_store_unavailable'
+  | 'deny_list_unavailable'
+  | 'denied_by_operator'
   | 'entra_unavailable'
   | 'entra_throttled'
   | 'entra_timeout'
@@ -121,6 +123,9 @@ export function toWire(reason: ReasonCode): WireShape {
       // One generic text; a refusal may append what the caller controls (publicDetail).
       return { status: 400, error: 'invalid_request', description: 'The workload proof could not be verified.' };
     case 'no_rule_matches':
+    // The kill switch (docs/operations.md#kill-switch) answers like a missing rule: a caller must not
+    // learn that it, its agent or its n8n instance is on a deny list. The audit log says which.
+    case 'denied_by_operator':
       return { status: 400, error: 'invalid_request', description: 'No trust policy rule allows this workload.' };
     case 'agent_ambiguous':
       return { status: 400, error: 'invalid_target', description: 'Several agent identities are allowed; name one with the audience parameter.' };
@@ -158,6 +163,7 @@ export function toWire(reason: ReasonCode): WireShape {
       return { status: 502, error: 'server_error', description: 'The platform verifier answered with a redirect, which the bridge does not follow.' };
     case 'replay_store_unavailable':
     case 'rate_limit_store_unavailable':
+    case 'deny_list_unavailable':
       // The bridge's own state is full or unreachable: fail closed, and never call it a replay.
       return { status: 503, error: 'temporarily_unavailable', description: 'The bridge cannot check requests right now; retry after the indicated delay.' };
     case 'replay_quota_exceeded':
@@ -219,7 +225,7 @@ export class BridgeError extends Error {
  */
 export function storeUnavailable(e: StoreUnavailableError): BridgeError {
   const fields = { store: e.store, condition: e.condition, ...(e.partition !== undefined ? { partition: e.partition } : {}) };
-  let reason: ReasonCode = e.store === 'rate-limit' ? 'rate_limit_store_unavailable' : 'replay_store_unavailable';
+  let reason: ReasonCode = e.store === 'rate-limit' ? 'rate_limit_store_unavailable' : e.store === 'deny-list' ? 'deny_list_unavailable' : 'replay_store_unavailable';
   if (e.store === 'replay' && e.partition !== undefined) reason = 'replay_quota_exceeded';
   return new BridgeError(reason, e.message, { retryAfterSec: e.retryAfterSec, fields });
 }

@@ -7,8 +7,10 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
-import { isConfigured, loadConfig, sandboxSkippedHint, ConfigError, type Config } from './config/config.ts';
+import type { AppDeps } from './app.ts';
+import { ENV, isConfigured, loadConfig, sandboxSkippedHint, ConfigError, type Config } from './config/config.ts';
 import { buildApp, type RuntimePorts } from './compose.ts';
+import { reloadPolicyFile } from './policy/reload.ts';
 import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_PORT,
@@ -106,13 +108,13 @@ export async function redisPorts(config: Config, opts: { clock?: () => number; l
   return { ports: { replay: stores.replay, rateLimiter: stores.rateLimiter, ...(stores.sharedTokens ? { sharedTokenCache: stores.sharedTokens } : {}) }, stores };
 }
 
-export async function startBridge(config: Config, ports: RuntimePorts = nodePorts()): Promise<RunningServer> {
+export async function startBridge(config: Config, ports: RuntimePorts = nodePorts()): Promise<RunningServer & { deps: AppDeps }> {
   const redis = await redisPorts(config, ports.clock ? { clock: ports.clock } : {});
   try {
-    const { app } = await buildApp(config, { clientOrigin: nodeClientOrigin(config.node.trustedProxyHops), ...redis?.ports, ...ports });
+    const { app, deps } = await buildApp(config, { clientOrigin: nodeClientOrigin(config.node.trustedProxyHops), ...redis?.ports, ...ports });
     const server = await listen(config.listen.host, config.listen.port, (req, env) => app.fetch(req, env), { maxConnections: config.node.maxConnections });
-    if (!redis) return server;
-    return { ...server, redis: redis.stores, close: () => server.close().finally(() => redis.stores.close()) };
+    if (!redis) return { ...server, deps };
+    return { ...server, deps, redis: redis.stores, close: () => server.close().finally(() => redis.stores.close()) };
   } catch (e) {
     await redis?.stores.close();
     throw e;
@@ -188,9 +190,18 @@ async function main(): Promise<void> {
   }
   const server = await startBridge(config);
   console.log(`agent-id-bridge listening on ${server.url} as issuer ${config.issuer}`);
+  watchPolicy(config, server.deps);
   const stop = () => void server.close().then(() => process.exit(0));
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+}
+
+/** The kill switch on Node: reload the policy file on SIGHUP and on change (src/policy/reload.ts). */
+function watchPolicy(config: Config, deps: AppDeps): void {
+  const file = process.env[ENV.policyFile]?.trim();
+  if (file) reloadPolicyFile({ file, platforms: PLATFORMS, runtime: { allowInsecureLoopback: config.allowInsecureLoopback }, target: deps, loadedPlatforms: config.platforms });
+  // SIGHUP would otherwise end the process: an inline policy has nothing to reload.
+  else process.on('SIGHUP', () => console.error(JSON.stringify({ type: 'policy_reload', trigger: 'SIGHUP', outcome: 'unchanged', note: `${ENV.policy} is inline: restart to change it` })));
 }
 
 if (import.meta.main) {

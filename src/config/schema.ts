@@ -71,6 +71,24 @@ const RuleSchema = z
   .strict();
 
 /**
+ * The kill switch (docs/operations.md#kill-switch): exact values refused before any rule is looked at,
+ * whatever the rules say. Reloaded without a restart on Node (SIGHUP, file change); on Workers a
+ * second list is kept in a Durable Object and set through the admin endpoint.
+ */
+const denySchema = (platformNames: readonly string[]) =>
+  z
+  .object({
+    principals: z
+      .object(Object.fromEntries(platformNames.map((n) => [n, z.array(nonEmpty).optional()])))
+      .strict()
+      .optional()
+      .describe('Per platform, principals refused (exact, case-sensitive, as the audit log shows them)'),
+    agents: z.array(guid).optional().describe('Agent identity client ids no workload may get a token for'),
+    n8nInstances: z.array(nonEmpty).optional().describe('n8n instance ids whose assertions are refused'),
+  })
+  .strict();
+
+/**
  * The policy file schema for a registry of platforms: `platforms` has one optional section per
  * registered platform (its adapter's schema; a platform is enabled by its section being present) and
  * nothing else, and a rule's `platform` is one of the registered names.
@@ -87,6 +105,7 @@ export function policyFileSchema(platforms: readonly PlatformModule[]) {
       tenants: z.array(TenantSchema).min(1),
       platforms: sections,
       rules: z.array(rule).describe('Evaluated in order; no rule, no token (default deny)'),
+      deny: denySchema(names).optional().describe('Kill switch: principals, agents and n8n instances refused whatever the rules say'),
     })
     .strict();
 }
@@ -98,6 +117,12 @@ export interface PolicyFile {
   tenants: z.infer<typeof TenantSchema>[];
   platforms: PlatformsConfig;
   rules: RuleInput[];
+  deny?: DenyInput | undefined;
+}
+export interface DenyInput {
+  principals?: Readonly<Record<string, readonly string[] | undefined>> | undefined;
+  agents?: readonly string[] | undefined;
+  n8nInstances?: readonly string[] | undefined;
 }
 export type Matcher = z.infer<typeof MatcherSchema>;
 export type Mode = z.infer<typeof ModeSchema>;

@@ -7,6 +7,7 @@
 import type { ReasonCode } from '../errors.ts';
 import type { RuleProblem, VerifiedWorkload } from '../verify/contract.ts';
 import type { Mode, PolicyFile, RuleInput } from '../config/schema.ts';
+import { compileDenyList, type DenyList } from './deny.ts';
 import { compileMatcher, matches, type CompiledMatcher } from './matcher.ts';
 
 export interface AgentTarget {
@@ -33,6 +34,8 @@ export interface CompiledPolicy {
   rules: readonly CompiledRule[];
   agents: ReadonlyMap<string, AgentTarget>;
   tenants: readonly { tenantId: string; blueprints: readonly string[] }[];
+  /** The policy file's kill switch (./deny.ts); empty without a `deny` section. */
+  deny: DenyList;
 }
 
 export interface PolicyRequest {
@@ -128,7 +131,7 @@ export function compilePolicy(file: PolicyFile, checks: AttributeNames | Platfor
   });
 
   const tenants = file.tenants.map((t) => ({ tenantId: t.tenantId, blueprints: t.blueprints.map((b) => b.appId) }));
-  return { rules, agents, tenants };
+  return { rules, agents, tenants, deny: compileDenyList(file.deny) };
 }
 
 function normaliseResource(resource: string, path: string): string {

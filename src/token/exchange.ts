@@ -8,6 +8,7 @@ import { TOKEN_TYPE } from '../constants.ts';
 import type { AgentTokenService } from '../entra/client.ts';
 import { BridgeError } from '../errors.ts';
 import { routingKeyOf, type AdmissionGuard, type RequestOrigin } from '../limits/admission.ts';
+import { deniedAgent, deniedWorkload, type DenyList, type RuntimeDenyList } from '../policy/deny.ts';
 import { evaluatePolicy, type CompiledPolicy, type PolicyDecision } from '../policy/policy.ts';
 import { StoreUnavailableError, type RateLimiter, type ReplayStore } from '../store/ports.ts';
 import { sha256Hex } from '../util/hash.ts';
@@ -20,7 +21,10 @@ export interface ExchangeDeps {
   issuer: string;
   audience: string;
   verifiers: readonly WorkloadVerifier[];
+  /** Read on every request: a reload (src/policy/reload.ts) replaces it without a restart. */
   policy: CompiledPolicy;
+  /** The run-time kill switch besides the policy file's (Workers: the admin endpoint's list). */
+  runtimeDeny?: RuntimeDenyList;
   agentTokens: AgentTokenService;
   replay: ReplayStore;
   rateLimiter: RateLimiter;
@@ -110,10 +114,15 @@ export async function verifyAndDecide(deps: ExchangeDeps, req: TokenRequest, aud
   Object.assign(audit, { proof_kind: w.proofKind, issuer: w.issuer, principal: w.principal, attributes: w.attributes });
   if (w.auditContext) audit.context = w.auditContext;
 
+  const policy = deps.policy;
+  const denyLists = await currentDenyLists(deps, policy);
+  const deniedBy = deniedWorkload(denyLists, w);
+  if (deniedBy) throw deniedByOperator(deniedBy, deniedBy === 'principals' ? w.principal : (w.attributes.instance_id ?? ''));
+
   const limit = await hitPrincipalLimit(deps.rateLimiter, principalLimitKey(w));
   if (!limit.allowed) throw new BridgeError('rate_limited', `principal over its rate limit`, { retryAfterSec: limit.retryAfterSec });
 
-  const decision = evaluatePolicy(deps.policy, w, {
+  const decision = evaluatePolicy(policy, w, {
     ...(req.agent !== undefined ? { agent: req.agent } : {}),
     resource: req.resource,
     mode: req.mode,
@@ -121,12 +130,23 @@ export async function verifyAndDecide(deps: ExchangeDeps, req: TokenRequest, aud
   });
   if (decision.allowed) Object.assign(audit, { rule: decision.rule.name, tenant: decision.agent.tenantId, blueprint: decision.agent.blueprintId, agent: decision.agent.agentId });
   else if (decision.rule) audit.rule = decision.rule;
+  if (decision.allowed && deniedAgent(denyLists, decision.agent.agentId)) throw deniedByOperator('agents', decision.agent.agentId);
   return { workload: w, decision };
 }
 
 /** The per-principal limit's key: the principal within its platform, and within its scope when it has one. */
 function principalLimitKey(w: VerifiedWorkload): string {
   return w.principalScope === undefined ? `${w.platform}|${w.principal}` : `${w.platform}|${w.principalScope}\n${w.principal}`;
+}
+
+/** The policy file's deny list, plus the run-time one where the runtime has it (fails closed: 503). */
+async function currentDenyLists(deps: ExchangeDeps, policy: CompiledPolicy): Promise<DenyList[]> {
+  return deps.runtimeDeny ? [policy.deny, await deps.runtimeDeny.current()] : [policy.deny];
+}
+
+/** Audited as the kill switch with the list and the value; the caller gets the no-rule answer (src/errors.ts). */
+function deniedByOperator(list: string, value: string): BridgeError {
+  return new BridgeError('denied_by_operator', `on the operator's deny list (${list})`, { fields: { list, received: value } });
 }
 
 /** A full in-process limiter table refuses new principals with a reason of its own (503), never "rate limited". */
