@@ -34,8 +34,8 @@ export interface CompiledPolicy {
   rules: readonly CompiledRule[];
   agents: ReadonlyMap<string, AgentTarget>;
   tenants: readonly { tenantId: string; blueprints: readonly string[] }[];
-  /** The policy file's kill switch (./deny.ts); empty without a `deny` section. */
-  deny: DenyList;
+  /** The policy file's kill switch (./deny.ts); absent or empty without a `deny` section. */
+  deny?: DenyList;
 }
 
 export interface PolicyRequest {

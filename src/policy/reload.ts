@@ -12,6 +12,7 @@ import type { PlatformsConfig } from '../config/schema.ts';
 import { POLICY_RELOAD_DEBOUNCE_MS } from '../constants.ts';
 import { sha256Hex } from '../util/hash.ts';
 import type { PlatformModule } from '../verify/contract.ts';
+import { EMPTY_DENY_LIST } from './deny.ts';
 import type { CompiledPolicy } from './policy.ts';
 
 export type ReloadTrigger = 'SIGHUP' | 'change';
@@ -64,7 +65,7 @@ export function reloadPolicyFile(opts: PolicyReloadOptions): PolicyReloader {
     }
     opts.target.policy = parsed.policy;
     appliedHash = hash;
-    const deny = parsed.policy.deny;
+    const deny = parsed.policy.deny ?? EMPTY_DENY_LIST;
     const platformsChanged = JSON.stringify(parsed.platforms) !== JSON.stringify(opts.loadedPlatforms);
     log({
       ...base,

@@ -8,7 +8,7 @@ import { TOKEN_TYPE } from '../constants.ts';
 import type { AgentTokenService } from '../entra/client.ts';
 import { BridgeError } from '../errors.ts';
 import { routingKeyOf, type AdmissionGuard, type RequestOrigin } from '../limits/admission.ts';
-import { deniedAgent, deniedWorkload, type DenyList, type RuntimeDenyList } from '../policy/deny.ts';
+import { deniedAgent, deniedWorkload, EMPTY_DENY_LIST, type DenyList, type RuntimeDenyList } from '../policy/deny.ts';
 import { evaluatePolicy, type CompiledPolicy, type PolicyDecision } from '../policy/policy.ts';
 import { StoreUnavailableError, type RateLimiter, type ReplayStore } from '../store/ports.ts';
 import { sha256Hex } from '../util/hash.ts';
@@ -141,7 +141,8 @@ function principalLimitKey(w: VerifiedWorkload): string {
 
 /** The policy file's deny list, plus the run-time one where the runtime has it (fails closed: 503). */
 async function currentDenyLists(deps: ExchangeDeps, policy: CompiledPolicy): Promise<DenyList[]> {
-  return deps.runtimeDeny ? [policy.deny, await deps.runtimeDeny.current()] : [policy.deny];
+  const fromFile = policy.deny ?? EMPTY_DENY_LIST;
+  return deps.runtimeDeny ? [fromFile, await deps.runtimeDeny.current()] : [fromFile];
 }
 
 /** Audited as the kill switch with the list and the value; the caller gets the no-rule answer (src/errors.ts). */
