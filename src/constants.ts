@@ -236,3 +236,5 @@ export const POLICY_RELOAD_DEBOUNCE_MS = 250;
 export const DENY_LIST_REFRESH_MS = 5_000;
 /** Largest deny list body the admin endpoint accepts (an incident list, not a directory). */
 export const DENY_LIST_MAX_BYTES = 64 * 1024;
+/** Shortest BRIDGE_ADMIN_TOKEN accepted: 32 characters of `openssl rand -base64 32` carry about 190 bits. */
+export const ADMIN_TOKEN_MIN_CHARS = 32;

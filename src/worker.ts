@@ -16,14 +16,20 @@ import { isLoopbackHost } from './net/loopback.ts';
 import { DurableRateLimiter, DurableReplayStore } from './store/durable/stores.ts';
 import type { RateLimitCounter } from './store/durable/rate-limit-counter.ts';
 import type { ReplayGuard } from './store/durable/replay-guard.ts';
+import { DurableDenyList, type KillSwitch } from './store/durable/kill-switch.ts';
+import { ADMIN_DENY_PATH, createDenyEndpoint } from './admin/deny-endpoint.ts';
+import { ADMIN_TOKEN_MIN_CHARS } from './constants.ts';
 
 export { RateLimitCounter } from './store/durable/rate-limit-counter.ts';
 export { ReplayGuard } from './store/durable/replay-guard.ts';
+export { KillSwitch } from './store/durable/kill-switch.ts';
 
 /** Bindings (wrangler.toml) plus the BRIDGE_* / ENTRA_* vars and secrets of src/config/config.ts. */
 export interface WorkerEnv {
   REPLAY: DurableObjectNamespace<ReplayGuard>;
   RATE_LIMIT: DurableObjectNamespace<RateLimitCounter>;
+  /** The run-time deny list (kill switch); used when BRIDGE_ADMIN_TOKEN is set. */
+  DENY_LIST?: DurableObjectNamespace<KillSwitch>;
   /** "sandbox" only for local runs against the emulators (wrangler dev, tests): allows http to loopback. */
   BRIDGE_MODE?: string;
   [variable: string]: unknown;
@@ -32,7 +38,7 @@ export interface WorkerEnv {
 export type BridgeHandler = (request: Request) => Promise<Response>;
 
 /** Options that hold a secret or the policy: set with `wrangler secret put`, never as [vars]. */
-export const SECRET_OPTIONS = ['BRIDGE_SIGNING_KEY', 'BRIDGE_NEXT_SIGNING_KEY', 'BRIDGE_POLICY'] as const;
+export const SECRET_OPTIONS = ['BRIDGE_SIGNING_KEY', 'BRIDGE_NEXT_SIGNING_KEY', 'BRIDGE_POLICY', 'BRIDGE_ADMIN_TOKEN'] as const;
 
 /** What .dev.vars.example and the README put where a real value must go. */
 const PLACEHOLDER = /\b(?:REPLACE[_-]?ME|CHANGE[_-]?ME)\b|^\s*(?:placeholder|todo|x{3,}|\.\.\.)\s*$/i;
@@ -54,6 +60,10 @@ export async function createBridgeHandler(env: WorkerEnv): Promise<BridgeHandler
     }
     if (problems.length > 0 || !config) throw new ConfigError(problems);
     const clock = () => Math.floor(Date.now() / 1000);
+    // The kill switch's run-time list exists only with an operator credential to set it.
+    const adminToken = vars.BRIDGE_ADMIN_TOKEN?.trim() || undefined;
+    const denyList = adminToken !== undefined && env.DENY_LIST ? new DurableDenyList(env.DENY_LIST) : undefined;
+    const admin = adminToken !== undefined && denyList ? createDenyEndpoint({ token: adminToken, store: denyList, platforms: PLATFORMS }) : undefined;
     const { app } = await buildApp(config, {
       entraTransport: createFetchTransport,
       clock,
@@ -62,8 +72,9 @@ export async function createBridgeHandler(env: WorkerEnv): Promise<BridgeHandler
       logError: (message) => console.error(JSON.stringify({ type: 'error', message })),
       // Set by Cloudflare's edge, which overwrites any value a client sends (src/limits/client-address.ts).
       clientOrigin: (req) => ({ address: req.headers.get('cf-connecting-ip') ?? undefined }),
+      ...(denyList ? { runtimeDeny: denyList } : {}),
     });
-    return async (request) => app.fetch(request);
+    return async (request) => (admin && new URL(request.url).pathname === ADMIN_DENY_PATH ? admin(request) : app.fetch(request));
   } catch (e) {
     console.error(JSON.stringify({ type: 'config_error', problems: describeFailure(e) }));
     return async () => misconfigured();
@@ -101,6 +112,11 @@ function checkWorkerEnv(env: WorkerEnv, vars: Env, mode: 'production' | 'sandbox
   // Redis is the Node replicas' store (docs/redis.md); here the same state is in Durable Objects.
   for (const name of ['BRIDGE_REDIS_URL', 'BRIDGE_REDIS_KEY_PREFIX', 'BRIDGE_SHARED_TOKEN_CACHE', 'BRIDGE_CACHE_ENCRYPTION_KEY']) {
     if ((vars[name] ?? '') !== '') problems.push(`${name}: Node only; on Workers the replay store and rate limits are Durable Objects (docs/workers.md); remove it`);
+  }
+  const adminToken = vars.BRIDGE_ADMIN_TOKEN?.trim();
+  if (adminToken) {
+    if (adminToken.length < ADMIN_TOKEN_MIN_CHARS) problems.push(`BRIDGE_ADMIN_TOKEN: at least ${ADMIN_TOKEN_MIN_CHARS} characters (e.g. openssl rand -base64 32)`);
+    if (typeof (env.DENY_LIST as { getByName?: unknown } | undefined)?.getByName !== 'function') problems.push('DENY_LIST: Durable Object binding missing; BRIDGE_ADMIN_TOKEN needs it (see [[durable_objects.bindings]] in wrangler.toml)');
   }
   const issuer = vars.BRIDGE_ISSUER;
   const host = issuer && URL.canParse(issuer) ? new URL(issuer) : undefined;

@@ -107,6 +107,8 @@ export const ENV = {
   redisKeyPrefix: 'BRIDGE_REDIS_KEY_PREFIX',
   sharedTokenCache: 'BRIDGE_SHARED_TOKEN_CACHE',
   cacheEncryptionKey: 'BRIDGE_CACHE_ENCRYPTION_KEY',
+  /** Workers only: the operator credential of the kill switch's admin endpoint (src/admin/deny-endpoint.ts). */
+  adminToken: 'BRIDGE_ADMIN_TOKEN',
 } as const;
 
 export type Env = Readonly<Record<string, string | undefined>>;

@@ -88,6 +88,11 @@ const denySchema = (platformNames: readonly string[]) =>
   })
   .strict();
 
+/** The deny list's shape for a registry of platforms: the policy file's `deny` and the Workers admin endpoint's body. */
+export function denyListSchema(platforms: readonly PlatformModule[]) {
+  return denySchema(platforms.map((p) => p.name));
+}
+
 /**
  * The policy file schema for a registry of platforms: `platforms` has one optional section per
  * registered platform (its adapter's schema; a platform is enabled by its section being present) and

@@ -5,6 +5,6 @@ declare namespace Cloudflare {
   interface Env extends BridgeWorkerEnv {}
   interface GlobalProps {
     mainModule: typeof import('../../src/worker.ts');
-    durableNamespaces: 'ReplayGuard' | 'RateLimitCounter';
+    durableNamespaces: 'ReplayGuard' | 'RateLimitCounter' | 'KillSwitch';
   }
 }
