@@ -13,7 +13,7 @@ import { StoreUnavailableError } from './store/ports.ts';
 import { checkProofUnspent, exchange, verifyAndDecide, type ExchangeDeps } from './token/exchange.ts';
 import { readStrictForm } from './token/form.ts';
 import { parseTokenRequest } from './token/request.ts';
-import { AUDIT_DETAIL_MAX_CHARS, AUDIT_FIELD_MAX_CHARS, TOKEN_TYPE } from './constants.ts';
+import { AUDIT_DETAIL_MAX_CHARS, AUDIT_FIELD_MAX_CHARS, JWKS_RESPONSE_MAX_AGE_SEC, TOKEN_TYPE } from './constants.ts';
 
 export interface AppDeps extends ExchangeDeps {
   /** Token types of every registered platform's proofs (src/platforms.ts). */
@@ -39,7 +39,7 @@ export function createApp(deps: AppDeps): Hono {
 
   app.get('/.well-known/openid-configuration', (c) => c.json(discovery, 200, { 'Cache-Control': 'public, max-age=3600' }));
   // Entra caches JWKS up to about an hour (docs/architecture.md#the-bridge-as-an-oidc-issuer); keep ours short so a published next key is seen promptly.
-  app.get('/.well-known/jwks.json', (c) => c.json(jwks, 200, { 'Cache-Control': 'public, max-age=300' }));
+  app.get('/.well-known/jwks.json', (c) => c.json(jwks, 200, { 'Cache-Control': `public, max-age=${JWKS_RESPONSE_MAX_AGE_SEC}` }));
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', (c) => c.json({ status: 'ready', issuer: deps.issuer, keys: jwks.keys.length, platforms: [...new Set(deps.verifiers.map((v) => v.platform))], entra_transport: deps.agentTokens.transportName }));
 

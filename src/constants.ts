@@ -238,3 +238,26 @@ export const DENY_LIST_REFRESH_MS = 5_000;
 export const DENY_LIST_MAX_BYTES = 64 * 1024;
 /** Shortest BRIDGE_ADMIN_TOKEN accepted: 32 characters of `openssl rand -base64 32` carry about 190 bits. */
 export const ADMIN_TOKEN_MIN_CHARS = 32;
+
+/**
+ * How long Entra may keep a FIC issuer's signing keys after fetching its JWKS. Undocumented; reports
+ * say up to about an hour (docs/entra.md, "Assumptions"). A next key must be published at least this
+ * long before it signs (docs/operations.md#rotating-the-signing-key).
+ */
+export const ENTRA_ISSUER_KEYS_CACHE_MAX_SEC = 3_600;
+/** What `agent-id-bridge keys rotate` advises between publishing and promoting: a day, well over the hour above. */
+export const KEY_ROTATION_PUBLISH_AHEAD_SEC = 24 * 3_600;
+/** Cache-Control max-age of the bridge's own JWKS answer: short, so a published next key is seen promptly. */
+export const JWKS_RESPONSE_MAX_AGE_SEC = 300;
+
+/**
+ * Microsoft Graph's root per Entra cloud, for `agent-id-bridge fic`
+ * (https://learn.microsoft.com/graph/deployments); the token-exchange audience of each cloud is
+ * ENTRA_TOKEN_EXCHANGE_AUDIENCE_BY_HOST above.
+ */
+export const ENTRA_CLOUDS: Readonly<Record<string, { authorityHost: string; graph: string }>> = {
+  global: { authorityHost: 'https://login.microsoftonline.com', graph: 'https://graph.microsoft.com' },
+  usgov: { authorityHost: 'https://login.microsoftonline.us', graph: 'https://graph.microsoft.us' },
+  'usgov-dod': { authorityHost: 'https://login.microsoftonline.us', graph: 'https://dod-graph.microsoft.us' },
+  china: { authorityHost: 'https://login.partner.microsoftonline.cn', graph: 'https://microsoftgraph.chinacloudapi.cn' },
+};

@@ -51,4 +51,5 @@ export const gcpPlatform = definePlatform({
     return problem === undefined ? [] : [problem];
   },
   createVerifiers: (config: GcpPlatformConfig, deps) => [createGcpVerifier({ jwksUrl: config.jwksUrl ?? GCP_DEFAULT_JWKS_URL }, deps)],
+  workloadFromUnverifiedClaims: (claims) => (typeof claims.iss === 'string' && (GOOGLE_ISSUERS as readonly string[]).includes(claims.iss) ? gcpWorkloadFromClaims(claims) : undefined),
 });

@@ -5,7 +5,7 @@
  */
 import { CLOCK_SKEW_SEC, TOKEN_TYPE } from '../../src/constants.ts';
 import { keySetUrlProblem } from '../../src/net/loopback.ts';
-import { definePlatform, type AdapterDeps, type WorkloadVerifier } from '../../src/verify/contract.ts';
+import { definePlatform, refuse, type AdapterDeps, type WorkloadVerifier } from '../../src/verify/contract.ts';
 import { N8nPlatformSchema, type N8nPlatformConfig } from './config.ts';
 import { createJwtProofVerifier } from '../../src/verify/jwt.ts';
 import { isN8nAttribute, N8N_ISSUER_PREFIX, n8nIssuer, n8nWorkloadFromClaims } from './claims.ts';
@@ -55,4 +55,11 @@ export const n8nPlatform = definePlatform({
       return problem === undefined ? [] : [problem];
     }),
   createVerifiers: (config: N8nConfig, deps) => [createN8nVerifier(config, deps)],
+  workloadFromUnverifiedClaims: (claims, config: N8nConfig) => {
+    const iss = claims.iss;
+    if (typeof iss !== 'string' || !iss.startsWith(N8N_ISSUER_PREFIX)) return undefined;
+    const instanceId = iss.slice(N8N_ISSUER_PREFIX.length);
+    if (!Object.hasOwn(config.instances, instanceId)) return refuse('proof_untrusted_issuer', `n8n instance ${instanceId} is not registered under platforms.n8n.instances`);
+    return n8nWorkloadFromClaims(claims, instanceId);
+  },
 });

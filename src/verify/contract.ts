@@ -186,6 +186,12 @@ export interface PlatformModule<N extends string = string, C = any> {
    */
   ruleProblems?(rule: PolicyRuleView, config: C): RuleProblem[];
   createVerifiers(config: C, deps: AdapterDeps, runtime: PlatformRuntime): WorkloadVerifier[];
+  /**
+   * Offline only (`agent-id-bridge policy explain`, docs/operations.md#operator-cli): the workload a
+   * JWT proof's claims would become if its signature were valid, or undefined when the claims are
+   * not this platform's. Never used to serve a request: nothing here is verified.
+   */
+  workloadFromUnverifiedClaims?(claims: Readonly<Record<string, unknown>>, config: C): (Result<WorkloadFields> & { issuer?: string }) | undefined;
 }
 
 /** What an adapter sees of a policy rule naming its platform, for the checks made at load. */
