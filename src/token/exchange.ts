@@ -81,7 +81,12 @@ async function verifyProof(deps: ExchangeDeps, req: TokenRequest, audit: AuditEv
     verifier.signingKeyId?.(req.proof),
   );
   if (!result.ok) throw bridgeErrorOf(result);
-  if (!verifier.singleUse) deps.verifiedProofs.set(cacheKey, result.value, proofSha256, now);
+  if (!verifier.singleUse) {
+    deps.verifiedProofs.set(cacheKey, result.value, proofSha256, now);
+    // The spelling that verified is remembered too, with the same expiry, so that presenting it again
+    // is one lookup rather than a canonical key rebuilt (docs/performance.md): one more entry per proof.
+    if (cacheKey !== exactKey) deps.verifiedProofs.set(exactKey, result.value, proofSha256, now);
+  }
   return result.value;
 }
 

@@ -250,8 +250,9 @@ const awsBase = Date.now();
 const signAws = (offsetSec: number, credential: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } = DEFAULT_CREDENTIALS.sandbox) =>
   signGetCallerIdentityProof({ credentials: credential, audience: bridge.url, stsHost: aws.stsHost, signingDate: new Date(awsBase - offsetSec * 1000) });
 const AWS_SLICE_SEC = Math.floor((AWS_SIGNING_WINDOW_SEC - 2) / (ROUNDS + 1));
-async function awsFreshBodies(round: number): Promise<string[]> {
-  const newestOffset = 2 + (ROUNDS - 1 - round) * AWS_SLICE_SEC;
+/** `slice` 0 is the warm-up's (the oldest seconds), 1..ROUNDS the rounds', the last one the newest. */
+async function awsFreshBodies(slice: number): Promise<string[]> {
+  const newestOffset = 2 + (ROUNDS - slice) * AWS_SLICE_SEC;
   const out: string[] = [];
   for (let s = 0; s < AWS_SLICE_SEC; s++) for (const c of AWS_CREDENTIALS) out.push(awsBody(await signAws(newestOffset + s, c)));
   return out;

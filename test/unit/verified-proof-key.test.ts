@@ -97,3 +97,19 @@ describe('issue 12 item 2: a re-presented proof is recalled before it is routed 
     expect(calls.canonicalKey).toBe(0);
   });
 });
+
+describe('issue 12 item 2: the spelling that verified is recalled without its canonical key', () => {
+  it('issue 12 item 2: a proof with a canonical key, presented again as it verified, costs no canonical key; another spelling does', async () => {
+    const verified: string[] = [];
+    const inner = spellingVerifier(verified);
+    let canonicalKeys = 0;
+    const counting: WorkloadVerifier = { ...inner, canonicalKey: (input) => (canonicalKeys++, inner.canonicalKey!(input)) };
+    const d = deps(counting);
+    await expect(verifyAndDecide(d, request('proof'), audit())).rejects.toMatchObject({ reason: 'rate_limited' });
+    expect(canonicalKeys).toBe(1);
+    await expect(verifyAndDecide(d, request('proof'), audit())).rejects.toMatchObject({ reason: 'rate_limited' });
+    expect(canonicalKeys).toBe(1);
+    await expect(verifyAndDecide(d, request(' PROOF'), audit())).rejects.toMatchObject({ reason: 'rate_limited' });
+    expect({ canonicalKeys, verified }).toEqual({ canonicalKeys: 2, verified: ['proof'] });
+  });
+});
