@@ -4,7 +4,13 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   // The n8n node's tests load n8n-workflow as n8n does, as CommonJS: its ESM build uses extensionless
   // imports that only a bundler resolves. It lives in the node package's own node_modules (peer zod@3).
-  resolve: { alias: [{ find: /^n8n-workflow$/, replacement: fileURLToPath(new URL('./adapters/n8n/node/node_modules/n8n-workflow/dist/cjs/index.js', import.meta.url)) }] },
+  // The Bedrock example imports the AWS client package by its published name: here, its source.
+  resolve: {
+    alias: [
+      { find: /^n8n-workflow$/, replacement: fileURLToPath(new URL('./adapters/n8n/node/node_modules/n8n-workflow/dist/cjs/index.js', import.meta.url)) },
+      { find: /^@agent-id-bridge\/aws$/, replacement: fileURLToPath(new URL('./adapters/aws/client/src/index.ts', import.meta.url)) },
+    ],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     exclude: ['test/workers/**', 'node_modules/**'],

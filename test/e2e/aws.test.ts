@@ -11,7 +11,7 @@ import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAwsAgentTokenSource } from '../../adapters/aws/client.ts';
+import { createAwsAgentTokenSource } from '../../adapters/aws/client/src/index.ts';
 import { createActionGroupHandler } from '../../adapters/aws/examples/bedrock-action-group.ts';
 import type { AwsSandboxPlatform } from '../../sandbox/platforms/aws.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
@@ -135,6 +135,21 @@ describe('AWS workload → agent identity token (end to end)', () => {
       expect(seen).toEqual([`${m.agentId} ${SANDBOX.graph} alice@sandbox.example`, `${m.agentId} ${SANDBOX.graph} bob@sandbox.example`]);
     } finally {
       await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('issue 10 item 4: the Bedrock example answers a failure response, not a thrown error, when the downstream call fails', async () => {
+    const event = { messageVersion: '1.0', actionGroup: 'directory', function: 'getUserProfile', parameters: [{ name: 'userPrincipalName', type: 'string', value: 'alice@sandbox.example' }] };
+    const failures = [
+      async (): Promise<Response> => {
+        throw new TypeError('fetch failed');
+      },
+      async () => new Response('<html>gateway</html>', { status: 200, headers: { 'content-type': 'text/html' } }),
+    ];
+    for (const fetchGraph of failures) {
+      const handle = createActionGroupHandler({ agentTokens: { bridgeUrl: sb.url, audience, sts: stsClient() }, graphBaseUrl: 'http://127.0.0.1:9', fetch: fetchGraph });
+      const result = await handle(event);
+      expect(result.response.functionResponse).toEqual({ responseState: 'FAILURE', responseBody: { TEXT: { body: 'The directory did not answer.' } } });
     }
   });
 });

@@ -6,7 +6,9 @@
  * Setup (docs/platforms/aws.md has the details):
  * 1. Action group defined with function details: function `getUserProfile`, one required string
  *    parameter `userPrincipalName`.
- * 2. Lambda on a Node.js 22+ runtime, this file bundled with its imports (esbuild or similar).
+ * 2. Lambda on a Node.js 20+ runtime, this file bundled with its imports, as ESM or CommonJS
+ *    (docs/clients.md, "Bundling for Lambda", has the esbuild commands), or deployed with
+ *    `npm install @agent-id-bridge/aws` beside it.
  *    Environment: BRIDGE_URL (the bridge), optional BRIDGE_AUDIENCE (default BRIDGE_URL),
  *    optional AGENT_ID (when the policy allows several agents), optional BRIDGE_PROOF
  *    (`get-caller-identity`, the default, or `web-identity-token`).
@@ -16,9 +18,10 @@
  *    the agent id, and resources [https://graph.microsoft.com]; the agent needs User.Read.All.
  *
  * The token source lives at module scope, so warm invocations reuse the cached agent token.
+ * Every failure past the input check (bridge, Graph, network) becomes a Bedrock FAILURE response,
+ * so the agent can tell the user instead of the invocation failing.
  */
-import { BridgeExchangeError } from '../../../src/client/exchange.ts';
-import { createAwsAgentTokenSource, type AwsAgentTokenOptions, type AwsProofKind } from '../client.ts';
+import { BridgeExchangeError, createAwsAgentTokenSource, type AwsAgentTokenOptions, type AwsProofKind } from '@agent-id-bridge/aws';
 
 /** The input event of an action group defined with function details (Bedrock user guide, agents-lambda). */
 export interface BedrockFunctionEvent {
@@ -71,13 +74,19 @@ export function createActionGroupHandler(opts: ActionGroupOptions): (event: Bedr
       console.error(e instanceof BridgeExchangeError ? e.message : `bridge exchange failed: ${(e as Error).name}`);
       return reply(event, 'I cannot reach the directory right now.', 'FAILURE');
     }
-    const res = await fetchImpl(`${graph}/v1.0/users/${encodeURIComponent(upn)}?$select=displayName,jobTitle,department,mail`, {
-      headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
-    });
-    if (res.status === 404) return reply(event, `There is no user ${upn}.`);
-    if (!res.ok) return reply(event, `The directory answered ${res.status}.`, 'FAILURE');
-    const user = (await res.json()) as Record<string, unknown>;
-    return reply(event, JSON.stringify({ displayName: user.displayName, jobTitle: user.jobTitle, department: user.department, mail: user.mail }));
+    try {
+      const res = await fetchImpl(`${graph}/v1.0/users/${encodeURIComponent(upn)}?$select=displayName,jobTitle,department,mail`, {
+        headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
+      });
+      if (res.status === 404) return reply(event, `There is no user ${upn}.`);
+      if (!res.ok) return reply(event, `The directory answered ${res.status}.`, 'FAILURE');
+      const user = (await res.json()) as Record<string, unknown>;
+      return reply(event, JSON.stringify({ displayName: user.displayName, jobTitle: user.jobTitle, department: user.department, mail: user.mail }));
+    } catch (e) {
+      // A network failure or an unreadable answer from Graph: the agent gets a failure it can explain.
+      console.error(`Graph call failed: ${(e as Error).name}`);
+      return reply(event, 'The directory did not answer.', 'FAILURE');
+    }
   };
 }
 
