@@ -13,6 +13,7 @@ import type { ReplayStore } from '../src/store/ports.ts';
 import { generateSigningKeyJwk } from '../src/issuer/keys.ts';
 import { createFetchTransport } from '../src/entra/transport-fetch.ts';
 import { listen, nodeClientOrigin, nodePorts, redisPorts, type NodeHandler } from '../src/node.ts';
+import { Readiness } from '../src/lifecycle/readiness.ts';
 import { isLoopbackHost } from '../src/net/loopback.ts';
 import { randomBytes } from 'node:crypto';
 import { startEntraEmulator, type EntraEmulator } from '../test/emulators/entra/index.ts';
@@ -200,24 +201,23 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     let deps: AppDeps | undefined;
     const readiness: (() => boolean)[] = [];
     for (const h of handlers) {
-      const redis = await redisPorts(config, opts.clock ? { clock: opts.clock } : {});
+      // Each replica has its own metrics (GET /metrics) and readiness (GET /readyz), like a real process.
+      const ports = nodePorts({
+        ...(opts.entraTransport === 'fetch' ? { entraTransport: createFetchTransport } : {}),
+        ...(opts.audit ? { audit: opts.audit } : {}),
+        ...(opts.sleep ? { sleep: opts.sleep } : {}),
+        ...(opts.clock ? { clock: opts.clock } : {}),
+        sandboxManifest: () => manifest,
+        clientOrigin: nodeClientOrigin(config.node.trustedProxyHops),
+        readiness: new Readiness(),
+      });
+      const redis = await redisPorts(config, { ...(opts.clock ? { clock: opts.clock } : {}), ...(ports.metrics ? { metrics: ports.metrics } : {}) });
       if (redis) {
         closers.push(redis.stores.close);
         readiness.push(redis.stores.ready);
+        ports.readiness!.add('redis', redis.stores.ready);
       }
-      const built = await buildApp(
-        config,
-        nodePorts({
-          ...(opts.entraTransport === 'fetch' ? { entraTransport: createFetchTransport } : {}),
-          ...(opts.audit ? { audit: opts.audit } : {}),
-          ...(opts.sleep ? { sleep: opts.sleep } : {}),
-          ...(opts.clock ? { clock: opts.clock } : {}),
-          ...redis?.ports,
-          ...(opts.replay ? { replay: opts.replay } : {}),
-          sandboxManifest: () => manifest,
-          clientOrigin: nodeClientOrigin(config.node.trustedProxyHops),
-        }),
-      );
+      const built = await buildApp(config, { ...ports, ...redis?.ports, ...(opts.replay ? { replay: opts.replay } : {}) });
       deps ??= built.deps;
       h.fetch = (req, env) => built.app.fetch(req, env);
     }

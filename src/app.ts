@@ -14,6 +14,9 @@ import { checkProofUnspent, exchange, verifyAndDecide, type ExchangeDeps } from 
 import { readStrictForm } from './token/form.ts';
 import { parseTokenRequest } from './token/request.ts';
 import { AUDIT_DETAIL_MAX_CHARS, AUDIT_FIELD_MAX_CHARS, JWKS_RESPONSE_MAX_AGE_SEC, TOKEN_TYPE } from './constants.ts';
+import { Readiness } from './lifecycle/readiness.ts';
+import { noMetrics, type BridgeMetrics } from './metrics/port.ts';
+import { BUILD_INFO } from './version.ts';
 
 export interface AppDeps extends ExchangeDeps {
   /** Token types of every registered platform's proofs (src/platforms.ts). */
@@ -27,6 +30,12 @@ export interface AppDeps extends ExchangeDeps {
   logError?: (message: string) => void;
   /** Where a request came from (src/compose.ts RuntimePorts.clientOrigin). */
   clientOrigin?: (req: Request, env: unknown) => RequestOrigin;
+  /** Counters and timings (src/metrics/port.ts); a no-op unless the runtime backs it. */
+  metrics?: BridgeMetrics;
+  /** What /readyz checks; further checks (a shared store) are registered with `readiness.add`. */
+  readiness?: Readiness;
+  /** Serves GET /metrics on this listener (Node, unless BRIDGE_METRICS_LISTEN moves it elsewhere). */
+  metricsEndpoint?: () => Promise<Response>;
 }
 
 
@@ -36,12 +45,27 @@ export function createApp(deps: AppDeps): Hono {
   const jwks = jwksDocument(deps.keys);
   const logError = deps.logError ?? ((m: string) => console.error(m));
   const originOf = deps.clientOrigin ?? (() => ({ address: undefined }));
+  const metrics = deps.metrics ?? noMetrics;
+  const readiness = deps.readiness ?? new Readiness();
+  const platforms = [...new Set(deps.verifiers.map((v) => v.platform))];
 
   app.get('/.well-known/openid-configuration', (c) => c.json(discovery, 200, { 'Cache-Control': 'public, max-age=3600' }));
   // Entra caches JWKS up to about an hour (docs/architecture.md#the-bridge-as-an-oidc-issuer); keep ours short so a published next key is seen promptly.
   app.get('/.well-known/jwks.json', (c) => c.json(jwks, 200, { 'Cache-Control': `public, max-age=${JWKS_RESPONSE_MAX_AGE_SEC}` }));
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/readyz', (c) => c.json({ status: 'ready', issuer: deps.issuer, keys: jwks.keys.length, platforms: [...new Set(deps.verifiers.map((v) => v.platform))], entra_transport: deps.agentTokens.transportName }));
+  // Liveness: the process answers. Version and commit tell which build answered (docs/operations.md).
+  app.get('/healthz', (c) => c.json({ status: 'ok', version: BUILD_INFO.version, commit: BUILD_INFO.commit }, 200, NO_STORE));
+  app.get('/version', (c) => c.json({ version: BUILD_INFO.version, commit: BUILD_INFO.commit }, 200, NO_STORE));
+  // Readiness: what this process needs right now to answer (src/lifecycle/readiness.ts); 503 while draining.
+  app.get('/readyz', async (c) => {
+    const report = await readiness.report();
+    const status = report.ready ? 'ready' : report.draining ? 'draining' : 'not_ready';
+    const body = { status, checks: report.checks, issuer: deps.issuer, keys: jwks.keys.length, platforms, entra_transport: deps.agentTokens.transportName };
+    return c.json(body, report.ready ? 200 : 503, NO_STORE);
+  });
+  if (deps.metricsEndpoint) {
+    const scrape = deps.metricsEndpoint;
+    app.get('/metrics', () => scrape());
+  }
 
   /**
    * Both decision routes share one shape: a fresh audit event, the handler's JSON body (200) or a
@@ -59,6 +83,7 @@ export function createApp(deps: AppDeps): Hono {
     } finally {
       audit.duration_ms = Date.now() - started;
       deps.audit(audit);
+      if (route === '/token') metrics.exchange({ platform: audit.platform ?? 'none', mode: audit.mode ?? 'none', outcome: audit.outcome, reason: audit.reason ?? 'none' });
     }
   };
 
@@ -116,7 +141,10 @@ export function createApp(deps: AppDeps): Hono {
   function refuse(c: Context, e: unknown, audit: AuditEvent): Response {
     let err: BridgeError;
     if (e instanceof BridgeError) err = e;
-    else if (e instanceof StoreUnavailableError) err = storeUnavailable(e);
+    else if (e instanceof StoreUnavailableError) {
+      metrics.storeError({ store: e.store, condition: e.condition });
+      err = storeUnavailable(e);
+    }
     else {
       logError(`unexpected error on ${c.req.path} (${audit.request_id}): ${scrubSecrets(e instanceof Error ? `${e.name}: ${e.message}` : String(e))}`);
       err = new BridgeError('internal_error', 'unexpected error');

@@ -21,6 +21,9 @@ import type { EntraToken } from './entra/types.ts';
 import { PLATFORMS, proofTokenTypes } from './platforms.ts';
 import type { AdapterDeps, PlatformModule, WorkloadVerifier } from './verify/contract.ts';
 import { VerifiedProofCache } from './verify/verified-cache.ts';
+import { Readiness } from './lifecycle/readiness.ts';
+import { instrumentBoundedFetch, instrumentEntraTransport } from './metrics/instrument.ts';
+import { noMetrics, type BridgeMetrics } from './metrics/port.ts';
 
 export interface EntraTransportFactory {
   (p: { authorityHost: string; endpoint: string; fetch: BoundedFetch; timeoutMs: number }): EntraTransport;
@@ -50,6 +53,12 @@ export interface RuntimePorts {
   clientOrigin?: (req: Request, env: unknown) => RequestOrigin;
   /** A kill switch kept outside the policy file (Workers: src/store/durable/deny-list.ts). */
   runtimeDeny?: RuntimeDenyList;
+  /** Prometheus on Node (src/metrics/prometheus.ts); nothing on Workers. */
+  metrics?: BridgeMetrics;
+  /** Serves GET /metrics on the main listener. */
+  metricsEndpoint?: () => Promise<Response>;
+  /** Readiness checks registered before the app is built (e.g. a Redis connection); more may be added later. */
+  readiness?: Readiness;
 }
 
 /**
@@ -97,9 +106,13 @@ function overlappingClaims(verifiers: readonly WorkloadVerifier[]): string[] {
 
 export async function buildAppDeps(config: Config, ports: RuntimePorts): Promise<AppDeps> {
   const clock = ports.clock ?? (() => Math.floor(Date.now() / 1000));
+  const metrics = ports.metrics ?? noMetrics;
   const fetchPort = createBoundedFetch({ allowInsecureLoopback: config.allowInsecureLoopback, ...(ports.fetchImpl ? { fetchImpl: ports.fetchImpl } : {}) });
   const keys = await loadIssuerKeys(config.signingKey, config.nextSigningKey);
-  const transport = ports.entraTransport({ authorityHost: config.entra.authorityHost, endpoint: config.entra.endpoint, fetch: fetchPort, timeoutMs: config.entra.timeoutMs });
+  const transport = instrumentEntraTransport(
+    ports.entraTransport({ authorityHost: config.entra.authorityHost, endpoint: config.entra.endpoint, fetch: fetchPort, timeoutMs: config.entra.timeoutMs }),
+    metrics,
+  );
   const audience = config.entra.tokenExchangeAudience;
   const agentTokens = new AgentTokenService({
     transport,
@@ -111,10 +124,18 @@ export async function buildAppDeps(config: Config, ports: RuntimePorts): Promise
     ...(ports.sleep ? { sleep: ports.sleep } : {}),
     ...(ports.sharedTokenCache ? { shared: ports.sharedTokenCache } : {}),
   });
+  const verifiedProofs = new VerifiedProofCache();
+  metrics.registerCache('verified_proof', () => verifiedProofs.stats);
+  metrics.registerCache('entra_t1', () => agentTokens.cacheStats.t1);
+  metrics.registerCache('entra_token', () => agentTokens.cacheStats.tokens);
+  const readiness = ports.readiness ?? new Readiness();
+  // Both are loaded before the app exists (a bridge without them never starts); the checks say so on /readyz.
+  readiness.add('signing_key', () => keys.current.privateKey !== undefined);
+  readiness.add('policy', () => config.policy !== undefined);
   return {
     issuer: config.issuer,
     audience: config.audience,
-    verifiers: buildVerifiers(config, { fetch: fetchPort, clock }),
+    verifiers: buildVerifiers(config, { fetch: instrumentBoundedFetch(fetchPort, metrics), clock, registerCache: (name, stats) => metrics.registerCache(name, stats) }),
     proofTokenTypes: proofTokenTypes(PLATFORMS),
     policy: config.policy,
     agentTokens,
@@ -122,7 +143,7 @@ export async function buildAppDeps(config: Config, ports: RuntimePorts): Promise
     rateLimiter: ports.rateLimiter ?? new MemoryRateLimiter(config.rateLimitPerMinute, clock, config.admission.maxKeys),
     admission: new AdmissionGuard(config.admission, clock),
     clock,
-    verifiedProofs: new VerifiedProofCache(),
+    verifiedProofs,
     keys,
     audit: ports.audit ?? (config.audit === 'off' ? discardAudit : jsonLineAuditSink(ports.auditLine)),
     explainEnabled: config.explain,
@@ -130,6 +151,9 @@ export async function buildAppDeps(config: Config, ports: RuntimePorts): Promise
     ...(ports.logError ? { logError: ports.logError } : {}),
     ...(ports.clientOrigin ? { clientOrigin: ports.clientOrigin } : {}),
     ...(ports.runtimeDeny ? { runtimeDeny: ports.runtimeDeny } : {}),
+    metrics,
+    readiness,
+    ...(ports.metricsEndpoint ? { metricsEndpoint: ports.metricsEndpoint } : {}),
   };
 }
 

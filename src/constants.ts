@@ -261,3 +261,19 @@ export const ENTRA_CLOUDS: Readonly<Record<string, { authorityHost: string; grap
   'usgov-dod': { authorityHost: 'https://login.microsoftonline.us', graph: 'https://dod-graph.microsoft.us' },
   china: { authorityHost: 'https://login.partner.microsoftonline.cn', graph: 'https://microsoftgraph.chinacloudapi.cn' },
 };
+
+/**
+ * Longest a readiness check (src/lifecycle/readiness.ts) may take before /readyz counts it as
+ * failing: load balancers probe with timeouts of a few seconds (Kubernetes' default is 1 s).
+ */
+export const READINESS_CHECK_TIMEOUT_MS = 800;
+/** How long in-flight requests may finish after SIGTERM before the process exits anyway (BRIDGE_SHUTDOWN_GRACE_MS). */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+/**
+ * Oldest Node.js the release build runs on (src/node/require-node.ts): 22.0 has every runtime API
+ * the bundle uses (global fetch and Web Crypto, URL.canParse, AbortSignal.timeout), and 20.x is past
+ * its end of life. Checked by running the build on 22.0.0 (docs/operations.md, build and run).
+ */
+export const MIN_NODE_VERSION_BUNDLE = '22.0.0';
+/** Oldest Node.js that runs the TypeScript sources: type stripping without a flag (22.18.0, 23.6.0). */
+export const MIN_NODE_VERSION_SOURCE = '22.18.0';

@@ -1,9 +1,14 @@
 /**
- * Node entry: `npm start`. With configuration (any BRIDGE_* variable), runs the bridge as
- * configured. With none, starts the local sandbox (bridge + emulators on loopback) — and never
- * the other way round: a configured tenant is never mixed with the emulators (docs/architecture.md#configuration-and-the-sandbox).
+ * Node entry: `npm start` (the sources) and `node dist/agent-id-bridge.mjs` (the release build,
+ * scripts/build.ts). With configuration (any BRIDGE_* variable), runs the bridge as configured.
+ * With none, starts the local sandbox (bridge + emulators on loopback) — and never the other way
+ * round: a configured tenant is never mixed with the emulators (docs/architecture.md#configuration-and-the-sandbox).
+ * Logs, metrics and shutdown: docs/operations.md.
  */
-import { readFileSync } from 'node:fs';
+// First: refuses an unsupported Node.js before anything else runs.
+import './node/require-node.ts';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
@@ -26,10 +31,28 @@ import type { RequestOrigin } from './limits/admission.ts';
 import { forwardedClientAddress } from './limits/client-address.ts';
 import { createRedisStores, type RedisStores } from './store/redis/index.ts';
 import { stdoutLineWriter } from './audit/line-writer.ts';
+import { discardAudit, scrubSecrets } from './audit/audit.ts';
+import { Readiness } from './lifecycle/readiness.ts';
+import type { BridgeMetrics } from './metrics/port.ts';
+import { createPrometheusMetrics } from './metrics/prometheus.ts';
+import { createLogger, loggerAuditSink, type BridgeLogger } from './node/logger.ts';
+import { nodeOptions, type NodeOptions } from './node/options.ts';
+import { installShutdown, type Drainable } from './node/shutdown.ts';
+import { BUILD_INFO } from './version.ts';
 
-export const nodePorts = (extra: Partial<RuntimePorts> = {}): RuntimePorts => ({ entraTransport: createMsalTransport, auditLine: (line) => stdoutLineWriter().write(line), ...extra });
+/**
+ * The Node runtime's ports: msal-node for Entra, audit lines through the buffered stdout writer, and
+ * Prometheus metrics served at GET /metrics on the bridge's listener unless `extra` says otherwise
+ * (process metrics only for the real entry).
+ */
+export const nodePorts = (extra: Partial<RuntimePorts> = {}): RuntimePorts => {
+  const base = { entraTransport: createMsalTransport, auditLine: (line: string) => stdoutLineWriter().write(line) };
+  if (extra.metrics) return { ...base, ...extra };
+  const prometheus = createPrometheusMetrics(BUILD_INFO, { processMetrics: false });
+  return { ...base, metrics: prometheus.metrics, metricsEndpoint: prometheus.scrape, ...extra };
+};
 
-export interface RunningServer {
+export interface RunningServer extends Drainable {
   url: string;
   port: number;
   /** The Node server (its timeouts and connection cap are set by listen()). */
@@ -71,14 +94,27 @@ export function nodeClientOrigin(trustedProxyHops: number): (req: Request, env: 
 export async function listen(host: string, port: number, handler: NodeHandler, opts: ListenOptions = {}): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     let server: ServerType;
+    let draining = false;
+    const close = () => new Promise<void>((r) => server.close(() => r()));
     try {
       const serverOptions = { headersTimeout: NODE_HEADERS_TIMEOUT_MS, requestTimeout: NODE_REQUEST_TIMEOUT_MS, connectionsCheckingInterval: NODE_TIMEOUT_CHECK_INTERVAL_MS };
-      server = serve({ fetch: (req, env) => closeIfBodyUnread(handler, req, env as NodeBindings), hostname: host, port, serverOptions }, (info) => {
+      const fetch = async (req: Request, env: unknown) => {
+        const res = await closeIfBodyUnread(handler, req, env as NodeBindings);
+        // While draining, a connection carries no further request (src/node/shutdown.ts).
+        if (draining) res.headers.set('connection', 'close');
+        return res;
+      };
+      server = serve({ fetch, hostname: host, port, serverOptions }, (info) => {
         resolve({
           url: `http://${host.includes(':') ? `[${host}]` : host}:${info.port}`,
           port: info.port,
           server,
-          close: () => new Promise((r) => server.close(() => r())),
+          close,
+          drain: () => {
+            draining = true;
+            return close();
+          },
+          closeAll: () => (server as unknown as { closeAllConnections(): void }).closeAllConnections(),
         });
       });
       server.maxConnections = opts.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
@@ -94,7 +130,10 @@ export async function listen(host: string, port: number, handler: NodeHandler, o
  * every replica (docs/redis.md). Startup waits briefly for the first connection and then serves
  * either way: until Redis answers, single-use proofs get 503 and everything else works.
  */
-export async function redisPorts(config: Config, opts: { clock?: () => number; log?: (message: string) => void } = {}): Promise<{ ports: Partial<RuntimePorts>; stores: RedisStores } | undefined> {
+export async function redisPorts(
+  config: Config,
+  opts: { clock?: () => number; log?: (message: string) => void; metrics?: BridgeMetrics } = {},
+): Promise<{ ports: Partial<RuntimePorts>; stores: RedisStores } | undefined> {
   if (!config.redis) return undefined;
   const log = opts.log ?? ((m: string) => console.error(`agent-id-bridge: ${m}`));
   const stores = createRedisStores(config.redis, {
@@ -103,18 +142,24 @@ export async function redisPorts(config: Config, opts: { clock?: () => number; l
     rateLimitMaxKeys: config.admission.maxKeys,
     replayQuotaPerIssuer: config.replayQuotaPerIssuer,
     log,
+    ...(opts.metrics ? { onConnectionError: () => opts.metrics!.storeError({ store: 'redis', condition: 'connection_error' }) } : {}),
   });
   if (!(await stores.waitReady())) log('redis not reachable at startup; serving anyway, single-use proofs answer 503 until it is');
   return { ports: { replay: stores.replay, rateLimiter: stores.rateLimiter, ...(stores.sharedTokens ? { sharedTokenCache: stores.sharedTokens } : {}) }, stores };
 }
 
-export async function startBridge(config: Config, ports: RuntimePorts = nodePorts()): Promise<RunningServer & { deps: AppDeps }> {
-  const redis = await redisPorts(config, ports.clock ? { clock: ports.clock } : {});
+/** `log` takes the process's operational messages (a Redis outage and its recovery). */
+export async function startBridge(config: Config, ports: RuntimePorts = nodePorts(), opts: { log?: (message: string) => void } = {}): Promise<RunningServer & { deps: AppDeps }> {
+  const redis = await redisPorts(config, { ...(ports.clock ? { clock: ports.clock } : {}), ...(opts.log ? { log: opts.log } : {}), ...(ports.metrics ? { metrics: ports.metrics } : {}) });
   try {
-    const { app, deps } = await buildApp(config, { clientOrigin: nodeClientOrigin(config.node.trustedProxyHops), ...redis?.ports, ...ports });
+    // A configured Redis is something this process needs to answer single-use proofs: /readyz says whether it has it.
+    const readiness = ports.readiness ?? new Readiness();
+    if (redis) readiness.add('redis', redis.stores.ready);
+    const { app, deps } = await buildApp(config, { clientOrigin: nodeClientOrigin(config.node.trustedProxyHops), ...redis?.ports, ...ports, readiness });
     const server = await listen(config.listen.host, config.listen.port, (req, env) => app.fetch(req, env), { maxConnections: config.node.maxConnections });
     if (!redis) return { ...server, deps };
-    return { ...server, deps, redis: redis.stores, close: () => server.close().finally(() => redis.stores.close()) };
+    const closeRedis = () => redis.stores.close();
+    return { ...server, deps, redis: redis.stores, close: () => server.close().finally(closeRedis), drain: () => server.drain().finally(closeRedis) };
   } catch (e) {
     await redis?.stores.close();
     throw e;
@@ -159,54 +204,95 @@ function lingerOnClose(socket: Socket): void {
   };
 }
 
-async function main(): Promise<void> {
-  if (!isConfigured(process.env)) {
-    const sandboxModule = '../sandbox/sandbox.ts';
-    let sandbox: typeof import('../sandbox/sandbox.ts');
-    try {
-      sandbox = await import(sandboxModule);
-    } catch {
-      console.error('agent-id-bridge: no configuration (BRIDGE_ISSUER, BRIDGE_SIGNING_KEY, BRIDGE_POLICY_FILE) and no sandbox in this build.');
-      process.exit(2);
-    }
-    const port = Number(process.env.PORT ?? DEFAULT_PORT);
-    const running = await sandbox.startSandbox({ port, env: process.env });
-    console.log(sandbox.banner(running));
-    const stop = () => void running.close().then(() => process.exit(0));
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-    return;
+/** GET /metrics on a listener of its own (BRIDGE_METRICS_LISTEN), nothing else. */
+function metricsOnly(scrape: () => Promise<Response>): NodeHandler {
+  return (req) => (req.method === 'GET' && new URL(req.url).pathname === '/metrics' ? scrape() : Response.json({ error: 'not_found', error_description: 'No such route.' }, { status: 404 }));
+}
+
+async function runSandbox(logger: BridgeLogger, options: NodeOptions): Promise<void> {
+  const sandboxModule = '../sandbox/sandbox.ts';
+  let sandbox: typeof import('../sandbox/sandbox.ts');
+  try {
+    sandbox = await import(sandboxModule);
+  } catch {
+    logger.fatal({ type: 'startup' }, 'agent-id-bridge: no configuration (BRIDGE_ISSUER, BRIDGE_SIGNING_KEY, BRIDGE_POLICY_FILE) and no sandbox in this build.');
+    process.exit(2);
   }
+  const port = Number(process.env.PORT ?? DEFAULT_PORT);
+  const running = await sandbox.startSandbox({ port, env: process.env, audit: loggerAuditSink(logger) });
+  logger.info({ type: 'lifecycle', event: 'listening', url: running.url, sandbox: `${running.url}/_sandbox`, version: BUILD_INFO.version, commit: BUILD_INFO.commit }, 'LOCAL SANDBOX listening');
+  // The banner is for a person at a terminal; logs stay JSON lines.
+  if (process.stderr.isTTY) process.stderr.write(`${sandbox.banner(running)}\n`);
+  installShutdown({ readiness: running.deps.readiness!, servers: [{ drain: () => running.close(), closeAll: () => {} }], graceMs: options.shutdownGraceMs, logger });
+}
+
+async function main(): Promise<void> {
+  // stdout through the process's one buffered writer, which the audit lines share (src/audit/line-writer.ts).
+  const logger = createLogger({ stdout: stdoutLineWriter() });
+  const { options, problems } = nodeOptions(process.env);
+  if (problems.length > 0) {
+    logger.fatal({ type: 'config_error', problems }, `agent-id-bridge: invalid configuration: ${problems.join('; ')}`);
+    process.exit(2);
+  }
+  if (!isConfigured(process.env)) return runSandbox(logger, options);
   let config: Config;
   try {
     config = loadConfig(process.env, { platforms: PLATFORMS, readFile: (p) => readFileSync(p, 'utf8') });
   } catch (e) {
     if (e instanceof ConfigError) {
       const hint = sandboxSkippedHint(process.env);
-      console.error(`agent-id-bridge: ${hint === undefined ? '' : `${hint}\n`}${e.message}`);
+      logger.fatal({ type: 'config_error', problems: e.problems, ...(hint === undefined ? {} : { hint }) }, `agent-id-bridge: ${hint === undefined ? '' : `${hint}\n`}${e.message}`);
       process.exit(2);
     }
     throw e;
   }
-  const server = await startBridge(config);
-  console.log(`agent-id-bridge listening on ${server.url} as issuer ${config.issuer}`);
-  watchPolicy(config, server.deps);
-  const stop = () => void server.close().then(() => process.exit(0));
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  const prometheus = createPrometheusMetrics(BUILD_INFO);
+  const readiness = new Readiness();
+  const server = await startBridge(
+    config,
+    nodePorts({
+      metrics: prometheus.metrics,
+      ...(options.metrics.where === 'main' ? { metricsEndpoint: prometheus.scrape } : {}),
+      readiness,
+      audit: config.audit === 'off' ? discardAudit : loggerAuditSink(logger),
+      logError: (message) => logger.error({ type: 'error' }, message),
+    }),
+    { log: (message) => logger.warn({ type: 'store' }, message) },
+  );
+  const servers: RunningServer[] = [server];
+  if (options.metrics.where === 'listen') servers.push(await listen(options.metrics.host, options.metrics.port, metricsOnly(prometheus.scrape)));
+  const metricsUrl = options.metrics.where === 'off' ? 'off' : `${servers.at(-1)!.url}/metrics`;
+  logger.info({ type: 'lifecycle', event: 'listening', url: server.url, issuer: config.issuer, metrics: metricsUrl, version: BUILD_INFO.version, commit: BUILD_INFO.commit }, `agent-id-bridge listening on ${server.url}`);
+  watchPolicy(config, server.deps, logger);
+  installShutdown({ readiness, servers, graceMs: options.shutdownGraceMs, logger });
 }
 
 /** The kill switch on Node: reload the policy file on SIGHUP and on change (src/policy/reload.ts). */
-function watchPolicy(config: Config, deps: AppDeps): void {
+function watchPolicy(config: Config, deps: AppDeps, logger: BridgeLogger): void {
   const file = process.env[ENV.policyFile]?.trim();
-  if (file) reloadPolicyFile({ file, platforms: PLATFORMS, runtime: { allowInsecureLoopback: config.allowInsecureLoopback }, target: deps, loadedPlatforms: config.platforms });
+  const log = (line: Record<string, unknown>) => logger.info(line);
+  if (file) reloadPolicyFile({ file, platforms: PLATFORMS, runtime: { allowInsecureLoopback: config.allowInsecureLoopback }, target: deps, loadedPlatforms: config.platforms, log });
   // SIGHUP would otherwise end the process: an inline policy has nothing to reload.
-  else process.on('SIGHUP', () => console.error(JSON.stringify({ type: 'policy_reload', trigger: 'SIGHUP', outcome: 'unchanged', note: `${ENV.policy} is inline: restart to change it` })));
+  else process.on('SIGHUP', () => log({ type: 'policy_reload', trigger: 'SIGHUP', outcome: 'unchanged', note: `${ENV.policy} is inline: restart to change it` }));
 }
 
-if (import.meta.main) {
+/**
+ * Whether this module is the process's entry point: `node src/node.ts`, or the release build, into
+ * which this module is bundled. (import.meta.main exists only from Node.js 22.18 and 24.2.)
+ */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
   main().catch((e: unknown) => {
-    console.error(`agent-id-bridge: failed to start: ${(e as Error).message}`);
+    process.stderr.write(`${JSON.stringify({ level: 'fatal', time: new Date().toISOString(), type: 'startup', msg: `agent-id-bridge: failed to start: ${scrubSecrets((e as Error).message)}` })}\n`);
     process.exit(1);
   });
 }

@@ -36,6 +36,7 @@ interface StsVerified {
 
 export function createSigV4Verifier(opts: SigV4VerifierOptions, deps: AdapterDeps): WorkloadVerifier {
   const cache = new VerificationCache<StsVerified>(SIGV4_CACHE_MAX_ENTRIES);
+  deps.registerCache?.('aws_sts_verification', () => cache.stats);
   return {
     platform: 'aws',
     tokenTypes: [TOKEN_TYPE.aws4Request],
@@ -99,7 +100,7 @@ async function callSts(req: CheckedSignedRequest, opts: SigV4VerifierOptions, de
   try {
     // The body exactly as signed; none at all in query form, so the HTTP client adds no Content-Type
     // the workload did not sign (fetch types a string body as text/plain).
-    res = await deps.fetch(url, { method: 'POST', headers, ...(req.body !== '' ? { body: req.body } : {}), timeoutMs: opts.stsTimeoutMs, maxBytes: STS_MAX_RESPONSE_BYTES });
+    res = await deps.fetch(url, { method: 'POST', headers, ...(req.body !== '' ? { body: req.body } : {}), timeoutMs: opts.stsTimeoutMs, maxBytes: STS_MAX_RESPONSE_BYTES, upstream: 'sts' });
   } catch (e) {
     if (e instanceof UpstreamError && e.kind === 'redirect') {
       // STS answers its API with 200 or an error document, never a redirect

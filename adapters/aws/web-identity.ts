@@ -125,7 +125,7 @@ export function discoveredJwks(issuer: string, fetchPort: BoundedFetch, clock: (
 }
 
 async function fetchJwksUri(issuer: string, fetchPort: BoundedFetch): Promise<string> {
-  const res = await fetchPort(`${issuer}/.well-known/openid-configuration`, { timeoutMs: JWKS_TIMEOUT_MS, maxBytes: JWKS_MAX_RESPONSE_BYTES, headers: { accept: 'application/json' } });
+  const res = await fetchPort(`${issuer}/.well-known/openid-configuration`, { timeoutMs: JWKS_TIMEOUT_MS, maxBytes: JWKS_MAX_RESPONSE_BYTES, headers: { accept: 'application/json' }, upstream: 'jwks' });
   if (res.status !== 200) throw new Error(`discovery of ${issuer} answered ${res.status}`);
   let doc: unknown;
   try {

@@ -84,6 +84,8 @@ export const ENV = {
   audience: 'BRIDGE_AUDIENCE',
   signingKey: 'BRIDGE_SIGNING_KEY',
   nextSigningKey: 'BRIDGE_NEXT_SIGNING_KEY',
+  signingKeyFile: 'BRIDGE_SIGNING_KEY_FILE',
+  nextSigningKeyFile: 'BRIDGE_NEXT_SIGNING_KEY_FILE',
   policyFile: 'BRIDGE_POLICY_FILE',
   policy: 'BRIDGE_POLICY',
   entraAuthorityHost: 'ENTRA_AUTHORITY_HOST',
@@ -155,9 +157,11 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
   const issuer = checkIssuerUrl(get(ENV.issuer), ENV.issuer, allowInsecureLoopback, problems);
   const audience = get(ENV.audience) ?? issuer;
 
-  const signing = get(ENV.signingKey);
-  if (!signing) problems.push(`${ENV.signingKey}: required (an RSA private JWK or PKCS#8 PEM, 2048 bits or more; generate one with "npx agent-id-bridge keys generate --out signing.jwk")`);
-  const nextSigning = get(ENV.nextSigningKey);
+  const signing = keyOption(get, ENV.signingKey, ENV.signingKeyFile, opts, problems);
+  if (!signing && !problems.some((p) => p.startsWith(ENV.signingKey))) {
+    problems.push(`${ENV.signingKey}: required (an RSA private JWK or PKCS#8 PEM, 2048 bits or more; generate one with "npx agent-id-bridge keys generate --out signing.jwk"; on Node, ${ENV.signingKeyFile} may name a file holding it instead)`);
+  }
+  const nextSigning = keyOption(get, ENV.nextSigningKey, ENV.nextSigningKeyFile, opts, problems);
 
   const policyText = readPolicyText(env, get, opts, problems);
   let policy: CompiledPolicy | undefined;
@@ -201,8 +205,8 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
     mode,
     issuer,
     audience: audience ?? issuer,
-    signingKey: { option: ENV.signingKey, material: signing },
-    nextSigningKey: nextSigning ? { option: ENV.nextSigningKey, material: nextSigning } : undefined,
+    signingKey: signing,
+    nextSigningKey: nextSigning,
     policy,
     platforms,
     entra: { authorityHost, endpoint: entraUrl, tokenExchangeAudience, timeoutMs, maxAttempts },
@@ -216,6 +220,34 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
     redis,
     allowInsecureLoopback,
   };
+}
+
+/**
+ * A key given inline (`BRIDGE_SIGNING_KEY`) or as a file (`BRIDGE_SIGNING_KEY_FILE`, e.g. a mounted
+ * secret in a container: docs/operations.md), never both. The option named in later errors is the
+ * one that was set.
+ */
+function keyOption(get: (n: string) => string | undefined, inlineOption: string, fileOption: string, opts: LoadOptions, problems: string[]): { option: string; material: string } | undefined {
+  const inline = get(inlineOption);
+  const file = get(fileOption);
+  if (inline && file) {
+    problems.push(`${inlineOption} and ${fileOption}: set one, not both`);
+    return undefined;
+  }
+  if (inline) return { option: inlineOption, material: inline };
+  if (!file) return undefined;
+  if (!opts.readFile) {
+    problems.push(`${fileOption}: files cannot be read on this runtime; use ${inlineOption}`);
+    return undefined;
+  }
+  try {
+    const material = opts.readFile(file).trim();
+    if (material === '') problems.push(`${fileOption}: ${file} is empty`);
+    return material === '' ? undefined : { option: fileOption, material };
+  } catch (e) {
+    problems.push(`${fileOption}: cannot read ${file} (${(e as { code?: string }).code ?? (e as Error).message})`);
+    return undefined;
+  }
 }
 
 function readPolicyText(env: Env, get: (n: string) => string | undefined, opts: LoadOptions, problems: string[]): { text: string } | undefined {

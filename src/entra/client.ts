@@ -11,6 +11,7 @@ import { tokenExchangeScope } from './cloud.ts';
 import { isRetryable, toBridgeError, type FicExpectation } from './errors.ts';
 import type { SharedCache } from '../store/ports.ts';
 import { TokenCache } from './token-cache.ts';
+import type { CacheStats } from '../util/expiring-cache.ts';
 import { BridgeError } from '../errors.ts';
 import { EntraHttpError, type AgentUserRef, type EntraToken, type EntraTransport } from './types.ts';
 
@@ -74,6 +75,11 @@ export class AgentTokenService {
 
   get transportName(): string {
     return this.#opts.transport.name;
+  }
+
+  /** Counters of the two caches, for the metrics: T1s, and resource tokens with T2s. */
+  get cacheStats(): { t1: CacheStats; tokens: CacheStats } {
+    return { t1: this.#t1.stats, tokens: this.#tokens.stats };
   }
 
   async acquire(req: AgentTokenRequest): Promise<AgentTokenResult> {

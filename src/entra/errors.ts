@@ -177,3 +177,10 @@ export function isRetryable(e: unknown): boolean {
   if (e instanceof EntraHttpError) return e.status === 429 || e.status >= 500;
   return false;
 }
+
+/**
+ * The AADSTS codes the bridge knows by name (the tables above): the only ones that may appear as a
+ * metrics label (src/metrics/port.ts); any other code is reported as 'other', so a label's values
+ * stay a fixed set whatever Entra answers.
+ */
+export const KNOWN_AADSTS_CODES: ReadonlySet<string> = new Set([...Object.keys(OPERATOR_HINTS), ...Object.keys(USER_ASSERTION_CODES), ...CONSENT_CODES]);

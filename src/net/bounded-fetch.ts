@@ -14,6 +14,8 @@ export interface BoundedRequestInit {
   body?: string;
   timeoutMs: number;
   maxBytes: number;
+  /** Which kind of upstream this is, for the latency metrics (src/metrics/instrument.ts); never sent. */
+  upstream?: 'sts' | 'jwks';
 }
 
 export interface BoundedResponse {

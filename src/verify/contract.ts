@@ -5,6 +5,7 @@
 import type { z } from 'zod';
 import type { ReasonCode } from '../errors.ts';
 import type { BoundedFetch } from '../net/bounded-fetch.ts';
+import type { CacheStats } from '../util/expiring-cache.ts';
 import type { PlatformName } from '../platforms.ts';
 
 /** A platform's name, derived from the one registry (src/platforms.ts): a new adapter is one line there. */
@@ -148,6 +149,8 @@ export interface AdapterDeps {
   readonly fetch: BoundedFetch;
   /** Seconds since the epoch. */
   readonly clock: () => number;
+  /** Lets an adapter's cache be read by the metrics (src/metrics/port.ts); the name is a fixed word. */
+  readonly registerCache?: (name: string, stats: () => CacheStats) => void;
 }
 
 /** What the composition root tells an adapter about the deployment. */

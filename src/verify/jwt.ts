@@ -155,7 +155,7 @@ export function remoteJwks(url: string, fetchPort: BoundedFetch, cache?: { cache
     cooldownDuration: cache?.cooldownMs ?? JWKS_COOLDOWN_MS,
     cacheMaxAge: cache?.cacheMaxAgeMs ?? JWKS_CACHE_MAX_AGE_MS,
     [customFetch]: async (u: string) => {
-      const res = await fetchPort(u, { timeoutMs: JWKS_TIMEOUT_MS, maxBytes: JWKS_MAX_RESPONSE_BYTES, headers: { accept: 'application/json' } });
+      const res = await fetchPort(u, { timeoutMs: JWKS_TIMEOUT_MS, maxBytes: JWKS_MAX_RESPONSE_BYTES, headers: { accept: 'application/json' }, upstream: 'jwks' });
       return new Response(res.text, { status: res.status, headers: res.headers });
     },
   });

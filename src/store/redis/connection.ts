@@ -23,7 +23,7 @@ export interface RedisConnection {
   close(): Promise<void>;
 }
 
-export function connectRedis(url: string, log: (message: string) => void): RedisConnection {
+export function connectRedis(url: string, log: (message: string) => void, onError?: () => void): RedisConnection {
   const client = new Redis({
     ...parseRedisUrl(url),
     connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
@@ -39,6 +39,7 @@ export function connectRedis(url: string, log: (message: string) => void): Redis
   // Log transitions, not every failed attempt: an outage is one line, and so is the recovery.
   let down = false;
   client.on('error', (err: Error & { code?: string }) => {
+    onError?.();
     if (down) return;
     down = true;
     // Connection, TLS and AUTH errors name the host and the cause, never the password.

@@ -35,9 +35,17 @@ export interface RedisStoreStats {
 
 export function createRedisStores(
   settings: RedisSettings,
-  opts: { clock: () => number; rateLimitPerMinute: number; rateLimitMaxKeys: number; replayQuotaPerIssuer: number; log: (message: string) => void },
+  opts: {
+    clock: () => number;
+    rateLimitPerMinute: number;
+    rateLimitMaxKeys: number;
+    replayQuotaPerIssuer: number;
+    log: (message: string) => void;
+    /** Every connection error, for the metrics (bridge_store_errors_total{store="redis"}). */
+    onConnectionError?: () => void;
+  },
 ): RedisStores {
-  const connection = connectRedis(settings.url, opts.log);
+  const connection = connectRedis(settings.url, opts.log, opts.onConnectionError);
   const prefix = settings.keyPrefix;
   const { client } = connection;
   const replay = new RedisReplayStore(client, { prefix, clock: opts.clock, quotaPerPartition: opts.replayQuotaPerIssuer });

@@ -1,0 +1,84 @@
+/**
+ * Issue 9 item 5: the Node entry's lifecycle as an orchestrator drives it (docs/operations.md,
+ * lifecycle). The real entry runs as a child process on a free port; requests are sent in parts over
+ * raw connections so that they are in flight when SIGTERM arrives.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { generateSigningKeyJwk } from '../../src/issuer/keys.ts';
+import { connects, rawConnection, startBridgeChild, type BridgeChild } from '../support/bridge-child.ts';
+
+export const MINIMAL_POLICY = `
+version: 1
+tenants:
+  - tenantId: 11111111-1111-4111-8111-111111111111
+    blueprints:
+      - appId: 22222222-2222-4222-8222-222222222222
+        agents: [{ id: 33333333-3333-4333-8333-333333333333 }]
+platforms: { gcp: {} }
+rules:
+  - { name: r, platform: gcp, principal: "1", agent: 33333333-3333-4333-8333-333333333333, resources: [https://graph.microsoft.com] }
+`;
+
+const GRACE_MS = 2_000;
+/** How long after the grace period the process may take to exit before the test calls it stuck. */
+const EXIT_BOUND_MS = GRACE_MS + 8_000;
+
+let bridge: BridgeChild | undefined;
+afterEach(() => bridge?.kill());
+
+const statusOf = (raw: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1]);
+const bodyOf = (raw: string) => JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
+async function until(pred: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  for (let waited = 0; !pred(); waited += 20) {
+    if (waited > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('issue 9 item 5: lifecycle on Node', () => {
+  it('issue 9 item 5: /readyz is ready with its checks; SIGTERM drains: /readyz 503, new connections refused, an in-flight request answered, a stalled one cut at the grace period, exit 0', async () => {
+    bridge = await startBridgeChild(['src/node.ts'], {
+      BRIDGE_ISSUER: 'https://bridge.example.com',
+      BRIDGE_SIGNING_KEY: await generateSigningKeyJwk(),
+      BRIDGE_POLICY: MINIMAL_POLICY,
+      BRIDGE_HOST: '127.0.0.1',
+      BRIDGE_SHUTDOWN_GRACE_MS: String(GRACE_MS),
+    });
+    const ready = await fetch(`${bridge.url}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: 'ready', checks: { signing_key: 'ok', policy: 'ok' } });
+
+    // In flight when SIGTERM arrives: a body that will never come, a body that comes during the
+    // drain, and a readiness probe whose headers end during the drain.
+    const stalled = await rawConnection(bridge.port);
+    stalled.socket.write('POST /token HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 500\r\n\r\ngrant_type=');
+    const body = 'grant_type=password&username=u';
+    const finishing = await rawConnection(bridge.port);
+    finishing.socket.write(`POST /token HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`);
+    const probe = await rawConnection(bridge.port);
+    probe.socket.write('GET /readyz HTTP/1.1\r\nHost: bridge\r\n');
+    // Let the server read what was sent before the signal.
+    await new Promise((r) => setTimeout(r, 300));
+
+    bridge.child.kill('SIGTERM');
+    await bridge.waitForLine((l) => l.event === 'draining');
+    expect(await connects(bridge.port)).toBe(false);
+
+    probe.socket.write('\r\n');
+    await until(() => probe.received().includes('}'), 'the /readyz answer');
+    expect(statusOf(probe.received())).toBe(503);
+    expect(bodyOf(probe.received())).toMatchObject({ status: 'draining' });
+
+    finishing.socket.write(body.slice(10));
+    await until(() => finishing.received().includes('}'), 'the /token answer');
+    expect(statusOf(finishing.received())).toBe(400);
+    expect(bodyOf(finishing.received())).toMatchObject({ error: 'unsupported_grant_type' });
+    expect(finishing.received().toLowerCase()).toContain('connection: close');
+
+    const exit = await Promise.race([bridge.exited, new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), EXIT_BOUND_MS))]);
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(bridge.lines.find((l) => l.event === 'exit')).toMatchObject({ why: 'grace period over' });
+    await stalled.closed;
+    expect(stalled.received()).toBe('');
+  });
+});
