@@ -209,14 +209,21 @@ function metricsOnly(scrape: () => Promise<Response>): NodeHandler {
   return (req) => (req.method === 'GET' && new URL(req.url).pathname === '/metrics' ? scrape() : Response.json({ error: 'not_found', error_description: 'No such route.' }, { status: 404 }));
 }
 
+declare const __BRIDGE_BUNDLED__: boolean | undefined;
+
 async function runSandbox(logger: BridgeLogger, options: NodeOptions): Promise<void> {
+  const noSandbox = () => {
+    logger.fatal({ type: 'startup' }, 'agent-id-bridge: no configuration (BRIDGE_ISSUER, BRIDGE_SIGNING_KEY or BRIDGE_SIGNING_KEY_FILE, BRIDGE_POLICY_FILE) and no sandbox in this build; the sandbox runs from the sources (npm start).');
+    process.exit(2);
+  };
+  // The release build carries no emulators (scripts/build.ts).
+  if (typeof __BRIDGE_BUNDLED__ === 'boolean' && __BRIDGE_BUNDLED__) return noSandbox();
   const sandboxModule = '../sandbox/sandbox.ts';
   let sandbox: typeof import('../sandbox/sandbox.ts');
   try {
     sandbox = await import(sandboxModule);
   } catch {
-    logger.fatal({ type: 'startup' }, 'agent-id-bridge: no configuration (BRIDGE_ISSUER, BRIDGE_SIGNING_KEY, BRIDGE_POLICY_FILE) and no sandbox in this build.');
-    process.exit(2);
+    return noSandbox();
   }
   const port = Number(process.env.PORT ?? DEFAULT_PORT);
   const running = await sandbox.startSandbox({ port, env: process.env, audit: loggerAuditSink(logger) });

@@ -5,19 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { generateSigningKeyJwk } from '../../src/issuer/keys.ts';
-import { connects, rawConnection, startBridgeChild, type BridgeChild } from '../support/bridge-child.ts';
+import { connects, MINIMAL_POLICY, rawConnection, startBridgeChild, type BridgeChild } from '../support/bridge-child.ts';
 
-export const MINIMAL_POLICY = `
-version: 1
-tenants:
-  - tenantId: 11111111-1111-4111-8111-111111111111
-    blueprints:
-      - appId: 22222222-2222-4222-8222-222222222222
-        agents: [{ id: 33333333-3333-4333-8333-333333333333 }]
-platforms: { gcp: {} }
-rules:
-  - { name: r, platform: gcp, principal: "1", agent: 33333333-3333-4333-8333-333333333333, resources: [https://graph.microsoft.com] }
-`;
 
 const GRACE_MS = 2_000;
 /** How long after the grace period the process may take to exit before the test calls it stuck. */
@@ -58,7 +47,7 @@ describe('issue 9 item 5: lifecycle on Node', () => {
     const probe = await rawConnection(bridge.port);
     probe.socket.write('GET /readyz HTTP/1.1\r\nHost: bridge\r\n');
     // Let the server read what was sent before the signal.
-    await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 500));
 
     bridge.child.kill('SIGTERM');
     await bridge.waitForLine((l) => l.event === 'draining');
