@@ -43,7 +43,8 @@ export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
   const discovery = discoveryDocument(deps.issuer);
   const jwks = jwksDocument(deps.keys);
-  const logError = deps.logError ?? ((m: string) => console.error(m));
+  // A JSON line like every other log line (docs/operations.md, lifecycle and logs).
+  const logError = deps.logError ?? ((m: string) => console.error(JSON.stringify({ level: 'error', time: new Date().toISOString(), type: 'error', msg: m })));
   const originOf = deps.clientOrigin ?? (() => ({ address: undefined }));
   const metrics = deps.metrics ?? noMetrics;
   const readiness = deps.readiness ?? new Readiness();

@@ -29,7 +29,7 @@ import { PLATFORMS } from './platforms.ts';
 import { createMsalTransport } from './entra/transport-msal.ts';
 import type { RequestOrigin } from './limits/admission.ts';
 import { forwardedClientAddress } from './limits/client-address.ts';
-import { createRedisStores, type RedisStores } from './store/redis/index.ts';
+import { createRedisStores, type RedisStoreStats, type RedisStores } from './store/redis/index.ts';
 import { stdoutLineWriter } from './audit/line-writer.ts';
 import { discardAudit, scrubSecrets } from './audit/audit.ts';
 import { Readiness } from './lifecycle/readiness.ts';
@@ -135,7 +135,7 @@ export async function redisPorts(
   opts: { clock?: () => number; log?: (message: string) => void; metrics?: BridgeMetrics } = {},
 ): Promise<{ ports: Partial<RuntimePorts>; stores: RedisStores } | undefined> {
   if (!config.redis) return undefined;
-  const log = opts.log ?? ((m: string) => console.error(`agent-id-bridge: ${m}`));
+  const log = opts.log ?? ((m: string) => console.error(JSON.stringify({ level: 'warn', time: new Date().toISOString(), type: 'store', msg: m })));
   const stores = createRedisStores(config.redis, {
     clock: opts.clock ?? (() => Math.floor(Date.now() / 1000)),
     rateLimitPerMinute: config.rateLimitPerMinute,
@@ -144,8 +144,19 @@ export async function redisPorts(
     log,
     ...(opts.metrics ? { onConnectionError: () => opts.metrics!.storeError({ store: 'redis', condition: 'connection_error' }) } : {}),
   });
+  opts.metrics?.registerStoreEvents('redis', () => redisEvents(stores.stats()));
   if (!(await stores.waitReady())) log('redis not reachable at startup; serving anyway, single-use proofs answer 503 until it is');
   return { ports: { replay: stores.replay, rateLimiter: stores.rateLimiter, ...(stores.sharedTokens ? { sharedTokenCache: stores.sharedTokens } : {}) }, stores };
+}
+
+/** The Redis stores' counters as metric events (docs/operations.md, metrics). */
+function redisEvents(s: RedisStoreStats): Record<string, number> {
+  const c = s.sharedCache;
+  return {
+    replay_errors: s.replayErrors,
+    rate_limit_fallbacks: s.rateLimitFallbacks,
+    ...(c ? { shared_cache_hits: c.hits, shared_cache_fetches: c.fetches, shared_cache_wait_timeouts: c.waitTimeouts, shared_cache_errors: c.errors, shared_cache_undecryptable: c.undecryptable } : {}),
+  };
 }
 
 /** `log` takes the process's operational messages (a Redis outage and its recovery). */

@@ -44,6 +44,8 @@ export interface BridgeMetrics {
   storeError(o: { store: string; condition: string }): void;
   /** Read a cache's counters at scrape time (src/util/expiring-cache.ts stats). */
   registerCache(name: string, stats: () => CacheStats): void;
+  /** Read a store's own monotonic counters at scrape time, by event name (e.g. the Redis stores' stats()). */
+  registerStoreEvents(store: string, counters: () => Readonly<Record<string, number>>): void;
 }
 
 /** Reports nothing: the Workers entry and tests that do not look at metrics. */
@@ -53,4 +55,5 @@ export const noMetrics: BridgeMetrics = {
   upstreamRequest: () => {},
   storeError: () => {},
   registerCache: () => {},
+  registerStoreEvents: () => {},
 };

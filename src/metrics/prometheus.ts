@@ -27,6 +27,7 @@ export function createPrometheusMetrics(build: BuildInfo, opts: { processMetrics
   const registry = new Registry();
   const registers = [registry];
   const caches = new Map<string, () => CacheStats>();
+  const storeEvents = new Map<string, () => Readonly<Record<string, number>>>();
 
   const exchanges = new Counter({ name: 'bridge_exchanges_total', help: 'Finished POST /token requests, by platform, mode, outcome and reason code.', labelNames: ['platform', 'mode', 'outcome', 'reason'] as const, registers });
   const entraRequests = new Counter({ name: 'bridge_entra_requests_total', help: 'HTTP requests to Microsoft Entra (each retry counts), by leg, result and allow-listed AADSTS code.', labelNames: ['leg', 'result', 'aadsts'] as const, registers });
@@ -59,6 +60,16 @@ export function createPrometheusMetrics(build: BuildInfo, opts: { processMetrics
       for (const [cache, stats] of caches) this.set({ cache }, stats().entries);
     },
   });
+  new Counter({
+    name: 'bridge_store_events_total',
+    help: 'A store\'s own counters, by store and event (Redis: replay_errors, rate_limit_fallbacks, shared_cache_hits, shared_cache_fetches, shared_cache_wait_timeouts, shared_cache_errors, shared_cache_undecryptable).',
+    labelNames: ['store', 'event'] as const,
+    registers,
+    collect() {
+      this.reset();
+      for (const [store, read] of storeEvents) for (const [event, n] of Object.entries(read())) this.inc({ store, event }, n);
+    },
+  });
   new Gauge({ name: 'bridge_build_info', help: 'The running build: version and commit (always 1).', labelNames: ['version', 'commit'] as const, registers }).set({ version: build.version, commit: build.commit }, 1);
   if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry });
 
@@ -72,6 +83,9 @@ export function createPrometheusMetrics(build: BuildInfo, opts: { processMetrics
     storeError: (o) => storeErrors.inc({ store: o.store, condition: o.condition }),
     registerCache: (name, stats) => {
       caches.set(name, stats);
+    },
+    registerStoreEvents: (store, counters) => {
+      storeEvents.set(store, counters);
     },
   };
 

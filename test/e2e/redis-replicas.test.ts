@@ -163,3 +163,44 @@ describe('sandbox replicas without Redis', () => {
     }
   });
 });
+
+describe.skipIf(ownSkip !== undefined)('readiness and metrics follow a configured Redis', () => {
+  let redis: OwnRedis;
+  let sb: Sandbox;
+  beforeAll(async () => {
+    redis = await ownRedis();
+    sb = await startSandbox({ port: 0, redisUrl: redis.url, audit: () => {} });
+  });
+  afterAll(async () => {
+    await sb?.close();
+    await redis?.stop();
+  });
+
+  const readyz = async () => {
+    const res = await fetch(`${sb.url}/readyz`);
+    return { status: res.status, body: (await res.json()) as { status: string; checks: Record<string, string> } };
+  };
+
+  it('issue 9 item 5: /readyz is 503 while the configured Redis is unreachable and 200 again when it returns; /metrics counts the Redis and replay-store errors', async () => {
+    expect(await readyz()).toEqual({ status: 200, body: expect.objectContaining({ status: 'ready', checks: { signing_key: 'ok', policy: 'ok', redis: 'ok' } }) });
+
+    await redis.stop();
+    for (let i = 0; i < 100 && sb.storeReady(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await readyz()).toEqual({ status: 503, body: expect.objectContaining({ status: 'not_ready', checks: { signing_key: 'ok', policy: 'ok', redis: 'failing' } }) });
+    expect((await exchangeAt(sb.url, await n8nAssertion(sb))).status).toBe(503);
+    // A reconnect attempt that fails is a Redis error; the client makes one within its backoff (bounded wait).
+    const redisErrors = /^bridge_store_errors_total\{store="redis",condition="connection_error"\} [1-9]\d*$/m;
+    let during = '';
+    for (let i = 0; i < 100 && !redisErrors.test(during); i++) {
+      during = await (await fetch(`${sb.url}/metrics`)).text();
+      if (!redisErrors.test(during)) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(during).toMatch(redisErrors);
+    expect(during).toMatch(/^bridge_store_errors_total\{store="replay",condition="unreachable"\} 1$/m);
+    expect(during).toMatch(/^bridge_store_events_total\{store="redis",event="replay_errors"\} 1$/m);
+
+    await redis.start();
+    for (let i = 0; i < 100 && !sb.storeReady(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await readyz()).toEqual({ status: 200, body: expect.objectContaining({ status: 'ready', checks: { signing_key: 'ok', policy: 'ok', redis: 'ok' } }) });
+  });
+});
