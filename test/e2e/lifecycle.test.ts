@@ -3,7 +3,9 @@
  * lifecycle). The real entry runs as a child process on a free port; requests are sent in parts over
  * raw connections so that they are in flight when SIGTERM arrives.
  */
+import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
+import { nodeOptions } from '../../src/node/options.ts';
 import { generateSigningKeyJwk } from '../../src/issuer/keys.ts';
 import { connects, MINIMAL_POLICY, rawConnection, startBridgeChild, type BridgeChild } from '../support/bridge-child.ts';
 
@@ -64,10 +66,49 @@ describe('issue 9 item 5: lifecycle on Node', () => {
     expect(bodyOf(finishing.received())).toMatchObject({ error: 'unsupported_grant_type' });
     expect(finishing.received().toLowerCase()).toContain('connection: close');
 
+    // Logs: every stdout line is JSON; the audit line of the answered request keeps its field names.
+    expect(bridge.lines.filter((l) => 'unparsed' in l)).toEqual([]);
+    expect(bridge.lines.find((l) => l.type === 'audit')).toMatchObject({ level: 'info', route: '/token', outcome: 'denied', reason: 'unsupported_grant_type', request_id: expect.any(String), time: expect.any(String) });
+
     const exit = await Promise.race([bridge.exited, new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), EXIT_BOUND_MS))]);
     expect(exit).toEqual({ code: 0, signal: null });
     expect(bridge.lines.find((l) => l.event === 'exit')).toMatchObject({ why: 'grace period over' });
     await stalled.closed;
     expect(stalled.received()).toBe('');
+  });
+});
+
+describe('issue 9 item 4: metrics placement on Node', () => {
+  it('issue 9 item 4: BRIDGE_METRICS_LISTEN serves /metrics on a listener of its own, and not on the main one', async () => {
+    bridge = await startBridgeChild(['src/node.ts'], {
+      BRIDGE_ISSUER: 'https://bridge.example.com',
+      BRIDGE_SIGNING_KEY: await generateSigningKeyJwk(),
+      BRIDGE_POLICY: MINIMAL_POLICY,
+      BRIDGE_HOST: '127.0.0.1',
+      BRIDGE_METRICS_LISTEN: '127.0.0.1:0',
+    });
+    const listening = await bridge.waitForLine((l) => l.event === 'listening');
+    const metricsUrl = String(listening.metrics);
+    expect(new URL(metricsUrl).port).not.toBe(String(bridge.port));
+    expect((await fetch(`${bridge.url}/metrics`)).status).toBe(404);
+    const res = await fetch(metricsUrl);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toMatch(/^bridge_build_info\{version="[^"]+",commit="unknown"\} 1$/m);
+    expect((await fetch(new URL('/healthz', metricsUrl))).status).toBe(404);
+    bridge.child.kill('SIGTERM');
+    expect(await bridge.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('issue 9 items 4, 5: a malformed BRIDGE_METRICS_LISTEN or BRIDGE_SHUTDOWN_GRACE_MS refuses to start with exit code 2, naming the option', () => {
+    expect(nodeOptions({ BRIDGE_METRICS_LISTEN: 'localhost', BRIDGE_SHUTDOWN_GRACE_MS: '-1' }).problems).toEqual([
+      expect.stringMatching(/^BRIDGE_METRICS_LISTEN: must be host:port/),
+      expect.stringMatching(/^BRIDGE_SHUTDOWN_GRACE_MS: must be an integer/),
+    ]);
+    expect(nodeOptions({ BRIDGE_METRICS_LISTEN: '[::1]:9464' }).options.metrics).toEqual({ where: 'listen', host: '::1', port: 9464 });
+    expect(nodeOptions({ BRIDGE_METRICS_LISTEN: 'off' }).options.metrics).toEqual({ where: 'off' });
+    expect(nodeOptions({}).options).toEqual({ metrics: { where: 'main' }, shutdownGraceMs: 10_000 });
+    const run = spawnSync(process.execPath, ['src/node.ts'], { env: { PATH: process.env.PATH ?? '', BRIDGE_SHUTDOWN_GRACE_MS: 'soon' }, encoding: 'utf8', timeout: 15_000 });
+    expect(run.status).toBe(2);
+    expect(JSON.parse(run.stderr.trim())).toMatchObject({ level: 'fatal', type: 'config_error', problems: [expect.stringMatching(/^BRIDGE_SHUTDOWN_GRACE_MS/)] });
   });
 });
