@@ -7,8 +7,16 @@ export default defineConfig({
   // The Bedrock example imports the AWS client package by its published name: here, its source.
   resolve: {
     alias: [
-      { find: /^n8n-workflow$/, replacement: fileURLToPath(new URL('./adapters/n8n/node/node_modules/n8n-workflow/dist/cjs/index.js', import.meta.url)) },
-      { find: /^@agent-id-bridge\/aws$/, replacement: fileURLToPath(new URL('./adapters/aws/client/src/index.ts', import.meta.url)) },
+      {
+        find: /^n8n-workflow$/,
+        replacement: fileURLToPath(
+          new URL('./adapters/n8n/node/node_modules/n8n-workflow/dist/cjs/index.js', import.meta.url),
+        ),
+      },
+      {
+        find: /^@agent-id-bridge\/aws$/,
+        replacement: fileURLToPath(new URL('./adapters/aws/client/src/index.ts', import.meta.url)),
+      },
     ],
   },
   test: {

@@ -98,14 +98,22 @@ export interface Sandbox {
  * Platforms in the sandbox, in port order after the Entra emulator (the Workers tests start the same).
  * oidc takes two ports (Kubernetes API server, GitHub Actions token service).
  */
-export const SANDBOX_PLATFORMS: readonly SandboxPlatformFactory[] = [startGcpSandbox, startAwsSandbox, startN8nSandbox, startOidcSandbox];
+export const SANDBOX_PLATFORMS: readonly SandboxPlatformFactory[] = [
+  startGcpSandbox,
+  startAwsSandbox,
+  startN8nSandbox,
+  startOidcSandbox,
+];
 
 /** Port offsets from the bridge's: Entra at +1, then each platform's ports, then the replicas. */
-const platformPortOffset = (index: number) => 2 + SANDBOX_PLATFORMS.slice(0, index).reduce((n, p) => n + (p.ports ?? 1), 0);
+const platformPortOffset = (index: number) =>
+  2 + SANDBOX_PLATFORMS.slice(0, index).reduce((n, p) => n + (p.ports ?? 1), 0);
 
 export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> {
   if (opts.env && isConfigured(opts.env)) {
-    throw new Error('refusing to start the sandbox: bridge configuration is present (BRIDGE_* / ENTRA_* variables); the sandbox never runs beside a real tenant');
+    throw new Error(
+      'refusing to start the sandbox: bridge configuration is present (BRIDGE_* / ENTRA_* variables); the sandbox never runs beside a real tenant',
+    );
   }
   const { replicaCount, redisUrl } = replicaOptions(opts);
   const port = opts.port ?? DEFAULT_PORT;
@@ -113,7 +121,9 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
   const closers: (() => Promise<void>)[] = [];
   try {
     const handler: { fetch?: NodeHandler } = {};
-    const bridge = await listen('127.0.0.1', port, (req, env) => (handler.fetch ? handler.fetch(req, env) : new Response('starting', { status: 503 })));
+    const bridge = await listen('127.0.0.1', port, (req, env) =>
+      handler.fetch ? handler.fetch(req, env) : new Response('starting', { status: 503 }),
+    );
     closers.push(bridge.close);
     const issuer = bridge.url;
     const audience = opts.overrides?.BRIDGE_AUDIENCE ?? issuer;
@@ -122,7 +132,11 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     const exchangeAudience = opts.overrides?.ENTRA_TOKEN_EXCHANGE_AUDIENCE;
     const tenant = sandboxTenant(issuer, exchangeAudience);
     const entra = await startEntraEmulator(
-      { tenants: [opts.tenant ? opts.tenant(tenant) : tenant], allowInsecureLoopbackIssuer: true, ...(exchangeAudience ? { tokenExchangeAudience: exchangeAudience } : {}) },
+      {
+        tenants: [opts.tenant ? opts.tenant(tenant) : tenant],
+        allowInsecureLoopbackIssuer: true,
+        ...(exchangeAudience ? { tokenExchangeAudience: exchangeAudience } : {}),
+      },
       nextPort(1),
     );
     closers.push(() => entra.close());
@@ -146,7 +160,11 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
     const replicaUrls = [bridge.url];
     for (let i = 1; i < replicaCount; i++) {
       const h: { fetch?: NodeHandler } = {};
-      const replica = await listen('127.0.0.1', nextPort(platformPortOffset(SANDBOX_PLATFORMS.length) - 1 + i), (req, env) => (h.fetch ? h.fetch(req, env) : new Response('starting', { status: 503 })));
+      const replica = await listen(
+        '127.0.0.1',
+        nextPort(platformPortOffset(SANDBOX_PLATFORMS.length) - 1 + i),
+        (req, env) => (h.fetch ? h.fetch(req, env) : new Response('starting', { status: 503 })),
+      );
       closers.push(replica.close);
       handlers.push(h);
       replicaUrls.push(replica.url);
@@ -161,14 +179,21 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       BRIDGE_POLICY: JSON.stringify(policy),
       ENTRA_AUTHORITY_HOST: entra.url,
       // One sandbox's keys never meet another's in a shared Redis; its tokens are encrypted with a key of its own.
-      ...(redisUrl ? { BRIDGE_REDIS_URL: redisUrl, BRIDGE_REDIS_KEY_PREFIX: `agent-id-bridge-sandbox:${randomBytes(6).toString('hex')}:`, BRIDGE_CACHE_ENCRYPTION_KEY: randomBytes(32).toString('base64') } : {}),
+      ...(redisUrl
+        ? {
+            BRIDGE_REDIS_URL: redisUrl,
+            BRIDGE_REDIS_KEY_PREFIX: `agent-id-bridge-sandbox:${randomBytes(6).toString('hex')}:`,
+            BRIDGE_CACHE_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+          }
+        : {}),
       ...(opts.liftLimits ? SANDBOX_LIFTED_LIMITS : {}),
       ...opts.overrides,
     };
     const config = loadConfig(env, { platforms: PLATFORMS, mode: 'sandbox' });
     const manifest: Record<string, unknown> = {
       sandbox: true,
-      warning: 'LOCAL SANDBOX: emulated Entra and platforms with fake credentials. Nothing here is a real tenant or a real token.',
+      warning:
+        'LOCAL SANDBOX: emulated Entra and platforms with fake credentials. Nothing here is a real tenant or a real token.',
       bridge: issuer,
       replicas: replicaUrls,
       store: config.redis ? 'redis' : 'memory',
@@ -187,14 +212,30 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         discovery: `${entra.url}/${SANDBOX.tenantId}/v2.0/.well-known/openid-configuration`,
         discoveryV1: `${entra.url}/${SANDBOX.tenantId}/.well-known/openid-configuration`,
         tokenExchangeAudience: config.entra.tokenExchangeAudience,
-        humanUser: { username: SANDBOX.humanUser.upn, password: SANDBOX.humanUser.password, clientId: SANDBOX.clientAppId, scope: `api://${SANDBOX.blueprintId}/access_agent` },
+        humanUser: {
+          username: SANDBOX.humanUser.upn,
+          password: SANDBOX.humanUser.password,
+          clientId: SANDBOX.clientAppId,
+          scope: `api://${SANDBOX.blueprintId}/access_agent`,
+        },
         agentUser: SANDBOX.agentUser,
       },
       // The sandbox API as a downstream service: its v2 tokens carry aud = clientId.
       api: { resource: SANDBOX.api, clientId: SANDBOX.apiAppId, tokenVersion: 2 },
       agents: [
-        { id: SANDBOX.agentId, name: 'sandbox-agent-one', resources: [SANDBOX.graph, SANDBOX.api], modes: ['autonomous', 'obo', 'agent_user'] },
-        { id: SANDBOX.otherAgentId, name: 'sandbox-agent-two', resources: [], modes: [], note: 'no sandbox workload may act as this agent' },
+        {
+          id: SANDBOX.agentId,
+          name: 'sandbox-agent-one',
+          resources: [SANDBOX.graph, SANDBOX.api],
+          modes: ['autonomous', 'obo', 'agent_user'],
+        },
+        {
+          id: SANDBOX.otherAgentId,
+          name: 'sandbox-agent-two',
+          resources: [],
+          modes: [],
+          note: 'no sandbox workload may act as this agent',
+        },
       ],
       ...Object.fromEntries(platforms.flatMap((p) => Object.entries(p.manifestSections ?? { [p.name]: p.manifest }))),
     };
@@ -211,13 +252,20 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         clientOrigin: nodeClientOrigin(config.node.trustedProxyHops),
         readiness: new Readiness(),
       });
-      const redis = await redisPorts(config, { ...(opts.clock ? { clock: opts.clock } : {}), ...(ports.metrics ? { metrics: ports.metrics } : {}) });
+      const redis = await redisPorts(config, {
+        ...(opts.clock ? { clock: opts.clock } : {}),
+        ...(ports.metrics ? { metrics: ports.metrics } : {}),
+      });
       if (redis) {
         closers.push(redis.stores.close);
         readiness.push(redis.stores.ready);
         ports.readiness!.add('redis', redis.stores.ready);
       }
-      const built = await buildApp(config, { ...ports, ...redis?.ports, ...(opts.replay ? { replay: opts.replay } : {}) });
+      const built = await buildApp(config, {
+        ...ports,
+        ...redis?.ports,
+        ...(opts.replay ? { replay: opts.replay } : {}),
+      });
       deps ??= built.deps;
       h.fetch = (req, env) => built.app.fetch(req, env);
     }
@@ -229,7 +277,9 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
       '  ==========================================================================',
       `   bridge          ${issuer}   (manifest: ${issuer}/_sandbox)`,
       ...replicaUrls.slice(1).map((u, i) => `   replica ${i + 2}       ${u}`),
-      ...(config.redis ? [`   store           redis (${replicaUrls.length} replica${replicaUrls.length === 1 ? '' : 's'} share it)`] : []),
+      ...(config.redis
+        ? [`   store           redis (${replicaUrls.length} replica${replicaUrls.length === 1 ? '' : 's'} share it)`]
+        : []),
       `   Entra emulator  ${entra.url}   tenant ${SANDBOX.tenantId}`,
       ...platforms.flatMap((p) => p.banner),
       '',
@@ -279,7 +329,10 @@ function replicaOptions(opts: SandboxOptions): { replicaCount: number; redisUrl:
     } catch {
       url = undefined;
     }
-    if (!url || !isLoopbackHost(url)) throw new Error('SANDBOX_REDIS_URL: must be a redis:// URL on a loopback host (the sandbox stays on this machine)');
+    if (!url || !isLoopbackHost(url))
+      throw new Error(
+        'SANDBOX_REDIS_URL: must be a redis:// URL on a loopback host (the sandbox stays on this machine)',
+      );
   }
   return { replicaCount, redisUrl };
 }

@@ -14,7 +14,11 @@ export const SANDBOX = {
   /** A second child agent no sandbox workload may use (for refusal demos). */
   otherAgentId: 'a9e00000-0000-4000-8000-000000000002',
   agentUser: { oid: 'a9e00ee4-0000-4000-8000-000000000001', upn: 'agent-one@sandbox.example' },
-  humanUser: { oid: 'd0d0d0d0-0000-4000-8000-000000000001', upn: 'alice@sandbox.example', password: 'sandbox-only-password' },
+  humanUser: {
+    oid: 'd0d0d0d0-0000-4000-8000-000000000001',
+    upn: 'alice@sandbox.example',
+    password: 'sandbox-only-password',
+  },
   clientAppId: 'c1c1c1c1-0000-4000-8000-000000000001',
   graph: 'https://graph.microsoft.com',
   api: 'api://sandbox-api',
@@ -28,7 +32,10 @@ export const SANDBOX_FIC_SUBJECT = `agent-id-bridge:${SANDBOX.blueprintId}`;
  * The tenant, with the blueprint's FIC pointing at `bridgeIssuer` (known once the bridge listens) and
  * carrying the cloud's token-exchange audience (the public cloud's unless a test says otherwise).
  */
-export function sandboxTenant(bridgeIssuer: string, tokenExchangeAudience = 'api://AzureADTokenExchange'): EmulatedTenant {
+export function sandboxTenant(
+  bridgeIssuer: string,
+  tokenExchangeAudience = 'api://AzureADTokenExchange',
+): EmulatedTenant {
   return {
     tenantId: SANDBOX.tenantId,
     blueprints: [
@@ -36,7 +43,14 @@ export function sandboxTenant(bridgeIssuer: string, tokenExchangeAudience = 'api
         appId: SANDBOX.blueprintId,
         displayName: 'Sandbox blueprint',
         principalId: SANDBOX.blueprintPrincipalId,
-        fics: [{ name: 'agent-id-bridge', issuer: bridgeIssuer, subject: SANDBOX_FIC_SUBJECT, audiences: [tokenExchangeAudience] }],
+        fics: [
+          {
+            name: 'agent-id-bridge',
+            issuer: bridgeIssuer,
+            subject: SANDBOX_FIC_SUBJECT,
+            audiences: [tokenExchangeAudience],
+          },
+        ],
         exposedScopes: ['access_agent'],
       },
     ],
@@ -59,8 +73,22 @@ export function sandboxTenant(bridgeIssuer: string, tokenExchangeAudience = 'api
         delegatedGrants: [],
       },
     ],
-    agentUsers: [{ oid: SANDBOX.agentUser.oid, upn: SANDBOX.agentUser.upn, displayName: 'Agent One (user)', identityParentId: SANDBOX.agentId }],
-    humanUsers: [{ oid: SANDBOX.humanUser.oid, upn: SANDBOX.humanUser.upn, displayName: 'Alice', password: SANDBOX.humanUser.password }],
+    agentUsers: [
+      {
+        oid: SANDBOX.agentUser.oid,
+        upn: SANDBOX.agentUser.upn,
+        displayName: 'Agent One (user)',
+        identityParentId: SANDBOX.agentId,
+      },
+    ],
+    humanUsers: [
+      {
+        oid: SANDBOX.humanUser.oid,
+        upn: SANDBOX.humanUser.upn,
+        displayName: 'Alice',
+        password: SANDBOX.humanUser.password,
+      },
+    ],
     clientApps: [{ appId: SANDBOX.clientAppId, displayName: 'Sandbox client app' }],
     resources: [
       { uri: SANDBOX.graph, appId: '00000003-0000-0000-c000-000000000000', accessTokenVersion: 1, lifetimeSec: 29100 },

@@ -17,13 +17,21 @@ function commitOf(): string {
   const given = process.env.BRIDGE_BUILD_COMMIT?.trim();
   if (given) return given;
   try {
-    return execFileSync('git', ['rev-parse', 'HEAD'], { cwd: REPO, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() || 'unknown';
+    return (
+      execFileSync('git', ['rev-parse', 'HEAD'], {
+        cwd: REPO,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim() || 'unknown'
+    );
   } catch {
     return 'unknown';
   }
 }
 
-export async function buildRelease(opts: { outfile?: string; commit?: string } = {}): Promise<{ outfile: string; version: string; commit: string; bytes: number }> {
+export async function buildRelease(
+  opts: { outfile?: string; commit?: string } = {},
+): Promise<{ outfile: string; version: string; commit: string; bytes: number }> {
   const outfile = opts.outfile ?? DEFAULT_OUTFILE;
   const { version } = JSON.parse(readFileSync(resolve(REPO, 'package.json'), 'utf8')) as { version: string };
   const commit = opts.commit ?? commitOf();
@@ -41,7 +49,9 @@ export async function buildRelease(opts: { outfile?: string; commit?: string } =
     metafile: true,
     logLevel: 'warning',
     // Bundled CommonJS dependencies call require() for Node built-ins; an ES module has none of its own.
-    banner: { js: "import { createRequire as __bridgeCreateRequire } from 'node:module';\nconst require = __bridgeCreateRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __bridgeCreateRequire } from 'node:module';\nconst require = __bridgeCreateRequire(import.meta.url);",
+    },
     define: {
       __BRIDGE_VERSION__: JSON.stringify(version),
       __BRIDGE_COMMIT__: JSON.stringify(commit),
@@ -55,5 +65,7 @@ export async function buildRelease(opts: { outfile?: string; commit?: string } =
 if (import.meta.filename === process.argv[1] || resolve(process.argv[1] ?? '') === import.meta.filename) {
   const i = process.argv.indexOf('--outfile');
   const out = await buildRelease(i > 0 && process.argv[i + 1] ? { outfile: resolve(process.argv[i + 1]!) } : {});
-  process.stdout.write(`built ${out.outfile} (${(out.bytes / 1024).toFixed(0)} KiB), version ${out.version}, commit ${out.commit}\n`);
+  process.stdout.write(
+    `built ${out.outfile} (${(out.bytes / 1024).toFixed(0)} KiB), version ${out.version}, commit ${out.commit}\n`,
+  );
 }

@@ -38,29 +38,44 @@ export interface AppDeps extends ExchangeDeps {
   metricsEndpoint?: () => Promise<Response>;
 }
 
-
 export function createApp(deps: AppDeps): Hono {
   const app = new Hono();
   const discovery = discoveryDocument(deps.issuer);
   const jwks = jwksDocument(deps.keys);
   // A JSON line like every other log line (docs/operations.md, lifecycle and logs).
-  const logError = deps.logError ?? ((m: string) => console.error(JSON.stringify({ level: 'error', time: new Date().toISOString(), type: 'error', msg: m })));
+  const logError =
+    deps.logError ??
+    ((m: string) =>
+      console.error(JSON.stringify({ level: 'error', time: new Date().toISOString(), type: 'error', msg: m })));
   const originOf = deps.clientOrigin ?? (() => ({ address: undefined }));
   const metrics = deps.metrics ?? noMetrics;
   const readiness = deps.readiness ?? new Readiness();
   const platforms = [...new Set(deps.verifiers.map((v) => v.platform))];
 
-  app.get('/.well-known/openid-configuration', (c) => c.json(discovery, 200, { 'Cache-Control': 'public, max-age=3600' }));
+  app.get('/.well-known/openid-configuration', (c) =>
+    c.json(discovery, 200, { 'Cache-Control': 'public, max-age=3600' }),
+  );
   // Entra caches JWKS up to about an hour (docs/architecture.md#the-bridge-as-an-oidc-issuer); keep ours short so a published next key is seen promptly.
-  app.get('/.well-known/jwks.json', (c) => c.json(jwks, 200, { 'Cache-Control': `public, max-age=${JWKS_RESPONSE_MAX_AGE_SEC}` }));
+  app.get('/.well-known/jwks.json', (c) =>
+    c.json(jwks, 200, { 'Cache-Control': `public, max-age=${JWKS_RESPONSE_MAX_AGE_SEC}` }),
+  );
   // Liveness: the process answers. Version and commit tell which build answered (docs/operations.md).
-  app.get('/healthz', (c) => c.json({ status: 'ok', version: BUILD_INFO.version, commit: BUILD_INFO.commit }, 200, NO_STORE));
+  app.get('/healthz', (c) =>
+    c.json({ status: 'ok', version: BUILD_INFO.version, commit: BUILD_INFO.commit }, 200, NO_STORE),
+  );
   app.get('/version', (c) => c.json({ version: BUILD_INFO.version, commit: BUILD_INFO.commit }, 200, NO_STORE));
   // Readiness: what this process needs right now to answer (src/lifecycle/readiness.ts); 503 while draining.
   app.get('/readyz', async (c) => {
     const report = await readiness.report();
     const status = report.ready ? 'ready' : report.draining ? 'draining' : 'not_ready';
-    const body = { status, checks: report.checks, issuer: deps.issuer, keys: jwks.keys.length, platforms, entra_transport: deps.agentTokens.transportName };
+    const body = {
+      status,
+      checks: report.checks,
+      issuer: deps.issuer,
+      keys: jwks.keys.length,
+      platforms,
+      entra_transport: deps.agentTokens.transportName,
+    };
     return c.json(body, report.ready ? 200 : 503, NO_STORE);
   });
   if (deps.metricsEndpoint) {
@@ -72,21 +87,37 @@ export function createApp(deps: AppDeps): Hono {
    * Both decision routes share one shape: a fresh audit event, the handler's JSON body (200) or a
    * refusal, no-store and the request id on every answer, and exactly one audit line at the end.
    */
-  const decisionRoute = (route: AuditEvent['route'], handle: (req: Request, audit: AuditEvent, origin: RequestOrigin) => Promise<Record<string, unknown>>) => async (c: Context) => {
-    const audit: AuditEvent = { time: new Date().toISOString(), request_id: crypto.randomUUID(), route, outcome: 'error' };
-    const started = Date.now();
-    try {
-      const origin = originOf(c.req.raw, c.env);
-      if (origin.address !== undefined) audit.client = origin.address;
-      return c.json(await handle(c.req.raw, audit, origin), 200, { ...NO_STORE, 'X-Request-Id': audit.request_id });
-    } catch (e) {
-      return refuse(c, e, audit);
-    } finally {
-      audit.duration_ms = Date.now() - started;
-      deps.audit(audit);
-      if (route === '/token') metrics.exchange({ platform: audit.platform ?? 'none', mode: audit.mode ?? 'none', outcome: audit.outcome, reason: audit.reason ?? 'none' });
-    }
-  };
+  const decisionRoute =
+    (
+      route: AuditEvent['route'],
+      handle: (req: Request, audit: AuditEvent, origin: RequestOrigin) => Promise<Record<string, unknown>>,
+    ) =>
+    async (c: Context) => {
+      const audit: AuditEvent = {
+        time: new Date().toISOString(),
+        request_id: crypto.randomUUID(),
+        route,
+        outcome: 'error',
+      };
+      const started = Date.now();
+      try {
+        const origin = originOf(c.req.raw, c.env);
+        if (origin.address !== undefined) audit.client = origin.address;
+        return c.json(await handle(c.req.raw, audit, origin), 200, { ...NO_STORE, 'X-Request-Id': audit.request_id });
+      } catch (e) {
+        return refuse(c, e, audit);
+      } finally {
+        audit.duration_ms = Date.now() - started;
+        deps.audit(audit);
+        if (route === '/token')
+          metrics.exchange({
+            platform: audit.platform ?? 'none',
+            mode: audit.mode ?? 'none',
+            outcome: audit.outcome,
+            reason: audit.reason ?? 'none',
+          });
+      }
+    };
 
   app.post(
     '/token',
@@ -118,9 +149,23 @@ export function createApp(deps: AppDeps): Hono {
       if (!decision.allowed) audit.reason = decision.reason;
       return {
         allowed: decision.allowed,
-        ...(decision.allowed ? { rule: decision.rule.name, agent_id: decision.agent.agentId, tenant_id: decision.agent.tenantId } : { error: toWire(decision.reason).error, reason: decision.reason }),
-        workload: { platform: workload.platform, proof_kind: workload.proofKind, issuer: workload.issuer, principal: workload.principal, attributes: workload.attributes },
-        request: { mode: req.mode, resource: req.resource, scopes: req.scopes, agent: req.agent ?? null, agent_user: req.agentUserRaw ?? null },
+        ...(decision.allowed
+          ? { rule: decision.rule.name, agent_id: decision.agent.agentId, tenant_id: decision.agent.tenantId }
+          : { error: toWire(decision.reason).error, reason: decision.reason }),
+        workload: {
+          platform: workload.platform,
+          proof_kind: workload.proofKind,
+          issuer: workload.issuer,
+          principal: workload.principal,
+          attributes: workload.attributes,
+        },
+        request: {
+          mode: req.mode,
+          resource: req.resource,
+          scopes: req.scopes,
+          agent: req.agent ?? null,
+          agent_user: req.agentUserRaw ?? null,
+        },
         trace: decision.trace,
       };
     }),
@@ -145,9 +190,10 @@ export function createApp(deps: AppDeps): Hono {
     else if (e instanceof StoreUnavailableError) {
       metrics.storeError({ store: e.store, condition: e.condition });
       err = storeUnavailable(e);
-    }
-    else {
-      logError(`unexpected error on ${c.req.path} (${audit.request_id}): ${scrubSecrets(e instanceof Error ? `${e.name}: ${e.message}` : String(e))}`);
+    } else {
+      logError(
+        `unexpected error on ${c.req.path} (${audit.request_id}): ${scrubSecrets(e instanceof Error ? `${e.name}: ${e.message}` : String(e))}`,
+      );
       err = new BridgeError('internal_error', 'unexpected error');
     }
     const wire = toWire(err.reason);
@@ -159,9 +205,14 @@ export function createApp(deps: AppDeps): Hono {
     if (err.aadsts) audit.aadsts = err.aadsts;
     if (err.correlationId) audit.entra_correlation_id = err.correlationId;
     const headers: Record<string, string> = { ...NO_STORE, 'X-Request-Id': audit.request_id };
-    if (err.retryAfterSec !== undefined && (wire.status === 429 || wire.status === 503)) headers['Retry-After'] = String(Math.max(1, Math.ceil(err.retryAfterSec)));
+    if (err.retryAfterSec !== undefined && (wire.status === 429 || wire.status === 503))
+      headers['Retry-After'] = String(Math.max(1, Math.ceil(err.retryAfterSec)));
     const description = err.publicDetail ? `${wire.description} ${err.publicDetail}` : wire.description;
-    return c.json({ error: wire.error, error_description: description, request_id: audit.request_id }, wire.status, headers);
+    return c.json(
+      { error: wire.error, error_description: description, request_id: audit.request_id },
+      wire.status,
+      headers,
+    );
   }
 
   return app;
@@ -170,6 +221,7 @@ export function createApp(deps: AppDeps): Hono {
 /** Refusal fields may quote attacker-chosen values: scrubbed of anything JWT-shaped and capped. */
 function auditFields(fields: Readonly<Record<string, string | undefined>>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(fields)) if (v !== undefined) out[k] = scrubSecrets(v).slice(0, AUDIT_FIELD_MAX_CHARS);
+  for (const [k, v] of Object.entries(fields))
+    if (v !== undefined) out[k] = scrubSecrets(v).slice(0, AUDIT_FIELD_MAX_CHARS);
   return out;
 }

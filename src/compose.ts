@@ -66,7 +66,11 @@ export interface RuntimePorts {
  * registry order. Every problem (an adapter refusing its section, two verifiers claiming the same
  * proofs) is reported together in one ConfigError, so such a bridge never starts.
  */
-export function buildVerifiers(config: Config, deps: AdapterDeps, platforms: readonly PlatformModule[] = PLATFORMS): WorkloadVerifier[] {
+export function buildVerifiers(
+  config: Config,
+  deps: AdapterDeps,
+  platforms: readonly PlatformModule[] = PLATFORMS,
+): WorkloadVerifier[] {
   const verifiers: WorkloadVerifier[] = [];
   const problems: string[] = [];
   const runtime = { allowInsecureLoopback: config.allowInsecureLoopback };
@@ -97,8 +101,16 @@ function overlappingClaims(verifiers: readonly WorkloadVerifier[]): string[] {
       if (j <= i) continue;
       const sharedTypes = a.tokenTypes.filter((t) => b.tokenTypes.includes(t));
       if (sharedTypes.length === 0) continue;
-      const shared = a.issuers === undefined ? (b.issuers ?? ['any issuer']) : b.issuers === undefined ? a.issuers : a.issuers.filter((iss) => b.issuers!.includes(iss));
-      if (shared.length > 0) problems.push(`platforms.${a.platform} and platforms.${b.platform} both claim ${sharedTypes.join(', ')} proofs from ${shared.map((iss) => JSON.stringify(iss)).join(', ')}; each issuer may belong to one platform only`);
+      const shared =
+        a.issuers === undefined
+          ? (b.issuers ?? ['any issuer'])
+          : b.issuers === undefined
+            ? a.issuers
+            : a.issuers.filter((iss) => b.issuers!.includes(iss));
+      if (shared.length > 0)
+        problems.push(
+          `platforms.${a.platform} and platforms.${b.platform} both claim ${sharedTypes.join(', ')} proofs from ${shared.map((iss) => JSON.stringify(iss)).join(', ')}; each issuer may belong to one platform only`,
+        );
     }
   }
   return problems;
@@ -107,10 +119,18 @@ function overlappingClaims(verifiers: readonly WorkloadVerifier[]): string[] {
 export async function buildAppDeps(config: Config, ports: RuntimePorts): Promise<AppDeps> {
   const clock = ports.clock ?? (() => Math.floor(Date.now() / 1000));
   const metrics = ports.metrics ?? noMetrics;
-  const fetchPort = createBoundedFetch({ allowInsecureLoopback: config.allowInsecureLoopback, ...(ports.fetchImpl ? { fetchImpl: ports.fetchImpl } : {}) });
+  const fetchPort = createBoundedFetch({
+    allowInsecureLoopback: config.allowInsecureLoopback,
+    ...(ports.fetchImpl ? { fetchImpl: ports.fetchImpl } : {}),
+  });
   const keys = await loadIssuerKeys(config.signingKey, config.nextSigningKey);
   const transport = instrumentEntraTransport(
-    ports.entraTransport({ authorityHost: config.entra.authorityHost, endpoint: config.entra.endpoint, fetch: fetchPort, timeoutMs: config.entra.timeoutMs }),
+    ports.entraTransport({
+      authorityHost: config.entra.authorityHost,
+      endpoint: config.entra.endpoint,
+      fetch: fetchPort,
+      timeoutMs: config.entra.timeoutMs,
+    }),
     metrics,
   );
   const audience = config.entra.tokenExchangeAudience;
@@ -120,7 +140,11 @@ export async function buildAppDeps(config: Config, ports: RuntimePorts): Promise
     fic: { issuer: config.issuer, audience },
     clock,
     renewBeforeSec: TOKEN_RENEW_BEFORE_EXPIRY_SEC,
-    retry: { attempts: config.entra.maxAttempts, baseDelayMs: ENTRA_RETRY_BASE_MS, maxInlineRetryAfterSec: ENTRA_MAX_INLINE_RETRY_AFTER_SEC },
+    retry: {
+      attempts: config.entra.maxAttempts,
+      baseDelayMs: ENTRA_RETRY_BASE_MS,
+      maxInlineRetryAfterSec: ENTRA_MAX_INLINE_RETRY_AFTER_SEC,
+    },
     ...(ports.sleep ? { sleep: ports.sleep } : {}),
     ...(ports.sharedTokenCache ? { shared: ports.sharedTokenCache } : {}),
   });
@@ -135,7 +159,11 @@ export async function buildAppDeps(config: Config, ports: RuntimePorts): Promise
   return {
     issuer: config.issuer,
     audience: config.audience,
-    verifiers: buildVerifiers(config, { fetch: instrumentBoundedFetch(fetchPort, metrics), clock, registerCache: (name, stats) => metrics.registerCache(name, stats) }),
+    verifiers: buildVerifiers(config, {
+      fetch: instrumentBoundedFetch(fetchPort, metrics),
+      clock,
+      registerCache: (name, stats) => metrics.registerCache(name, stats),
+    }),
     proofTokenTypes: proofTokenTypes(PLATFORMS),
     policy: config.policy,
     agentTokens,

@@ -259,7 +259,10 @@ export const ENTRA_CLOUDS: Readonly<Record<string, { authorityHost: string; grap
   global: { authorityHost: 'https://login.microsoftonline.com', graph: 'https://graph.microsoft.com' },
   usgov: { authorityHost: 'https://login.microsoftonline.us', graph: 'https://graph.microsoft.us' },
   'usgov-dod': { authorityHost: 'https://login.microsoftonline.us', graph: 'https://dod-graph.microsoft.us' },
-  china: { authorityHost: 'https://login.partner.microsoftonline.cn', graph: 'https://microsoftgraph.chinacloudapi.cn' },
+  china: {
+    authorityHost: 'https://login.partner.microsoftonline.cn',
+    graph: 'https://microsoftgraph.chinacloudapi.cn',
+  },
 };
 
 /**

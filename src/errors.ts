@@ -79,7 +79,11 @@ interface WireShape {
 export function toWire(reason: ReasonCode): WireShape {
   switch (reason) {
     case 'unsupported_media_type':
-      return { status: 400, error: 'invalid_request', description: 'The request body must be application/x-www-form-urlencoded.' };
+      return {
+        status: 400,
+        error: 'invalid_request',
+        description: 'The request body must be application/x-www-form-urlencoded.',
+      };
     case 'body_too_large':
       return { status: 413, error: 'invalid_request', description: 'The request body is too large.' };
     case 'malformed_request':
@@ -91,18 +95,34 @@ export function toWire(reason: ReasonCode): WireShape {
     case 'parameter_too_large':
       return { status: 400, error: 'invalid_request', description: 'A request parameter exceeds its size limit.' };
     case 'unsupported_grant_type':
-      return { status: 400, error: 'unsupported_grant_type', description: 'grant_type must be urn:ietf:params:oauth:grant-type:token-exchange.' };
+      return {
+        status: 400,
+        error: 'unsupported_grant_type',
+        description: 'grant_type must be urn:ietf:params:oauth:grant-type:token-exchange.',
+      };
     case 'unsupported_token_type':
-      return { status: 400, error: 'invalid_request', description: 'The token type is not supported for this position.' };
+      return {
+        status: 400,
+        error: 'invalid_request',
+        description: 'The token type is not supported for this position.',
+      };
     case 'unsupported_requested_token_type':
       return { status: 400, error: 'invalid_request', description: 'Only access tokens can be requested.' };
     case 'invalid_mode':
-      return { status: 400, error: 'invalid_request', description: 'The combination of parameters does not name a supported mode.' };
+      return {
+        status: 400,
+        error: 'invalid_request',
+        description: 'The combination of parameters does not name a supported mode.',
+      };
     case 'body_timeout':
       return { status: 408, error: 'invalid_request', description: 'The request body was not received in time.' };
     case 'client_aborted':
       // Written to a closed connection: no one reads it; the reason is for the audit log.
-      return { status: 400, error: 'invalid_request', description: 'The client closed the connection before the request was complete.' };
+      return {
+        status: 400,
+        error: 'invalid_request',
+        description: 'The client closed the connection before the request was complete.',
+      };
     case 'proof_malformed':
     case 'proof_too_large':
     case 'proof_unsupported':
@@ -128,52 +148,129 @@ export function toWire(reason: ReasonCode): WireShape {
     case 'denied_by_operator':
       return { status: 400, error: 'invalid_request', description: 'No trust policy rule allows this workload.' };
     case 'agent_ambiguous':
-      return { status: 400, error: 'invalid_target', description: 'Several agent identities are allowed; name one with the audience parameter.' };
+      return {
+        status: 400,
+        error: 'invalid_target',
+        description: 'Several agent identities are allowed; name one with the audience parameter.',
+      };
     case 'agent_not_allowed':
-      return { status: 400, error: 'invalid_target', description: 'The requested agent identity is not allowed for this workload.' };
+      return {
+        status: 400,
+        error: 'invalid_target',
+        description: 'The requested agent identity is not allowed for this workload.',
+      };
     case 'resource_not_allowed':
-      return { status: 400, error: 'invalid_target', description: 'The requested resource is not allowed for this workload.' };
+      return {
+        status: 400,
+        error: 'invalid_target',
+        description: 'The requested resource is not allowed for this workload.',
+      };
     case 'multiple_resources':
       return { status: 400, error: 'invalid_target', description: 'Exactly one resource may be requested.' };
     case 'multiple_audiences':
-      return { status: 400, error: 'invalid_target', description: 'Exactly one agent identity (audience) may be requested.' };
+      return {
+        status: 400,
+        error: 'invalid_target',
+        description: 'Exactly one agent identity (audience) may be requested.',
+      };
     case 'invalid_scope':
-      return { status: 400, error: 'invalid_target', description: 'The scope or resource parameter is missing or malformed.' };
+      return {
+        status: 400,
+        error: 'invalid_target',
+        description: 'The scope or resource parameter is missing or malformed.',
+      };
     case 'mode_not_allowed':
-      return { status: 400, error: 'invalid_target', description: 'The requested mode is not allowed for this workload.' };
+      return {
+        status: 400,
+        error: 'invalid_target',
+        description: 'The requested mode is not allowed for this workload.',
+      };
     case 'agent_user_not_allowed':
-      return { status: 400, error: 'invalid_target', description: 'The requested agent user is not allowed for this workload.' };
+      return {
+        status: 400,
+        error: 'invalid_target',
+        description: 'The requested agent user is not allowed for this workload.',
+      };
     case 'rate_limited':
-      return { status: 429, error: 'temporarily_unavailable', description: 'Too many requests; retry after the indicated delay.' };
+      return {
+        status: 429,
+        error: 'temporarily_unavailable',
+        description: 'Too many requests; retry after the indicated delay.',
+      };
     case 'client_rate_limited':
-      return { status: 429, error: 'temporarily_unavailable', description: 'Too many proofs from this client address; retry after the indicated delay.' };
+      return {
+        status: 429,
+        error: 'temporarily_unavailable',
+        description: 'Too many proofs from this client address; retry after the indicated delay.',
+      };
     case 'credential_rate_limited':
-      return { status: 429, error: 'temporarily_unavailable', description: 'Too many proofs signed with this credential; retry after the indicated delay.' };
+      return {
+        status: 429,
+        error: 'temporarily_unavailable',
+        description: 'Too many proofs signed with this credential; retry after the indicated delay.',
+      };
     case 'issuer_rate_limited':
-      return { status: 429, error: 'temporarily_unavailable', description: 'Too many proofs from this issuer right now; retry after the indicated delay.' };
+      return {
+        status: 429,
+        error: 'temporarily_unavailable',
+        description: 'Too many proofs from this issuer right now; retry after the indicated delay.',
+      };
     case 'rate_limiter_full':
-      return { status: 503, error: 'temporarily_unavailable', description: 'The bridge is at its rate-limit capacity; retry after the indicated delay.' };
+      return {
+        status: 503,
+        error: 'temporarily_unavailable',
+        description: 'The bridge is at its rate-limit capacity; retry after the indicated delay.',
+      };
     case 'verification_busy':
-      return { status: 503, error: 'temporarily_unavailable', description: 'The bridge is verifying as many proofs as it can; retry after the indicated delay.' };
+      return {
+        status: 503,
+        error: 'temporarily_unavailable',
+        description: 'The bridge is verifying as many proofs as it can; retry after the indicated delay.',
+      };
     case 'verifier_unavailable':
-      return { status: 503, error: 'temporarily_unavailable', description: 'The workload proof could not be checked right now; retry later.' };
+      return {
+        status: 503,
+        error: 'temporarily_unavailable',
+        description: 'The workload proof could not be checked right now; retry later.',
+      };
     case 'verifier_redirected':
       // The platform's verifier (AWS STS) answered with a redirect, which it never does for its API:
       // not the caller's doing and not transient, so a bad-gateway answer without Retry-After.
-      return { status: 502, error: 'server_error', description: 'The platform verifier answered with a redirect, which the bridge does not follow.' };
+      return {
+        status: 502,
+        error: 'server_error',
+        description: 'The platform verifier answered with a redirect, which the bridge does not follow.',
+      };
     case 'replay_store_unavailable':
     case 'rate_limit_store_unavailable':
     case 'deny_list_unavailable':
       // The bridge's own state is full or unreachable: fail closed, and never call it a replay.
-      return { status: 503, error: 'temporarily_unavailable', description: 'The bridge cannot check requests right now; retry after the indicated delay.' };
+      return {
+        status: 503,
+        error: 'temporarily_unavailable',
+        description: 'The bridge cannot check requests right now; retry after the indicated delay.',
+      };
     case 'replay_quota_exceeded':
-      return { status: 503, error: 'temporarily_unavailable', description: 'Too many single-use proofs from this issuer are still unexpired; retry after the indicated delay.' };
+      return {
+        status: 503,
+        error: 'temporarily_unavailable',
+        description:
+          'Too many single-use proofs from this issuer are still unexpired; retry after the indicated delay.',
+      };
     case 'entra_unavailable':
     case 'entra_throttled':
     case 'entra_timeout':
-      return { status: 503, error: 'temporarily_unavailable', description: 'Microsoft Entra is unavailable or throttling; retry later.' };
+      return {
+        status: 503,
+        error: 'temporarily_unavailable',
+        description: 'Microsoft Entra is unavailable or throttling; retry later.',
+      };
     case 'entra_misconfigured':
-      return { status: 502, error: 'entra_configuration_error', description: 'Microsoft Entra refused the bridge; the operator must fix the tenant configuration.' };
+      return {
+        status: 502,
+        error: 'entra_configuration_error',
+        description: 'Microsoft Entra refused the bridge; the operator must fix the tenant configuration.',
+      };
     case 'entra_user_assertion_invalid':
       // RFC 8693 §2.2.2: an invalid or unacceptable subject_token MUST be invalid_request.
       return { status: 400, error: 'invalid_request', description: 'Microsoft Entra rejected the user token.' };
@@ -205,7 +302,13 @@ export class BridgeError extends Error {
   constructor(
     reason: ReasonCode,
     detail?: string,
-    extra: { publicDetail?: string; retryAfterSec?: number; aadsts?: string; correlationId?: string; fields?: Readonly<Record<string, string | undefined>> } = {},
+    extra: {
+      publicDetail?: string;
+      retryAfterSec?: number;
+      aadsts?: string;
+      correlationId?: string;
+      fields?: Readonly<Record<string, string | undefined>>;
+    } = {},
   ) {
     super(detail ? `${reason}: ${detail}` : reason);
     this.name = 'BridgeError';
@@ -224,8 +327,17 @@ export class BridgeError extends Error {
  * store's own reason and Retry-After, the same on every runtime and for every backend.
  */
 export function storeUnavailable(e: StoreUnavailableError): BridgeError {
-  const fields = { store: e.store, condition: e.condition, ...(e.partition !== undefined ? { partition: e.partition } : {}) };
-  let reason: ReasonCode = e.store === 'rate-limit' ? 'rate_limit_store_unavailable' : e.store === 'deny-list' ? 'deny_list_unavailable' : 'replay_store_unavailable';
+  const fields = {
+    store: e.store,
+    condition: e.condition,
+    ...(e.partition !== undefined ? { partition: e.partition } : {}),
+  };
+  let reason: ReasonCode =
+    e.store === 'rate-limit'
+      ? 'rate_limit_store_unavailable'
+      : e.store === 'deny-list'
+        ? 'deny_list_unavailable'
+        : 'replay_store_unavailable';
   if (e.store === 'replay' && e.partition !== undefined) reason = 'replay_quota_exceeded';
   return new BridgeError(reason, e.message, { retryAfterSec: e.retryAfterSec, fields });
 }

@@ -91,13 +91,22 @@ export function nodeClientOrigin(trustedProxyHops: number): (req: Request, env: 
  * Every phase of reading a request has a deadline and open connections are capped, so slowly sent
  * requests cannot hold the process's descriptors (constants.ts explains each number).
  */
-export async function listen(host: string, port: number, handler: NodeHandler, opts: ListenOptions = {}): Promise<RunningServer> {
+export async function listen(
+  host: string,
+  port: number,
+  handler: NodeHandler,
+  opts: ListenOptions = {},
+): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
     let server: ServerType;
     let draining = false;
     const close = () => new Promise<void>((r) => server.close(() => r()));
     try {
-      const serverOptions = { headersTimeout: NODE_HEADERS_TIMEOUT_MS, requestTimeout: NODE_REQUEST_TIMEOUT_MS, connectionsCheckingInterval: NODE_TIMEOUT_CHECK_INTERVAL_MS };
+      const serverOptions = {
+        headersTimeout: NODE_HEADERS_TIMEOUT_MS,
+        requestTimeout: NODE_REQUEST_TIMEOUT_MS,
+        connectionsCheckingInterval: NODE_TIMEOUT_CHECK_INTERVAL_MS,
+      };
       const fetch = async (req: Request, env: unknown) => {
         const res = await closeIfBodyUnread(handler, req, env as NodeBindings);
         // While draining, a connection carries no further request (src/node/shutdown.ts).
@@ -135,18 +144,31 @@ export async function redisPorts(
   opts: { clock?: () => number; log?: (message: string) => void; metrics?: BridgeMetrics } = {},
 ): Promise<{ ports: Partial<RuntimePorts>; stores: RedisStores } | undefined> {
   if (!config.redis) return undefined;
-  const log = opts.log ?? ((m: string) => console.error(JSON.stringify({ level: 'warn', time: new Date().toISOString(), type: 'store', msg: m })));
+  const log =
+    opts.log ??
+    ((m: string) =>
+      console.error(JSON.stringify({ level: 'warn', time: new Date().toISOString(), type: 'store', msg: m })));
   const stores = createRedisStores(config.redis, {
     clock: opts.clock ?? (() => Math.floor(Date.now() / 1000)),
     rateLimitPerMinute: config.rateLimitPerMinute,
     rateLimitMaxKeys: config.admission.maxKeys,
     replayQuotaPerIssuer: config.replayQuotaPerIssuer,
     log,
-    ...(opts.metrics ? { onConnectionError: () => opts.metrics!.storeError({ store: 'redis', condition: 'connection_error' }) } : {}),
+    ...(opts.metrics
+      ? { onConnectionError: () => opts.metrics!.storeError({ store: 'redis', condition: 'connection_error' }) }
+      : {}),
   });
   opts.metrics?.registerStoreEvents('redis', () => redisEvents(stores.stats()));
-  if (!(await stores.waitReady())) log('redis not reachable at startup; serving anyway, single-use proofs answer 503 until it is');
-  return { ports: { replay: stores.replay, rateLimiter: stores.rateLimiter, ...(stores.sharedTokens ? { sharedTokenCache: stores.sharedTokens } : {}) }, stores };
+  if (!(await stores.waitReady()))
+    log('redis not reachable at startup; serving anyway, single-use proofs answer 503 until it is');
+  return {
+    ports: {
+      replay: stores.replay,
+      rateLimiter: stores.rateLimiter,
+      ...(stores.sharedTokens ? { sharedTokenCache: stores.sharedTokens } : {}),
+    },
+    stores,
+  };
 }
 
 /** The Redis stores' counters as metric events (docs/operations.md, metrics). */
@@ -155,22 +177,51 @@ function redisEvents(s: RedisStoreStats): Record<string, number> {
   return {
     replay_errors: s.replayErrors,
     rate_limit_fallbacks: s.rateLimitFallbacks,
-    ...(c ? { shared_cache_hits: c.hits, shared_cache_fetches: c.fetches, shared_cache_wait_timeouts: c.waitTimeouts, shared_cache_errors: c.errors, shared_cache_undecryptable: c.undecryptable } : {}),
+    ...(c
+      ? {
+          shared_cache_hits: c.hits,
+          shared_cache_fetches: c.fetches,
+          shared_cache_wait_timeouts: c.waitTimeouts,
+          shared_cache_errors: c.errors,
+          shared_cache_undecryptable: c.undecryptable,
+        }
+      : {}),
   };
 }
 
 /** `log` takes the process's operational messages (a Redis outage and its recovery). */
-export async function startBridge(config: Config, ports: RuntimePorts = nodePorts(), opts: { log?: (message: string) => void } = {}): Promise<RunningServer & { deps: AppDeps }> {
-  const redis = await redisPorts(config, { ...(ports.clock ? { clock: ports.clock } : {}), ...(opts.log ? { log: opts.log } : {}), ...(ports.metrics ? { metrics: ports.metrics } : {}) });
+export async function startBridge(
+  config: Config,
+  ports: RuntimePorts = nodePorts(),
+  opts: { log?: (message: string) => void } = {},
+): Promise<RunningServer & { deps: AppDeps }> {
+  const redis = await redisPorts(config, {
+    ...(ports.clock ? { clock: ports.clock } : {}),
+    ...(opts.log ? { log: opts.log } : {}),
+    ...(ports.metrics ? { metrics: ports.metrics } : {}),
+  });
   try {
     // A configured Redis is something this process needs to answer single-use proofs: /readyz says whether it has it.
     const readiness = ports.readiness ?? new Readiness();
     if (redis) readiness.add('redis', redis.stores.ready);
-    const { app, deps } = await buildApp(config, { clientOrigin: nodeClientOrigin(config.node.trustedProxyHops), ...redis?.ports, ...ports, readiness });
-    const server = await listen(config.listen.host, config.listen.port, (req, env) => app.fetch(req, env), { maxConnections: config.node.maxConnections });
+    const { app, deps } = await buildApp(config, {
+      clientOrigin: nodeClientOrigin(config.node.trustedProxyHops),
+      ...redis?.ports,
+      ...ports,
+      readiness,
+    });
+    const server = await listen(config.listen.host, config.listen.port, (req, env) => app.fetch(req, env), {
+      maxConnections: config.node.maxConnections,
+    });
     if (!redis) return { ...server, deps };
     const closeRedis = () => redis.stores.close();
-    return { ...server, deps, redis: redis.stores, close: () => server.close().finally(closeRedis), drain: () => server.drain().finally(closeRedis) };
+    return {
+      ...server,
+      deps,
+      redis: redis.stores,
+      close: () => server.close().finally(closeRedis),
+      drain: () => server.drain().finally(closeRedis),
+    };
   } catch (e) {
     await redis?.stores.close();
     throw e;
@@ -217,14 +268,20 @@ function lingerOnClose(socket: Socket): void {
 
 /** GET /metrics on a listener of its own (BRIDGE_METRICS_LISTEN), nothing else. */
 function metricsOnly(scrape: () => Promise<Response>): NodeHandler {
-  return (req) => (req.method === 'GET' && new URL(req.url).pathname === '/metrics' ? scrape() : Response.json({ error: 'not_found', error_description: 'No such route.' }, { status: 404 }));
+  return (req) =>
+    req.method === 'GET' && new URL(req.url).pathname === '/metrics'
+      ? scrape()
+      : Response.json({ error: 'not_found', error_description: 'No such route.' }, { status: 404 });
 }
 
 declare const __BRIDGE_BUNDLED__: boolean | undefined;
 
 async function runSandbox(logger: BridgeLogger, options: NodeOptions): Promise<void> {
   const noSandbox = () => {
-    logger.fatal({ type: 'startup' }, 'agent-id-bridge: no configuration (BRIDGE_ISSUER, BRIDGE_SIGNING_KEY or BRIDGE_SIGNING_KEY_FILE, BRIDGE_POLICY_FILE) and no sandbox in this build; the sandbox runs from the sources (npm start).');
+    logger.fatal(
+      { type: 'startup' },
+      'agent-id-bridge: no configuration (BRIDGE_ISSUER, BRIDGE_SIGNING_KEY or BRIDGE_SIGNING_KEY_FILE, BRIDGE_POLICY_FILE) and no sandbox in this build; the sandbox runs from the sources (npm start).',
+    );
     process.exit(2);
   };
   // The release build carries no emulators (scripts/build.ts).
@@ -238,10 +295,25 @@ async function runSandbox(logger: BridgeLogger, options: NodeOptions): Promise<v
   }
   const port = Number(process.env.PORT ?? DEFAULT_PORT);
   const running = await sandbox.startSandbox({ port, env: process.env, audit: loggerAuditSink(logger) });
-  logger.info({ type: 'lifecycle', event: 'listening', url: running.url, sandbox: `${running.url}/_sandbox`, version: BUILD_INFO.version, commit: BUILD_INFO.commit }, 'LOCAL SANDBOX listening');
+  logger.info(
+    {
+      type: 'lifecycle',
+      event: 'listening',
+      url: running.url,
+      sandbox: `${running.url}/_sandbox`,
+      version: BUILD_INFO.version,
+      commit: BUILD_INFO.commit,
+    },
+    'LOCAL SANDBOX listening',
+  );
   // The banner is for a person at a terminal; logs stay JSON lines.
   if (process.stderr.isTTY) process.stderr.write(`${sandbox.banner(running)}\n`);
-  installShutdown({ readiness: running.deps.readiness!, servers: [{ drain: () => running.close(), closeAll: () => {} }], graceMs: options.shutdownGraceMs, logger });
+  installShutdown({
+    readiness: running.deps.readiness!,
+    servers: [{ drain: () => running.close(), closeAll: () => {} }],
+    graceMs: options.shutdownGraceMs,
+    logger,
+  });
 }
 
 async function main(): Promise<void> {
@@ -259,7 +331,10 @@ async function main(): Promise<void> {
   } catch (e) {
     if (e instanceof ConfigError) {
       const hint = sandboxSkippedHint(process.env);
-      logger.fatal({ type: 'config_error', problems: e.problems, ...(hint === undefined ? {} : { hint }) }, `agent-id-bridge: ${hint === undefined ? '' : `${hint}\n`}${e.message}`);
+      logger.fatal(
+        { type: 'config_error', problems: e.problems, ...(hint === undefined ? {} : { hint }) },
+        `agent-id-bridge: ${hint === undefined ? '' : `${hint}\n`}${e.message}`,
+      );
       process.exit(2);
     }
     throw e;
@@ -278,9 +353,21 @@ async function main(): Promise<void> {
     { log: (message) => logger.warn({ type: 'store' }, message) },
   );
   const servers: RunningServer[] = [server];
-  if (options.metrics.where === 'listen') servers.push(await listen(options.metrics.host, options.metrics.port, metricsOnly(prometheus.scrape)));
+  if (options.metrics.where === 'listen')
+    servers.push(await listen(options.metrics.host, options.metrics.port, metricsOnly(prometheus.scrape)));
   const metricsUrl = options.metrics.where === 'off' ? 'off' : `${servers.at(-1)!.url}/metrics`;
-  logger.info({ type: 'lifecycle', event: 'listening', url: server.url, issuer: config.issuer, metrics: metricsUrl, version: BUILD_INFO.version, commit: BUILD_INFO.commit }, `agent-id-bridge listening on ${server.url}`);
+  logger.info(
+    {
+      type: 'lifecycle',
+      event: 'listening',
+      url: server.url,
+      issuer: config.issuer,
+      metrics: metricsUrl,
+      version: BUILD_INFO.version,
+      commit: BUILD_INFO.commit,
+    },
+    `agent-id-bridge listening on ${server.url}`,
+  );
   watchPolicy(config, server.deps, logger);
   installShutdown({ readiness, servers, graceMs: options.shutdownGraceMs, logger });
 }
@@ -289,9 +376,25 @@ async function main(): Promise<void> {
 function watchPolicy(config: Config, deps: AppDeps, logger: BridgeLogger): void {
   const file = process.env[ENV.policyFile]?.trim();
   const log = (line: Record<string, unknown>) => logger.info(line);
-  if (file) reloadPolicyFile({ file, platforms: PLATFORMS, runtime: { allowInsecureLoopback: config.allowInsecureLoopback }, target: deps, loadedPlatforms: config.platforms, log });
+  if (file)
+    reloadPolicyFile({
+      file,
+      platforms: PLATFORMS,
+      runtime: { allowInsecureLoopback: config.allowInsecureLoopback },
+      target: deps,
+      loadedPlatforms: config.platforms,
+      log,
+    });
   // SIGHUP would otherwise end the process: an inline policy has nothing to reload.
-  else process.on('SIGHUP', () => log({ type: 'policy_reload', trigger: 'SIGHUP', outcome: 'unchanged', note: `${ENV.policy} is inline: restart to change it` }));
+  else
+    process.on('SIGHUP', () =>
+      log({
+        type: 'policy_reload',
+        trigger: 'SIGHUP',
+        outcome: 'unchanged',
+        note: `${ENV.policy} is inline: restart to change it`,
+      }),
+    );
 }
 
 /**
@@ -310,7 +413,9 @@ function isEntryPoint(): boolean {
 
 if (isEntryPoint()) {
   main().catch((e: unknown) => {
-    process.stderr.write(`${JSON.stringify({ level: 'fatal', time: new Date().toISOString(), type: 'startup', msg: `agent-id-bridge: failed to start: ${scrubSecrets((e as Error).message)}` })}\n`);
+    process.stderr.write(
+      `${JSON.stringify({ level: 'fatal', time: new Date().toISOString(), type: 'startup', msg: `agent-id-bridge: failed to start: ${scrubSecrets((e as Error).message)}` })}\n`,
+    );
     process.exit(1);
   });
 }

@@ -38,7 +38,12 @@ export interface WorkerEnv {
 export type BridgeHandler = (request: Request) => Promise<Response>;
 
 /** Options that hold a secret or the policy: set with `wrangler secret put`, never as [vars]. */
-export const SECRET_OPTIONS = ['BRIDGE_SIGNING_KEY', 'BRIDGE_NEXT_SIGNING_KEY', 'BRIDGE_POLICY', 'BRIDGE_ADMIN_TOKEN'] as const;
+export const SECRET_OPTIONS = [
+  'BRIDGE_SIGNING_KEY',
+  'BRIDGE_NEXT_SIGNING_KEY',
+  'BRIDGE_POLICY',
+  'BRIDGE_ADMIN_TOKEN',
+] as const;
 
 /** What .dev.vars.example and the README put where a real value must go. */
 const PLACEHOLDER = /\b(?:REPLACE[_-]?ME|CHANGE[_-]?ME)\b|^\s*(?:placeholder|todo|x{3,}|\.\.\.)\s*$/i;
@@ -63,7 +68,10 @@ export async function createBridgeHandler(env: WorkerEnv): Promise<BridgeHandler
     // The kill switch's run-time list exists only with an operator credential to set it.
     const adminToken = vars.BRIDGE_ADMIN_TOKEN?.trim() || undefined;
     const denyList = adminToken !== undefined && env.DENY_LIST ? new DurableDenyList(env.DENY_LIST) : undefined;
-    const admin = adminToken !== undefined && denyList ? createDenyEndpoint({ token: adminToken, store: denyList, platforms: PLATFORMS }) : undefined;
+    const admin =
+      adminToken !== undefined && denyList
+        ? createDenyEndpoint({ token: adminToken, store: denyList, platforms: PLATFORMS })
+        : undefined;
     const { app } = await buildApp(config, {
       entraTransport: createFetchTransport,
       clock,
@@ -74,7 +82,8 @@ export async function createBridgeHandler(env: WorkerEnv): Promise<BridgeHandler
       clientOrigin: (req) => ({ address: req.headers.get('cf-connecting-ip') ?? undefined }),
       ...(denyList ? { runtimeDeny: denyList } : {}),
     });
-    return async (request) => (admin && new URL(request.url).pathname === ADMIN_DENY_PATH ? admin(request) : app.fetch(request));
+    return async (request) =>
+      admin && new URL(request.url).pathname === ADMIN_DENY_PATH ? admin(request) : app.fetch(request);
   } catch (e) {
     console.error(JSON.stringify({ type: 'config_error', problems: describeFailure(e) }));
     return async () => misconfigured();
@@ -105,18 +114,32 @@ function checkWorkerEnv(env: WorkerEnv, vars: Env, mode: 'production' | 'sandbox
   }
   for (const [name, value] of Object.entries(vars)) {
     if (/^(?:BRIDGE|ENTRA)_/.test(name) && value !== undefined && PLACEHOLDER.test(value)) {
-      const how = (SECRET_OPTIONS as readonly string[]).includes(name) ? `wrangler secret put ${name}` : `[vars] in wrangler.toml`;
+      const how = (SECRET_OPTIONS as readonly string[]).includes(name)
+        ? `wrangler secret put ${name}`
+        : `[vars] in wrangler.toml`;
       problems.push(`${name}: still a placeholder; set the real value (${how})`);
     }
   }
   // Redis is the Node replicas' store (docs/redis.md); here the same state is in Durable Objects.
-  for (const name of ['BRIDGE_REDIS_URL', 'BRIDGE_REDIS_KEY_PREFIX', 'BRIDGE_SHARED_TOKEN_CACHE', 'BRIDGE_CACHE_ENCRYPTION_KEY']) {
-    if ((vars[name] ?? '') !== '') problems.push(`${name}: Node only; on Workers the replay store and rate limits are Durable Objects (docs/workers.md); remove it`);
+  for (const name of [
+    'BRIDGE_REDIS_URL',
+    'BRIDGE_REDIS_KEY_PREFIX',
+    'BRIDGE_SHARED_TOKEN_CACHE',
+    'BRIDGE_CACHE_ENCRYPTION_KEY',
+  ]) {
+    if ((vars[name] ?? '') !== '')
+      problems.push(
+        `${name}: Node only; on Workers the replay store and rate limits are Durable Objects (docs/workers.md); remove it`,
+      );
   }
   const adminToken = vars.BRIDGE_ADMIN_TOKEN?.trim();
   if (adminToken) {
-    if (adminToken.length < ADMIN_TOKEN_MIN_CHARS) problems.push(`BRIDGE_ADMIN_TOKEN: at least ${ADMIN_TOKEN_MIN_CHARS} characters (e.g. openssl rand -base64 32)`);
-    if (typeof (env.DENY_LIST as { getByName?: unknown } | undefined)?.getByName !== 'function') problems.push('DENY_LIST: Durable Object binding missing; BRIDGE_ADMIN_TOKEN needs it (see [[durable_objects.bindings]] in wrangler.toml)');
+    if (adminToken.length < ADMIN_TOKEN_MIN_CHARS)
+      problems.push(`BRIDGE_ADMIN_TOKEN: at least ${ADMIN_TOKEN_MIN_CHARS} characters (e.g. openssl rand -base64 32)`);
+    if (typeof (env.DENY_LIST as { getByName?: unknown } | undefined)?.getByName !== 'function')
+      problems.push(
+        'DENY_LIST: Durable Object binding missing; BRIDGE_ADMIN_TOKEN needs it (see [[durable_objects.bindings]] in wrangler.toml)',
+      );
   }
   const issuer = vars.BRIDGE_ISSUER;
   const host = issuer && URL.canParse(issuer) ? new URL(issuer) : undefined;
@@ -124,7 +147,9 @@ function checkWorkerEnv(env: WorkerEnv, vars: Env, mode: 'production' | 'sandbox
     problems.push(`BRIDGE_ISSUER: ${host.hostname} is an example name; use the custom domain that serves this Worker`);
   }
   if (mode === 'sandbox' && host && !isLoopbackHost(host)) {
-    problems.push('BRIDGE_MODE: "sandbox" is for local runs against the emulators only (BRIDGE_ISSUER must be a loopback URL)');
+    problems.push(
+      'BRIDGE_MODE: "sandbox" is for local runs against the emulators only (BRIDGE_ISSUER must be a loopback URL)',
+    );
   }
   return problems;
 }
@@ -139,7 +164,10 @@ function describeFailure(e: unknown): string[] {
 
 function misconfigured(): Response {
   return Response.json(
-    { error: 'server_error', error_description: 'The bridge is not configured correctly; the operator must check its logs.' },
+    {
+      error: 'server_error',
+      error_description: 'The bridge is not configured correctly; the operator must check its logs.',
+    },
     { status: 500, headers: NO_STORE },
   );
 }

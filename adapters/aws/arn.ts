@@ -38,13 +38,20 @@ export function principalFromCallerArn(arn: string): Result<AwsPrincipal> {
   const base = { account, partition };
   if (service === 'sts') {
     const a = ASSUMED_ROLE.exec(resource);
-    if (!a) return refuse('proof_claim', `caller type ${resource.split('/')[0]} is not accepted; only assumed roles and IAM users`);
+    if (!a)
+      return refuse(
+        'proof_claim',
+        `caller type ${resource.split('/')[0]} is not accepted; only assumed roles and IAM users`,
+      );
     const [, roleName, sessionName] = a as unknown as [string, string, string];
     return role(partition, account, roleName, { ...base, session_name: sessionName });
   }
   const u = USER.exec(resource);
   if (u && u[1]!.length <= 512) return user(arn, partition, account, u[1]!, u[2]!);
-  return refuse('proof_claim', `caller type ${resource.split('/')[0]} is not accepted; only assumed roles and IAM users`);
+  return refuse(
+    'proof_claim',
+    `caller type ${resource.split('/')[0]} is not accepted; only assumed roles and IAM users`,
+  );
 }
 
 /** The `sub` of a GetWebIdentityToken JWT: an IAM role (or user) ARN, possibly with a path. */
@@ -59,10 +66,31 @@ export function principalFromIamArn(arn: string): Result<AwsPrincipal> {
   return refuse('proof_claim', 'sub is not an IAM role or user ARN');
 }
 
-function role(partition: AwsPartition, account: string, roleName: string, attributes: Record<string, string>): Result<AwsPrincipal> {
-  return accept({ principal: `arn:${partition}:iam::${account}:role/${roleName}`, partition, account, attributes: { ...attributes, principal_type: 'role', role_name: roleName } });
+function role(
+  partition: AwsPartition,
+  account: string,
+  roleName: string,
+  attributes: Record<string, string>,
+): Result<AwsPrincipal> {
+  return accept({
+    principal: `arn:${partition}:iam::${account}:role/${roleName}`,
+    partition,
+    account,
+    attributes: { ...attributes, principal_type: 'role', role_name: roleName },
+  });
 }
 
-function user(arn: string, partition: AwsPartition, account: string, path: string, userName: string): Result<AwsPrincipal> {
-  return accept({ principal: arn, partition, account, attributes: { account, partition, principal_type: 'user', user_name: userName, user_path: path } });
+function user(
+  arn: string,
+  partition: AwsPartition,
+  account: string,
+  path: string,
+  userName: string,
+): Result<AwsPrincipal> {
+  return accept({
+    principal: arn,
+    partition,
+    account,
+    attributes: { account, partition, principal_type: 'user', user_name: userName, user_path: path },
+  });
 }

@@ -30,17 +30,31 @@ export function isLoopbackOrigin(value: string, originOnly = false): boolean {
   } catch {
     return false;
   }
-  return isLoopbackHost(url) && (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.password === '' && url.search === '' && url.hash === '' && (!originOnly || (url.pathname === '/' && !value.endsWith('/')));
+  return (
+    isLoopbackHost(url) &&
+    (url.protocol === 'http:' || url.protocol === 'https:') &&
+    url.username === '' &&
+    url.password === '' &&
+    url.search === '' &&
+    url.hash === '' &&
+    (!originOnly || (url.pathname === '/' && !value.endsWith('/')))
+  );
 }
 
 const region = z
   .string()
   .regex(AWS_REGION_PATTERN, 'must be an AWS region name such as eu-west-1, cn-north-1 or us-gov-west-1')
-  .refine((r) => partitionOfRegion(r) !== undefined, 'is not a region of a partition this bridge knows (aws, aws-cn, aws-us-gov)');
+  .refine(
+    (r) => partitionOfRegion(r) !== undefined,
+    'is not a region of a partition this bridge knows (aws, aws-cn, aws-us-gov)',
+  );
 
 const WebIdentityIssuerSchema = z
   .object({
-    account: z.string().regex(/^[0-9]{12}$/, 'must be a 12-digit AWS account id').describe('The AWS account the issuer belongs to; the token claim aws_account must equal it'),
+    account: z
+      .string()
+      .regex(/^[0-9]{12}$/, 'must be a 12-digit AWS account id')
+      .describe('The AWS account the issuer belongs to; the token claim aws_account must equal it'),
     issuer: z
       .string()
       .refine(
@@ -57,22 +71,45 @@ export const AwsPlatformSchema = z
     signedGetCallerIdentity: z
       .boolean()
       .optional()
-      .describe('Accept proof kind 1, a signed sts:GetCallerIdentity request (subject_token_type urn:ietf:params:aws:token-type:aws4_request); default true'),
-    partitions: z.array(z.enum(AWS_PARTITIONS)).min(1).optional().describe('Partitions whose STS hosts are accepted; default ["aws"]'),
+      .describe(
+        'Accept proof kind 1, a signed sts:GetCallerIdentity request (subject_token_type urn:ietf:params:aws:token-type:aws4_request); default true',
+      ),
+    partitions: z
+      .array(z.enum(AWS_PARTITIONS))
+      .min(1)
+      .optional()
+      .describe('Partitions whose STS hosts are accepted; default ["aws"]'),
     regions: z
       .array(region)
       .optional()
-      .describe('Regions whose STS endpoint sts.<region>.amazonaws.com (.com.cn in aws-cn) a proof may be signed for; each must be in an enabled partition; default none'),
-    globalEndpoint: z.boolean().optional().describe('Accept proofs signed for the global endpoint sts.amazonaws.com (credential scope us-east-1, partition aws); default true when "aws" is enabled'),
-    maxRequestAgeSec: z.int().min(60).max(900).optional().describe('Oldest accepted x-amz-date, in seconds; STS itself refuses after 900; default 900'),
+      .describe(
+        'Regions whose STS endpoint sts.<region>.amazonaws.com (.com.cn in aws-cn) a proof may be signed for; each must be in an enabled partition; default none',
+      ),
+    globalEndpoint: z
+      .boolean()
+      .optional()
+      .describe(
+        'Accept proofs signed for the global endpoint sts.amazonaws.com (credential scope us-east-1, partition aws); default true when "aws" is enabled',
+      ),
+    maxRequestAgeSec: z
+      .int()
+      .min(60)
+      .max(900)
+      .optional()
+      .describe('Oldest accepted x-amz-date, in seconds; STS itself refuses after 900; default 900'),
     stsTimeoutMs: z.int().min(100).max(30_000).optional().describe('Timeout of one call to STS; default 5000'),
     webIdentityIssuers: z
       .array(WebIdentityIssuerSchema)
       .optional()
-      .describe('Proof kind 2, sts:GetWebIdentityToken JWTs: the outbound identity federation issuer of each trusted account; default none'),
+      .describe(
+        'Proof kind 2, sts:GetWebIdentityToken JWTs: the outbound identity federation issuer of each trusted account; default none',
+      ),
     stsEndpointOverride: z
       .string()
-      .refine((v) => isLoopbackOrigin(v, true), 'must be a loopback origin without a trailing slash, such as http://127.0.0.1:8790')
+      .refine(
+        (v) => isLoopbackOrigin(v, true),
+        'must be a loopback origin without a trailing slash, such as http://127.0.0.1:8790',
+      )
       .optional()
       .describe(
         'Sandbox and tests only: where STS calls really go (the STS emulator). Refused unless the bridge allows insecure loopback; the host allow-list still applies to the host a proof was signed for',
@@ -83,16 +120,32 @@ export const AwsPlatformSchema = z
     const partitions = new Set(aws.partitions ?? ['aws']);
     for (const [i, r] of (aws.regions ?? []).entries()) {
       const p = partitionOfRegion(r);
-      if (p !== undefined && !partitions.has(p)) ctx.addIssue({ code: 'custom', path: ['regions', i], message: `region ${r} is in partition ${p}, which is not listed in partitions` });
+      if (p !== undefined && !partitions.has(p))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['regions', i],
+          message: `region ${r} is in partition ${p}, which is not listed in partitions`,
+        });
     }
-    if (aws.globalEndpoint === true && !partitions.has('aws')) ctx.addIssue({ code: 'custom', path: ['globalEndpoint'], message: 'the global endpoint sts.amazonaws.com belongs to partition "aws", which is not enabled' });
+    if (aws.globalEndpoint === true && !partitions.has('aws'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['globalEndpoint'],
+        message: 'the global endpoint sts.amazonaws.com belongs to partition "aws", which is not enabled',
+      });
     const seen = new Set<string>();
     for (const [i, w] of (aws.webIdentityIssuers ?? []).entries()) {
-      if (seen.has(w.issuer)) ctx.addIssue({ code: 'custom', path: ['webIdentityIssuers', i, 'issuer'], message: 'listed twice' });
+      if (seen.has(w.issuer))
+        ctx.addIssue({ code: 'custom', path: ['webIdentityIssuers', i, 'issuer'], message: 'listed twice' });
       seen.add(w.issuer);
     }
     if (aws.signedGetCallerIdentity === false && (aws.webIdentityIssuers ?? []).length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['webIdentityIssuers'], message: 'with signedGetCallerIdentity false, at least one web identity issuer is needed (otherwise remove platforms.aws)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['webIdentityIssuers'],
+        message:
+          'with signedGetCallerIdentity false, at least one web identity issuer is needed (otherwise remove platforms.aws)',
+      });
     }
   })
   .describe('Present = AWS proofs are accepted: signed GetCallerIdentity and/or GetWebIdentityToken JWTs');
@@ -112,10 +165,15 @@ export function awsConfigProblems(config: AwsPlatformConfig, runtime: AwsRuntime
   if (runtime.allowInsecureLoopback) return [];
   const problems: string[] = [];
   if (config.stsEndpointOverride !== undefined) {
-    problems.push('policy.platforms.aws.stsEndpointOverride: accepted only in the sandbox and tests (the bridge must allow insecure loopback); remove it');
+    problems.push(
+      'policy.platforms.aws.stsEndpointOverride: accepted only in the sandbox and tests (the bridge must allow insecure loopback); remove it',
+    );
   }
   for (const [i, w] of (config.webIdentityIssuers ?? []).entries()) {
-    if (isLoopbackOrigin(w.issuer)) problems.push(`policy.platforms.aws.webIdentityIssuers[${i}].issuer: a loopback issuer is accepted only in the sandbox and tests`);
+    if (isLoopbackOrigin(w.issuer))
+      problems.push(
+        `policy.platforms.aws.webIdentityIssuers[${i}].issuer: a loopback issuer is accepted only in the sandbox and tests`,
+      );
   }
   return problems;
 }

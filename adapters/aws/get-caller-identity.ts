@@ -6,10 +6,27 @@
  */
 import { UpstreamError } from '../../src/net/bounded-fetch.ts';
 import { sha256Hex } from '../../src/util/hash.ts';
-import { accept, refuse, type AdapterDeps, type ProofInput, type Refusal, type Result, type VerifiedWorkload, type VerifyContext, type VerifyResult, type WorkloadVerifier } from '../../src/verify/contract.ts';
+import {
+  accept,
+  refuse,
+  type AdapterDeps,
+  type ProofInput,
+  type Refusal,
+  type Result,
+  type VerifiedWorkload,
+  type VerifyContext,
+  type VerifyResult,
+  type WorkloadVerifier,
+} from '../../src/verify/contract.ts';
 import { TOKEN_TYPE } from '../../src/constants.ts';
 import { principalFromCallerArn, type AwsPrincipal } from './arn.ts';
-import { GET_CALLER_IDENTITY_FORM, PROOF_KIND_SIGV4, SIGV4_CACHE_MAX_ENTRIES, STS_MAX_RESPONSE_BYTES, STS_RETRY_AFTER_SEC } from './constants.ts';
+import {
+  GET_CALLER_IDENTITY_FORM,
+  PROOF_KIND_SIGV4,
+  SIGV4_CACHE_MAX_ENTRIES,
+  STS_MAX_RESPONSE_BYTES,
+  STS_RETRY_AFTER_SEC,
+} from './constants.ts';
 import { decodeProof, checkTarget } from './signed-request.ts';
 import { checkSignedHeaders, rebuildSignedRequest, rebuiltRequestKey, type CheckedSignedRequest } from './sigv4.ts';
 import { parseCallerIdentity, refusalFromStsError, type CallerIdentity } from './sts-response.ts';
@@ -91,16 +108,29 @@ function canonicalKey(input: ProofInput, allowed: ReadonlyMap<string, StsEndpoin
   return rebuilt.ok ? accept(rebuiltRequestKey(rebuilt.value)) : rebuilt;
 }
 
-async function callSts(req: CheckedSignedRequest, opts: SigV4VerifierOptions, deps: AdapterDeps): Promise<Result<StsVerified>> {
+async function callSts(
+  req: CheckedSignedRequest,
+  opts: SigV4VerifierOptions,
+  deps: AdapterDeps,
+): Promise<Result<StsVerified>> {
   const { endpoint } = req;
   const origin = opts.endpointOverride ?? `https://${endpoint.host}`;
   const url = `${origin}/${req.carrier === 'query' ? `?${GET_CALLER_IDENTITY_FORM}` : ''}`;
-  const headers = opts.endpointOverride ? { ...req.forwardHeaders, 'x-forwarded-host': endpoint.host } : { ...req.forwardHeaders };
+  const headers = opts.endpointOverride
+    ? { ...req.forwardHeaders, 'x-forwarded-host': endpoint.host }
+    : { ...req.forwardHeaders };
   let res;
   try {
     // The body exactly as signed; none at all in query form, so the HTTP client adds no Content-Type
     // the workload did not sign (fetch types a string body as text/plain).
-    res = await deps.fetch(url, { method: 'POST', headers, ...(req.body !== '' ? { body: req.body } : {}), timeoutMs: opts.stsTimeoutMs, maxBytes: STS_MAX_RESPONSE_BYTES, upstream: 'sts' });
+    res = await deps.fetch(url, {
+      method: 'POST',
+      headers,
+      ...(req.body !== '' ? { body: req.body } : {}),
+      timeoutMs: opts.stsTimeoutMs,
+      maxBytes: STS_MAX_RESPONSE_BYTES,
+      upstream: 'sts',
+    });
   } catch (e) {
     if (e instanceof UpstreamError && e.kind === 'redirect') {
       // STS answers its API with 200 or an error document, never a redirect
@@ -109,28 +139,57 @@ async function callSts(req: CheckedSignedRequest, opts: SigV4VerifierOptions, de
       // transient, so not 503 with Retry-After. 502: an upstream answered what the bridge cannot use.
       return refuse('verifier_redirected', `STS ${endpoint.host}: ${e.message}`, { fields: { host: endpoint.host } });
     }
-    if (e instanceof UpstreamError) return refuse('verifier_unavailable', `STS ${endpoint.host}: ${e.message}`, { fields: { host: endpoint.host }, retryAfterSec: STS_RETRY_AFTER_SEC });
+    if (e instanceof UpstreamError)
+      return refuse('verifier_unavailable', `STS ${endpoint.host}: ${e.message}`, {
+        fields: { host: endpoint.host },
+        retryAfterSec: STS_RETRY_AFTER_SEC,
+      });
     throw e;
   }
   const contentType = res.headers.get('content-type');
   if (res.status !== 200) return refusalFromStsError(res.status, contentType, res.text, endpoint);
   const identity = parseCallerIdentity(contentType, res.text);
-  if (!identity.ok) return identity.reason === 'verifier_unavailable' ? { ...identity, retryAfterSec: STS_RETRY_AFTER_SEC, fields: { host: endpoint.host } } : identity;
+  if (!identity.ok)
+    return identity.reason === 'verifier_unavailable'
+      ? { ...identity, retryAfterSec: STS_RETRY_AFTER_SEC, fields: { host: endpoint.host } }
+      : identity;
   const principal = principalFromCallerArn(identity.value.arn);
   if (!principal.ok) return principal;
   if (principal.value.account !== identity.value.account) {
-    return refuse('proof_claim', 'STS answered an Arn whose account is not the Account', { fields: { host: endpoint.host, claim: 'Account', expected: principal.value.account, received: identity.value.account } });
+    return refuse('proof_claim', 'STS answered an Arn whose account is not the Account', {
+      fields: {
+        host: endpoint.host,
+        claim: 'Account',
+        expected: principal.value.account,
+        received: identity.value.account,
+      },
+    });
   }
   // An aws-cn host vouches for aws-cn principals only, and so on (docs/platforms/aws.md#what-the-bridge-checks-and-why).
   if (principal.value.partition !== endpoint.partition) {
-    return refuse('proof_claim', `STS ${endpoint.host} answered a principal of partition ${principal.value.partition}`, {
-      fields: { host: endpoint.host, claim: 'partition', expected: endpoint.partition, received: principal.value.partition },
-    });
+    return refuse(
+      'proof_claim',
+      `STS ${endpoint.host} answered a principal of partition ${principal.value.partition}`,
+      {
+        fields: {
+          host: endpoint.host,
+          claim: 'partition',
+          expected: endpoint.partition,
+          received: principal.value.partition,
+        },
+      },
+    );
   }
   return accept({ identity: identity.value, principal: principal.value });
 }
 
-function toWorkload(req: CheckedSignedRequest, verified: StsVerified, expiresAt: number, cached: boolean, signatureHash: string): VerifiedWorkload {
+function toWorkload(
+  req: CheckedSignedRequest,
+  verified: StsVerified,
+  expiresAt: number,
+  cached: boolean,
+  signatureHash: string,
+): VerifiedWorkload {
   const uniqueId = verified.identity.userId.split(':')[0]!;
   return {
     platform: 'aws',
@@ -140,6 +199,11 @@ function toWorkload(req: CheckedSignedRequest, verified: StsVerified, expiresAt:
     expiresAt,
     proofId: signatureHash,
     attributes: { ...verified.principal.attributes, unique_id: uniqueId },
-    auditContext: { arn: verified.identity.arn, user_id: verified.identity.userId, sts_host: req.endpoint.host, sts_call: cached ? 'cached' : 'made' },
+    auditContext: {
+      arn: verified.identity.arn,
+      user_id: verified.identity.userId,
+      sts_host: req.endpoint.host,
+      sts_call: cached ? 'cached' : 'made',
+    },
   };
 }

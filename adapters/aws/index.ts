@@ -23,7 +23,11 @@ export type AwsRuntimeOptions = AwsRuntime;
  * setting (an STS endpoint override, a loopback issuer) appears in a deployment that does not allow
  * insecure loopback (loadConfig reports the same problems first), so such a configuration never starts.
  */
-export function createAwsVerifiers(config: AwsPlatformConfig, deps: AdapterDeps, runtime: AwsRuntimeOptions): WorkloadVerifier[] {
+export function createAwsVerifiers(
+  config: AwsPlatformConfig,
+  deps: AdapterDeps,
+  runtime: AwsRuntimeOptions,
+): WorkloadVerifier[] {
   const problems = awsConfigProblems(config, runtime);
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -33,7 +37,11 @@ export function createAwsVerifiers(config: AwsPlatformConfig, deps: AdapterDeps,
     verifiers.push(
       createSigV4Verifier(
         {
-          allowed: buildStsHostAllowList({ partitions, regions: config.regions ?? [], globalEndpoint: config.globalEndpoint ?? partitions.includes('aws') }),
+          allowed: buildStsHostAllowList({
+            partitions,
+            regions: config.regions ?? [],
+            globalEndpoint: config.globalEndpoint ?? partitions.includes('aws'),
+          }),
           maxRequestAgeSec: config.maxRequestAgeSec ?? STS_MAX_REQUEST_AGE_SEC,
           stsTimeoutMs: config.stsTimeoutMs ?? STS_DEFAULT_TIMEOUT_MS,
           ...(config.stsEndpointOverride !== undefined ? { endpointOverride: config.stsEndpointOverride } : {}),

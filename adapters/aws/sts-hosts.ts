@@ -63,7 +63,11 @@ export function acceptedEndpoints(allowed: ReadonlyMap<string, StsEndpoint>): st
  * `detail` is for the audit log; `publicDetail` names only what the caller sent and the configured
  * endpoints, which are public.
  */
-export function regionScopeAdvice(endpoint: StsEndpoint, scopeRegion: string, allowed: ReadonlyMap<string, StsEndpoint>): { detail: string; publicDetail: string } {
+export function regionScopeAdvice(
+  endpoint: StsEndpoint,
+  scopeRegion: string,
+  allowed: ReadonlyMap<string, StsEndpoint>,
+): { detail: string; publicDetail: string } {
   const fitting = [...allowed.values()].find((e) => e.region === scopeRegion && !e.global);
   const hint = fitting
     ? `sign for https://${fitting.host}/ (credential scope ${scopeRegion})`

@@ -16,16 +16,23 @@ export interface CallerIdentity {
 
 export function parseCallerIdentity(contentType: string | null, body: string): Result<CallerIdentity> {
   const fields = isJson(contentType, body) ? jsonFields(body) : xmlFields(body);
-  if (!fields) return refuse('verifier_unavailable', 'STS answered 200 with a body that is not a GetCallerIdentity result');
+  if (!fields)
+    return refuse('verifier_unavailable', 'STS answered 200 with a body that is not a GetCallerIdentity result');
   const { Arn: arn, UserId: userId, Account: account } = fields;
   if (!arn || !userId || !account) return refuse('verifier_unavailable', 'STS answered without Arn, UserId or Account');
   if (!/^[0-9]{12}$/.test(account)) return refuse('proof_claim', 'STS answered an account that is not 12 digits');
-  if (!/^[A-Z0-9]{10,128}(?::[A-Za-z0-9+=,.@_-]{1,64})?$/.test(userId)) return refuse('proof_claim', 'STS answered a UserId this bridge does not understand');
+  if (!/^[A-Z0-9]{10,128}(?::[A-Za-z0-9+=,.@_-]{1,64})?$/.test(userId))
+    return refuse('proof_claim', 'STS answered a UserId this bridge does not understand');
   return accept({ arn, userId, account });
 }
 
 /** An error answer → a reason. `endpoint` shapes the advice for the region-scope error. */
-export function refusalFromStsError(status: number, contentType: string | null, body: string, endpoint: StsEndpoint): Refusal {
+export function refusalFromStsError(
+  status: number,
+  contentType: string | null,
+  body: string,
+  endpoint: StsEndpoint,
+): Refusal {
   const { code, message } = errorOf(contentType, body);
   const said = `STS ${endpoint.host} answered ${status} ${code}${message ? `: ${message}` : ''}`;
   const fields = { host: endpoint.host, received: `${status} ${code}` };
@@ -36,19 +43,36 @@ export function refusalFromStsError(status: number, contentType: string | null, 
       const scoped = /scoped to a valid region(?:, not '([a-z0-9-]*)')?/i.exec(message);
       if (scoped) {
         const advice = `sign for https://${endpoint.host}/ with region ${endpoint.region}${scoped[1] ? `, or, to keep region ${scoped[1]}, sign for its regional endpoint` : ''}`;
-        return refuse('proof_signature', `${said} — the credential scope must name the region of the endpoint: ${advice} (listed in platforms.aws.regions)`, {
-          fields: { host: endpoint.host, claim: 'credential_scope_region', expected: endpoint.region, ...(scoped[1] ? { received: scoped[1] } : {}) },
-          publicDetail: `STS refused the credential scope region: ${advice}.`,
-        });
+        return refuse(
+          'proof_signature',
+          `${said} — the credential scope must name the region of the endpoint: ${advice} (listed in platforms.aws.regions)`,
+          {
+            fields: {
+              host: endpoint.host,
+              claim: 'credential_scope_region',
+              expected: endpoint.region,
+              ...(scoped[1] ? { received: scoped[1] } : {}),
+            },
+            publicDetail: `STS refused the credential scope region: ${advice}.`,
+          },
+        );
       }
       if (/signature expired|not yet current/i.test(message)) return refuse('proof_expired', said, { fields });
-      return refuse('proof_signature', `${said} — the signature does not verify (wrong secret, or the request was changed after signing)`, { fields });
+      return refuse(
+        'proof_signature',
+        `${said} — the signature does not verify (wrong secret, or the request was changed after signing)`,
+        { fields },
+      );
     }
     case 'ExpiredToken':
     case 'RequestExpired':
       return refuse('proof_expired', `${said} — the workload's temporary credentials have expired`, { fields });
     case 'InvalidClientTokenId':
-      return refuse('proof_rejected_upstream', `${said} — the access key or session token is unknown to STS (or STS is not enabled in that region for the account)`, { fields });
+      return refuse(
+        'proof_rejected_upstream',
+        `${said} — the access key or session token is unknown to STS (or STS is not enabled in that region for the account)`,
+        { fields },
+      );
     case 'IncompleteSignature':
     case 'MissingAuthenticationToken':
     case 'InvalidAction':
@@ -74,7 +98,9 @@ function isJson(contentType: string | null, body: string): boolean {
 
 function jsonFields(body: string): Partial<Record<'Arn' | 'UserId' | 'Account', string>> | undefined {
   try {
-    const doc = JSON.parse(body) as { GetCallerIdentityResponse?: { GetCallerIdentityResult?: Record<string, unknown> } };
+    const doc = JSON.parse(body) as {
+      GetCallerIdentityResponse?: { GetCallerIdentityResult?: Record<string, unknown> };
+    };
     const result = doc.GetCallerIdentityResponse?.GetCallerIdentityResult;
     if (typeof result !== 'object' || result === null) return undefined;
     const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
@@ -100,7 +126,11 @@ function errorOf(contentType: string | null, body: string): { code: string; mess
   let message: string | undefined;
   if (isJson(contentType, body)) {
     try {
-      const doc = JSON.parse(body) as { Error?: { Code?: unknown; Message?: unknown }; __type?: unknown; message?: unknown };
+      const doc = JSON.parse(body) as {
+        Error?: { Code?: unknown; Message?: unknown };
+        __type?: unknown;
+        message?: unknown;
+      };
       code = str(doc.Error?.Code) ?? str(doc.__type)?.split('#').pop();
       message = str(doc.Error?.Message) ?? str(doc.message);
     } catch {
@@ -137,5 +167,8 @@ function textOf(xml: string, name: string): string | undefined {
 }
 
 function decodeXmlText(text: string): string {
-  return text.replace(/&(lt|gt|amp|quot|apos);/g, (_, e: string) => ({ lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" })[e]!);
+  return text.replace(
+    /&(lt|gt|amp|quot|apos);/g,
+    (_, e: string) => ({ lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" })[e]!,
+  );
 }

@@ -26,7 +26,11 @@ export class VerificationCache<T> {
    * The cached value for `key`, or the outcome of `load` (shared with concurrent callers).
    * `load` returns `{ok: true, value, expiresAt}` to cache, or `{ok: false, result}` to pass through.
    */
-  async get<F>(key: string, now: number, load: () => Promise<Outcome<T, F>>): Promise<{ hit: boolean; ok: true; value: T } | { hit: false; ok: false; result: F }> {
+  async get<F>(
+    key: string,
+    now: number,
+    load: () => Promise<Outcome<T, F>>,
+  ): Promise<{ hit: boolean; ok: true; value: T } | { hit: false; ok: false; result: F }> {
     const { value: outcome, source } = await this.#cache.load(key, now, load, LOAD_OPTIONS);
     if (!outcome.ok) return { hit: false, ok: false, result: outcome.result as F };
     return { hit: source !== 'loaded', ok: true, value: outcome.value };

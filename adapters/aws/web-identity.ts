@@ -9,10 +9,24 @@ import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import { JWKS_MAX_RESPONSE_BYTES, JWKS_TIMEOUT_MS, TOKEN_TYPE } from '../../src/constants.ts';
 import type { BoundedFetch } from '../../src/net/bounded-fetch.ts';
 import { isRecord } from '../../src/util/is-record.ts';
-import { accept, refuse, type AdapterDeps, type Result, type WorkloadFields, type WorkloadVerifier } from '../../src/verify/contract.ts';
+import {
+  accept,
+  refuse,
+  type AdapterDeps,
+  type Result,
+  type WorkloadFields,
+  type WorkloadVerifier,
+} from '../../src/verify/contract.ts';
 import { createJwtProofVerifier, remoteJwks } from '../../src/verify/jwt.ts';
 import { principalFromIamArn } from './arn.ts';
-import { AWS_CLAIMS_NAMESPACE, DISCOVERY_CACHE_MS, DISCOVERY_RETRY_COOLDOWN_MS, PROOF_KIND_WEB_IDENTITY, WEB_IDENTITY_ALGORITHMS, WEB_IDENTITY_MAX_LIFETIME_SEC } from './constants.ts';
+import {
+  AWS_CLAIMS_NAMESPACE,
+  DISCOVERY_CACHE_MS,
+  DISCOVERY_RETRY_COOLDOWN_MS,
+  PROOF_KIND_WEB_IDENTITY,
+  WEB_IDENTITY_ALGORITHMS,
+  WEB_IDENTITY_MAX_LIFETIME_SEC,
+} from './constants.ts';
 
 export interface WebIdentityIssuer {
   /** 12-digit account id; the token's aws_account claim must equal it. */
@@ -53,7 +67,10 @@ export function webIdentityWorkload(payload: JWTPayload, expectedAccount: string
   const principal = principalFromIamArn(payload.sub);
   if (!principal.ok) return { ...principal, fields: { claim: 'sub', received: payload.sub.slice(0, 200) } };
   const aws = payload[AWS_CLAIMS_NAMESPACE];
-  if (!isRecord(aws)) return refuse('proof_claim', `the ${AWS_CLAIMS_NAMESPACE} claims are missing`, { fields: { claim: AWS_CLAIMS_NAMESPACE } });
+  if (!isRecord(aws))
+    return refuse('proof_claim', `the ${AWS_CLAIMS_NAMESPACE} claims are missing`, {
+      fields: { claim: AWS_CLAIMS_NAMESPACE },
+    });
   // The issuer is per account: a token from this issuer must be about this account (docs/platforms/aws.md#what-the-bridge-checks-and-why).
   if (aws.aws_account !== expectedAccount) {
     return refuse('proof_claim', `aws_account is not ${expectedAccount}, the account of this issuer`, {
@@ -61,7 +78,9 @@ export function webIdentityWorkload(payload: JWTPayload, expectedAccount: string
     });
   }
   if (principal.value.account !== expectedAccount) {
-    return refuse('proof_claim', `sub names account ${principal.value.account}, not ${expectedAccount}`, { fields: { claim: 'sub', expected: expectedAccount, received: principal.value.account } });
+    return refuse('proof_claim', `sub names account ${principal.value.account}, not ${expectedAccount}`, {
+      fields: { claim: 'sub', expected: expectedAccount, received: principal.value.account },
+    });
   }
 
   const attributes: Record<string, string> = { ...principal.value.attributes };
@@ -100,7 +119,8 @@ export function discoveredJwks(issuer: string, fetchPort: BoundedFetch, clock: (
   async function discover(): Promise<JWTVerifyGetKey> {
     try {
       const jwksUri = await fetchJwksUri(issuer, fetchPort);
-      if (!current || current.jwksUri !== jwksUri) current = { jwksUri, keys: remoteJwks(jwksUri, fetchPort), at: nowMs() };
+      if (!current || current.jwksUri !== jwksUri)
+        current = { jwksUri, keys: remoteJwks(jwksUri, fetchPort), at: nowMs() };
       else current.at = nowMs();
       return current.keys;
     } catch (e) {
@@ -113,7 +133,8 @@ export function discoveredJwks(issuer: string, fetchPort: BoundedFetch, clock: (
   return async (header, token) => {
     let keys: JWTVerifyGetKey;
     if (current && nowMs() - current.at < DISCOVERY_CACHE_MS) keys = current.keys;
-    else if (!current && nowMs() - failedAt < DISCOVERY_RETRY_COOLDOWN_MS) throw new Error(`discovery of ${issuer} failed recently; retrying after a cooldown`);
+    else if (!current && nowMs() - failedAt < DISCOVERY_RETRY_COOLDOWN_MS)
+      throw new Error(`discovery of ${issuer} failed recently; retrying after a cooldown`);
     else {
       pending ??= discover().finally(() => {
         pending = undefined;
@@ -125,7 +146,12 @@ export function discoveredJwks(issuer: string, fetchPort: BoundedFetch, clock: (
 }
 
 async function fetchJwksUri(issuer: string, fetchPort: BoundedFetch): Promise<string> {
-  const res = await fetchPort(`${issuer}/.well-known/openid-configuration`, { timeoutMs: JWKS_TIMEOUT_MS, maxBytes: JWKS_MAX_RESPONSE_BYTES, headers: { accept: 'application/json' }, upstream: 'jwks' });
+  const res = await fetchPort(`${issuer}/.well-known/openid-configuration`, {
+    timeoutMs: JWKS_TIMEOUT_MS,
+    maxBytes: JWKS_MAX_RESPONSE_BYTES,
+    headers: { accept: 'application/json' },
+    upstream: 'jwks',
+  });
   if (res.status !== 200) throw new Error(`discovery of ${issuer} answered ${res.status}`);
   let doc: unknown;
   try {
@@ -144,6 +170,7 @@ async function fetchJwksUri(issuer: string, fetchPort: BoundedFetch): Promise<st
     throw new Error(`discovery of ${issuer} has an invalid jwks_uri`);
   }
   // AWS serves the keys beside the discovery document; a key set elsewhere is not trusted.
-  if (jwks.origin !== new URL(issuer).origin) throw new Error(`discovery of ${issuer} points its jwks_uri to another origin`);
+  if (jwks.origin !== new URL(issuer).origin)
+    throw new Error(`discovery of ${issuer} points its jwks_uri to another origin`);
   return jwks.href;
 }

@@ -29,7 +29,10 @@ const FORMATS = { esm: 'module', cjs: 'commonjs' } as const;
 const NODE_TARGET = 'node20';
 
 export async function buildClientPackage(packageDir: string): Promise<void> {
-  const pkg = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as { name: string; dependencies?: Record<string, string> };
+  const pkg = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as {
+    name: string;
+    dependencies?: Record<string, string>;
+  };
   const entry = join(packageDir, 'src/index.ts');
   const isCore = entry === CORE_ENTRY;
   const allowed = new Set(Object.keys(pkg.dependencies ?? {}));
@@ -39,7 +42,9 @@ export async function buildClientPackage(packageDir: string): Promise<void> {
   const coreAsPackage: Plugin = {
     name: 'core-as-package',
     setup(b) {
-      b.onResolve({ filter: /^\.\.?\// }, (args) => (!isCore && resolve(args.resolveDir, args.path) === CORE_ENTRY ? { path: CORE_NAME, external: true } : undefined));
+      b.onResolve({ filter: /^\.\.?\// }, (args) =>
+        !isCore && resolve(args.resolveDir, args.path) === CORE_ENTRY ? { path: CORE_NAME, external: true } : undefined,
+      );
     },
   };
   for (const format of Object.keys(FORMATS) as (keyof typeof FORMATS)[]) {
@@ -62,7 +67,9 @@ export async function buildClientPackage(packageDir: string): Promise<void> {
       for (const imp of output.imports) {
         const name = imp.path.startsWith('@') ? imp.path.split('/').slice(0, 2).join('/') : imp.path.split('/')[0]!;
         if (!imp.external || !(allowed.has(name) || builtinModules.includes(imp.path.replace(/^node:/, '')))) {
-          throw new Error(`${pkg.name}: the bundle imports ${JSON.stringify(imp.path)}, which is neither a Node built-in nor a dependency of the package`);
+          throw new Error(
+            `${pkg.name}: the bundle imports ${JSON.stringify(imp.path)}, which is neither a Node built-in nor a dependency of the package`,
+          );
         }
       }
     }
@@ -80,7 +87,18 @@ function emitDeclarations(packageDir: string, entry: string, isCore: boolean): v
         join(REPO, 'node_modules/typescript/bin/tsc'),
         entry,
         ...['--ignoreConfig', '--declaration', '--emitDeclarationOnly', '--outDir', tmp, '--rootDir', REPO],
-        ...['--target', 'es2023', '--lib', 'es2023,dom,dom.iterable', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--types', 'node'],
+        ...[
+          '--target',
+          'es2023',
+          '--lib',
+          'es2023,dom,dom.iterable',
+          '--module',
+          'nodenext',
+          '--moduleResolution',
+          'nodenext',
+          '--types',
+          'node',
+        ],
         ...['--strict', '--allowImportingTsExtensions', '--verbatimModuleSyntax', '--skipLibCheck'],
       ],
       { cwd: REPO, stdio: 'inherit' },
@@ -92,13 +110,17 @@ function emitDeclarations(packageDir: string, entry: string, isCore: boolean): v
     while (queue.length > 0) {
       const file = queue.pop()!;
       if (files.has(file)) continue;
-      const text = readFileSync(file, 'utf8').replace(/((?:from|import)\s*\(?\s*)(['"])(\.\.?\/[^'"]+)\2/g, (_m, lead: string, q: string, spec: string) => {
-        const target = resolve(dirname(file), spec).replace(/\.(?:d\.)?[jt]s$/, '.d.ts');
-        if (!existsSync(target)) throw new Error(`declarations: ${relative(tmp, file)} imports ${spec}, which tsc did not emit`);
-        if (!isCore && target === coreDts) return `${lead}${q}${CORE_NAME}${q}`;
-        queue.push(target);
-        return `${lead}${q}${spec.replace(/\.(?:d\.)?[jt]s$/, '.js')}${q}`;
-      });
+      const text = readFileSync(file, 'utf8').replace(
+        /((?:from|import)\s*\(?\s*)(['"])(\.\.?\/[^'"]+)\2/g,
+        (_m, lead: string, q: string, spec: string) => {
+          const target = resolve(dirname(file), spec).replace(/\.(?:d\.)?[jt]s$/, '.d.ts');
+          if (!existsSync(target))
+            throw new Error(`declarations: ${relative(tmp, file)} imports ${spec}, which tsc did not emit`);
+          if (!isCore && target === coreDts) return `${lead}${q}${CORE_NAME}${q}`;
+          queue.push(target);
+          return `${lead}${q}${spec.replace(/\.(?:d\.)?[jt]s$/, '.js')}${q}`;
+        },
+      );
       files.set(file, text);
     }
     for (const format of Object.keys(FORMATS)) {

@@ -24,12 +24,16 @@ export function isGcpAttribute(name: string): boolean {
 export function gcpWorkloadFromClaims(payload: JWTPayload): Result<WorkloadFields> {
   const sub = payload.sub;
   // Authorise on `sub`, never on `email`: email is optional and only meaningful when verified (docs/platforms/gcp.md#what-the-bridge-checks-and-why).
-  if (typeof sub !== 'string' || !NUMERIC_ID.test(sub)) return refuse('proof_claim', 'sub is not a numeric service account id', { fields: { claim: 'sub', expected: 'numeric service account id' } });
+  if (typeof sub !== 'string' || !NUMERIC_ID.test(sub))
+    return refuse('proof_claim', 'sub is not a numeric service account id', {
+      fields: { claim: 'sub', expected: 'numeric service account id' },
+    });
 
   const attributes: Record<string, string> = {};
   if (typeof payload.azp === 'string') attributes.azp = payload.azp;
 
-  const email = payload.email_verified === true && typeof payload.email === 'string' ? payload.email.toLowerCase() : undefined;
+  const email =
+    payload.email_verified === true && typeof payload.email === 'string' ? payload.email.toLowerCase() : undefined;
   if (email !== undefined) attributes.email = email;
 
   const computeEngine = computeEngineOf(payload);

@@ -47,9 +47,17 @@ export const gcpPlatform = definePlatform({
   isAttribute: isGcpAttribute,
   proofTokenTypes: GCP_TOKEN_TYPES,
   problems: (config: GcpPlatformConfig, runtime) => {
-    const problem = config.jwksUrl === undefined ? undefined : keySetUrlProblem(config.jwksUrl, 'policy.platforms.gcp.jwksUrl', runtime.allowInsecureLoopback);
+    const problem =
+      config.jwksUrl === undefined
+        ? undefined
+        : keySetUrlProblem(config.jwksUrl, 'policy.platforms.gcp.jwksUrl', runtime.allowInsecureLoopback);
     return problem === undefined ? [] : [problem];
   },
-  createVerifiers: (config: GcpPlatformConfig, deps) => [createGcpVerifier({ jwksUrl: config.jwksUrl ?? GCP_DEFAULT_JWKS_URL }, deps)],
-  workloadFromUnverifiedClaims: (claims) => (typeof claims.iss === 'string' && (GOOGLE_ISSUERS as readonly string[]).includes(claims.iss) ? gcpWorkloadFromClaims(claims) : undefined),
+  createVerifiers: (config: GcpPlatformConfig, deps) => [
+    createGcpVerifier({ jwksUrl: config.jwksUrl ?? GCP_DEFAULT_JWKS_URL }, deps),
+  ],
+  workloadFromUnverifiedClaims: (claims) =>
+    typeof claims.iss === 'string' && (GOOGLE_ISSUERS as readonly string[]).includes(claims.iss)
+      ? gcpWorkloadFromClaims(claims)
+      : undefined,
 });

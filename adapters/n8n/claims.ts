@@ -12,7 +12,11 @@ const WORKFLOW_ID = /^[A-Za-z0-9_-]{1,128}$/;
 const MAX_JTI_CHARS = 256;
 const MAX_AUDIT_VALUE_CHARS = 256;
 /** Members of the optional `n8n` claim, kept for the audit log only: policy never sees them. */
-const AUDIT_MEMBERS = { execution_id: 'n8n_execution_id', workflow_name: 'n8n_workflow_name', node_name: 'n8n_node_name' } as const;
+const AUDIT_MEMBERS = {
+  execution_id: 'n8n_execution_id',
+  workflow_name: 'n8n_workflow_name',
+  node_name: 'n8n_node_name',
+} as const;
 
 /** Every attribute name an n8n workload carries: what a policy rule may match (docs/platforms/n8n.md). */
 export function isN8nAttribute(name: string): boolean {
@@ -32,10 +36,15 @@ export function n8nWorkloadFromClaims(payload: JWTPayload, instanceId: string): 
   const prefix = `${n8nIssuer(instanceId)}:workflow:`;
   const sub = payload.sub;
   // sub must name a workflow of the very instance that signed (iss): one instance never speaks for another.
-  if (typeof sub !== 'string' || !sub.startsWith(prefix)) return refuse('proof_claim', `sub must be "${prefix}<workflowId>"`, { fields: { claim: 'sub', expected: `${prefix}<workflowId>` } });
+  if (typeof sub !== 'string' || !sub.startsWith(prefix))
+    return refuse('proof_claim', `sub must be "${prefix}<workflowId>"`, {
+      fields: { claim: 'sub', expected: `${prefix}<workflowId>` },
+    });
   const workflowId = sub.slice(prefix.length);
-  if (!WORKFLOW_ID.test(workflowId)) return refuse('proof_claim', 'sub: the workflow id must be 1-128 of [A-Za-z0-9_-]', { fields: { claim: 'sub' } });
-  if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > MAX_JTI_CHARS) return refuse('proof_claim', `jti must be a string of 1-${MAX_JTI_CHARS} characters`, { fields: { claim: 'jti' } });
+  if (!WORKFLOW_ID.test(workflowId))
+    return refuse('proof_claim', 'sub: the workflow id must be 1-128 of [A-Za-z0-9_-]', { fields: { claim: 'sub' } });
+  if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > MAX_JTI_CHARS)
+    return refuse('proof_claim', `jti must be a string of 1-${MAX_JTI_CHARS} characters`, { fields: { claim: 'jti' } });
 
   const auditContext: Record<string, string> = {};
   if (payload.n8n !== undefined) {

@@ -10,8 +10,15 @@ const b64url = (bytes: number) =>
     .regex(/^[A-Za-z0-9_-]+$/, 'must be base64url without padding');
 
 /** Present only to say why: a private JWK pasted into the bridge's configuration is refused outright. */
-const noPrivatePart = z.never({ error: 'must not be present: register the PUBLIC key only (and treat this private key as exposed)' }).optional();
-const kid = z.string().min(1).max(128).optional().describe("Optional; when given it must equal the key's RFC 7638 thumbprint (checked on first use)");
+const noPrivatePart = z
+  .never({ error: 'must not be present: register the PUBLIC key only (and treat this private key as exposed)' })
+  .optional();
+const kid = z
+  .string()
+  .min(1)
+  .max(128)
+  .optional()
+  .describe("Optional; when given it must equal the key's RFC 7638 thumbprint (checked on first use)");
 
 const EcP256Jwk = z
   .object({
@@ -38,12 +45,24 @@ const Ed25519Jwk = z
   })
   .strict();
 
-export const N8nPublicJwkSchema = z.discriminatedUnion('kty', [EcP256Jwk, Ed25519Jwk]).describe('Public JWK of an n8n instance key: EC P-256 (ES256) or OKP Ed25519 (EdDSA)');
+export const N8nPublicJwkSchema = z
+  .discriminatedUnion('kty', [EcP256Jwk, Ed25519Jwk])
+  .describe('Public JWK of an n8n instance key: EC P-256 (ES256) or OKP Ed25519 (EdDSA)');
 
 const N8nInstanceSchema = z
   .object({
-    keys: z.array(N8nPublicJwkSchema).min(1).max(10).optional().describe('Inline public keys; several during a rotation'),
-    jwksUrl: z.url({ protocol: /^https?$/ }).optional().describe('Or: an https URL serving this instance\'s public JWKS (each key\'s kid must be its RFC 7638 thumbprint)'),
+    keys: z
+      .array(N8nPublicJwkSchema)
+      .min(1)
+      .max(10)
+      .optional()
+      .describe('Inline public keys; several during a rotation'),
+    jwksUrl: z
+      .url({ protocol: /^https?$/ })
+      .optional()
+      .describe(
+        "Or: an https URL serving this instance's public JWKS (each key's kid must be its RFC 7638 thumbprint)",
+      ),
   })
   .strict()
   .refine((i) => (i.keys === undefined) !== (i.jwksUrl === undefined), 'set exactly one of "keys" or "jwksUrl"')
@@ -53,10 +72,20 @@ const N8nInstanceSchema = z
 export const N8nPlatformSchema = z
   .object({
     instances: z
-      .record(z.string().regex(N8N_INSTANCE_ID_PATTERN, 'instance ids are 1-128 of [A-Za-z0-9._-], starting with a letter or digit'), N8nInstanceSchema)
+      .record(
+        z
+          .string()
+          .regex(N8N_INSTANCE_ID_PATTERN, 'instance ids are 1-128 of [A-Za-z0-9._-], starting with a letter or digit'),
+        N8nInstanceSchema,
+      )
       .refine((r) => Object.keys(r).length > 0, 'register at least one instance')
       .describe('Registered n8n instances by instance id'),
-    clockSkewSec: z.int().min(0).max(60).optional().describe('Clock skew tolerated on iat/exp, in seconds (0-60, default 60)'),
+    clockSkewSec: z
+      .int()
+      .min(0)
+      .max(60)
+      .optional()
+      .describe('Clock skew tolerated on iat/exp, in seconds (0-60, default 60)'),
   })
   .strict()
   .describe('Present = assertions signed by registered n8n instance keys are accepted');

@@ -22,7 +22,11 @@ const N8N_TOKEN_TYPES = [TOKEN_TYPE.jwt] as const;
 export function createN8nVerifier(config: N8nConfig, deps: AdapterDeps): WorkloadVerifier {
   const byIssuer = new Map(
     Object.entries(config.instances).map(([instanceId, source]) => {
-      const keys = instanceKeyResolver(`platforms.n8n.instances.${instanceId}`, source.jwksUrl !== undefined ? { jwksUrl: source.jwksUrl } : { keys: source.keys ?? [] }, deps.fetch);
+      const keys = instanceKeyResolver(
+        `platforms.n8n.instances.${instanceId}`,
+        source.jwksUrl !== undefined ? { jwksUrl: source.jwksUrl } : { keys: source.keys ?? [] },
+        deps.fetch,
+      );
       return [n8nIssuer(instanceId), { instanceId, keys }] as const;
     }),
   );
@@ -51,7 +55,14 @@ export const n8nPlatform = definePlatform({
   proofTokenTypes: N8N_TOKEN_TYPES,
   problems: (config: N8nConfig, runtime) =>
     Object.entries(config.instances).flatMap(([id, instance]) => {
-      const problem = instance.jwksUrl === undefined ? undefined : keySetUrlProblem(instance.jwksUrl, `policy.platforms.n8n.instances.${id}.jwksUrl`, runtime.allowInsecureLoopback);
+      const problem =
+        instance.jwksUrl === undefined
+          ? undefined
+          : keySetUrlProblem(
+              instance.jwksUrl,
+              `policy.platforms.n8n.instances.${id}.jwksUrl`,
+              runtime.allowInsecureLoopback,
+            );
       return problem === undefined ? [] : [problem];
     }),
   createVerifiers: (config: N8nConfig, deps) => [createN8nVerifier(config, deps)],
@@ -59,7 +70,11 @@ export const n8nPlatform = definePlatform({
     const iss = claims.iss;
     if (typeof iss !== 'string' || !iss.startsWith(N8N_ISSUER_PREFIX)) return undefined;
     const instanceId = iss.slice(N8N_ISSUER_PREFIX.length);
-    if (!Object.hasOwn(config.instances, instanceId)) return refuse('proof_untrusted_issuer', `n8n instance ${instanceId} is not registered under platforms.n8n.instances`);
+    if (!Object.hasOwn(config.instances, instanceId))
+      return refuse(
+        'proof_untrusted_issuer',
+        `n8n instance ${instanceId} is not registered under platforms.n8n.instances`,
+      );
     return n8nWorkloadFromClaims(claims, instanceId);
   },
 });

@@ -20,11 +20,20 @@ export interface InstanceKeyPair {
   publicJwk: N8nPublicJwk;
 }
 
-export async function generateInstanceKey(instanceId: string, alg: 'ES256' | 'EdDSA' = 'ES256'): Promise<InstanceKeyPair> {
-  if (!N8N_INSTANCE_ID_PATTERN.test(instanceId)) throw new TypeError('--instance: 1-128 of [A-Za-z0-9._-], starting with a letter or digit');
-  const { privateKey, publicKey } = alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519');
+export async function generateInstanceKey(
+  instanceId: string,
+  alg: 'ES256' | 'EdDSA' = 'ES256',
+): Promise<InstanceKeyPair> {
+  if (!N8N_INSTANCE_ID_PATTERN.test(instanceId))
+    throw new TypeError('--instance: 1-128 of [A-Za-z0-9._-], starting with a letter or digit');
+  const { privateKey, publicKey } =
+    alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519');
   const exported = publicKey.export({ format: 'jwk' });
-  const jwk = N8nPublicJwkSchema.parse(exported.kty === 'EC' ? { kty: 'EC', crv: exported.crv, x: exported.x, y: exported.y } : { kty: 'OKP', crv: exported.crv, x: exported.x });
+  const jwk = N8nPublicJwkSchema.parse(
+    exported.kty === 'EC'
+      ? { kty: 'EC', crv: exported.crv, x: exported.x, y: exported.y }
+      : { kty: 'OKP', crv: exported.crv, x: exported.x },
+  );
   const kid = await jwkThumbprint(jwk);
   return {
     instanceId,
@@ -37,11 +46,24 @@ export async function generateInstanceKey(instanceId: string, alg: 'ES256' | 'Ed
 
 /** The `platforms.n8n` section registering this one instance (merge it into the policy file). */
 export function policySnippet(k: InstanceKeyPair): string {
-  return ['platforms:', '  n8n:', '    instances:', `      ${k.instanceId}:`, '        keys:', `          - ${JSON.stringify(k.publicJwk)}`].join('\n');
+  return [
+    'platforms:',
+    '  n8n:',
+    '    instances:',
+    `      ${k.instanceId}:`,
+    '        keys:',
+    `          - ${JSON.stringify(k.publicJwk)}`,
+  ].join('\n');
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { instance: { type: 'string', default: 'my-n8n' }, alg: { type: 'string', default: 'ES256' }, json: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({
+    options: {
+      instance: { type: 'string', default: 'my-n8n' },
+      alg: { type: 'string', default: 'ES256' },
+      json: { type: 'boolean', default: false },
+    },
+  });
   if (values.alg !== 'ES256' && values.alg !== 'EdDSA') throw new TypeError('--alg: ES256 or EdDSA');
   const k = await generateInstanceKey(values.instance, values.alg);
   if (values.json) {

@@ -22,7 +22,9 @@ export function algorithmOf(jwk: { kty?: unknown; crv?: unknown }): N8nAlgorithm
 
 /** RFC 7638 thumbprint (SHA-256) over the required public members only. */
 export function jwkThumbprint(jwk: N8nPublicJwk): Promise<string> {
-  return calculateJwkThumbprint(jwk.kty === 'EC' ? { kty: 'EC', crv: jwk.crv, x: jwk.x, y: jwk.y } : { kty: 'OKP', crv: jwk.crv, x: jwk.x });
+  return calculateJwkThumbprint(
+    jwk.kty === 'EC' ? { kty: 'EC', crv: jwk.crv, x: jwk.x, y: jwk.y } : { kty: 'OKP', crv: jwk.crv, x: jwk.x },
+  );
 }
 
 interface RegisteredKey {
@@ -42,7 +44,11 @@ function requireKid(header: { kid?: unknown }): string {
 }
 
 /** `where` names the option for operators, e.g. "platforms.n8n.instances.prod". */
-export function instanceKeyResolver(where: string, source: InstanceKeySource, fetchPort: BoundedFetch): JWTVerifyGetKey {
+export function instanceKeyResolver(
+  where: string,
+  source: InstanceKeySource,
+  fetchPort: BoundedFetch,
+): JWTVerifyGetKey {
   return 'jwksUrl' in source ? remoteInstanceKeys(source.jwksUrl, fetchPort) : inlineInstanceKeys(where, source.keys);
 }
 
@@ -55,7 +61,8 @@ function inlineInstanceKeys(where: string, jwks: readonly N8nPublicJwk[]): JWTVe
       jwks.map(async (jwk, i) => {
         const alg = algorithmOf(jwk)!;
         const thumbprint = await jwkThumbprint(jwk);
-        if (jwk.kid !== undefined && jwk.kid !== thumbprint) throw new Error(`${where}.keys[${i}].kid is not the key's RFC 7638 thumbprint (${thumbprint})`);
+        if (jwk.kid !== undefined && jwk.kid !== thumbprint)
+          throw new Error(`${where}.keys[${i}].kid is not the key's RFC 7638 thumbprint (${thumbprint})`);
         const { kid: _kid, alg: _alg, use: _use, ...members } = jwk;
         return { thumbprint, alg, key: (await importJWK({ ...members, ext: true }, alg)) as CryptoKey };
       }),

@@ -13,8 +13,16 @@ export function scalarClaim(value: unknown, claim: string): string | undefined |
   if (typeof value === 'string') text = value;
   else if (typeof value === 'number' && Number.isFinite(value)) text = String(value);
   else if (typeof value === 'boolean') text = String(value);
-  else return refuse('proof_claim', `claim ${claim} is ${value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`}, not a string, number or boolean`, { fields: { claim, expected: 'string, number or boolean' } });
-  if (text.length > MAX_CLAIM_VALUE_CHARS) return refuse('proof_claim', `claim ${claim} is longer than ${MAX_CLAIM_VALUE_CHARS} characters`, { fields: { claim, expected: `at most ${MAX_CLAIM_VALUE_CHARS} characters` } });
+  else
+    return refuse(
+      'proof_claim',
+      `claim ${claim} is ${value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`}, not a string, number or boolean`,
+      { fields: { claim, expected: 'string, number or boolean' } },
+    );
+  if (text.length > MAX_CLAIM_VALUE_CHARS)
+    return refuse('proof_claim', `claim ${claim} is longer than ${MAX_CLAIM_VALUE_CHARS} characters`, {
+      fields: { claim, expected: `at most ${MAX_CLAIM_VALUE_CHARS} characters` },
+    });
   return text;
 }
 
@@ -26,7 +34,12 @@ export function isRefusal(v: unknown): v is Refusal {
  * Copies each named top-level claim that is present into `into` under `as(name)`; empty strings are
  * left out (GitHub sends `head_ref: ""` outside pull requests). Returns a refusal on the first bad type.
  */
-export function copyClaims(payload: JWTPayload, names: readonly string[], into: Record<string, string>, as: (name: string) => string = (n) => n): Refusal | undefined {
+export function copyClaims(
+  payload: JWTPayload,
+  names: readonly string[],
+  into: Record<string, string>,
+  as: (name: string) => string = (n) => n,
+): Refusal | undefined {
   for (const name of names) {
     const value = scalarClaim(Object.hasOwn(payload, name) ? payload[name] : undefined, name);
     if (isRefusal(value)) return value;
@@ -38,7 +51,13 @@ export function copyClaims(payload: JWTPayload, names: readonly string[], into: 
 /** A required string claim: present, a non-empty string, bounded. */
 export function requiredString(payload: JWTPayload, claim: string): string | Refusal {
   const value = Object.hasOwn(payload, claim) ? payload[claim] : undefined;
-  if (typeof value !== 'string' || value.length === 0) return refuse('proof_claim', `claim ${claim} must be a non-empty string`, { fields: { claim, expected: 'non-empty string', received: value === undefined ? 'absent' : typeof value } });
-  if (value.length > MAX_CLAIM_VALUE_CHARS) return refuse('proof_claim', `claim ${claim} is longer than ${MAX_CLAIM_VALUE_CHARS} characters`, { fields: { claim, expected: `at most ${MAX_CLAIM_VALUE_CHARS} characters` } });
+  if (typeof value !== 'string' || value.length === 0)
+    return refuse('proof_claim', `claim ${claim} must be a non-empty string`, {
+      fields: { claim, expected: 'non-empty string', received: value === undefined ? 'absent' : typeof value },
+    });
+  if (value.length > MAX_CLAIM_VALUE_CHARS)
+    return refuse('proof_claim', `claim ${claim} is longer than ${MAX_CLAIM_VALUE_CHARS} characters`, {
+      fields: { claim, expected: `at most ${MAX_CLAIM_VALUE_CHARS} characters` },
+    });
   return value;
 }

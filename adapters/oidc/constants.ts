@@ -25,7 +25,18 @@ export const DEFAULT_ALGORITHMS = ['RS256', 'ES256'] as const;
  * The asymmetric JWS algorithms an entry may list (RFC 7518 §3.3-3.5, RFC 8037 §3.1). `none` and the
  * HMAC family are never accepted: an HS* key is a shared secret, and a public JWKS would make it public.
  */
-export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+export const ASYMMETRIC_ALGORITHMS = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+] as const;
 
 /**
  * Token lifetime (exp - iat) and age (now - iat) accepted by default, per profile:

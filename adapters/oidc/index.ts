@@ -9,7 +9,14 @@
  */
 import { TOKEN_TYPE } from '../../src/constants.ts';
 import { keySetUrlProblem } from '../../src/net/loopback.ts';
-import { definePlatform, type AdapterDeps, type PlatformRuntime, type PolicyRuleView, type RuleProblem, type WorkloadVerifier } from '../../src/verify/contract.ts';
+import {
+  definePlatform,
+  type AdapterDeps,
+  type PlatformRuntime,
+  type PolicyRuleView,
+  type RuleProblem,
+  type WorkloadVerifier,
+} from '../../src/verify/contract.ts';
 import { createJwtProofVerifier } from '../../src/verify/jwt.ts';
 import { copyClaims } from './claims.ts';
 import { OidcPlatformSchema, type OidcIssuerConfig, type OidcPlatformConfig } from './config.ts';
@@ -36,9 +43,19 @@ export function attributesOf(entry: OidcIssuerConfig): ReadonlySet<string> {
   return new Set([...profileOf(entry.profile).attributes, ...(entry.attributes ?? [])]);
 }
 
-export function createOidcVerifier(entry: OidcIssuerConfig, deps: AdapterDeps, runtime: PlatformRuntime, tuning: OidcTuning = {}): WorkloadVerifier {
+export function createOidcVerifier(
+  entry: OidcIssuerConfig,
+  deps: AdapterDeps,
+  runtime: PlatformRuntime,
+  tuning: OidcTuning = {},
+): WorkloadVerifier {
   const profile = profileOf(entry.profile);
-  const keys = issuerKeys(entry, { fetch: deps.fetch, clock: deps.clock, allowInsecureLoopback: runtime.allowInsecureLoopback, ...tuning });
+  const keys = issuerKeys(entry, {
+    fetch: deps.fetch,
+    clock: deps.clock,
+    allowInsecureLoopback: runtime.allowInsecureLoopback,
+    ...tuning,
+  });
   const audience = entry.audience;
   const extra = entry.attributes ?? [];
   return createJwtProofVerifier({
@@ -70,11 +87,16 @@ function sectionProblems(config: OidcPlatformConfig, runtime: PlatformRuntime): 
     const found: string[] = [];
     const issuerProblem = keySetUrlProblem(entry.issuer, `${at}.issuer`, runtime.allowInsecureLoopback);
     if (issuerProblem) found.push(issuerProblem);
-    const uriProblem = entry.jwksUri === undefined ? undefined : keySetUrlProblem(entry.jwksUri, `${at}.jwksUri`, runtime.allowInsecureLoopback);
+    const uriProblem =
+      entry.jwksUri === undefined
+        ? undefined
+        : keySetUrlProblem(entry.jwksUri, `${at}.jwksUri`, runtime.allowInsecureLoopback);
     if (uriProblem) found.push(uriProblem);
     const profile = profileOf(entry.profile);
     for (const p of profile.problems?.(entry, runtime.allowInsecureLoopback) ?? []) found.push(`${at}.${p}`);
-    for (const name of entry.attributes ?? []) if (profile.attributes.includes(name)) found.push(`${at}.attributes: "${name}" is already an attribute of the ${entry.profile} profile`);
+    for (const name of entry.attributes ?? [])
+      if (profile.attributes.includes(name))
+        found.push(`${at}.attributes: "${name}" is already an attribute of the ${entry.profile} profile`);
     return found;
   });
 }
@@ -85,8 +107,16 @@ function entryOf(rule: PolicyRuleView, config: OidcPlatformConfig): OidcIssuerCo
 }
 
 function ruleProblems(rule: PolicyRuleView, config: OidcPlatformConfig): RuleProblem[] {
-  if (typeof rule.issuer !== 'string') return [{ field: 'issuer', message: 'an oidc rule must name one configured issuer exactly (a plain string, no glob or regex), so that no other issuer can match it' }];
-  if (entryOf(rule, config) === undefined) return [{ field: 'issuer', message: `"${rule.issuer}" is not an issuer listed under platforms.oidc.issuers` }];
+  if (typeof rule.issuer !== 'string')
+    return [
+      {
+        field: 'issuer',
+        message:
+          'an oidc rule must name one configured issuer exactly (a plain string, no glob or regex), so that no other issuer can match it',
+      },
+    ];
+  if (entryOf(rule, config) === undefined)
+    return [{ field: 'issuer', message: `"${rule.issuer}" is not an issuer listed under platforms.oidc.issuers` }];
   return [];
 }
 
@@ -101,5 +131,6 @@ export const oidcPlatform = definePlatform({
   },
   ruleProblems,
   problems: sectionProblems,
-  createVerifiers: (config: OidcPlatformConfig, deps, runtime) => config.issuers.map((entry) => createOidcVerifier(entry, deps, runtime)),
+  createVerifiers: (config: OidcPlatformConfig, deps, runtime) =>
+    config.issuers.map((entry) => createOidcVerifier(entry, deps, runtime)),
 });

@@ -39,12 +39,18 @@ export function discoveryUrl(issuer: string): string {
   return `${issuer.replace(/\/+$/, '')}${DISCOVERY_PATH}`;
 }
 
-function discoveredKeys(issuer: string, deps: KeySourceDeps, cache: { cooldownMs: number } | undefined): JWTVerifyGetKey {
+function discoveredKeys(
+  issuer: string,
+  deps: KeySourceDeps,
+  cache: { cooldownMs: number } | undefined,
+): JWTVerifyGetKey {
   const documents = new ExpiringCache<string>({ maxEntries: 1 });
   // One resolver per key set URL, so a document naming a new jwks_uri starts a fresh jose cache.
   let current: { jwksUri: string; keys: JWTVerifyGetKey } | undefined;
   const jwksUriOf = async (): Promise<string> => {
-    const { value } = await documents.load(issuer, deps.clock(), () => fetchJwksUri(issuer, deps), { expiresAt: () => deps.clock() + DISCOVERY_CACHE_SEC });
+    const { value } = await documents.load(issuer, deps.clock(), () => fetchJwksUri(issuer, deps), {
+      expiresAt: () => deps.clock() + DISCOVERY_CACHE_SEC,
+    });
     return value;
   };
   return async (header, token) => {
@@ -57,7 +63,11 @@ function discoveredKeys(issuer: string, deps: KeySourceDeps, cache: { cooldownMs
 /** Reads the discovery document and returns its `jwks_uri`, after checking the document speaks for `issuer`. */
 async function fetchJwksUri(issuer: string, deps: KeySourceDeps): Promise<string> {
   const url = discoveryUrl(issuer);
-  const res = await deps.fetch(url, { timeoutMs: JWKS_TIMEOUT_MS, maxBytes: DISCOVERY_MAX_BYTES, headers: { accept: 'application/json' } });
+  const res = await deps.fetch(url, {
+    timeoutMs: JWKS_TIMEOUT_MS,
+    maxBytes: DISCOVERY_MAX_BYTES,
+    headers: { accept: 'application/json' },
+  });
   if (res.status !== 200) throw new Error(`discovery document ${url} answered HTTP ${res.status}`);
   let doc: unknown;
   try {
@@ -67,7 +77,10 @@ async function fetchJwksUri(issuer: string, deps: KeySourceDeps): Promise<string
   }
   if (!isRecord(doc)) throw new Error(`discovery document ${url} is not a JSON object`);
   // OpenID Connect Discovery 1.0 §4.3: the issuer in the document MUST be identical to the one it was fetched for.
-  if (doc.issuer !== issuer) throw new Error(`discovery document names issuer ${JSON.stringify(doc.issuer)}, not the configured ${JSON.stringify(issuer)}`);
+  if (doc.issuer !== issuer)
+    throw new Error(
+      `discovery document names issuer ${JSON.stringify(doc.issuer)}, not the configured ${JSON.stringify(issuer)}`,
+    );
   const jwksUri = doc.jwks_uri;
   if (typeof jwksUri !== 'string') throw new Error(`discovery document ${url} has no jwks_uri`);
   const problem = keySetUrlProblem(jwksUri, 'jwks_uri', deps.allowInsecureLoopback);

@@ -1,6 +1,11 @@
 /** Sandbox AWS: the STS emulator (with the sandbox account's web identity issuer) and a rule for its role. */
 import { regionalStsHost } from '../../adapters/aws/sts-hosts.ts';
-import { SANDBOX_ACCOUNT, SANDBOX_ROLE_ARN, startStsEmulator, type StsEmulator } from '../../test/emulators/sts/index.ts';
+import {
+  SANDBOX_ACCOUNT,
+  SANDBOX_ROLE_ARN,
+  startStsEmulator,
+  type StsEmulator,
+} from '../../test/emulators/sts/index.ts';
 import type { SandboxPlatform, SandboxPlatformFactory } from './types.ts';
 
 export interface AwsSandboxPlatform extends SandboxPlatform {

@@ -27,7 +27,11 @@ export const startGcpSandbox: SandboxPlatformFactory = async (ctx): Promise<GcpS
       metadataHost: emulator.metadataHost,
       audience: ctx.audience,
       agentId: ctx.agentId,
-      serviceAccount: { email: emulator.serviceAccount.email, uniqueId: emulator.serviceAccount.uniqueId, projectId: emulator.serviceAccount.projectId },
+      serviceAccount: {
+        email: emulator.serviceAccount.email,
+        uniqueId: emulator.serviceAccount.uniqueId,
+        projectId: emulator.serviceAccount.projectId,
+      },
       jwksUrl: emulator.jwksUrl,
     },
     banner: [

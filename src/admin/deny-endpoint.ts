@@ -44,30 +44,55 @@ export function constantTimeEqual(a: string, b: string): boolean {
 export function createDenyEndpoint(opts: DenyEndpointOptions): (req: Request) => Promise<Response> {
   const schema = denyListSchema(opts.platforms);
   const log = opts.log ?? ((e) => console.log(JSON.stringify(e)));
-  const answer = (status: number, body: Record<string, unknown>, headers: Record<string, string> = {}) => Response.json(body, { status, headers: { ...NO_STORE, ...headers } });
+  const answer = (status: number, body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+    Response.json(body, { status, headers: { ...NO_STORE, ...headers } });
 
   return async (req) => {
     const request_id = crypto.randomUUID();
-    const event = { type: 'admin', time: new Date().toISOString(), request_id, route: ADMIN_DENY_PATH, method: req.method };
+    const event = {
+      type: 'admin',
+      time: new Date().toISOString(),
+      request_id,
+      route: ADMIN_DENY_PATH,
+      method: req.method,
+    };
     const presented = /^Bearer (\S+)$/.exec(req.headers.get('authorization') ?? '')?.[1];
     if (presented === undefined || !constantTimeEqual(presented, opts.token)) {
       log({ ...event, outcome: 'unauthorized' });
-      return answer(401, { error: 'invalid_token', error_description: 'An operator credential is required.', request_id }, { 'WWW-Authenticate': 'Bearer' });
+      return answer(
+        401,
+        { error: 'invalid_token', error_description: 'An operator credential is required.', request_id },
+        { 'WWW-Authenticate': 'Bearer' },
+      );
     }
     try {
       if (req.method === 'GET') {
         log({ ...event, outcome: 'read' });
         return answer(200, { deny: await opts.store.input(), request_id });
       }
-      if (req.method !== 'PUT') return answer(405, { error: 'invalid_request', error_description: 'Use GET or PUT.', request_id }, { Allow: 'GET, PUT' });
+      if (req.method !== 'PUT')
+        return answer(
+          405,
+          { error: 'invalid_request', error_description: 'Use GET or PUT.', request_id },
+          { Allow: 'GET, PUT' },
+        );
       const bytes = await readCapped(req.body, DENY_LIST_MAX_BYTES);
       const text = bytes === undefined ? undefined : new TextDecoder().decode(bytes);
-      if (text === undefined) return answer(413, { error: 'invalid_request', error_description: `The deny list is over ${DENY_LIST_MAX_BYTES} bytes.`, request_id });
+      if (text === undefined)
+        return answer(413, {
+          error: 'invalid_request',
+          error_description: `The deny list is over ${DENY_LIST_MAX_BYTES} bytes.`,
+          request_id,
+        });
       let raw: unknown;
       try {
         raw = JSON.parse(text);
       } catch {
-        return answer(400, { error: 'invalid_request', error_description: 'The body must be JSON: {"principals": {...}, "agents": [...], "n8nInstances": [...]}.', request_id });
+        return answer(400, {
+          error: 'invalid_request',
+          error_description: 'The body must be JSON: {"principals": {...}, "agents": [...], "n8nInstances": [...]}.',
+          request_id,
+        });
       }
       const parsed = schema.safeParse(raw);
       if (!parsed.success) {
@@ -76,12 +101,28 @@ export function createDenyEndpoint(opts: DenyEndpointOptions): (req: Request) =>
       }
       await opts.store.replace(parsed.data);
       const d = parsed.data;
-      log({ ...event, outcome: 'replaced', counts: { principals: Object.values(d.principals ?? {}).reduce((n, l) => n + (l?.length ?? 0), 0), agents: d.agents?.length ?? 0, n8nInstances: d.n8nInstances?.length ?? 0 } });
+      log({
+        ...event,
+        outcome: 'replaced',
+        counts: {
+          principals: Object.values(d.principals ?? {}).reduce((n, l) => n + (l?.length ?? 0), 0),
+          agents: d.agents?.length ?? 0,
+          n8nInstances: d.n8nInstances?.length ?? 0,
+        },
+      });
       return answer(200, { deny: parsed.data, request_id });
     } catch (e) {
       if (!(e instanceof StoreUnavailableError)) throw e;
       log({ ...event, outcome: 'store_unavailable', detail: e.message });
-      return answer(503, { error: 'temporarily_unavailable', error_description: 'The deny list store cannot be reached; retry.', request_id }, { 'Retry-After': String(e.retryAfterSec) });
+      return answer(
+        503,
+        {
+          error: 'temporarily_unavailable',
+          error_description: 'The deny list store cannot be reached; retry.',
+          request_id,
+        },
+        { 'Retry-After': String(e.retryAfterSec) },
+      );
     }
   };
 }

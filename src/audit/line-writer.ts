@@ -23,7 +23,11 @@ export interface LineSink {
   write(chunk: string): unknown;
 }
 
-export function bufferedLineWriter(sink: LineSink, maxBytes = AUDIT_BUFFER_MAX_BYTES, schedule: (fn: () => void) => void = setImmediate): LineWriter {
+export function bufferedLineWriter(
+  sink: LineSink,
+  maxBytes = AUDIT_BUFFER_MAX_BYTES,
+  schedule: (fn: () => void) => void = setImmediate,
+): LineWriter {
   let pending = '';
   let scheduled = false;
   const flush = () => {

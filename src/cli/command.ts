@@ -31,7 +31,12 @@ export class UsageError extends Error {}
 
 export function parseCommandArgs(command: Command, argv: readonly string[]): ParsedArgs {
   try {
-    const { values, positionals } = parseArgs({ args: [...argv], options: command.options, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({
+      args: [...argv],
+      options: command.options,
+      allowPositionals: true,
+      strict: true,
+    });
     return { values: values as ParsedArgs['values'], positionals };
   } catch (e) {
     throw new UsageError((e as Error).message);

@@ -48,14 +48,22 @@ Exit: 0, 2 usage or unreadable policy.`,
     if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${args.positionals[0]}`);
     const issuer = stringOption(args, 'issuer') ?? io.env.BRIDGE_ISSUER?.trim();
     if (!issuer) throw new UsageError('--issuer is required (or set BRIDGE_ISSUER)');
-    if (!URL.canParse(issuer) || !issuer.startsWith('https://') || issuer.endsWith('/') || new URL(issuer).search !== '') {
-      throw new UsageError(`--issuer ${issuer}: must be the bridge's https URL without a trailing "/" or query (Entra compares it byte for byte)`);
+    if (
+      !URL.canParse(issuer) ||
+      !issuer.startsWith('https://') ||
+      issuer.endsWith('/') ||
+      new URL(issuer).search !== ''
+    ) {
+      throw new UsageError(
+        `--issuer ${issuer}: must be the bridge's https URL without a trailing "/" or query (Entra compares it byte for byte)`,
+      );
     }
     const cloudName = stringOption(args, 'cloud') ?? 'global';
     const cloud = ENTRA_CLOUDS[cloudName];
     if (!cloud) throw new UsageError(`--cloud must be one of ${Object.keys(ENTRA_CLOUDS).join(', ')}`);
     const audience = stringOption(args, 'audience') ?? tokenExchangeAudienceFor(cloud.authorityHost);
-    if (!audience || audience.length > MAX_FIC_AUDIENCE_CHARS) throw new UsageError('--audience is required for this cloud (at most 600 characters)');
+    if (!audience || audience.length > MAX_FIC_AUDIENCE_CHARS)
+      throw new UsageError('--audience is required for this cloud (at most 600 characters)');
     const name = stringOption(args, 'name') ?? 'agent-id-bridge';
     if (!FIC_NAME.test(name)) throw new UsageError('--name: 3-120 characters of letters, digits, "-" and "_"');
 
@@ -82,17 +90,32 @@ Exit: 0, 2 usage or unreadable policy.`,
   },
 };
 
-async function blueprintsOf(values: Record<string, string | boolean | undefined>, io: Parameters<Command['run']>[1]): Promise<{ blueprint: string; subject: string; tenant?: string }[]> {
+async function blueprintsOf(
+  values: Record<string, string | boolean | undefined>,
+  io: Parameters<Command['run']>[1],
+): Promise<{ blueprint: string; subject: string; tenant?: string }[]> {
   const policyFile = typeof values.policy === 'string' ? values.policy : undefined;
   const blueprint = typeof values.blueprint === 'string' ? values.blueprint : undefined;
-  if ((policyFile === undefined) === (blueprint === undefined)) throw new UsageError('give either --blueprint or --policy');
+  if ((policyFile === undefined) === (blueprint === undefined))
+    throw new UsageError('give either --blueprint or --policy');
   if (blueprint !== undefined) {
-    if (!GUID.test(blueprint)) throw new UsageError(`--blueprint ${blueprint}: must be the blueprint's application (client) id, a GUID`);
+    if (!GUID.test(blueprint))
+      throw new UsageError(`--blueprint ${blueprint}: must be the blueprint's application (client) id, a GUID`);
     const subject = typeof values.subject === 'string' ? values.subject : defaultFicSubject(blueprint);
     return [{ blueprint, subject }];
   }
-  if (values.subject !== undefined) throw new UsageError('--subject goes with --blueprint; with --policy each blueprint has its ficSubject');
-  const parsed = parsePolicyText(await readInput(policyFile!, io, 'policy file'), policyFile!, await loadPlatforms(), { allowInsecureLoopback: true });
-  if (!parsed.file) throw new UsageError(`${policyFile} is not a valid policy (run agent-id-bridge policy check ${policyFile})`);
-  return parsed.file.tenants.flatMap((t) => t.blueprints.map((b) => ({ blueprint: b.appId, subject: b.ficSubject ?? defaultFicSubject(b.appId), tenant: t.tenantId })));
+  if (values.subject !== undefined)
+    throw new UsageError('--subject goes with --blueprint; with --policy each blueprint has its ficSubject');
+  const parsed = parsePolicyText(await readInput(policyFile!, io, 'policy file'), policyFile!, await loadPlatforms(), {
+    allowInsecureLoopback: true,
+  });
+  if (!parsed.file)
+    throw new UsageError(`${policyFile} is not a valid policy (run agent-id-bridge policy check ${policyFile})`);
+  return parsed.file.tenants.flatMap((t) =>
+    t.blueprints.map((b) => ({
+      blueprint: b.appId,
+      subject: b.ficSubject ?? defaultFicSubject(b.appId),
+      tenant: t.tenantId,
+    })),
+  );
 }

@@ -1,5 +1,11 @@
 /** `agent-id-bridge keys rotate`: the rotation steps and their timeline, from the bridge's own constants. */
-import { ASSERTION_LIFETIME_SEC, CLOCK_SKEW_SEC, ENTRA_ISSUER_KEYS_CACHE_MAX_SEC, JWKS_RESPONSE_MAX_AGE_SEC, KEY_ROTATION_PUBLISH_AHEAD_SEC } from '../constants.ts';
+import {
+  ASSERTION_LIFETIME_SEC,
+  CLOCK_SKEW_SEC,
+  ENTRA_ISSUER_KEYS_CACHE_MAX_SEC,
+  JWKS_RESPONSE_MAX_AGE_SEC,
+  KEY_ROTATION_PUBLISH_AHEAD_SEC,
+} from '../constants.ts';
 import { EXIT, stringOption, UsageError, type Command } from './command.ts';
 
 const human = (sec: number) => (sec % 3600 === 0 ? `${sec / 3600} h` : sec % 60 === 0 ? `${sec / 60} min` : `${sec} s`);

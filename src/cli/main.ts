@@ -12,7 +12,13 @@ import { keysRotateCommand } from './keys-rotate.ts';
 import { policyCheckCommand } from './policy-check.ts';
 import { policyExplainCommand } from './policy-explain.ts';
 
-export const COMMANDS: readonly Command[] = [policyCheckCommand, policyExplainCommand, keysGenerateCommand, keysRotateCommand, ficCommand];
+export const COMMANDS: readonly Command[] = [
+  policyCheckCommand,
+  policyExplainCommand,
+  keysGenerateCommand,
+  keysRotateCommand,
+  ficCommand,
+];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.words.join(' ').length));
@@ -30,7 +36,13 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   const command = COMMANDS.find((c) => c.words.every((w, i) => argv[i] === w));
   if (!command) {
     const asked = argv[0] === undefined || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help';
-    if (!asked) io.err(`agent-id-bridge: unknown command "${argv.filter((a) => !a.startsWith('-')).slice(0, 2).join(' ')}"\n\n`);
+    if (!asked)
+      io.err(
+        `agent-id-bridge: unknown command "${argv
+          .filter((a) => !a.startsWith('-'))
+          .slice(0, 2)
+          .join(' ')}"\n\n`,
+      );
     (asked ? io.out : io.err)(`${overview()}\n`);
     return asked ? EXIT.ok : EXIT.usage;
   }

@@ -30,14 +30,20 @@ Exit: 0 valid (warnings printed), 1 errors (or warnings with --strict), 2 usage 
     if (file === undefined || extra.length > 0) throw new UsageError('name one policy file (or - for stdin)');
     const text = await readInput(file, io, 'policy file');
     const source = file === '-' ? 'stdin' : file;
-    const parsed = parsePolicyText(text, source, await loadPlatforms(), { allowInsecureLoopback: args.values.sandbox === true });
+    const parsed = parsePolicyText(text, source, await loadPlatforms(), {
+      allowInsecureLoopback: args.values.sandbox === true,
+    });
     if (parsed.problems.length > 0 || !parsed.policy || !parsed.file) {
-      io.out(`${source}: invalid (${parsed.problems.length} problem${parsed.problems.length === 1 ? '' : 's'})\n${parsed.problems.map((p) => `  error: ${p}\n`).join('')}`);
+      io.out(
+        `${source}: invalid (${parsed.problems.length} problem${parsed.problems.length === 1 ? '' : 's'})\n${parsed.problems.map((p) => `  error: ${p}\n`).join('')}`,
+      );
       return EXIT.no;
     }
     const warnings = lintPolicy(parsed.file);
     const enabled = Object.keys(parsed.platforms).filter((p) => parsed.platforms[p] !== undefined);
-    io.out(`${source}: valid: ${parsed.policy.rules.length} rules, ${parsed.policy.agents.size} agents, platforms ${enabled.join(', ') || 'none'}${warnings.length > 0 ? `, ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : ''}\n`);
+    io.out(
+      `${source}: valid: ${parsed.policy.rules.length} rules, ${parsed.policy.agents.size} agents, platforms ${enabled.join(', ') || 'none'}${warnings.length > 0 ? `, ${warnings.length} warning${warnings.length === 1 ? '' : 's'}` : ''}\n`,
+    );
     for (const w of warnings) io.out(`  warning: ${w.path}: ${w.message}\n`);
     return warnings.length > 0 && args.values.strict === true ? EXIT.no : EXIT.ok;
   },

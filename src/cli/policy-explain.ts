@@ -66,19 +66,32 @@ Exit: 0 allowed, 1 refused, 2 usage, unreadable or undecodable input.`,
     const now = parseNow(stringOption(args, 'now'));
 
     const platforms = await loadPlatforms();
-    const parsed = parsePolicyText(await readInput(file, io, 'policy file'), file, platforms, { allowInsecureLoopback: args.values.sandbox === true });
+    const parsed = parsePolicyText(await readInput(file, io, 'policy file'), file, platforms, {
+      allowInsecureLoopback: args.values.sandbox === true,
+    });
     if (!parsed.policy) {
-      io.err(`${file}: invalid policy (run agent-id-bridge policy check ${file}):\n${parsed.problems.map((p) => `  ${p}\n`).join('')}`);
+      io.err(
+        `${file}: invalid policy (run agent-id-bridge policy check ${file}):\n${parsed.problems.map((p) => `  ${p}\n`).join('')}`,
+      );
       return EXIT.usage;
     }
     const proof = (await readInput(proofPath, io, 'proof')).trim();
     const { workload, unverified, expiry } = workloadOf(proof, platforms, parsed.platforms, now);
     if (unverified) io.out(`${UNVERIFIED_BANNER}\n`);
-    io.out(`workload: platform ${workload.platform}, issuer ${workload.issuer || '(none given)'}, principal ${workload.principal}\n`);
+    io.out(
+      `workload: platform ${workload.platform}, issuer ${workload.issuer || '(none given)'}, principal ${workload.principal}\n`,
+    );
     const attrs = Object.entries(workload.attributes);
     if (attrs.length > 0) io.out(`attributes: ${attrs.map(([k, v]) => `${k}=${v}`).join(', ')}\n`);
-    const request = { resource: stringOption(args, 'resource') ?? 'https://graph.microsoft.com', mode: mode.data as Mode, agent: stringOption(args, 'agent'), agentUser: stringOption(args, 'agent-user') };
-    io.out(`request: resource ${request.resource}, mode ${request.mode}${request.agent ? `, agent ${request.agent}` : ''}${request.agentUser ? `, agent user ${request.agentUser}` : ''}\n`);
+    const request = {
+      resource: stringOption(args, 'resource') ?? 'https://graph.microsoft.com',
+      mode: mode.data as Mode,
+      agent: stringOption(args, 'agent'),
+      agentUser: stringOption(args, 'agent-user'),
+    };
+    io.out(
+      `request: resource ${request.resource}, mode ${request.mode}${request.agent ? `, agent ${request.agent}` : ''}${request.agentUser ? `, agent user ${request.agentUser}` : ''}\n`,
+    );
     io.out(`time: ${new Date(now * 1000).toISOString()}${expiry ? `; ${expiry.text}` : ''}\n`);
     if (expiry?.refused) {
       io.out(`decision: REFUSED (${expiry.reason}): the bridge refuses the proof before the policy is asked\n`);
@@ -88,7 +101,9 @@ Exit: 0 allowed, 1 refused, 2 usage, unreadable or undecodable input.`,
     const deny = parsed.policy.deny ?? EMPTY_DENY_LIST;
     const deniedBy = deniedWorkload([deny], workload);
     if (deniedBy) {
-      io.out(`decision: REFUSED (denied_by_operator): on deny.${deniedBy}; the caller is told only that no rule allows it\n`);
+      io.out(
+        `decision: REFUSED (denied_by_operator): on deny.${deniedBy}; the caller is told only that no rule allows it\n`,
+      );
       return EXIT.no;
     }
     const decision = evaluatePolicy(parsed.policy, workload, {
@@ -99,15 +114,21 @@ Exit: 0 allowed, 1 refused, 2 usage, unreadable or undecodable input.`,
     });
     io.out(`trace:\n${decision.trace.map((t) => `  - ${t}\n`).join('')}`);
     if (decision.allowed && deniedAgent([deny], decision.agent.agentId)) {
-      io.out(`decision: REFUSED (denied_by_operator): agent ${decision.agent.agentId} is on deny.agents; the caller is told only that no rule allows it\n`);
+      io.out(
+        `decision: REFUSED (denied_by_operator): agent ${decision.agent.agentId} is on deny.agents; the caller is told only that no rule allows it\n`,
+      );
       return EXIT.no;
     }
     if (!decision.allowed) {
-      io.out(`decision: REFUSED (${decision.reason}): ${decision.detail}${decision.rule ? ` (rule ${decision.rule})` : ''}\n`);
+      io.out(
+        `decision: REFUSED (${decision.reason}): ${decision.detail}${decision.rule ? ` (rule ${decision.rule})` : ''}\n`,
+      );
       return EXIT.no;
     }
     const a = decision.agent;
-    io.out(`decision: ALLOWED by rule ${decision.rule.name}: agent ${a.agentId}${a.agentName ? ` (${a.agentName})` : ''}, tenant ${a.tenantId}, blueprint ${a.blueprintId}, FIC subject ${a.ficSubject}\n`);
+    io.out(
+      `decision: ALLOWED by rule ${decision.rule.name}: agent ${a.agentId}${a.agentName ? ` (${a.agentName})` : ''}, tenant ${a.tenantId}, blueprint ${a.blueprintId}, FIC subject ${a.ficSubject}\n`,
+    );
     return EXIT.ok;
   },
 };
@@ -126,7 +147,12 @@ interface Expiry {
   reason?: string;
 }
 
-function workloadOf(proof: string, registry: readonly PlatformModule[], platformsConfig: Readonly<Record<string, unknown>>, now: number): { workload: VerifiedWorkload; unverified: boolean; expiry: Expiry | undefined } {
+function workloadOf(
+  proof: string,
+  registry: readonly PlatformModule[],
+  platformsConfig: Readonly<Record<string, unknown>>,
+  now: number,
+): { workload: VerifiedWorkload; unverified: boolean; expiry: Expiry | undefined } {
   let claims: Record<string, unknown>;
   let unverified = false;
   if (COMPACT_JWT.test(proof)) {
@@ -141,41 +167,81 @@ function workloadOf(proof: string, registry: readonly PlatformModule[], platform
     try {
       raw = JSON.parse(proof);
     } catch {
-      throw new UsageError('the proof is neither a JWT nor JSON claims; for an AWS signed request give {"platform": "aws", "principal": "<role ARN>", "attributes": {...}}');
+      throw new UsageError(
+        'the proof is neither a JWT nor JSON claims; for an AWS signed request give {"platform": "aws", "principal": "<role ARN>", "attributes": {...}}',
+      );
     }
     if (!isRecord(raw)) throw new UsageError('the claims JSON must be an object');
     claims = raw;
   }
   if (typeof claims.platform === 'string' && typeof claims.principal === 'string') {
     const platform = registry.find((p) => p.name === claims.platform);
-    if (!platform) throw new UsageError(`platform "${claims.platform}" is not one of ${registry.map((p) => p.name).join(', ')}`);
-    const attributes = isRecord(claims.attributes) ? Object.fromEntries(Object.entries(claims.attributes).map(([k, v]) => [k, String(v)])) : {};
+    if (!platform)
+      throw new UsageError(`platform "${claims.platform}" is not one of ${registry.map((p) => p.name).join(', ')}`);
+    const attributes = isRecord(claims.attributes)
+      ? Object.fromEntries(Object.entries(claims.attributes).map(([k, v]) => [k, String(v)]))
+      : {};
     const issuer = typeof claims.issuer === 'string' ? claims.issuer : '';
-    return { workload: { platform: platform.name as VerifiedWorkload['platform'], proofKind: 'claims', issuer, principal: claims.principal, attributes, expiresAt: now + 1 }, unverified, expiry: undefined };
+    return {
+      workload: {
+        platform: platform.name as VerifiedWorkload['platform'],
+        proofKind: 'claims',
+        issuer,
+        principal: claims.principal,
+        attributes,
+        expiresAt: now + 1,
+      },
+      unverified,
+      expiry: undefined,
+    };
   }
   for (const platform of registry) {
     const config = platformsConfig[platform.name];
     if (config === undefined || !platform.workloadFromUnverifiedClaims) continue;
     const result = platform.workloadFromUnverifiedClaims(claims, config);
     if (result === undefined) continue;
-    if (!result.ok) throw new UsageError(`the ${platform.name} platform would refuse these claims (${result.reason}): ${result.detail}`);
+    if (!result.ok)
+      throw new UsageError(
+        `the ${platform.name} platform would refuse these claims (${result.reason}): ${result.detail}`,
+      );
     const issuer = typeof claims.iss === 'string' ? claims.iss : '';
     const exp = typeof claims.exp === 'number' ? claims.exp : undefined;
     return {
-      workload: { platform: platform.name as VerifiedWorkload['platform'], proofKind: 'unverified-jwt', issuer, principal: result.value.principal, attributes: result.value.attributes, expiresAt: exp ?? now },
+      workload: {
+        platform: platform.name as VerifiedWorkload['platform'],
+        proofKind: 'unverified-jwt',
+        issuer,
+        principal: result.value.principal,
+        attributes: result.value.attributes,
+        expiresAt: exp ?? now,
+      },
       unverified: true,
       expiry: expiryOf(claims, now),
     };
   }
   const iss = typeof claims.iss === 'string' ? claims.iss : 'none';
-  throw new UsageError(`no platform enabled in this policy reads claims with iss ${JSON.stringify(iss)} offline; give a claims JSON {"platform", "principal", "attributes"} instead`);
+  throw new UsageError(
+    `no platform enabled in this policy reads claims with iss ${JSON.stringify(iss)} offline; give a claims JSON {"platform", "principal", "attributes"} instead`,
+  );
 }
 
 /** exp and nbf judged at `now` with the bridge's skew (src/constants.ts CLOCK_SKEW_SEC). */
 function expiryOf(claims: Record<string, unknown>, now: number): Expiry | undefined {
   const exp = typeof claims.exp === 'number' ? claims.exp : undefined;
   const nbf = typeof claims.nbf === 'number' ? claims.nbf : undefined;
-  if (exp !== undefined && exp + CLOCK_SKEW_SEC <= now) return { text: `the proof expired at ${new Date(exp * 1000).toISOString()}`, refused: true, reason: 'proof_expired' };
-  if (nbf !== undefined && nbf - CLOCK_SKEW_SEC > now) return { text: `the proof is not valid before ${new Date(nbf * 1000).toISOString()}`, refused: true, reason: 'proof_not_yet_valid' };
-  return exp === undefined ? undefined : { text: `the proof is valid until ${new Date(exp * 1000).toISOString()}`, refused: false };
+  if (exp !== undefined && exp + CLOCK_SKEW_SEC <= now)
+    return {
+      text: `the proof expired at ${new Date(exp * 1000).toISOString()}`,
+      refused: true,
+      reason: 'proof_expired',
+    };
+  if (nbf !== undefined && nbf - CLOCK_SKEW_SEC > now)
+    return {
+      text: `the proof is not valid before ${new Date(nbf * 1000).toISOString()}`,
+      refused: true,
+      reason: 'proof_not_yet_valid',
+    };
+  return exp === undefined
+    ? undefined
+    : { text: `the proof is valid until ${new Date(exp * 1000).toISOString()}`, refused: false };
 }

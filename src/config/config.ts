@@ -159,7 +159,9 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
 
   const signing = keyOption(get, ENV.signingKey, ENV.signingKeyFile, opts, problems);
   if (!signing && !problems.some((p) => p.startsWith(ENV.signingKey))) {
-    problems.push(`${ENV.signingKey}: required (an RSA private JWK or PKCS#8 PEM, 2048 bits or more; generate one with "npx agent-id-bridge keys generate --out signing.jwk"; on Node, ${ENV.signingKeyFile} may name a file holding it instead)`);
+    problems.push(
+      `${ENV.signingKey}: required (an RSA private JWK or PKCS#8 PEM, 2048 bits or more; generate one with "npx agent-id-bridge keys generate --out signing.jwk"; on Node, ${ENV.signingKeyFile} may name a file holding it instead)`,
+    );
   }
   const nextSigning = keyOption(get, ENV.nextSigningKey, ENV.nextSigningKeyFile, opts, problems);
 
@@ -167,7 +169,9 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
   let policy: CompiledPolicy | undefined;
   let platforms: PlatformsConfig = {};
   if (policyText !== undefined) {
-    const parsed = parsePolicyText(policyText.text, get(ENV.policyFile) ?? ENV.policy, opts.platforms, { allowInsecureLoopback });
+    const parsed = parsePolicyText(policyText.text, get(ENV.policyFile) ?? ENV.policy, opts.platforms, {
+      allowInsecureLoopback,
+    });
     problems.push(...parsed.problems);
     policy = parsed.policy;
     platforms = parsed.platforms;
@@ -176,7 +180,8 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
   const entraHost = (get(ENV.entraAuthorityHost) ?? ENTRA_AUTHORITY_HOST).replace(/\/+$/, '');
   const entraUrl = checkUrl(entraHost, ENV.entraAuthorityHost, allowInsecureLoopback, problems);
   // The sandbox's fake tenant and keys must never meet real Entra.
-  if (mode === 'sandbox' && entraUrl && !isLoopbackHost(new URL(entraUrl))) problems.push(`${ENV.entraAuthorityHost}: the sandbox talks to the local Entra emulator only`);
+  if (mode === 'sandbox' && entraUrl && !isLoopbackHost(new URL(entraUrl)))
+    problems.push(`${ENV.entraAuthorityHost}: the sandbox talks to the local Entra emulator only`);
   const authorityHost = entraUrl?.startsWith('https://') ? entraUrl : ENTRA_AUTHORITY_HOST;
   const tokenExchangeAudience = exchangeAudienceOption(get(ENV.entraTokenExchangeAudience), authorityHost, problems);
   const timeoutMs = intOption(get(ENV.entraTimeoutMs), ENV.entraTimeoutMs, ENTRA_TIMEOUT_MS, 100, 120_000, problems);
@@ -184,23 +189,73 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
   const port = intOption(get(ENV.port), ENV.port, DEFAULT_PORT, 0, 65535, problems);
   const rate = intOption(get(ENV.rateLimit), ENV.rateLimit, DEFAULT_RATE_LIMIT_PER_MINUTE, 1, 1_000_000, problems);
   const admission: AdmissionLimits = {
-    clientPerMinute: intOption(get(ENV.clientRateLimit), ENV.clientRateLimit, DEFAULT_CLIENT_RATE_LIMIT_PER_MINUTE, 1, 1_000_000, problems),
-    credentialPerMinute: intOption(get(ENV.credentialRateLimit), ENV.credentialRateLimit, DEFAULT_CREDENTIAL_RATE_LIMIT_PER_MINUTE, 1, 1_000_000, problems),
-    issuerPerMinute: intOption(get(ENV.issuerRateLimit), ENV.issuerRateLimit, DEFAULT_ISSUER_RATE_LIMIT_PER_MINUTE, 1, 10_000_000, problems),
-    maxConcurrentVerifications: intOption(get(ENV.maxConcurrentVerifications), ENV.maxConcurrentVerifications, DEFAULT_MAX_CONCURRENT_VERIFICATIONS, 1, 10_000, problems),
-    maxKeys: intOption(get(ENV.rateLimitMaxKeys), ENV.rateLimitMaxKeys, DEFAULT_RATE_LIMIT_MAX_KEYS, 100, 10_000_000, problems),
+    clientPerMinute: intOption(
+      get(ENV.clientRateLimit),
+      ENV.clientRateLimit,
+      DEFAULT_CLIENT_RATE_LIMIT_PER_MINUTE,
+      1,
+      1_000_000,
+      problems,
+    ),
+    credentialPerMinute: intOption(
+      get(ENV.credentialRateLimit),
+      ENV.credentialRateLimit,
+      DEFAULT_CREDENTIAL_RATE_LIMIT_PER_MINUTE,
+      1,
+      1_000_000,
+      problems,
+    ),
+    issuerPerMinute: intOption(
+      get(ENV.issuerRateLimit),
+      ENV.issuerRateLimit,
+      DEFAULT_ISSUER_RATE_LIMIT_PER_MINUTE,
+      1,
+      10_000_000,
+      problems,
+    ),
+    maxConcurrentVerifications: intOption(
+      get(ENV.maxConcurrentVerifications),
+      ENV.maxConcurrentVerifications,
+      DEFAULT_MAX_CONCURRENT_VERIFICATIONS,
+      1,
+      10_000,
+      problems,
+    ),
+    maxKeys: intOption(
+      get(ENV.rateLimitMaxKeys),
+      ENV.rateLimitMaxKeys,
+      DEFAULT_RATE_LIMIT_MAX_KEYS,
+      100,
+      10_000_000,
+      problems,
+    ),
   };
   const node = {
     trustedProxyHops: intOption(get(ENV.trustedProxyHops), ENV.trustedProxyHops, 0, 0, 10, problems),
-    maxConnections: intOption(get(ENV.maxConnections), ENV.maxConnections, DEFAULT_MAX_CONNECTIONS, 1, 1_000_000, problems),
+    maxConnections: intOption(
+      get(ENV.maxConnections),
+      ENV.maxConnections,
+      DEFAULT_MAX_CONNECTIONS,
+      1,
+      1_000_000,
+      problems,
+    ),
   };
-  const replayQuota = intOption(get(ENV.replayQuota), ENV.replayQuota, REPLAY_QUOTA_PER_ISSUER, 1, REPLAY_MAX_ENTRIES, problems);
+  const replayQuota = intOption(
+    get(ENV.replayQuota),
+    ENV.replayQuota,
+    REPLAY_QUOTA_PER_ISSUER,
+    1,
+    REPLAY_MAX_ENTRIES,
+    problems,
+  );
   const explain = boolOption(get(ENV.explain), ENV.explain, true, problems);
   const audit = get(ENV.audit) ?? 'stdout';
   if (audit !== 'stdout' && audit !== 'off') problems.push(`${ENV.audit}: must be "stdout" or "off"`);
   const redis = redisOption(get, problems);
 
-  if (problems.length > 0 || !issuer || !signing || !policy || !entraUrl || !tokenExchangeAudience) throw new ConfigError(problems);
+  if (problems.length > 0 || !issuer || !signing || !policy || !entraUrl || !tokenExchangeAudience)
+    throw new ConfigError(problems);
   return {
     mode,
     issuer,
@@ -227,7 +282,13 @@ export function loadConfig(env: Env, opts: LoadOptions): Config {
  * secret in a container: docs/operations.md), never both. The option named in later errors is the
  * one that was set.
  */
-function keyOption(get: (n: string) => string | undefined, inlineOption: string, fileOption: string, opts: LoadOptions, problems: string[]): { option: string; material: string } | undefined {
+function keyOption(
+  get: (n: string) => string | undefined,
+  inlineOption: string,
+  fileOption: string,
+  opts: LoadOptions,
+  problems: string[],
+): { option: string; material: string } | undefined {
   const inline = get(inlineOption);
   const file = get(fileOption);
   if (inline && file) {
@@ -250,7 +311,12 @@ function keyOption(get: (n: string) => string | undefined, inlineOption: string,
   }
 }
 
-function readPolicyText(env: Env, get: (n: string) => string | undefined, opts: LoadOptions, problems: string[]): { text: string } | undefined {
+function readPolicyText(
+  env: Env,
+  get: (n: string) => string | undefined,
+  opts: LoadOptions,
+  problems: string[],
+): { text: string } | undefined {
   const file = get(ENV.policyFile);
   const inline = env[ENV.policy];
   if (file && inline) {
@@ -289,9 +355,16 @@ function checkUrl(value: string, option: string, allowLoopbackHttp: boolean, pro
   return value;
 }
 
-function checkIssuerUrl(value: string | undefined, option: string, allowLoopbackHttp: boolean, problems: string[]): string | undefined {
+function checkIssuerUrl(
+  value: string | undefined,
+  option: string,
+  allowLoopbackHttp: boolean,
+  problems: string[],
+): string | undefined {
   if (!value) {
-    problems.push(`${option}: required (the bridge's public https URL; Entra fetches <issuer>/.well-known/openid-configuration)`);
+    problems.push(
+      `${option}: required (the bridge's public https URL; Entra fetches <issuer>/.well-known/openid-configuration)`,
+    );
     return undefined;
   }
   const ok = checkUrl(value, option, allowLoopbackHttp, problems);
@@ -308,15 +381,24 @@ function checkIssuerUrl(value: string | undefined, option: string, allowLoopback
  * Entra compares it byte for byte with the FIC's audience, so it is refused with surrounding
  * whitespace, a trailing "/" or over the FIC's 600 characters.
  */
-function exchangeAudienceOption(value: string | undefined, authorityHost: string, problems: string[]): string | undefined {
+function exchangeAudienceOption(
+  value: string | undefined,
+  authorityHost: string,
+  problems: string[],
+): string | undefined {
   const option = ENV.entraTokenExchangeAudience;
   if (value === undefined) {
     const derived = tokenExchangeAudienceFor(authorityHost);
-    if (!derived) problems.push(`${option}: required for ${ENV.entraAuthorityHost}=${authorityHost} (no known token-exchange audience for that cloud)`);
+    if (!derived)
+      problems.push(
+        `${option}: required for ${ENV.entraAuthorityHost}=${authorityHost} (no known token-exchange audience for that cloud)`,
+      );
     return derived;
   }
   if (!/^[a-z][a-z0-9+.-]*:\S+$/i.test(value) || value.endsWith('/') || value.length > MAX_FIC_AUDIENCE_CHARS) {
-    problems.push(`${option}: must be a URI without spaces or trailing "/", at most ${MAX_FIC_AUDIENCE_CHARS} characters (e.g. api://AzureADTokenExchangeUSGov)`);
+    problems.push(
+      `${option}: must be a URI without spaces or trailing "/", at most ${MAX_FIC_AUDIENCE_CHARS} characters (e.g. api://AzureADTokenExchangeUSGov)`,
+    );
     return undefined;
   }
   return value;
@@ -329,7 +411,9 @@ function exchangeAudienceOption(value: string | undefined, authorityHost: string
  */
 function redisOption(get: (n: string) => string | undefined, problems: string[]): RedisSettings | undefined {
   const url = get(ENV.redisUrl);
-  const others = [ENV.redisKeyPrefix, ENV.sharedTokenCache, ENV.cacheEncryptionKey].filter((name) => get(name) !== undefined);
+  const others = [ENV.redisKeyPrefix, ENV.sharedTokenCache, ENV.cacheEncryptionKey].filter(
+    (name) => get(name) !== undefined,
+  );
   if (url === undefined) {
     if (others.length > 0) problems.push(`${others.join(', ')}: set only with ${ENV.redisUrl}`);
     return undefined;
@@ -340,14 +424,21 @@ function redisOption(get: (n: string) => string | undefined, problems: string[])
     problems.push(`${ENV.redisUrl}: ${(e as Error).message}`);
   }
   const keyPrefix = get(ENV.redisKeyPrefix) ?? DEFAULT_REDIS_KEY_PREFIX;
-  if (!/^[\x21-\x7e]{1,64}$/.test(keyPrefix)) problems.push(`${ENV.redisKeyPrefix}: 1 to 64 printable ASCII characters without spaces`);
+  if (!/^[\x21-\x7e]{1,64}$/.test(keyPrefix))
+    problems.push(`${ENV.redisKeyPrefix}: 1 to 64 printable ASCII characters without spaces`);
   const shared = boolOption(get(ENV.sharedTokenCache), ENV.sharedTokenCache, true, problems);
   let sharedCacheSecret: Uint8Array | undefined;
   if (shared) {
     const key = get(ENV.cacheEncryptionKey);
     sharedCacheSecret = key === undefined ? undefined : decodeBase64(key);
-    if (key === undefined) problems.push(`${ENV.cacheEncryptionKey}: required with ${ENV.redisUrl} (the shared token cache encrypts Entra tokens with it; generate one with "openssl rand -base64 32"), or set ${ENV.sharedTokenCache}=off`);
-    else if (sharedCacheSecret === undefined || sharedCacheSecret.length < CACHE_SECRET_MIN_BYTES) problems.push(`${ENV.cacheEncryptionKey}: must be base64 of at least ${CACHE_SECRET_MIN_BYTES} random bytes (e.g. "openssl rand -base64 32")`);
+    if (key === undefined)
+      problems.push(
+        `${ENV.cacheEncryptionKey}: required with ${ENV.redisUrl} (the shared token cache encrypts Entra tokens with it; generate one with "openssl rand -base64 32"), or set ${ENV.sharedTokenCache}=off`,
+      );
+    else if (sharedCacheSecret === undefined || sharedCacheSecret.length < CACHE_SECRET_MIN_BYTES)
+      problems.push(
+        `${ENV.cacheEncryptionKey}: must be base64 of at least ${CACHE_SECRET_MIN_BYTES} random bytes (e.g. "openssl rand -base64 32")`,
+      );
   }
   return { url, keyPrefix, sharedCacheSecret };
 }
@@ -363,7 +454,14 @@ function decodeBase64(value: string): Uint8Array | undefined {
   }
 }
 
-function intOption(value: string | undefined, option: string, dflt: number, min: number, max: number, problems: string[]): number {
+function intOption(
+  value: string | undefined,
+  option: string,
+  dflt: number,
+  min: number,
+  max: number,
+  problems: string[],
+): number {
   if (value === undefined) return dflt;
   const n = Number(value);
   if (!Number.isInteger(n) || n < min || n > max) {

@@ -16,7 +16,12 @@ export interface ParsedPolicy {
   problems: string[];
 }
 
-export function parsePolicyText(text: string, source: string, platforms: readonly PlatformModule[], runtime: { allowInsecureLoopback: boolean }): ParsedPolicy {
+export function parsePolicyText(
+  text: string,
+  source: string,
+  platforms: readonly PlatformModule[],
+  runtime: { allowInsecureLoopback: boolean },
+): ParsedPolicy {
   const problems: string[] = [];
   const none = { policy: undefined, file: undefined, platforms: {}, problems };
   const doc = parseDocument(text);
@@ -29,7 +34,9 @@ export function parsePolicyText(text: string, source: string, platforms: readonl
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
-      problems.push(`${source}: ${['policy', ...path.map(String)].join('.')}: ${numberWhereStringHint(doc, path) ?? issue.message}`);
+      problems.push(
+        `${source}: ${['policy', ...path.map(String)].join('.')}: ${numberWhereStringHint(doc, path) ?? issue.message}`,
+      );
     }
     return none;
   }
@@ -42,13 +49,22 @@ export function parsePolicyText(text: string, source: string, platforms: readonl
   }
   for (const platform of platforms) {
     const section = parsed.data.platforms[platform.name];
-    if (section !== undefined && platform.problems) problems.push(...platform.problems(section, runtime).map((p) => `${source}: ${p}`));
+    if (section !== undefined && platform.problems)
+      problems.push(...platform.problems(section, runtime).map((p) => `${source}: ${p}`));
   }
-  return { policy: problems.length === 0 ? policy : undefined, file: parsed.data, platforms: parsed.data.platforms, problems };
+  return {
+    policy: problems.length === 0 ? policy : undefined,
+    file: parsed.data,
+    platforms: parsed.data.platforms,
+    problems,
+  };
 }
 
 /** The registry's load-time checks of each rule, each platform given its own section of the policy. */
-export function registryRuleChecks(platforms: readonly PlatformModule[], sections: PlatformsConfig): PlatformRuleChecks {
+export function registryRuleChecks(
+  platforms: readonly PlatformModule[],
+  sections: PlatformsConfig,
+): PlatformRuleChecks {
   const moduleOf = (name: string) => platforms.find((p) => p.name === name);
   return {
     isAttribute: (platform, name, rule) => moduleOf(platform)?.isAttribute(name, sections[platform], rule) === true,
@@ -62,7 +78,10 @@ export function registryRuleChecks(platforms: readonly PlatformModule[], section
  * beyond 2^53 (https://yaml.org/spec/1.2.2/#1032-tag-resolution), so the message shows what was
  * written and what YAML made of it.
  */
-function numberWhereStringHint(doc: ReturnType<typeof parseDocument>, path: readonly (string | number)[]): string | undefined {
+function numberWhereStringHint(
+  doc: ReturnType<typeof parseDocument>,
+  path: readonly (string | number)[],
+): string | undefined {
   const node = doc.getIn(path, true);
   if (!isScalar(node) || typeof node.value !== 'number') return undefined;
   const written = typeof node.source === 'string' ? node.source : String(node.value);

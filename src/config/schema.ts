@@ -10,14 +10,24 @@ import { z } from 'zod';
 import type { PlatformModule } from '../verify/contract.ts';
 
 const nonEmpty = z.string().min(1);
-const guid = z.string().regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a GUID');
+const guid = z
+  .string()
+  .regex(/^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/, 'must be a GUID');
 
 /** A string matches exactly; {glob} uses * (no "/"), ** (anything) and ?; {regex} is fully anchored. */
 export const MatcherSchema = z
   .union([
     nonEmpty.describe('Exact, case-sensitive value'),
-    z.object({ glob: nonEmpty.describe('Glob: * matches within one "/"-separated segment, ** matches anything, ? one character') }).strict(),
-    z.object({ regex: nonEmpty.max(512).describe('JavaScript regular expression, implicitly anchored as ^(?:...)$') }).strict(),
+    z
+      .object({
+        glob: nonEmpty.describe(
+          'Glob: * matches within one "/"-separated segment, ** matches anything, ? one character',
+        ),
+      })
+      .strict(),
+    z
+      .object({ regex: nonEmpty.max(512).describe('JavaScript regular expression, implicitly anchored as ^(?:...)$') })
+      .strict(),
   ])
   .describe('How a value is matched');
 
@@ -38,7 +48,9 @@ const BlueprintSchema = z
       .min(1)
       .max(600)
       .optional()
-      .describe('Subject of the federated identity credential registered on the blueprint for this bridge; default "agent-id-bridge:<appId>"'),
+      .describe(
+        'Subject of the federated identity credential registered on the blueprint for this bridge; default "agent-id-bridge:<appId>"',
+      ),
     agents: z.array(AgentSchema).min(1).describe('Child agent identities of this blueprint the bridge may act as'),
   })
   .strict();
@@ -48,7 +60,10 @@ const TenantSchema = z
     tenantId: z
       .string()
       .min(1)
-      .refine((v) => !['common', 'organizations', 'consumers'].includes(v.toLowerCase()), 'must be a tenant id or domain, never common/organizations/consumers')
+      .refine(
+        (v) => !['common', 'organizations', 'consumers'].includes(v.toLowerCase()),
+        'must be a tenant id or domain, never common/organizations/consumers',
+      )
       .describe('Entra tenant id (GUID) or verified domain'),
     name: z.string().optional(),
     blueprints: z.array(BlueprintSchema).min(1),
@@ -60,13 +75,26 @@ const RuleSchema = z
   .object({
     name: nonEmpty.describe('Unique rule name; appears in the audit log'),
     platform: nonEmpty,
-    principal: MatcherSchema.describe('Matches the platform principal (GCP: numeric service account id; AWS: role ARN; n8n: n8n:<instance>:workflow:<id>; oidc: per profile, e.g. system:serviceaccount:<ns>:<name>)'),
-    issuer: MatcherSchema.optional().describe('Match on the proof issuer; an oidc rule must name one configured issuer exactly'),
-    attributes: z.record(z.string(), MatcherSchema).optional().describe('All listed attributes must be present and match'),
+    principal: MatcherSchema.describe(
+      'Matches the platform principal (GCP: numeric service account id; AWS: role ARN; n8n: n8n:<instance>:workflow:<id>; oidc: per profile, e.g. system:serviceaccount:<ns>:<name>)',
+    ),
+    issuer: MatcherSchema.optional().describe(
+      'Match on the proof issuer; an oidc rule must name one configured issuer exactly',
+    ),
+    attributes: z
+      .record(z.string(), MatcherSchema)
+      .optional()
+      .describe('All listed attributes must be present and match'),
     agent: guid.describe('The one agent identity this rule allows; must be listed under tenants'),
-    resources: z.array(nonEmpty).min(1).describe('Resources the agent may get tokens for, e.g. https://graph.microsoft.com'),
+    resources: z
+      .array(nonEmpty)
+      .min(1)
+      .describe('Resources the agent may get tokens for, e.g. https://graph.microsoft.com'),
     modes: z.array(ModeSchema).min(1).optional().describe('Allowed modes; default ["autonomous"]'),
-    agentUsers: z.array(nonEmpty).optional().describe('Agent user accounts (UPN or object id) allowed in agent_user mode'),
+    agentUsers: z
+      .array(nonEmpty)
+      .optional()
+      .describe('Agent user accounts (UPN or object id) allowed in agent_user mode'),
   })
   .strict();
 
@@ -77,16 +105,16 @@ const RuleSchema = z
  */
 const denySchema = (platformNames: readonly string[]) =>
   z
-  .object({
-    principals: z
-      .object(Object.fromEntries(platformNames.map((n) => [n, z.array(nonEmpty).optional()])))
-      .strict()
-      .optional()
-      .describe('Per platform, principals refused (exact, case-sensitive, as the audit log shows them)'),
-    agents: z.array(guid).optional().describe('Agent identity client ids no workload may get a token for'),
-    n8nInstances: z.array(nonEmpty).optional().describe('n8n instance ids whose assertions are refused'),
-  })
-  .strict();
+    .object({
+      principals: z
+        .object(Object.fromEntries(platformNames.map((n) => [n, z.array(nonEmpty).optional()])))
+        .strict()
+        .optional()
+        .describe('Per platform, principals refused (exact, case-sensitive, as the audit log shows them)'),
+      agents: z.array(guid).optional().describe('Agent identity client ids no workload may get a token for'),
+      n8nInstances: z.array(nonEmpty).optional().describe('n8n instance ids whose assertions are refused'),
+    })
+    .strict();
 
 /** The deny list's shape for a registry of platforms: the policy file's `deny` and the Workers admin endpoint's body. */
 export function denyListSchema(platforms: readonly PlatformModule[]) {
@@ -100,7 +128,8 @@ export function denyListSchema(platforms: readonly PlatformModule[]) {
  */
 export function policyFileSchema(platforms: readonly PlatformModule[]) {
   const names = platforms.map((p) => p.name);
-  if (names.length === 0 || new Set(names).size !== names.length) throw new TypeError(`platform registry must list each platform once, got [${names.join(', ')}]`);
+  if (names.length === 0 || new Set(names).size !== names.length)
+    throw new TypeError(`platform registry must list each platform once, got [${names.join(', ')}]`);
   const sections = z.object(Object.fromEntries(platforms.map((p) => [p.name, p.configSchema.optional()]))).strict();
   const rule = RuleSchema.extend({ platform: z.enum(names as [string, ...string[]]) });
   return z
@@ -110,7 +139,9 @@ export function policyFileSchema(platforms: readonly PlatformModule[]) {
       tenants: z.array(TenantSchema).min(1),
       platforms: sections,
       rules: z.array(rule).describe('Evaluated in order; no rule, no token (default deny)'),
-      deny: denySchema(names).optional().describe('Kill switch: principals, agents and n8n instances refused whatever the rules say'),
+      deny: denySchema(names)
+        .optional()
+        .describe('Kill switch: principals, agents and n8n instances refused whatever the rules say'),
     })
     .strict();
 }

@@ -118,19 +118,39 @@ export class AgentTokenService {
       case 'autonomous':
         // The request parser guarantees one <resource>/.default scope here (app-only, docs/entra.md#the-token-endpoint).
         if (req.scopes.length !== 1) throw new BridgeError('invalid_scope', 'autonomous mode takes exactly one scope');
-        return this.#withRetry('leg 2 (agent token)', req, () => t.agentClientCredentials({ ...ctx, agentId: req.agentId, t1: t1.accessToken, scope: req.scopes[0]! }));
+        return this.#withRetry('leg 2 (agent token)', req, () =>
+          t.agentClientCredentials({ ...ctx, agentId: req.agentId, t1: t1.accessToken, scope: req.scopes[0]! }),
+        );
       case 'obo':
         return this.#withRetry(OBO_STAGE, req, () =>
-          t.onBehalfOf({ ...ctx, agentId: req.agentId, t1: t1.accessToken, userAssertion: req.userAssertion ?? '', scopes: req.scopes }),
+          t.onBehalfOf({
+            ...ctx,
+            agentId: req.agentId,
+            t1: t1.accessToken,
+            userAssertion: req.userAssertion ?? '',
+            scopes: req.scopes,
+          }),
         );
       case 'agent_user': {
         const t2 = await this.#tokens.get(`t2|${req.tenantId}|${req.agentId}`, () =>
           this.#withRetry('leg 2 (T2 for the agent user)', req, () =>
-            t.agentClientCredentials({ ...ctx, agentId: req.agentId, t1: t1.accessToken, scope: tokenExchangeScope(this.#opts.fic.audience) }),
+            t.agentClientCredentials({
+              ...ctx,
+              agentId: req.agentId,
+              t1: t1.accessToken,
+              scope: tokenExchangeScope(this.#opts.fic.audience),
+            }),
           ),
         );
         return this.#withRetry('user_fic exchange', req, () =>
-          t.userFederatedCredential({ ...ctx, agentId: req.agentId, t1: t1.accessToken, t2: t2.token.accessToken, user: req.agentUser!, scopes: req.scopes }),
+          t.userFederatedCredential({
+            ...ctx,
+            agentId: req.agentId,
+            t1: t1.accessToken,
+            t2: t2.token.accessToken,
+            user: req.agentUser!,
+            scopes: req.scopes,
+          }),
         );
       }
     }

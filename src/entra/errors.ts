@@ -46,11 +46,21 @@ const OPERATOR_HINTS: Record<string, OperatorHint> = {
       `no federated identity credential on the blueprint matches the bridge assertion: register issuer = ${f.issuer}, audience = ${f.audience}, subject = ${SUBJECT_WHERE} (a new FIC can take minutes to propagate)`,
   },
   // https://github.com/Azure/azure-workload-identity/issues/1200 (invalid_client, "presented assertion issuer").
-  '700211': { field: 'issuer', text: (f) => `FIC issuer: no FIC on the blueprint has the bridge's issuer; set the FIC issuer to ${f.issuer} exactly (byte for byte, no trailing slash)` },
+  '700211': {
+    field: 'issuer',
+    text: (f) =>
+      `FIC issuer: no FIC on the blueprint has the bridge's issuer; set the FIC issuer to ${f.issuer} exactly (byte for byte, no trailing slash)`,
+  },
   // A captured invalid_client answer in https://github.com/AthenZ/athenz (AzureAccessTokenProviderTest.java).
-  '700212': { field: 'audience', text: (f) => `FIC audience: set the FIC audience to ${f.audience}, the token-exchange audience of this cloud` },
+  '700212': {
+    field: 'audience',
+    text: (f) => `FIC audience: set the FIC audience to ${f.audience}, the token-exchange audience of this cloud`,
+  },
   // Seen for Entra-issued (managed identity) assertions; same fix for the bridge's FIC.
-  '7002121': { field: 'audience', text: (f) => `FIC audience: set the FIC audience to ${f.audience}, the token-exchange audience of this cloud` },
+  '7002121': {
+    field: 'audience',
+    text: (f) => `FIC audience: set the FIC audience to ${f.audience}, the token-exchange audience of this cloud`,
+  },
   // MSAL.NET, https://github.com/AzureAD/microsoft-authentication-library-for-dotnet/blob/main/docs/fic-token-exchange-auto-resolution-design.md: another cloud's token-exchange audience.
   '70022204': {
     field: 'audience',
@@ -62,9 +72,14 @@ const OPERATOR_HINTS: Record<string, OperatorHint> = {
   // https://github.com/microsoft/Agents/issues/202 (Entra-issued assertions; names the expected subject).
   '7002137': { field: 'subject', text: () => `FIC subject: set the FIC subject to ${SUBJECT_WHERE}, exactly` },
   // https://github.com/Azure/login/issues/515: the subject matches only case-insensitively.
-  '7002138': { field: 'subject', text: () => `FIC subject: the FIC subject differs from the bridge's only in letter case, and matching is case-sensitive; set it to ${SUBJECT_WHERE}` },
+  '7002138': {
+    field: 'subject',
+    text: () =>
+      `FIC subject: the FIC subject differs from the bridge's only in letter case, and matching is case-sensitive; set it to ${SUBJECT_WHERE}`,
+  },
   '70025': {
-    text: (f) => `the blueprint has no federated identity credentials: add one with issuer = ${f.issuer}, audience = ${f.audience}, subject = ${SUBJECT_WHERE}`,
+    text: (f) =>
+      `the blueprint has no federated identity credentials: add one with issuer = ${f.issuer}, audience = ${f.audience}, subject = ${SUBJECT_WHERE}`,
   },
   // https://github.com/Azure/azure-workload-identity/pull/608 (90061), issues #642 and #1130 (50166),
   // https://github.com/Azure/login/issues/283 (501661): all observed for an issuer Entra cannot fetch;
@@ -74,11 +89,23 @@ const OPERATOR_HINTS: Record<string, OperatorHint> = {
   '501661': { field: 'issuer', text: UNREACHABLE },
   '900612': { text: (f) => `Entra could not parse the JWKS named by ${f.issuer}/.well-known/openid-configuration` },
   // https://github.com/MicrosoftDocs/azure-docs/issues/30777: no credential on a client_credentials request.
-  '7000216': { text: () => 'Entra received no client assertion from the bridge: check for a proxy between the bridge and Entra that rewrites request bodies' },
-  '7000218': { text: () => 'Entra received no client assertion from the bridge: check for a proxy between the bridge and Entra that rewrites request bodies' },
-  '700027': { text: () => 'Entra could not verify the bridge assertion signature: is the current signing key published, with use "sig", in the JWKS Entra sees?' },
+  '7000216': {
+    text: () =>
+      'Entra received no client assertion from the bridge: check for a proxy between the bridge and Entra that rewrites request bodies',
+  },
+  '7000218': {
+    text: () =>
+      'Entra received no client assertion from the bridge: check for a proxy between the bridge and Entra that rewrites request bodies',
+  },
+  '700027': {
+    text: () =>
+      'Entra could not verify the bridge assertion signature: is the current signing key published, with use "sig", in the JWKS Entra sees?',
+  },
   '700024': { text: () => 'the bridge assertion was outside its validity window: check the bridge host clock' },
-  '700016': { text: () => 'the blueprint or agent identity does not exist in this tenant, or the agent is not a child of the blueprint' },
+  '700016': {
+    text: () =>
+      'the blueprint or agent identity does not exist in this tenant, or the agent is not a child of the blueprint',
+  },
   '7002111': { text: () => 'the agent identity is not a child of the blueprint that obtained T1' },
   '82001': { text: () => 'the blueprint may not request app-only tokens for this resource' },
   '90002': { text: () => 'the tenant id is unknown to Entra (is ENTRA_AUTHORITY_HOST the cloud of this tenant?)' },
@@ -127,9 +154,16 @@ export function toBridgeError(e: unknown, stageInfo: EntraStage): BridgeError {
       ...(e.aadsts ? { aadsts: e.aadsts } : {}),
       ...(e.correlationId ? { correlationId: e.correlationId } : {}),
     };
-    if (e.status === 429) return new BridgeError('entra_throttled', `${stage}: ${e.message}`, { ...common, retryAfterSec: e.retryAfterSec ?? 5 });
+    if (e.status === 429)
+      return new BridgeError('entra_throttled', `${stage}: ${e.message}`, {
+        ...common,
+        retryAfterSec: e.retryAfterSec ?? 5,
+      });
     if (e.status >= 500 || e.status === 0) {
-      return new BridgeError('entra_unavailable', `${stage}: ${e.message}`, { ...common, ...(e.retryAfterSec !== undefined ? { retryAfterSec: e.retryAfterSec } : {}) });
+      return new BridgeError('entra_unavailable', `${stage}: ${e.message}`, {
+        ...common,
+        ...(e.retryAfterSec !== undefined ? { retryAfterSec: e.retryAfterSec } : {}),
+      });
     }
     const userReason = stageInfo.userAssertion && e.aadsts ? USER_ASSERTION_CODES[e.aadsts] : undefined;
     if (userReason) {
@@ -141,7 +175,10 @@ export function toBridgeError(e: unknown, stageInfo: EntraStage): BridgeError {
       });
     }
     if (e.aadsts && CONSENT_CODES.has(e.aadsts)) {
-      return new BridgeError('entra_consent_required', `${stage}: ${e.message}`, { ...common, publicDetail: `AADSTS65001: consent is missing for the requested scopes.` });
+      return new BridgeError('entra_consent_required', `${stage}: ${e.message}`, {
+        ...common,
+        publicDetail: `AADSTS65001: consent is missing for the requested scopes.`,
+      });
     }
     return operatorError(e, stageInfo, common);
   }
@@ -149,7 +186,11 @@ export function toBridgeError(e: unknown, stageInfo: EntraStage): BridgeError {
 }
 
 /** 502: what the operator must fix, in the response (public facts only) and in the audit (all of it). */
-function operatorError(e: EntraHttpError, stageInfo: EntraStage, common: { aadsts?: string; correlationId?: string }): BridgeError {
+function operatorError(
+  e: EntraHttpError,
+  stageInfo: EntraStage,
+  common: { aadsts?: string; correlationId?: string },
+): BridgeError {
   const stage = stageInfo.name;
   const hint = e.aadsts ? OPERATOR_HINTS[e.aadsts] : undefined;
   const fic = stageInfo.fic;
@@ -168,7 +209,11 @@ function operatorError(e: EntraHttpError, stageInfo: EntraStage, common: { aadst
       fields.expected_audience = fic.audience;
     }
   }
-  return new BridgeError(text ? 'entra_misconfigured' : 'entra_rejected', `${stage}: ${e.message}`, { ...common, publicDetail, fields });
+  return new BridgeError(text ? 'entra_misconfigured' : 'entra_rejected', `${stage}: ${e.message}`, {
+    ...common,
+    publicDetail,
+    fields,
+  });
 }
 
 /** Whether another attempt may succeed (RFC 6749 gives no guidance; Entra's own advice is 429/5xx). */
@@ -183,4 +228,8 @@ export function isRetryable(e: unknown): boolean {
  * metrics label (src/metrics/port.ts); any other code is reported as 'other', so a label's values
  * stay a fixed set whatever Entra answers.
  */
-export const KNOWN_AADSTS_CODES: ReadonlySet<string> = new Set([...Object.keys(OPERATOR_HINTS), ...Object.keys(USER_ASSERTION_CODES), ...CONSENT_CODES]);
+export const KNOWN_AADSTS_CODES: ReadonlySet<string> = new Set([
+  ...Object.keys(OPERATOR_HINTS),
+  ...Object.keys(USER_ASSERTION_CODES),
+  ...CONSENT_CODES,
+]);

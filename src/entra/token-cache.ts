@@ -5,7 +5,12 @@
  * token still has STALE_TOKEN_MIN_REMAINING_SEC to live, the old token is served, since a blip at
  * Entra should not fail requests that a cached token can serve.
  */
-import { CACHE_ENTRY_OVERHEAD_BYTES, ENTRA_TOKEN_CACHE_MAX_BYTES, ENTRA_TOKEN_CACHE_MAX_ENTRIES, STALE_TOKEN_MIN_REMAINING_SEC } from '../constants.ts';
+import {
+  CACHE_ENTRY_OVERHEAD_BYTES,
+  ENTRA_TOKEN_CACHE_MAX_BYTES,
+  ENTRA_TOKEN_CACHE_MAX_ENTRIES,
+  STALE_TOKEN_MIN_REMAINING_SEC,
+} from '../constants.ts';
 import type { SharedCache } from '../store/ports.ts';
 import { ExpiringCache, type CacheStats, type LoadOptions } from '../util/expiring-cache.ts';
 import type { EntraToken } from './types.ts';
@@ -28,13 +33,25 @@ export class TokenCache {
   /** Tokens that came from the shared cache, so the caller can tell a cached answer from an Entra call. */
   readonly #fromShared = new WeakSet<EntraToken>();
 
-  constructor(opts: { renewBeforeSec: number; clock: () => number; maxEntries?: number; maxBytes?: number; shared?: SharedCache<EntraToken> }) {
+  constructor(opts: {
+    renewBeforeSec: number;
+    clock: () => number;
+    maxEntries?: number;
+    maxBytes?: number;
+    shared?: SharedCache<EntraToken>;
+  }) {
     this.#clock = opts.clock;
     this.#shared = opts.shared;
     this.#cache = new ExpiringCache({
       maxEntries: opts.maxEntries ?? ENTRA_TOKEN_CACHE_MAX_ENTRIES,
       maxBytes: opts.maxBytes ?? ENTRA_TOKEN_CACHE_MAX_BYTES,
-      sizeOf: (key, t) => CACHE_ENTRY_OVERHEAD_BYTES + key.length + t.accessToken.length + (t.scope?.length ?? 0) + (t.correlationId?.length ?? 0) + (t.sha256?.length ?? 0),
+      sizeOf: (key, t) =>
+        CACHE_ENTRY_OVERHEAD_BYTES +
+        key.length +
+        t.accessToken.length +
+        (t.scope?.length ?? 0) +
+        (t.correlationId?.length ?? 0) +
+        (t.sha256?.length ?? 0),
     });
     const renewBeforeSec = opts.renewBeforeSec;
     this.#untilExpiry = { expiresAt: (t) => t.expiresAt, renewIf: (t, now) => t.expiresAt - renewBeforeSec <= now };
@@ -45,8 +62,14 @@ export class TokenCache {
    * caps how long a fetched token may be served from the cache (unix seconds, computed once per
    * fetch); at or before now, the token is returned but not cached.
    */
-  async get(key: string, fetchToken: () => Promise<EntraToken>, servableUntil?: (token: EntraToken) => number): Promise<CacheOutcome> {
-    const opts = servableUntil ? { ...this.#untilExpiry, expiresAt: (t: EntraToken) => Math.min(t.expiresAt, servableUntil(t)) } : this.#untilExpiry;
+  async get(
+    key: string,
+    fetchToken: () => Promise<EntraToken>,
+    servableUntil?: (token: EntraToken) => number,
+  ): Promise<CacheOutcome> {
+    const opts = servableUntil
+      ? { ...this.#untilExpiry, expiresAt: (t: EntraToken) => Math.min(t.expiresAt, servableUntil(t)) }
+      : this.#untilExpiry;
     const shared = this.#shared;
     // The same expiry rules in both layers: an OBO token never outlives its user token in Redis either.
     const load = shared

@@ -23,15 +23,31 @@ export function createFetchTransport(opts: FetchTransportOptions): EntraTranspor
     const url = `${opts.endpoint}/${encodeURIComponent(ctx.tenantId)}/oauth2/v2.0/token`;
     const res = await opts.fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'client-request-id': ctx.correlationId },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        accept: 'application/json',
+        'client-request-id': ctx.correlationId,
+      },
       body: new URLSearchParams(form).toString(),
       timeoutMs: opts.timeoutMs,
       maxBytes: ENTRA_MAX_RESPONSE_BYTES,
     });
     if (res.status !== 200) throw parseEntraError(res.status, res.headers, res.text);
-    const body = JSON.parse(res.text) as { access_token?: unknown; expires_in?: unknown; scope?: unknown; correlation_id?: unknown };
+    const body = JSON.parse(res.text) as {
+      access_token?: unknown;
+      expires_in?: unknown;
+      scope?: unknown;
+      correlation_id?: unknown;
+    };
     if (typeof body.access_token !== 'string' || !Number.isFinite(Number(body.expires_in))) {
-      throw parseEntraError(502, res.headers, JSON.stringify({ error: 'invalid_response', error_description: 'token response without access_token/expires_in' }));
+      throw parseEntraError(
+        502,
+        res.headers,
+        JSON.stringify({
+          error: 'invalid_response',
+          error_description: 'token response without access_token/expires_in',
+        }),
+      );
     }
     return {
       accessToken: body.access_token,

@@ -11,7 +11,13 @@
  * requires. The raw answer is captured so failures are classified from Entra's own status and
  * body, not from MSAL's error wrapping.
  */
-import { ConfidentialClientApplication, LogLevel, type AuthenticationResult, type INetworkModule, type NetworkResponse } from '@azure/msal-node';
+import {
+  ConfidentialClientApplication,
+  LogLevel,
+  type AuthenticationResult,
+  type INetworkModule,
+  type NetworkResponse,
+} from '@azure/msal-node';
 import { ENTRA_AUTHORITY_HOST, ENTRA_MAX_RESPONSE_BYTES } from '../constants.ts';
 import { UpstreamError, type BoundedFetch } from '../net/bounded-fetch.ts';
 import { EntraHttpError, parseEntraError, type EntraToken, type EntraTransport, type LegContext } from './types.ts';
@@ -30,10 +36,15 @@ interface Capture {
 }
 
 export function createMsalTransport(opts: MsalTransportOptions): EntraTransport {
-  const authorityHost = opts.authorityHost && opts.authorityHost.startsWith('https://') ? opts.authorityHost : ENTRA_AUTHORITY_HOST;
+  const authorityHost =
+    opts.authorityHost && opts.authorityHost.startsWith('https://') ? opts.authorityHost : ENTRA_AUTHORITY_HOST;
 
   function networkClient(capture: Capture): INetworkModule {
-    const send = async <T>(method: 'GET' | 'POST', url: string, options?: { headers?: Record<string, string>; body?: string }): Promise<NetworkResponse<T>> => {
+    const send = async <T>(
+      method: 'GET' | 'POST',
+      url: string,
+      options?: { headers?: Record<string, string>; body?: string },
+    ): Promise<NetworkResponse<T>> => {
       try {
         const res = await opts.fetch(url, {
           method,
@@ -61,7 +72,12 @@ export function createMsalTransport(opts: MsalTransportOptions): EntraTransport 
     };
   }
 
-  function client(tenantId: string, clientId: string, clientAssertion: string | (() => Promise<string>), capture: Capture): ConfidentialClientApplication {
+  function client(
+    tenantId: string,
+    clientId: string,
+    clientAssertion: string | (() => Promise<string>),
+    capture: Capture,
+  ): ConfidentialClientApplication {
     const base = `${opts.endpoint}/${tenantId}`;
     return new ConfidentialClientApplication({
       auth: {
@@ -86,17 +102,29 @@ export function createMsalTransport(opts: MsalTransportOptions): EntraTransport 
     });
   }
 
-  async function run(ctx: LegContext, capture: Capture, call: () => Promise<AuthenticationResult | null>): Promise<EntraToken> {
+  async function run(
+    ctx: LegContext,
+    capture: Capture,
+    call: () => Promise<AuthenticationResult | null>,
+  ): Promise<EntraToken> {
     let result: AuthenticationResult | null;
     try {
       result = await call();
     } catch (e) {
       // Prefer what Entra itself answered; MSAL wraps network failures in its own errors.
       if (capture.error) throw capture.error;
-      throw new EntraHttpError({ status: 0, error: 'client_error', summary: `msal-node: ${(e as { errorCode?: string }).errorCode ?? (e as Error).name}` });
+      throw new EntraHttpError({
+        status: 0,
+        error: 'client_error',
+        summary: `msal-node: ${(e as { errorCode?: string }).errorCode ?? (e as Error).name}`,
+      });
     }
     if (!result || !result.accessToken || !result.expiresOn) {
-      throw new EntraHttpError({ status: 502, error: 'invalid_response', summary: 'token response without access token or expiry' });
+      throw new EntraHttpError({
+        status: 502,
+        error: 'invalid_response',
+        summary: 'token response without access token or expiry',
+      });
     }
     return {
       accessToken: result.accessToken,
@@ -112,18 +140,32 @@ export function createMsalTransport(opts: MsalTransportOptions): EntraTransport 
       const capture: Capture = {};
       const cca = client(p.tenantId, p.blueprintId, p.clientAssertion, capture);
       return run(p, capture, () =>
-        cca.acquireTokenByClientCredential({ scopes: [p.scope], fmiPath: p.agentId, correlationId: p.correlationId, skipCache: true }),
+        cca.acquireTokenByClientCredential({
+          scopes: [p.scope],
+          fmiPath: p.agentId,
+          correlationId: p.correlationId,
+          skipCache: true,
+        }),
       );
     },
     async agentClientCredentials(p) {
       const capture: Capture = {};
       const cca = client(p.tenantId, p.agentId, p.t1, capture);
-      return run(p, capture, () => cca.acquireTokenByClientCredential({ scopes: [p.scope], correlationId: p.correlationId, skipCache: true }));
+      return run(p, capture, () =>
+        cca.acquireTokenByClientCredential({ scopes: [p.scope], correlationId: p.correlationId, skipCache: true }),
+      );
     },
     async onBehalfOf(p) {
       const capture: Capture = {};
       const cca = client(p.tenantId, p.agentId, p.t1, capture);
-      return run(p, capture, () => cca.acquireTokenOnBehalfOf({ oboAssertion: p.userAssertion, scopes: p.scopes, correlationId: p.correlationId, skipCache: true }));
+      return run(p, capture, () =>
+        cca.acquireTokenOnBehalfOf({
+          oboAssertion: p.userAssertion,
+          scopes: p.scopes,
+          correlationId: p.correlationId,
+          skipCache: true,
+        }),
+      );
     },
     async userFederatedCredential(p) {
       const capture: Capture = {};

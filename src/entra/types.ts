@@ -31,13 +31,19 @@ export interface EntraTransport {
    * Leg 1: blueprint → T1 with fmi_path = agent id; `scope` is the cloud's token-exchange scope
    * (`<audience>/.default`), and `clientAssertion` mints a fresh bridge assertion.
    */
-  blueprintExchangeToken(p: LegContext & { blueprintId: string; agentId: string; scope: string; clientAssertion: () => Promise<string> }): Promise<EntraToken>;
+  blueprintExchangeToken(
+    p: LegContext & { blueprintId: string; agentId: string; scope: string; clientAssertion: () => Promise<string> },
+  ): Promise<EntraToken>;
   /** Leg 2 (client credentials as the agent): a resource token, or T2 when scope is the token-exchange scope. */
   agentClientCredentials(p: LegContext & { agentId: string; t1: string; scope: string }): Promise<EntraToken>;
   /** OBO: the agent acts for the human user whose token `userAssertion` is (docs/entra.md#on-behalf-of-a-user). */
-  onBehalfOf(p: LegContext & { agentId: string; t1: string; userAssertion: string; scopes: string[] }): Promise<EntraToken>;
+  onBehalfOf(
+    p: LegContext & { agentId: string; t1: string; userAssertion: string; scopes: string[] },
+  ): Promise<EntraToken>;
   /** user_fic: the agent's own user account (docs/entra.md#the-agents-user-account-three-legs). */
-  userFederatedCredential(p: LegContext & { agentId: string; t1: string; t2: string; user: AgentUserRef; scopes: string[] }): Promise<EntraToken>;
+  userFederatedCredential(
+    p: LegContext & { agentId: string; t1: string; t2: string; user: AgentUserRef; scopes: string[] },
+  ): Promise<EntraToken>;
 }
 
 /** Entra answered with an error status; the body is parsed but never contains a token. */
@@ -51,7 +57,14 @@ export class EntraHttpError extends Error {
   readonly correlationId: string | undefined;
   readonly retryAfterSec: number | undefined;
 
-  constructor(p: { status: number; error: string; aadsts?: string; summary: string; correlationId?: string; retryAfterSec?: number }) {
+  constructor(p: {
+    status: number;
+    error: string;
+    aadsts?: string;
+    summary: string;
+    correlationId?: string;
+    retryAfterSec?: number;
+  }) {
     super(`Entra ${p.status} ${p.error}${p.aadsts ? ` AADSTS${p.aadsts}` : ''}: ${p.summary}`);
     this.name = 'EntraHttpError';
     this.status = p.status;
@@ -64,7 +77,11 @@ export class EntraHttpError extends Error {
 }
 
 /** Parse an Entra error answer (docs/entra.md#responses-and-error-bodies) into an EntraHttpError. */
-export function parseEntraError(status: number, headers: { get(name: string): string | null }, text: string): EntraHttpError {
+export function parseEntraError(
+  status: number,
+  headers: { get(name: string): string | null },
+  text: string,
+): EntraHttpError {
   let body: Record<string, unknown> = {};
   try {
     const parsed: unknown = JSON.parse(text);

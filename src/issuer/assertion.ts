@@ -7,7 +7,10 @@ import { ASSERTION_LIFETIME_SEC } from '../constants.ts';
 import type { IssuerKeys } from './keys.ts';
 
 /** `audience` is the cloud's token-exchange audience (Config.entra.tokenExchangeAudience), equal to the FIC's. */
-export async function mintBridgeAssertion(keys: IssuerKeys, p: { issuer: string; subject: string; audience: string; now: number }): Promise<string> {
+export async function mintBridgeAssertion(
+  keys: IssuerKeys,
+  p: { issuer: string; subject: string; audience: string; now: number },
+): Promise<string> {
   return new SignJWT({})
     .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: keys.current.kid })
     .setIssuer(p.issuer)

@@ -42,13 +42,22 @@ export async function importSigningKey(option: string, material: string): Promis
   try {
     if (text.startsWith('{')) {
       const jwk = JSON.parse(text) as JWK;
-      if (jwk.kty !== 'RSA') throw new KeyConfigError(option, `must be RSA: this is ${typeof jwk.kty === 'string' ? `an ${jwk.kty} key (kty "${jwk.kty}")` : 'a JWK without kty'}, and Entra accepts only RS256 from a FIC issuer; ${GENERATE_HINT}`);
-      if (typeof jwk.d !== 'string') throw new KeyConfigError(option, 'must be an RSA private key: this JWK is a public key (no "d")');
+      if (jwk.kty !== 'RSA')
+        throw new KeyConfigError(
+          option,
+          `must be RSA: this is ${typeof jwk.kty === 'string' ? `an ${jwk.kty} key (kty "${jwk.kty}")` : 'a JWK without kty'}, and Entra accepts only RS256 from a FIC issuer; ${GENERATE_HINT}`,
+        );
+      if (typeof jwk.d !== 'string')
+        throw new KeyConfigError(option, 'must be an RSA private key: this JWK is a public key (no "d")');
       privateKey = (await importJWK({ ...jwk, alg: 'RS256' }, 'RS256')) as CryptoKey;
       publicJwk = { kty: 'RSA', n: jwk.n!, e: jwk.e! };
     } else if (text.includes('-----BEGIN PRIVATE KEY-----')) {
       const algorithm = pkcs8Algorithm(text);
-      if (algorithm !== undefined && algorithm !== 'RSA') throw new KeyConfigError(option, `must be RSA: this PEM holds an ${algorithm} key, and Entra accepts only RS256 from a FIC issuer; ${GENERATE_HINT}`);
+      if (algorithm !== undefined && algorithm !== 'RSA')
+        throw new KeyConfigError(
+          option,
+          `must be RSA: this PEM holds an ${algorithm} key, and Entra accepts only RS256 from a FIC issuer; ${GENERATE_HINT}`,
+        );
       // Import extractable once to derive the public half, then keep a non-extractable copy for signing.
       const extractable = await importPKCS8(text, 'RS256', { extractable: true });
       const full = await exportJWK(extractable);
@@ -62,7 +71,8 @@ export async function importSigningKey(option: string, material: string): Promis
     throw new KeyConfigError(option, `cannot import the key (${(e as Error).name})`);
   }
   const bits = Math.floor((base64UrlLength(publicJwk.n ?? '') * 6) / 8) * 8;
-  if (bits < MIN_RSA_BITS) throw new KeyConfigError(option, `RSA key is ${bits} bits; at least ${MIN_RSA_BITS} are required`);
+  if (bits < MIN_RSA_BITS)
+    throw new KeyConfigError(option, `RSA key is ${bits} bits; at least ${MIN_RSA_BITS} are required`);
   const kid = await calculateJwkThumbprint(publicJwk, 'sha256');
   return { kid, privateKey, publicJwk: { ...publicJwk, kid, alg: 'RS256', use: 'sig' } };
 }
@@ -71,7 +81,10 @@ function base64UrlLength(s: string): number {
   return s.replace(/=+$/, '').length;
 }
 
-export async function loadIssuerKeys(current: { option: string; material: string }, next?: { option: string; material: string }): Promise<IssuerKeys> {
+export async function loadIssuerKeys(
+  current: { option: string; material: string },
+  next?: { option: string; material: string },
+): Promise<IssuerKeys> {
   const cur = await importSigningKey(current.option, current.material);
   const nxt = next ? await importSigningKey(next.option, next.material) : undefined;
   if (nxt && nxt.kid === cur.kid) throw new KeyConfigError(next!.option, 'is the same key as the current signing key');
@@ -90,8 +103,10 @@ export async function generateSigningKeyJwk(): Promise<string> {
 
 /** Why a value that is neither a JWK nor a PKCS#8 PEM was refused, with what to do (never quoting it). */
 function unrecognisedKeyMessage(text: string): string {
-  if (text.includes('-----BEGIN RSA PRIVATE KEY-----')) return `is a PKCS#1 PEM ("BEGIN RSA PRIVATE KEY"); convert it to PKCS#8 once with: ${PKCS1_TO_PKCS8}`;
-  if (text.includes('-----BEGIN EC PRIVATE KEY-----')) return `must be RSA: this is an EC key ("BEGIN EC PRIVATE KEY"), and Entra accepts only RS256 from a FIC issuer; ${GENERATE_HINT}`;
+  if (text.includes('-----BEGIN RSA PRIVATE KEY-----'))
+    return `is a PKCS#1 PEM ("BEGIN RSA PRIVATE KEY"); convert it to PKCS#8 once with: ${PKCS1_TO_PKCS8}`;
+  if (text.includes('-----BEGIN EC PRIVATE KEY-----'))
+    return `must be RSA: this is an EC key ("BEGIN EC PRIVATE KEY"), and Entra accepts only RS256 from a FIC issuer; ${GENERATE_HINT}`;
   if (/-----BEGIN (?:RSA )?PUBLIC KEY-----/.test(text)) return 'must be an RSA private key: this PEM is a public key';
   const brace = text.indexOf('{');
   if (brace > 0 && text.slice(brace).includes('"kty"')) {

@@ -38,7 +38,11 @@ export class Readiness {
   }
 
   async report(timeoutMs = READINESS_CHECK_TIMEOUT_MS): Promise<ReadinessReport> {
-    const entries = await Promise.all([...this.#checks].map(async ([name, check]) => [name, (await runCheck(check, timeoutMs)) ? 'ok' : 'failing'] as const));
+    const entries = await Promise.all(
+      [...this.#checks].map(
+        async ([name, check]) => [name, (await runCheck(check, timeoutMs)) ? 'ok' : 'failing'] as const,
+      ),
+    );
     const checks = Object.fromEntries(entries);
     return { ready: !this.#draining && entries.every(([, s]) => s === 'ok'), draining: this.#draining, checks };
   }

@@ -61,7 +61,12 @@ export class AdmissionGuard {
    * reached. The client is counted first, then the credential, so that neither one address nor one
    * credential can use up an issuer's budget.
    */
-  async verify<T>(origin: RequestOrigin, routingKey: string, verify: () => Promise<T>, signingKeyId?: string): Promise<T> {
+  async verify<T>(
+    origin: RequestOrigin,
+    routingKey: string,
+    verify: () => Promise<T>,
+    signingKeyId?: string,
+  ): Promise<T> {
     const now = this.#clock();
     const client = clientKey(origin.address);
     refuseIfOver(this.#clients.hit(client, now), 'client_rate_limited', 'client', client);
@@ -72,10 +77,14 @@ export class AdmissionGuard {
     refuseIfOver(this.#issuers.hit(routingKey, now), 'issuer_rate_limited', 'issuer', routingKey);
     const running = this.#inFlight.get(routingKey) ?? 0;
     if (running >= this.#maxInFlight) {
-      throw new BridgeError('verification_busy', `${running} verifications of ${routingKey} proofs in flight (cap ${this.#maxInFlight})`, {
-        retryAfterSec: VERIFICATION_BUSY_RETRY_AFTER_SEC,
-        fields: { limiter: 'in_flight', key: routingKey, limit: String(this.#maxInFlight) },
-      });
+      throw new BridgeError(
+        'verification_busy',
+        `${running} verifications of ${routingKey} proofs in flight (cap ${this.#maxInFlight})`,
+        {
+          retryAfterSec: VERIFICATION_BUSY_RETRY_AFTER_SEC,
+          fields: { limiter: 'in_flight', key: routingKey, limit: String(this.#maxInFlight) },
+        },
+      );
     }
     this.#inFlight.set(routingKey, running + 1);
     try {
@@ -105,10 +114,21 @@ export function routingKeyOf(platform: string, tokenType: string, unverifiedIssu
   return `${platform}:${unverifiedIssuer ?? tokenType}`;
 }
 
-function refuseIfOver(hit: WindowHit, reason: 'client_rate_limited' | 'credential_rate_limited' | 'issuer_rate_limited', limiter: string, key: string): void {
+function refuseIfOver(
+  hit: WindowHit,
+  reason: 'client_rate_limited' | 'credential_rate_limited' | 'issuer_rate_limited',
+  limiter: string,
+  key: string,
+): void {
   if (hit.allowed) return;
   if (hit.full) {
-    throw new BridgeError('rate_limiter_full', `${limiter} rate-limit table full; new keys wait for the next window`, { retryAfterSec: hit.retryAfterSec, fields: { limiter, key } });
+    throw new BridgeError('rate_limiter_full', `${limiter} rate-limit table full; new keys wait for the next window`, {
+      retryAfterSec: hit.retryAfterSec,
+      fields: { limiter, key },
+    });
   }
-  throw new BridgeError(reason, `${limiter} ${key} over its per-minute limit`, { retryAfterSec: hit.retryAfterSec, fields: { limiter, key } });
+  throw new BridgeError(reason, `${limiter} ${key} over its per-minute limit`, {
+    retryAfterSec: hit.retryAfterSec,
+    fields: { limiter, key },
+  });
 }

@@ -16,7 +16,11 @@ export const UNKNOWN_CLIENT = 'unknown';
 const IP_TEXT = /^[0-9A-Fa-f.:]{2,45}$/;
 
 /** The client address: the socket peer, or the N-th X-Forwarded-For entry from the right with N trusted hops. */
-export function forwardedClientAddress(peer: string | undefined, forwardedFor: string | null | undefined, trustedHops: number): string | undefined {
+export function forwardedClientAddress(
+  peer: string | undefined,
+  forwardedFor: string | null | undefined,
+  trustedHops: number,
+): string | undefined {
   if (trustedHops <= 0 || !forwardedFor) return peer;
   const chain = forwardedFor.split(',').map((s) => s.trim());
   // Fewer entries than trusted proxies: the request did not come through all of them.

@@ -11,7 +11,11 @@ export class MemoryRateLimiter implements RateLimiter {
   readonly #counter: WindowCounter;
   readonly #clock: () => number;
 
-  constructor(limitPerMinute: number, clock: () => number = () => Math.floor(Date.now() / 1000), maxKeys = DEFAULT_RATE_LIMIT_MAX_KEYS) {
+  constructor(
+    limitPerMinute: number,
+    clock: () => number = () => Math.floor(Date.now() / 1000),
+    maxKeys = DEFAULT_RATE_LIMIT_MAX_KEYS,
+  ) {
     this.#counter = new WindowCounter({ limit: limitPerMinute, maxKeys });
     this.#clock = clock;
   }
@@ -20,7 +24,13 @@ export class MemoryRateLimiter implements RateLimiter {
   async hit(key: string): Promise<{ allowed: true } | { allowed: false; retryAfterSec: number }> {
     const hit = this.#counter.hit(key, this.#clock());
     if (hit.allowed) return { allowed: true };
-    if (hit.full) throw new StoreUnavailableError('rate-limit', 'full', 'no room for a new principal in this window', hit.retryAfterSec);
+    if (hit.full)
+      throw new StoreUnavailableError(
+        'rate-limit',
+        'full',
+        'no room for a new principal in this window',
+        hit.retryAfterSec,
+      );
     return { allowed: false, retryAfterSec: hit.retryAfterSec };
   }
 }

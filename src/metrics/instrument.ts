@@ -13,7 +13,8 @@ const seconds = (startedMs: number) => (performance.now() - startedMs) / 1000;
 
 /** What an Entra failure was, in the closed set of EntraCallResult. */
 export function entraResultOf(e: unknown): EntraCallResult {
-  if (e instanceof EntraHttpError) return e.status === 429 ? 'throttled' : e.status >= 500 || e.status === 0 ? 'server_error' : 'rejected';
+  if (e instanceof EntraHttpError)
+    return e.status === 429 ? 'throttled' : e.status >= 500 || e.status === 0 ? 'server_error' : 'rejected';
   if (e instanceof UpstreamError) return e.kind === 'timeout' ? 'timeout' : 'network';
   return 'error';
 }
@@ -53,7 +54,11 @@ export function instrumentBoundedFetch(fetchPort: BoundedFetch, metrics: BridgeM
     const started = performance.now();
     try {
       const res = await fetchPort(url, init);
-      metrics.upstreamRequest({ upstream, result: res.status >= 200 && res.status < 300 ? 'success' : 'error', seconds: seconds(started) });
+      metrics.upstreamRequest({
+        upstream,
+        result: res.status >= 200 && res.status < 300 ? 'success' : 'error',
+        seconds: seconds(started),
+      });
       return res;
     } catch (e) {
       metrics.upstreamRequest({ upstream, result: 'error', seconds: seconds(started) });

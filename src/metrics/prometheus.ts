@@ -29,11 +29,38 @@ export function createPrometheusMetrics(build: BuildInfo, opts: { processMetrics
   const caches = new Map<string, () => CacheStats>();
   const storeEvents = new Map<string, () => Readonly<Record<string, number>>>();
 
-  const exchanges = new Counter({ name: 'bridge_exchanges_total', help: 'Finished POST /token requests, by platform, mode, outcome and reason code.', labelNames: ['platform', 'mode', 'outcome', 'reason'] as const, registers });
-  const entraRequests = new Counter({ name: 'bridge_entra_requests_total', help: 'HTTP requests to Microsoft Entra (each retry counts), by leg, result and allow-listed AADSTS code.', labelNames: ['leg', 'result', 'aadsts'] as const, registers });
-  const entraDuration = new Histogram({ name: 'bridge_entra_request_duration_seconds', help: 'Duration of one HTTP request to Microsoft Entra, by leg.', labelNames: ['leg'] as const, buckets: LATENCY_BUCKETS_SEC, registers });
-  const upstreamDuration = new Histogram({ name: 'bridge_upstream_request_duration_seconds', help: 'Duration of one request to a platform verifier upstream (sts: AWS STS; jwks: a JWKS or discovery document), by result.', labelNames: ['upstream', 'result'] as const, buckets: LATENCY_BUCKETS_SEC, registers });
-  const storeErrors = new Counter({ name: 'bridge_store_errors_total', help: 'Store operations that could not be answered (full, unreachable), and backend errors a store saw, by store and condition.', labelNames: ['store', 'condition'] as const, registers });
+  const exchanges = new Counter({
+    name: 'bridge_exchanges_total',
+    help: 'Finished POST /token requests, by platform, mode, outcome and reason code.',
+    labelNames: ['platform', 'mode', 'outcome', 'reason'] as const,
+    registers,
+  });
+  const entraRequests = new Counter({
+    name: 'bridge_entra_requests_total',
+    help: 'HTTP requests to Microsoft Entra (each retry counts), by leg, result and allow-listed AADSTS code.',
+    labelNames: ['leg', 'result', 'aadsts'] as const,
+    registers,
+  });
+  const entraDuration = new Histogram({
+    name: 'bridge_entra_request_duration_seconds',
+    help: 'Duration of one HTTP request to Microsoft Entra, by leg.',
+    labelNames: ['leg'] as const,
+    buckets: LATENCY_BUCKETS_SEC,
+    registers,
+  });
+  const upstreamDuration = new Histogram({
+    name: 'bridge_upstream_request_duration_seconds',
+    help: 'Duration of one request to a platform verifier upstream (sts: AWS STS; jwks: a JWKS or discovery document), by result.',
+    labelNames: ['upstream', 'result'] as const,
+    buckets: LATENCY_BUCKETS_SEC,
+    registers,
+  });
+  const storeErrors = new Counter({
+    name: 'bridge_store_errors_total',
+    help: 'Store operations that could not be answered (full, unreachable), and backend errors a store saw, by store and condition.',
+    labelNames: ['store', 'condition'] as const,
+    registers,
+  });
 
   // Cache counters are read from each cache's own stats when scraped (src/util/expiring-cache.ts).
   const cacheCounter = (name: string, help: string, pick: (s: CacheStats) => number) =>
@@ -49,7 +76,11 @@ export function createPrometheusMetrics(build: BuildInfo, opts: { processMetrics
     });
   cacheCounter('bridge_cache_hits_total', 'Lookups answered from a cache, by cache.', (s) => s.hits);
   cacheCounter('bridge_cache_misses_total', 'Lookups a cache could not answer, by cache.', (s) => s.misses);
-  cacheCounter('bridge_cache_evictions_total', 'Unexpired entries a cache dropped to make room, by cache.', (s) => s.evictions);
+  cacheCounter(
+    'bridge_cache_evictions_total',
+    'Unexpired entries a cache dropped to make room, by cache.',
+    (s) => s.evictions,
+  );
   new Gauge({
     name: 'bridge_cache_entries',
     help: 'Entries a cache holds, by cache.',
@@ -62,15 +93,21 @@ export function createPrometheusMetrics(build: BuildInfo, opts: { processMetrics
   });
   new Counter({
     name: 'bridge_store_events_total',
-    help: 'A store\'s own counters, by store and event (Redis: replay_errors, rate_limit_fallbacks, shared_cache_hits, shared_cache_fetches, shared_cache_wait_timeouts, shared_cache_errors, shared_cache_undecryptable).',
+    help: "A store's own counters, by store and event (Redis: replay_errors, rate_limit_fallbacks, shared_cache_hits, shared_cache_fetches, shared_cache_wait_timeouts, shared_cache_errors, shared_cache_undecryptable).",
     labelNames: ['store', 'event'] as const,
     registers,
     collect() {
       this.reset();
-      for (const [store, read] of storeEvents) for (const [event, n] of Object.entries(read())) this.inc({ store, event }, n);
+      for (const [store, read] of storeEvents)
+        for (const [event, n] of Object.entries(read())) this.inc({ store, event }, n);
     },
   });
-  new Gauge({ name: 'bridge_build_info', help: 'The running build: version and commit (always 1).', labelNames: ['version', 'commit'] as const, registers }).set({ version: build.version, commit: build.commit }, 1);
+  new Gauge({
+    name: 'bridge_build_info',
+    help: 'The running build: version and commit (always 1).',
+    labelNames: ['version', 'commit'] as const,
+    registers,
+  }).set({ version: build.version, commit: build.commit }, 1);
   if (opts.processMetrics !== false) collectDefaultMetrics({ register: registry });
 
   const metrics: BridgeMetrics = {
@@ -92,6 +129,10 @@ export function createPrometheusMetrics(build: BuildInfo, opts: { processMetrics
   return {
     metrics,
     registry,
-    scrape: async () => new Response(await registry.metrics(), { status: 200, headers: { 'content-type': registry.contentType, 'cache-control': 'no-store' } }),
+    scrape: async () =>
+      new Response(await registry.metrics(), {
+        status: 200,
+        headers: { 'content-type': registry.contentType, 'cache-control': 'no-store' },
+      }),
   };
 }

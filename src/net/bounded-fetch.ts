@@ -52,7 +52,8 @@ export function createBoundedFetch(options: BoundedFetchOptions = {}): BoundedFe
     const host = url.host;
     const httpsOk = url.protocol === 'https:';
     const loopbackHttpOk = url.protocol === 'http:' && options.allowInsecureLoopback === true && isLoopbackHost(url);
-    if (!httpsOk && !loopbackHttpOk) throw new UpstreamError('scheme_not_allowed', host, `refusing ${url.protocol} to ${host}`);
+    if (!httpsOk && !loopbackHttpOk)
+      throw new UpstreamError('scheme_not_allowed', host, `refusing ${url.protocol} to ${host}`);
 
     const signal = AbortSignal.timeout(init.timeoutMs);
     let res: Response;
@@ -65,19 +66,25 @@ export function createBoundedFetch(options: BoundedFetchOptions = {}): BoundedFe
         signal,
       });
     } catch (e) {
-      if (signal.aborted) throw new UpstreamError('timeout', host, `no answer from ${host} within ${init.timeoutMs} ms`);
+      if (signal.aborted)
+        throw new UpstreamError('timeout', host, `no answer from ${host} within ${init.timeoutMs} ms`);
       throw new UpstreamError('network', host, `cannot reach ${host}: ${(e as Error).message}`);
     }
     if (res.status >= 300 && res.status < 400) {
       await res.body?.cancel();
-      throw new UpstreamError('redirect', host, `${host} answered a redirect (${res.status}); redirects are not followed`);
+      throw new UpstreamError(
+        'redirect',
+        host,
+        `${host} answered a redirect (${res.status}); redirects are not followed`,
+      );
     }
     try {
       const text = await readCappedText(res, init.maxBytes, host);
       return { status: res.status, headers: res.headers, text };
     } catch (e) {
       if (e instanceof UpstreamError) throw e;
-      if (signal.aborted) throw new UpstreamError('timeout', host, `no complete answer from ${host} within ${init.timeoutMs} ms`);
+      if (signal.aborted)
+        throw new UpstreamError('timeout', host, `no complete answer from ${host} within ${init.timeoutMs} ms`);
       throw new UpstreamError('network', host, `reading the answer of ${host} failed: ${(e as Error).message}`);
     }
   };

@@ -47,5 +47,8 @@ export function loggerAuditSink(logger: BridgeLogger): AuditSink {
 
 /** pino writes whole lines ending in a newline; a LineWriter takes them without (and flushes on shutdown). */
 function lineStream(writer: LineWriter): pino.DestinationStream {
-  return Object.assign({ write: (chunk: string) => writer.write(chunk.endsWith('\n') ? chunk.slice(0, -1) : chunk) }, { flush: () => writer.flush() });
+  return Object.assign(
+    { write: (chunk: string) => writer.write(chunk.endsWith('\n') ? chunk.slice(0, -1) : chunk) },
+    { flush: () => writer.flush() },
+  );
 }

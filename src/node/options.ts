@@ -8,7 +8,10 @@
  */
 import { DEFAULT_SHUTDOWN_GRACE_MS } from '../constants.ts';
 
-export const NODE_ENV_OPTIONS = { metricsListen: 'BRIDGE_METRICS_LISTEN', shutdownGraceMs: 'BRIDGE_SHUTDOWN_GRACE_MS' } as const;
+export const NODE_ENV_OPTIONS = {
+  metricsListen: 'BRIDGE_METRICS_LISTEN',
+  shutdownGraceMs: 'BRIDGE_SHUTDOWN_GRACE_MS',
+} as const;
 
 export type MetricsPlacement = { where: 'main' } | { where: 'off' } | { where: 'listen'; host: string; port: number };
 
@@ -19,7 +22,10 @@ export interface NodeOptions {
 
 const MAX_SHUTDOWN_GRACE_MS = 600_000;
 
-export function nodeOptions(env: Readonly<Record<string, string | undefined>>): { options: NodeOptions; problems: string[] } {
+export function nodeOptions(env: Readonly<Record<string, string | undefined>>): {
+  options: NodeOptions;
+  problems: string[];
+} {
   const problems: string[] = [];
   const metrics = metricsPlacement(env[NODE_ENV_OPTIONS.metricsListen]?.trim(), problems);
   let shutdownGraceMs = DEFAULT_SHUTDOWN_GRACE_MS;
@@ -27,7 +33,10 @@ export function nodeOptions(env: Readonly<Record<string, string | undefined>>): 
   if (grace) {
     const n = Number(grace);
     if (Number.isInteger(n) && n >= 0 && n <= MAX_SHUTDOWN_GRACE_MS) shutdownGraceMs = n;
-    else problems.push(`${NODE_ENV_OPTIONS.shutdownGraceMs}: must be an integer from 0 to ${MAX_SHUTDOWN_GRACE_MS} (milliseconds)`);
+    else
+      problems.push(
+        `${NODE_ENV_OPTIONS.shutdownGraceMs}: must be an integer from 0 to ${MAX_SHUTDOWN_GRACE_MS} (milliseconds)`,
+      );
   }
   return { options: { metrics, shutdownGraceMs }, problems };
 }

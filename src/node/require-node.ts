@@ -12,7 +12,11 @@ import { MIN_NODE_VERSION_BUNDLE, MIN_NODE_VERSION_SOURCE } from '../constants.t
 
 declare const __BRIDGE_BUNDLED__: boolean | undefined;
 
-const parse = (v: string): number[] => v.replace(/^v/, '').split('.').map((n) => Number.parseInt(n, 10) || 0);
+const parse = (v: string): number[] =>
+  v
+    .replace(/^v/, '')
+    .split('.')
+    .map((n) => Number.parseInt(n, 10) || 0);
 
 /** The reason `version` cannot run the bridge, or undefined when it can. */
 export function nodeVersionProblem(version: string, bundled: boolean): string | undefined {
@@ -21,15 +25,22 @@ export function nodeVersionProblem(version: string, bundled: boolean): string | 
   for (let i = 0; i < 3; i++) {
     if ((a[i] ?? 0) > (b[i] ?? 0)) return undefined;
     if ((a[i] ?? 0) < (b[i] ?? 0)) {
-      const how = bundled ? 'dist/agent-id-bridge.mjs' : 'the TypeScript sources (use the release build, dist/agent-id-bridge.mjs, on an older 22.x)';
+      const how = bundled
+        ? 'dist/agent-id-bridge.mjs'
+        : 'the TypeScript sources (use the release build, dist/agent-id-bridge.mjs, on an older 22.x)';
       return `agent-id-bridge needs Node.js ${min} or later to run ${how}; this is Node.js ${version}. Install a maintained Node.js (22 LTS or later).`;
     }
   }
   return undefined;
 }
 
-const problem = nodeVersionProblem(process.versions.node, typeof __BRIDGE_BUNDLED__ === 'boolean' && __BRIDGE_BUNDLED__);
+const problem = nodeVersionProblem(
+  process.versions.node,
+  typeof __BRIDGE_BUNDLED__ === 'boolean' && __BRIDGE_BUNDLED__,
+);
 if (problem !== undefined) {
-  process.stderr.write(`${JSON.stringify({ level: 'fatal', time: new Date().toISOString(), type: 'startup', msg: problem })}\n`);
+  process.stderr.write(
+    `${JSON.stringify({ level: 'fatal', time: new Date().toISOString(), type: 'startup', msg: problem })}\n`,
+  );
   process.exit(1);
 }

@@ -44,7 +44,10 @@ export function installShutdown(opts: ShutdownOptions): (signal: string) => void
     opts.readiness.drain();
     // Listeners close synchronously here, before the line below says so.
     const drained = Promise.all(opts.servers.map((s) => s.drain()));
-    opts.logger.info({ type: 'lifecycle', event: 'draining', signal, grace_ms: opts.graceMs }, 'draining: refusing new connections, finishing in-flight requests');
+    opts.logger.info(
+      { type: 'lifecycle', event: 'draining', signal, grace_ms: opts.graceMs },
+      'draining: refusing new connections, finishing in-flight requests',
+    );
     const timer = setTimeout(() => {
       for (const s of opts.servers) s.closeAll();
       finish('grace period over');

@@ -23,15 +23,21 @@ export const EMPTY_DENY_LIST: DenyList = { principals: new Map(), agents: new Se
 export function compileDenyList(input: DenyInput | undefined): DenyList {
   if (!input) return EMPTY_DENY_LIST;
   const principals = new Map<string, ReadonlySet<string>>();
-  for (const [platform, values] of Object.entries(input.principals ?? {})) if (values && values.length > 0) principals.set(platform, new Set(values));
-  return { principals, agents: new Set((input.agents ?? []).map((a) => a.toLowerCase())), n8nInstances: new Set(input.n8nInstances ?? []) };
+  for (const [platform, values] of Object.entries(input.principals ?? {}))
+    if (values && values.length > 0) principals.set(platform, new Set(values));
+  return {
+    principals,
+    agents: new Set((input.agents ?? []).map((a) => a.toLowerCase())),
+    n8nInstances: new Set(input.n8nInstances ?? []),
+  };
 }
 
 /** The list that refuses this workload (its principal, or the n8n instance that vouched for it), if any. */
 export function deniedWorkload(lists: readonly DenyList[], w: VerifiedWorkload): DenyListName | undefined {
   for (const list of lists) {
     if (list.principals.get(w.platform)?.has(w.principal)) return 'principals';
-    const instance = w.platform === 'n8n' && Object.hasOwn(w.attributes, 'instance_id') ? w.attributes.instance_id : undefined;
+    const instance =
+      w.platform === 'n8n' && Object.hasOwn(w.attributes, 'instance_id') ? w.attributes.instance_id : undefined;
     if (instance !== undefined && list.n8nInstances.has(instance)) return 'n8nInstances';
   }
   return undefined;

@@ -24,13 +24,22 @@ export function lintPolicy(file: PolicyFile): LintWarning[] {
     const at = `policy.rules[${j}]`;
     const earlier = rules.slice(0, j).findIndex((r) => ruleCovers(r, rule));
     if (earlier >= 0) {
-      warnings.push({ path: at, message: `rule "${rule.name}" is never chosen: rules[${earlier}] "${rules[earlier]!.name}" comes first and allows every workload, agent, resource, mode and agent user it allows` });
+      warnings.push({
+        path: at,
+        message: `rule "${rule.name}" is never chosen: rules[${earlier}] "${rules[earlier]!.name}" comes first and allows every workload, agent, resource, mode and agent user it allows`,
+      });
     }
     if (typeof rule.principal === 'string' && (file.deny?.principals?.[rule.platform] ?? []).includes(rule.principal)) {
-      warnings.push({ path: `${at}.principal`, message: `rule "${rule.name}" can never allow: its principal is on deny.principals.${rule.platform}` });
+      warnings.push({
+        path: `${at}.principal`,
+        message: `rule "${rule.name}" can never allow: its principal is on deny.principals.${rule.platform}`,
+      });
     }
     if ((file.deny?.agents ?? []).some((a) => a.toLowerCase() === rule.agent.toLowerCase())) {
-      warnings.push({ path: `${at}.agent`, message: `rule "${rule.name}" can never allow: its agent is on deny.agents` });
+      warnings.push({
+        path: `${at}.agent`,
+        message: `rule "${rule.name}" can never allow: its agent is on deny.agents`,
+      });
     }
     for (const [path, m] of matchersOf(rule, at)) {
       const crossing = separatorCrossing(m);
@@ -58,7 +67,8 @@ function ruleCovers(a: RuleInput, b: RuleInput): boolean {
     if (other === undefined || !matcherCovers(m, other)) return false;
   }
   const aModes = new Set(a.modes ?? ['autonomous']);
-  if (!b.resources.every((r) => a.resources.includes(r)) || !(b.modes ?? ['autonomous']).every((m) => aModes.has(m))) return false;
+  if (!b.resources.every((r) => a.resources.includes(r)) || !(b.modes ?? ['autonomous']).every((m) => aModes.has(m)))
+    return false;
   const aUsers = new Set((a.agentUsers ?? []).map((u) => u.toLowerCase()));
   return (b.agentUsers ?? []).every((u) => aUsers.has(u.toLowerCase()));
 }
@@ -81,12 +91,16 @@ function matcherCovers(a: Matcher, b: Matcher): boolean {
 export function separatorCrossing(m: Matcher): string | undefined {
   if (typeof m === 'string') return undefined;
   if ('glob' in m) {
-    if (m.glob.includes('**')) return `glob "${m.glob}": ** matches across ":" and "/"; use * (one "/" segment) or an exact value`;
-    if (m.glob.includes('*') && m.glob.replace(/\*/g, '').includes(':')) return `glob "${m.glob}": * stops only at "/", so it also matches ":" and can span several ":"-separated fields; prefer a regex with [^:/]+ for one field`;
+    if (m.glob.includes('**'))
+      return `glob "${m.glob}": ** matches across ":" and "/"; use * (one "/" segment) or an exact value`;
+    if (m.glob.includes('*') && m.glob.replace(/\*/g, '').includes(':'))
+      return `glob "${m.glob}": * stops only at "/", so it also matches ":" and can span several ":"-separated fields; prefer a regex with [^:/]+ for one field`;
     return undefined;
   }
   const offender = regexWildcard(m.regex);
-  return offender ? `regex "${m.regex}": ${offender} can match ":" or "/", so it may span several fields of a principal such as an ARN or n8n:<instance>:workflow:<id>; use [^:/] for one field` : undefined;
+  return offender
+    ? `regex "${m.regex}": ${offender} can match ":" or "/", so it may span several fields of a principal such as an ARN or n8n:<instance>:workflow:<id>; use [^:/] for one field`
+    : undefined;
 }
 
 function regexWildcard(source: string): string | undefined {
@@ -121,11 +135,22 @@ const AWS_ACCOUNT_ID = /^[0-9]{12}$/;
 function idHints(rule: RuleInput, at: string): LintWarning[] {
   const out: LintWarning[] = [];
   if (rule.platform === 'gcp' && typeof rule.principal === 'string' && !/^[0-9]+$/.test(rule.principal)) {
-    out.push({ path: `${at}.principal`, message: `GCP principals are the service account's numeric unique id (the token's sub), not "${rule.principal}"; find it with gcloud iam service-accounts describe <email> --format='value(uniqueId)'` });
+    out.push({
+      path: `${at}.principal`,
+      message: `GCP principals are the service account's numeric unique id (the token's sub), not "${rule.principal}"; find it with gcloud iam service-accounts describe <email> --format='value(uniqueId)'`,
+    });
   }
   const account = rule.attributes?.account;
-  if (rule.platform === 'aws' && typeof account === 'string' && /^[0-9]+$/.test(account) && !AWS_ACCOUNT_ID.test(account)) {
-    out.push({ path: `${at}.attributes.account`, message: `AWS account ids have 12 digits; "${account}" has ${account.length} (was a leading zero lost? quote account ids in YAML)` });
+  if (
+    rule.platform === 'aws' &&
+    typeof account === 'string' &&
+    /^[0-9]+$/.test(account) &&
+    !AWS_ACCOUNT_ID.test(account)
+  ) {
+    out.push({
+      path: `${at}.attributes.account`,
+      message: `AWS account ids have 12 digits; "${account}" has ${account.length} (was a leading zero lost? quote account ids in YAML)`,
+    });
   }
   return out;
 }

@@ -71,14 +71,23 @@ export interface PlatformRuleChecks {
   ruleProblems?: (platform: string, rule: RuleInput) => readonly RuleProblem[];
 }
 
-export function compilePolicy(file: PolicyFile, checks: AttributeNames | PlatformRuleChecks, pathPrefix = 'policy'): CompiledPolicy {
-  const { isAttribute, ruleProblems } = typeof checks === 'function' ? { isAttribute: checks, ruleProblems: undefined } : checks;
+export function compilePolicy(
+  file: PolicyFile,
+  checks: AttributeNames | PlatformRuleChecks,
+  pathPrefix = 'policy',
+): CompiledPolicy {
+  const { isAttribute, ruleProblems } =
+    typeof checks === 'function' ? { isAttribute: checks, ruleProblems: undefined } : checks;
   const agents = new Map<string, AgentTarget>();
   file.tenants.forEach((tenant, ti) => {
     tenant.blueprints.forEach((bp, bi) => {
       bp.agents.forEach((agent, ai) => {
         const key = agent.id.toLowerCase();
-        if (agents.has(key)) throw new PolicyError(`${pathPrefix}.tenants[${ti}].blueprints[${bi}].agents[${ai}].id`, `agent ${agent.id} is listed twice`);
+        if (agents.has(key))
+          throw new PolicyError(
+            `${pathPrefix}.tenants[${ti}].blueprints[${bi}].agents[${ai}].id`,
+            `agent ${agent.id} is listed twice`,
+          );
         agents.set(key, {
           tenantId: tenant.tenantId,
           blueprintId: bp.appId,
@@ -101,7 +110,8 @@ export function compilePolicy(file: PolicyFile, checks: AttributeNames | Platfor
     const [problem] = ruleProblems?.(r.platform, r) ?? [];
     if (problem) throw new PolicyError(`${at}.${problem.field}`, problem.message);
     const agent = agents.get(r.agent.toLowerCase());
-    if (!agent) throw new PolicyError(`${at}.agent`, `agent ${r.agent} is not listed under tenants[].blueprints[].agents`);
+    if (!agent)
+      throw new PolicyError(`${at}.agent`, `agent ${r.agent} is not listed under tenants[].blueprints[].agents`);
     const modes = new Set<Mode>(r.modes ?? ['autonomous']);
     if (modes.has('agent_user') && (r.agentUsers ?? []).length === 0) {
       throw new PolicyError(`${at}.agentUsers`, 'agent_user mode needs at least one allowed agent user');
@@ -120,7 +130,11 @@ export function compilePolicy(file: PolicyFile, checks: AttributeNames | Platfor
       issuer: r.issuer === undefined ? undefined : compile(r.issuer, `${at}.issuer`),
       attributes: Object.entries(r.attributes ?? {}).map(([k, m]) => {
         // A name the platform never produces can never match; refuse it instead of denying silently.
-        if (!isAttribute(r.platform, k, r)) throw new PolicyError(`${at}.attributes.${k}`, `"${k}" is not an attribute the ${r.platform} platform produces`);
+        if (!isAttribute(r.platform, k, r))
+          throw new PolicyError(
+            `${at}.attributes.${k}`,
+            `"${k}" is not an attribute the ${r.platform} platform produces`,
+          );
         return [k, compile(m, `${at}.attributes.${k}`)];
       }),
       agent,
@@ -135,7 +149,8 @@ export function compilePolicy(file: PolicyFile, checks: AttributeNames | Platfor
 }
 
 function normaliseResource(resource: string, path: string): string {
-  if (resource.endsWith('/.default')) throw new PolicyError(path, 'name the resource (https://graph.microsoft.com), not a scope (…/.default)');
+  if (resource.endsWith('/.default'))
+    throw new PolicyError(path, 'name the resource (https://graph.microsoft.com), not a scope (…/.default)');
   return resource;
 }
 
@@ -144,7 +159,8 @@ function workloadMatches(rule: CompiledRule, w: VerifiedWorkload): boolean {
   if (!matches(rule.principal, w.principal)) return false;
   if (rule.issuer && !matches(rule.issuer, w.issuer)) return false;
   // Own properties only: `constructor` or `__proto__` must never be found on the prototype.
-  for (const [name, m] of rule.attributes) if (!matches(m, Object.hasOwn(w.attributes, name) ? w.attributes[name] : undefined)) return false;
+  for (const [name, m] of rule.attributes)
+    if (!matches(m, Object.hasOwn(w.attributes, name) ? w.attributes[name] : undefined)) return false;
   return true;
 }
 
@@ -156,7 +172,12 @@ export function evaluatePolicy(policy: CompiledPolicy, w: VerifiedWorkload, req:
   const trace: string[] = [];
   const candidates = policy.rules.filter((r) => workloadMatches(r, w));
   if (candidates.length === 0) {
-    return { allowed: false, reason: 'no_rule_matches', detail: `no rule matches ${w.platform} principal ${w.principal}`, trace: ['no rule matches this workload'] };
+    return {
+      allowed: false,
+      reason: 'no_rule_matches',
+      detail: `no rule matches ${w.platform} principal ${w.principal}`,
+      trace: ['no rule matches this workload'],
+    };
   }
   trace.push(`rules matching this workload: ${candidates.map((r) => r.name).join(', ')}`);
 
@@ -164,11 +185,22 @@ export function evaluatePolicy(policy: CompiledPolicy, w: VerifiedWorkload, req:
   if (req.agent !== undefined) {
     const wanted = req.agent.toLowerCase();
     forAgent = candidates.filter((r) => r.agent.agentId.toLowerCase() === wanted);
-    if (forAgent.length === 0) return { allowed: false, reason: 'agent_not_allowed', detail: `agent ${req.agent} is not allowed`, trace: [...trace, `agent ${req.agent}: not allowed`] };
+    if (forAgent.length === 0)
+      return {
+        allowed: false,
+        reason: 'agent_not_allowed',
+        detail: `agent ${req.agent} is not allowed`,
+        trace: [...trace, `agent ${req.agent}: not allowed`],
+      };
   } else {
     const distinct = new Set(candidates.map((r) => r.agent.agentId));
     if (distinct.size > 1) {
-      return { allowed: false, reason: 'agent_ambiguous', detail: `${distinct.size} agents allowed, none named`, trace: [...trace, 'several agents allowed: name one with audience'] };
+      return {
+        allowed: false,
+        reason: 'agent_ambiguous',
+        detail: `${distinct.size} agents allowed, none named`,
+        trace: [...trace, 'several agents allowed: name one with audience'],
+      };
     }
     forAgent = candidates;
   }
@@ -176,18 +208,36 @@ export function evaluatePolicy(policy: CompiledPolicy, w: VerifiedWorkload, req:
 
   const forResource = forAgent.filter((r) => r.resources.has(req.resource));
   if (forResource.length === 0) {
-    return { allowed: false, reason: 'resource_not_allowed', detail: `resource ${req.resource} not allowed`, rule: forAgent[0]!.name, trace: [...trace, `resource ${req.resource}: not allowed`] };
+    return {
+      allowed: false,
+      reason: 'resource_not_allowed',
+      detail: `resource ${req.resource} not allowed`,
+      rule: forAgent[0]!.name,
+      trace: [...trace, `resource ${req.resource}: not allowed`],
+    };
   }
   const forMode = forResource.filter((r) => r.modes.has(req.mode));
   if (forMode.length === 0) {
-    return { allowed: false, reason: 'mode_not_allowed', detail: `mode ${req.mode} not allowed`, rule: forResource[0]!.name, trace: [...trace, `mode ${req.mode}: not allowed`] };
+    return {
+      allowed: false,
+      reason: 'mode_not_allowed',
+      detail: `mode ${req.mode} not allowed`,
+      rule: forResource[0]!.name,
+      trace: [...trace, `mode ${req.mode}: not allowed`],
+    };
   }
   let chosen = forMode[0]!;
   if (req.mode === 'agent_user') {
     const user = (req.agentUser ?? '').toLowerCase();
     const forUser = forMode.find((r) => r.agentUsers.has(user));
     if (!forUser) {
-      return { allowed: false, reason: 'agent_user_not_allowed', detail: `agent user ${req.agentUser} not allowed`, rule: chosen.name, trace: [...trace, `agent user ${req.agentUser}: not allowed`] };
+      return {
+        allowed: false,
+        reason: 'agent_user_not_allowed',
+        detail: `agent user ${req.agentUser} not allowed`,
+        rule: chosen.name,
+        trace: [...trace, `agent user ${req.agentUser}: not allowed`],
+      };
     }
     chosen = forUser;
   }

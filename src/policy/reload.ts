@@ -50,7 +50,12 @@ export function reloadPolicyFile(opts: PolicyReloadOptions): PolicyReloader {
     try {
       text = readFileSync(opts.file, 'utf8');
     } catch (e) {
-      log({ ...base, outcome: 'refused', problems: [`cannot read ${opts.file} (${(e as { code?: string }).code ?? (e as Error).message})`], kept: 'the policy in force' });
+      log({
+        ...base,
+        outcome: 'refused',
+        problems: [`cannot read ${opts.file} (${(e as { code?: string }).code ?? (e as Error).message})`],
+        kept: 'the policy in force',
+      });
       return 'refused';
     }
     const hash = sha256Hex(text);
@@ -71,8 +76,17 @@ export function reloadPolicyFile(opts: PolicyReloadOptions): PolicyReloader {
       ...base,
       outcome: 'applied',
       rules: parsed.policy.rules.length,
-      deny: { principals: [...deny.principals.values()].reduce((n, s) => n + s.size, 0), agents: deny.agents.size, n8nInstances: deny.n8nInstances.size },
-      ...(platformsChanged ? { warning: 'the platforms section changed: it takes effect at restart (to block an n8n instance now, list it under deny.n8nInstances)' } : {}),
+      deny: {
+        principals: [...deny.principals.values()].reduce((n, s) => n + s.size, 0),
+        agents: deny.agents.size,
+        n8nInstances: deny.n8nInstances.size,
+      },
+      ...(platformsChanged
+        ? {
+            warning:
+              'the platforms section changed: it takes effect at restart (to block an n8n instance now, list it under deny.n8nInstances)',
+          }
+        : {}),
     });
     return 'applied';
   };
@@ -88,7 +102,13 @@ export function reloadPolicyFile(opts: PolicyReloadOptions): PolicyReloader {
       timer = setTimeout(() => reload('change'), opts.debounceMs ?? POLICY_RELOAD_DEBOUNCE_MS);
     });
   } catch (e) {
-    log({ type: 'policy_reload', file: opts.file, outcome: 'watch_unavailable', problems: [(e as Error).message], note: 'reload with SIGHUP' });
+    log({
+      type: 'policy_reload',
+      file: opts.file,
+      outcome: 'watch_unavailable',
+      problems: [(e as Error).message],
+      note: 'reload with SIGHUP',
+    });
   }
 
   return {

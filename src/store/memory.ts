@@ -43,11 +43,22 @@ export class MemoryReplayStore implements ReplayStore {
     // Fail closed, and say why: refusing a fresh proof is better than forgetting a used one.
     if (this.#used.size >= this.#maxEntries) {
       const freesAt = this.#seconds[0] ?? now;
-      throw new StoreUnavailableError('replay', 'full', `${this.#used.size} unexpired keys`, Math.max(1, freesAt + 1 - now));
+      throw new StoreUnavailableError(
+        'replay',
+        'full',
+        `${this.#used.size} unexpired keys`,
+        Math.max(1, freesAt + 1 - now),
+      );
     }
     const count = this.#perPartition.get(partition) ?? 0;
     if (count >= this.#maxPerPartition) {
-      throw new StoreUnavailableError('replay', 'full', `partition ${partition} holds ${count} unexpired keys, its quota`, REPLAY_FULL_RETRY_AFTER_SEC, partition);
+      throw new StoreUnavailableError(
+        'replay',
+        'full',
+        `partition ${partition} holds ${count} unexpired keys, its quota`,
+        REPLAY_FULL_RETRY_AFTER_SEC,
+        partition,
+      );
     }
     this.#used.set(key, { expiresAt, partition });
     this.#perPartition.set(partition, count + 1);

@@ -59,7 +59,13 @@ export class StoreUnavailableError extends Error {
   /** Set when one partition's quota (not the whole store) is what is full. */
   readonly partition: string | undefined;
 
-  constructor(store: string, condition: 'full' | 'unreachable', detail: string, retryAfterSec: number, partition?: string) {
+  constructor(
+    store: string,
+    condition: 'full' | 'unreachable',
+    detail: string,
+    retryAfterSec: number,
+    partition?: string,
+  ) {
     super(`${store} store ${condition}: ${detail}`);
     this.name = 'StoreUnavailableError';
     this.store = store;

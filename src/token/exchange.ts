@@ -43,18 +43,31 @@ export interface ExchangeResult {
 const JWT_TYPES = new Set<string>([TOKEN_TYPE.jwt, TOKEN_TYPE.idToken]);
 
 /** Pick the verifier for a proof: by token type, then by the unverified issuer (routing only). */
-function routeProof(verifiers: readonly WorkloadVerifier[], req: TokenRequest): { verifier: WorkloadVerifier; iss: string | undefined } {
+function routeProof(
+  verifiers: readonly WorkloadVerifier[],
+  req: TokenRequest,
+): { verifier: WorkloadVerifier; iss: string | undefined } {
   const byType = verifiers.filter((v) => v.tokenTypes.includes(req.proof.tokenType));
-  if (byType.length === 0) throw new BridgeError('proof_unsupported', `no enabled platform accepts ${req.proof.tokenType}`);
+  if (byType.length === 0)
+    throw new BridgeError('proof_unsupported', `no enabled platform accepts ${req.proof.tokenType}`);
   const iss = JWT_TYPES.has(req.proof.tokenType) ? peekIssuer(req.proof.token) : undefined;
-  if (JWT_TYPES.has(req.proof.tokenType) && iss === undefined) throw new BridgeError('proof_malformed', 'not a JWT with an iss claim');
+  if (JWT_TYPES.has(req.proof.tokenType) && iss === undefined)
+    throw new BridgeError('proof_malformed', 'not a JWT with an iss claim');
   const chosen = byType.find((v) => v.accepts(req.proof, iss));
-  if (!chosen) throw new BridgeError('proof_untrusted_issuer', `no enabled platform trusts issuer ${JSON.stringify(iss)}`, { fields: { claim: 'iss', received: JSON.stringify(iss) ?? 'absent' } });
+  if (!chosen)
+    throw new BridgeError('proof_untrusted_issuer', `no enabled platform trusts issuer ${JSON.stringify(iss)}`, {
+      fields: { claim: 'iss', received: JSON.stringify(iss) ?? 'absent' },
+    });
   return { verifier: chosen, iss };
 }
 
 /** Verify the proof, or recall that this exact proof verified a moment ago (see verified-cache.ts). */
-async function verifyProof(deps: ExchangeDeps, req: TokenRequest, audit: AuditEvent, origin: RequestOrigin): Promise<VerifiedWorkload> {
+async function verifyProof(
+  deps: ExchangeDeps,
+  req: TokenRequest,
+  audit: AuditEvent,
+  origin: RequestOrigin,
+): Promise<VerifiedWorkload> {
   const now = deps.clock();
   // A proof verified moments ago is found by its exact text before anything in it is decoded:
   // routing depends only on the proof and the configuration, so it would pick the verifier that
@@ -76,8 +89,10 @@ async function verifyProof(deps: ExchangeDeps, req: TokenRequest, audit: AuditEv
   }
   const proofSha256 = sha256Hex(req.proof.token);
   audit.proof_sha256 = proofSha256;
-  const result = await deps.admission.verify(origin, routingKeyOf(verifier.platform, req.proof.tokenType, iss), () =>
-    verifier.verify(req.proof, { now, audience: deps.audience, issuer: deps.issuer }),
+  const result = await deps.admission.verify(
+    origin,
+    routingKeyOf(verifier.platform, req.proof.tokenType, iss),
+    () => verifier.verify(req.proof, { now, audience: deps.audience, issuer: deps.issuer }),
     verifier.signingKeyId?.(req.proof),
   );
   if (!result.ok) throw bridgeErrorOf(result);
@@ -111,7 +126,12 @@ function bridgeErrorOf(refusal: Refusal): BridgeError {
   });
 }
 
-export async function verifyAndDecide(deps: ExchangeDeps, req: TokenRequest, audit: AuditEvent, origin: RequestOrigin = { address: undefined }): Promise<{ workload: VerifiedWorkload; decision: PolicyDecision }> {
+export async function verifyAndDecide(
+  deps: ExchangeDeps,
+  req: TokenRequest,
+  audit: AuditEvent,
+  origin: RequestOrigin = { address: undefined },
+): Promise<{ workload: VerifiedWorkload; decision: PolicyDecision }> {
   audit.mode = req.mode;
   audit.resource = req.resource;
   if (req.agentUserRaw !== undefined) audit.agent_user = req.agentUserRaw;
@@ -122,10 +142,12 @@ export async function verifyAndDecide(deps: ExchangeDeps, req: TokenRequest, aud
   const policy = deps.policy;
   const denyLists = await currentDenyLists(deps, policy);
   const deniedBy = deniedWorkload(denyLists, w);
-  if (deniedBy) throw deniedByOperator(deniedBy, deniedBy === 'principals' ? w.principal : (w.attributes.instance_id ?? ''));
+  if (deniedBy)
+    throw deniedByOperator(deniedBy, deniedBy === 'principals' ? w.principal : (w.attributes.instance_id ?? ''));
 
   const limit = await hitPrincipalLimit(deps.rateLimiter, principalLimitKey(w));
-  if (!limit.allowed) throw new BridgeError('rate_limited', `principal over its rate limit`, { retryAfterSec: limit.retryAfterSec });
+  if (!limit.allowed)
+    throw new BridgeError('rate_limited', `principal over its rate limit`, { retryAfterSec: limit.retryAfterSec });
 
   const decision = evaluatePolicy(policy, w, {
     ...(req.agent !== undefined ? { agent: req.agent } : {}),
@@ -133,15 +155,24 @@ export async function verifyAndDecide(deps: ExchangeDeps, req: TokenRequest, aud
     mode: req.mode,
     ...(req.agentUserRaw !== undefined ? { agentUser: req.agentUserRaw } : {}),
   });
-  if (decision.allowed) Object.assign(audit, { rule: decision.rule.name, tenant: decision.agent.tenantId, blueprint: decision.agent.blueprintId, agent: decision.agent.agentId });
+  if (decision.allowed)
+    Object.assign(audit, {
+      rule: decision.rule.name,
+      tenant: decision.agent.tenantId,
+      blueprint: decision.agent.blueprintId,
+      agent: decision.agent.agentId,
+    });
   else if (decision.rule) audit.rule = decision.rule;
-  if (decision.allowed && deniedAgent(denyLists, decision.agent.agentId)) throw deniedByOperator('agents', decision.agent.agentId);
+  if (decision.allowed && deniedAgent(denyLists, decision.agent.agentId))
+    throw deniedByOperator('agents', decision.agent.agentId);
   return { workload: w, decision };
 }
 
 /** The per-principal limit's key: the principal within its platform, and within its scope when it has one. */
 function principalLimitKey(w: VerifiedWorkload): string {
-  return w.principalScope === undefined ? `${w.platform}|${w.principal}` : `${w.platform}|${w.principalScope}\n${w.principal}`;
+  return w.principalScope === undefined
+    ? `${w.platform}|${w.principal}`
+    : `${w.platform}|${w.principalScope}\n${w.principal}`;
 }
 
 /** The policy file's deny list, plus the run-time one where the runtime has it (fails closed: 503). */
@@ -152,7 +183,9 @@ async function currentDenyLists(deps: ExchangeDeps, policy: CompiledPolicy): Pro
 
 /** Audited as the kill switch with the list and the value; the caller gets the no-rule answer (src/errors.ts). */
 function deniedByOperator(list: string, value: string): BridgeError {
-  return new BridgeError('denied_by_operator', `on the operator's deny list (${list})`, { fields: { list, received: value } });
+  return new BridgeError('denied_by_operator', `on the operator's deny list (${list})`, {
+    fields: { list, received: value },
+  });
 }
 
 /** A full in-process limiter table refuses new principals with a reason of its own (503), never "rate limited". */
@@ -160,7 +193,11 @@ async function hitPrincipalLimit(limiter: RateLimiter, key: string): ReturnType<
   try {
     return await limiter.hit(key);
   } catch (e) {
-    if (e instanceof StoreUnavailableError && e.condition === 'full') throw new BridgeError('rate_limiter_full', e.message, { retryAfterSec: e.retryAfterSec, fields: { limiter: 'principal' } });
+    if (e instanceof StoreUnavailableError && e.condition === 'full')
+      throw new BridgeError('rate_limiter_full', e.message, {
+        retryAfterSec: e.retryAfterSec,
+        fields: { limiter: 'principal' },
+      });
     throw e;
   }
 }
@@ -177,15 +214,22 @@ function replayKey(w: VerifiedWorkload): string {
 async function spendProof(deps: ExchangeDeps, w: VerifiedWorkload): Promise<void> {
   if (!w.singleUse) return;
   const answer = await deps.replay.markUsed(replayKey(w), w.singleUse.usableUntil, w.singleUse.partition);
-  if (answer === 'replayed') throw new BridgeError('proof_replayed', `proof id ${w.proofId} was already used`, { fields: { claim: 'jti' } });
+  if (answer === 'replayed')
+    throw new BridgeError('proof_replayed', `proof id ${w.proofId} was already used`, { fields: { claim: 'jti' } });
 }
 
 /** `/explain`: refuse a single-use proof that was already spent, without writing anything. */
 export async function checkProofUnspent(deps: ExchangeDeps, w: VerifiedWorkload): Promise<void> {
-  if (w.singleUse && (await deps.replay.isUsed(replayKey(w)))) throw new BridgeError('proof_replayed', `proof id ${w.proofId} was already used`, { fields: { claim: 'jti' } });
+  if (w.singleUse && (await deps.replay.isUsed(replayKey(w))))
+    throw new BridgeError('proof_replayed', `proof id ${w.proofId} was already used`, { fields: { claim: 'jti' } });
 }
 
-export async function exchange(deps: ExchangeDeps, req: TokenRequest, audit: AuditEvent, origin: RequestOrigin = { address: undefined }): Promise<ExchangeResult> {
+export async function exchange(
+  deps: ExchangeDeps,
+  req: TokenRequest,
+  audit: AuditEvent,
+  origin: RequestOrigin = { address: undefined },
+): Promise<ExchangeResult> {
   const { workload, decision } = await verifyAndDecide(deps, req, audit, origin);
   if (!decision.allowed) throw new BridgeError(decision.reason, decision.detail);
   await spendProof(deps, workload);

@@ -18,14 +18,23 @@ const REPEAT_MEANS_TARGET = new Map([
   ['audience', 'multiple_audiences'],
 ] as const);
 
-export async function readStrictForm(req: Request, maxBytes = MAX_FORM_BODY_BYTES, deadlineMs = BODY_READ_DEADLINE_MS): Promise<Form> {
+export async function readStrictForm(
+  req: Request,
+  maxBytes = MAX_FORM_BODY_BYTES,
+  deadlineMs = BODY_READ_DEADLINE_MS,
+): Promise<Form> {
   const type = (req.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type !== 'application/x-www-form-urlencoded') throw new BridgeError('unsupported_media_type', `content-type ${JSON.stringify(type)}`);
+  if (type !== 'application/x-www-form-urlencoded')
+    throw new BridgeError('unsupported_media_type', `content-type ${JSON.stringify(type)}`);
   const lengthHeader = req.headers.get('content-length');
   const declared = lengthHeader === null ? Number.NaN : Number(lengthHeader);
-  if (Number.isFinite(declared) && declared > maxBytes) throw new BridgeError('body_too_large', `content-length ${declared}`);
+  if (Number.isFinite(declared) && declared > maxBytes)
+    throw new BridgeError('body_too_large', `content-length ${declared}`);
 
-  const text = Number.isSafeInteger(declared) && declared >= 0 ? await readDeclaredText(req, maxBytes, deadlineMs) : await readCappedText(req, maxBytes, deadlineMs);
+  const text =
+    Number.isSafeInteger(declared) && declared >= 0
+      ? await readDeclaredText(req, maxBytes, deadlineMs)
+      : await readCappedText(req, maxBytes, deadlineMs);
   const form = new Map<string, string>();
   for (const [name, value] of new URLSearchParams(text)) {
     // RFC 6749 §3.1: a parameter sent without a value is treated as omitted.

@@ -40,14 +40,19 @@ const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function parseTokenRequest(form: Form, proofTokenTypes: ReadonlySet<string>): TokenRequest {
   for (const [name, value] of form) {
     const cap = name === 'subject_token' || name === 'actor_token' ? MAX_TOKEN_BYTES : MAX_PARAM_BYTES;
-    if (value.length > cap) throw new BridgeError(name.endsWith('_token') ? 'proof_too_large' : 'parameter_too_large', `${name} is ${value.length} bytes`);
+    if (value.length > cap)
+      throw new BridgeError(
+        name.endsWith('_token') ? 'proof_too_large' : 'parameter_too_large',
+        `${name} is ${value.length} bytes`,
+      );
   }
   const grant = form.get('grant_type');
   if (grant === undefined) throw new BridgeError('missing_parameter', 'grant_type');
   if (grant !== GRANT_TYPE_TOKEN_EXCHANGE) throw new BridgeError('unsupported_grant_type', `grant_type ${grant}`);
 
   const requested = form.get('requested_token_type');
-  if (requested !== undefined && requested !== TOKEN_TYPE.accessToken) throw new BridgeError('unsupported_requested_token_type', requested);
+  if (requested !== undefined && requested !== TOKEN_TYPE.accessToken)
+    throw new BridgeError('unsupported_requested_token_type', requested);
 
   const subjectToken = form.get('subject_token');
   const subjectType = form.get('subject_token_type');
@@ -55,21 +60,32 @@ export function parseTokenRequest(form: Form, proofTokenTypes: ReadonlySet<strin
   if (subjectType === undefined) throw new BridgeError('missing_parameter', 'subject_token_type');
   const actorToken = form.get('actor_token');
   const actorType = form.get('actor_token_type');
-  if ((actorToken === undefined) !== (actorType === undefined)) throw new BridgeError('missing_parameter', 'actor_token and actor_token_type go together (RFC 8693 §2.1)');
+  if ((actorToken === undefined) !== (actorType === undefined))
+    throw new BridgeError('missing_parameter', 'actor_token and actor_token_type go together (RFC 8693 §2.1)');
   const agentUserRaw = form.get('agent_user');
 
   let mode: Mode;
   let proof: ProofInput;
   let userToken: string | undefined;
   if (actorToken !== undefined) {
-    if (!USER_TOKEN_TYPES.has(subjectType)) throw new BridgeError('unsupported_token_type', `OBO subject_token_type ${subjectType}`, { publicDetail: expectedTypes('subject_token_type (the user token, on behalf of)', USER_TOKEN_TYPES) });
-    if (!proofTokenTypes.has(actorType!)) throw new BridgeError('unsupported_token_type', `actor_token_type ${actorType}`, { publicDetail: expectedTypes('actor_token_type (the workload proof)', proofTokenTypes) });
-    if (agentUserRaw !== undefined) throw new BridgeError('invalid_mode', 'agent_user cannot be combined with an OBO actor_token');
+    if (!USER_TOKEN_TYPES.has(subjectType))
+      throw new BridgeError('unsupported_token_type', `OBO subject_token_type ${subjectType}`, {
+        publicDetail: expectedTypes('subject_token_type (the user token, on behalf of)', USER_TOKEN_TYPES),
+      });
+    if (!proofTokenTypes.has(actorType!))
+      throw new BridgeError('unsupported_token_type', `actor_token_type ${actorType}`, {
+        publicDetail: expectedTypes('actor_token_type (the workload proof)', proofTokenTypes),
+      });
+    if (agentUserRaw !== undefined)
+      throw new BridgeError('invalid_mode', 'agent_user cannot be combined with an OBO actor_token');
     mode = 'obo';
     proof = { token: actorToken, tokenType: actorType! };
     userToken = subjectToken;
   } else {
-    if (!proofTokenTypes.has(subjectType)) throw new BridgeError('unsupported_token_type', `subject_token_type ${subjectType}`, { publicDetail: expectedTypes('subject_token_type (the workload proof)', proofTokenTypes) });
+    if (!proofTokenTypes.has(subjectType))
+      throw new BridgeError('unsupported_token_type', `subject_token_type ${subjectType}`, {
+        publicDetail: expectedTypes('subject_token_type (the workload proof)', proofTokenTypes),
+      });
     mode = agentUserRaw !== undefined ? 'agent_user' : 'autonomous';
     proof = { token: subjectToken, tokenType: subjectType };
   }
@@ -78,7 +94,12 @@ export function parseTokenRequest(form: Form, proofTokenTypes: ReadonlySet<strin
   // One accepted spelling per JWT proof, before routing, any cache or any hash.
   if (JWT_PROOF_TYPES.has(proof.tokenType)) {
     const shape = checkCompactJws(proof.token);
-    if (!shape.ok) throw new BridgeError(shape.reason, shape.detail, shape.publicDetail !== undefined ? { publicDetail: shape.publicDetail } : {});
+    if (!shape.ok)
+      throw new BridgeError(
+        shape.reason,
+        shape.detail,
+        shape.publicDetail !== undefined ? { publicDetail: shape.publicDetail } : {},
+      );
   }
   return {
     mode,
@@ -116,7 +137,11 @@ function scopeError(rule: string): BridgeError {
   return new BridgeError('invalid_scope', rule, { publicDetail: rule });
 }
 
-function parseTarget(scopeParam: string | undefined, resourceParam: string | undefined, mode: Mode): { resource: string; scopes: string[] } {
+function parseTarget(
+  scopeParam: string | undefined,
+  resourceParam: string | undefined,
+  mode: Mode,
+): { resource: string; scopes: string[] } {
   if (resourceParam !== undefined) {
     // RFC 8707 §2: an absolute URI without a fragment.
     let ok = false;
@@ -129,13 +154,15 @@ function parseTarget(scopeParam: string | undefined, resourceParam: string | und
     if (!ok) throw scopeError('resource must be an absolute URI without a fragment, e.g. https://graph.microsoft.com.');
   }
   if (scopeParam === undefined) {
-    if (resourceParam === undefined) throw scopeError('Send scope (e.g. https://graph.microsoft.com/.default) or resource.');
+    if (resourceParam === undefined)
+      throw scopeError('Send scope (e.g. https://graph.microsoft.com/.default) or resource.');
     return { resource: resourceParam, scopes: [`${resourceParam}/.default`] };
   }
   const all = scopeParam.split(' ').filter((s) => s !== '');
   const resourceScopes = all.filter((s) => !OIDC_SCOPES.has(s));
   if (resourceScopes.length === 0) throw scopeError('scope must name a resource scope, <resource>/<name>.');
-  if (mode === 'autonomous' && all.length !== resourceScopes.length) throw scopeError('openid, profile, offline_access and email are for user flows (OBO, agent user) only.');
+  if (mode === 'autonomous' && all.length !== resourceScopes.length)
+    throw scopeError('openid, profile, offline_access and email are for user flows (OBO, agent user) only.');
   const resources = new Set(resourceScopes.map(resourceOfScope));
   if (resources.has(undefined)) throw scopeError('Every scope must be <resource>/<name>.');
   if (resourceParam !== undefined) resources.add(resourceParam);

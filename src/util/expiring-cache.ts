@@ -91,8 +91,10 @@ export class ExpiringCache<V> {
   #sweeps = 0;
 
   constructor(opts: ExpiringCacheOptions<V>) {
-    if (!(Number.isInteger(opts.maxEntries) && opts.maxEntries > 0)) throw new RangeError('maxEntries must be a positive integer');
-    if (opts.maxBytes !== undefined && !(opts.maxBytes > 0 && opts.sizeOf)) throw new RangeError('maxBytes must be positive and comes with sizeOf');
+    if (!(Number.isInteger(opts.maxEntries) && opts.maxEntries > 0))
+      throw new RangeError('maxEntries must be a positive integer');
+    if (opts.maxBytes !== undefined && !(opts.maxBytes > 0 && opts.sizeOf))
+      throw new RangeError('maxBytes must be positive and comes with sizeOf');
     this.#maxEntries = opts.maxEntries;
     this.#maxBytes = opts.maxBytes ?? Infinity;
     this.#sizeOf = opts.sizeOf;
@@ -157,7 +159,9 @@ export class ExpiringCache<V> {
     if (key.length > MAX_CACHE_KEY_CHARS) {
       this.#misses++;
       this.#loads++;
-      return Promise.resolve().then(loader).then((value) => ({ value, source: 'loaded' }));
+      return Promise.resolve()
+        .then(loader)
+        .then((value) => ({ value, source: 'loaded' }));
     }
     const e = this.#entries.get(key);
     if (e !== undefined) {
@@ -226,7 +230,7 @@ export class ExpiringCache<V> {
     if (this.#insertsSinceSweep * 2 >= this.#entries.size) {
       this.#insertsSinceSweep = 0;
       this.#sweeps++;
-      for (let e = this.#oldest; e !== undefined; ) {
+      for (let e = this.#oldest; e !== undefined;) {
         const newer = e.newer;
         if (e.expiresAt <= now) {
           this.#unlink(e);

@@ -11,7 +11,11 @@ export class BodyDeadlineError extends Error {
   }
 }
 
-export async function readCapped(body: ReadableStream<Uint8Array> | null, maxBytes: number, opts: { deadlineMs?: number } = {}): Promise<Uint8Array | undefined> {
+export async function readCapped(
+  body: ReadableStream<Uint8Array> | null,
+  maxBytes: number,
+  opts: { deadlineMs?: number } = {},
+): Promise<Uint8Array | undefined> {
   if (!body) return new Uint8Array(0);
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];

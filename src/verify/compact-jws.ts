@@ -18,7 +18,8 @@ export interface CompactJwsSegments {
 }
 
 /** What the caller may read: the grammar is public (RFC 7515 §7.1). */
-export const COMPACT_JWS_PUBLIC_DETAIL = 'A JWT proof must be a compact JWS: three base64url segments (no padding, no whitespace) joined by dots.';
+export const COMPACT_JWS_PUBLIC_DETAIL =
+  'A JWT proof must be a compact JWS: three base64url segments (no padding, no whitespace) joined by dots.';
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
@@ -29,9 +30,15 @@ export function checkCompactJws(token: string): Result<CompactJwsSegments> {
   if (segments.length !== 3) return malformed(`${segments.length} segments, not 3`);
   const [header, payload, signature] = segments as [string, string, string];
   if (header.length === 0 || payload.length === 0) return malformed('an empty header or payload segment');
-  if (header.length > MAX_JWS_HEADER_CHARS) return malformed(`header segment is ${header.length} characters (at most ${MAX_JWS_HEADER_CHARS})`);
-  if (signature.length > MAX_JWS_SIGNATURE_CHARS) return malformed(`signature segment is ${signature.length} characters (at most ${MAX_JWS_SIGNATURE_CHARS})`);
-  for (const [name, segment] of [['header', header], ['payload', payload], ['signature', signature]] as const) {
+  if (header.length > MAX_JWS_HEADER_CHARS)
+    return malformed(`header segment is ${header.length} characters (at most ${MAX_JWS_HEADER_CHARS})`);
+  if (signature.length > MAX_JWS_SIGNATURE_CHARS)
+    return malformed(`signature segment is ${signature.length} characters (at most ${MAX_JWS_SIGNATURE_CHARS})`);
+  for (const [name, segment] of [
+    ['header', header],
+    ['payload', payload],
+    ['signature', signature],
+  ] as const) {
     if (!BASE64URL.test(segment)) return malformed(`${name} segment has a character outside the base64url alphabet`);
     if (!isCanonicalBase64url(segment)) return malformed(`${name} segment is not canonical base64url`);
   }

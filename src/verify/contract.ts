@@ -194,7 +194,10 @@ export interface PlatformModule<N extends string = string, C = any> {
    * JWT proof's claims would become if its signature were valid, or undefined when the claims are
    * not this platform's. Never used to serve a request: nothing here is verified.
    */
-  workloadFromUnverifiedClaims?(claims: Readonly<Record<string, unknown>>, config: C): (Result<WorkloadFields> & { issuer?: string }) | undefined;
+  workloadFromUnverifiedClaims?(
+    claims: Readonly<Record<string, unknown>>,
+    config: C,
+  ): (Result<WorkloadFields> & { issuer?: string }) | undefined;
 }
 
 /** What an adapter sees of a policy rule naming its platform, for the checks made at load. */

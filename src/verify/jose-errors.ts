@@ -47,7 +47,11 @@ export class KeySetFailure extends Error {
 
 /** Token-caused errors a key resolver may raise: about the token's own `kid` or `alg`. */
 function isTokenCausedLookup(e: unknown): boolean {
-  return e instanceof errors.JWKSNoMatchingKey || e instanceof errors.JWKSMultipleMatchingKeys || e instanceof errors.JWSInvalid;
+  return (
+    e instanceof errors.JWKSNoMatchingKey ||
+    e instanceof errors.JWKSMultipleMatchingKeys ||
+    e instanceof errors.JWSInvalid
+  );
 }
 
 /** Wraps a key resolver so that a failure of the key set is told apart from a failure of the token. */
@@ -62,7 +66,8 @@ export function keySetBoundary(getKey: JWTVerifyGetKey): JWTVerifyGetKey {
     }
     // A served RSA key too short to use is the issuer's problem (jose would raise a bare TypeError later).
     const modulus = (key as { algorithm?: { modulusLength?: unknown } }).algorithm?.modulusLength;
-    if (typeof modulus === 'number' && modulus < MIN_RSA_MODULUS_BITS) throw new KeySetFailure(new Error(`served RSA key has ${modulus} bits`));
+    if (typeof modulus === 'number' && modulus < MIN_RSA_MODULUS_BITS)
+      throw new KeySetFailure(new Error(`served RSA key has ${modulus} bits`));
     return key;
   };
 }
@@ -84,17 +89,40 @@ export interface JoseErrorContext {
 export function refusalFromJoseError(e: unknown, c: JoseErrorContext): Refusal {
   if (e instanceof KeySetFailure) {
     const cause = e.failure;
-    const what = cause instanceof errors.JWKSTimeout || cause instanceof UpstreamError ? 'issuer key set unreachable' : 'issuer key set unusable';
+    const what =
+      cause instanceof errors.JWKSTimeout || cause instanceof UpstreamError
+        ? 'issuer key set unreachable'
+        : 'issuer key set unusable';
     return refuse('verifier_unavailable', `${what}: ${e.message}`, { retryAfterSec: VERIFIER_RETRY_AFTER_SEC });
   }
   if (e instanceof errors.JWTExpired) return claimRefusal(e.claim === 'iat' ? 'proof_too_old' : 'proof_expired', e, c);
   if (e instanceof errors.JWTClaimValidationFailed) return claimRefusal(reasonOfClaim(e), e, c);
-  if (e instanceof errors.JOSEAlgNotAllowed) return refuse('proof_alg_not_allowed', 'alg not allowed', { fields: { claim: 'alg', received: String(c.header.alg), expected: c.algorithms.join(' ') } });
-  if (e instanceof errors.JWSSignatureVerificationFailed) return refuse('proof_signature', 'signature does not verify', { fields: { alg: String(c.header.alg), kid: String(c.header.kid) } });
-  if (e instanceof errors.JWKSNoMatchingKey) return refuse('proof_unknown_key', 'no key of the issuer matches the kid and alg', { fields: { kid: String(c.header.kid), alg: String(c.header.alg) } });
-  if (e instanceof errors.JWKSMultipleMatchingKeys) return refuse('proof_unknown_key', 'several keys match; the proof must name one with kid', { fields: { alg: String(c.header.alg) } });
-  if (e instanceof errors.JOSENotSupported) return refuse('proof_header_unsupported', `header uses a feature the bridge does not support: ${e.message}`, { fields: { claim: 'crit', received: JSON.stringify(c.header.crit) ?? 'absent', expected: 'absent' } });
-  if (e instanceof errors.JWSInvalid || e instanceof errors.JWTInvalid || e instanceof errors.JWEInvalid || e instanceof errors.JWEDecryptionFailed) {
+  if (e instanceof errors.JOSEAlgNotAllowed)
+    return refuse('proof_alg_not_allowed', 'alg not allowed', {
+      fields: { claim: 'alg', received: String(c.header.alg), expected: c.algorithms.join(' ') },
+    });
+  if (e instanceof errors.JWSSignatureVerificationFailed)
+    return refuse('proof_signature', 'signature does not verify', {
+      fields: { alg: String(c.header.alg), kid: String(c.header.kid) },
+    });
+  if (e instanceof errors.JWKSNoMatchingKey)
+    return refuse('proof_unknown_key', 'no key of the issuer matches the kid and alg', {
+      fields: { kid: String(c.header.kid), alg: String(c.header.alg) },
+    });
+  if (e instanceof errors.JWKSMultipleMatchingKeys)
+    return refuse('proof_unknown_key', 'several keys match; the proof must name one with kid', {
+      fields: { alg: String(c.header.alg) },
+    });
+  if (e instanceof errors.JOSENotSupported)
+    return refuse('proof_header_unsupported', `header uses a feature the bridge does not support: ${e.message}`, {
+      fields: { claim: 'crit', received: JSON.stringify(c.header.crit) ?? 'absent', expected: 'absent' },
+    });
+  if (
+    e instanceof errors.JWSInvalid ||
+    e instanceof errors.JWTInvalid ||
+    e instanceof errors.JWEInvalid ||
+    e instanceof errors.JWEDecryptionFailed
+  ) {
     return refuse('proof_malformed', `malformed JWT: ${e.message}`);
   }
   if (e instanceof errors.JOSEError) return refuse('proof_malformed', `malformed JWT (${e.code}): ${e.message}`);
@@ -121,7 +149,12 @@ function reasonOfClaim(e: errors.JWTClaimValidationFailed): ReasonCode {
 /** Audit fields name the claim with the received and expected values; none of them is secret. */
 function claimRefusal(reason: ReasonCode, e: errors.JWTClaimValidationFailed, c: JoseErrorContext): Refusal {
   const claim = e.claim;
-  const fields: RefusalFields = { claim, received: received(claim, e.payload, c.header), expected: expected(claim, reason, c), check: e.reason };
+  const fields: RefusalFields = {
+    claim,
+    received: received(claim, e.payload, c.header),
+    expected: expected(claim, reason, c),
+    check: e.reason,
+  };
   return refuse(reason, `claim ${claim} ${e.reason}`, { fields });
 }
 
@@ -143,7 +176,9 @@ function expected(claim: string, reason: ReasonCode, c: JoseErrorContext): strin
     case 'nbf':
       return `at or before ${c.now + c.skewSec}`;
     case 'iat':
-      return reason === 'proof_too_old' ? `at or after ${c.now - (c.maxTokenAgeSec ?? c.maxLifetimeSec) - c.skewSec}` : `at or before ${c.now + c.skewSec}`;
+      return reason === 'proof_too_old'
+        ? `at or after ${c.now - (c.maxTokenAgeSec ?? c.maxLifetimeSec) - c.skewSec}`
+        : `at or before ${c.now + c.skewSec}`;
     default:
       return 'present';
   }

@@ -14,12 +14,29 @@ import {
   type JWTVerifyGetKey,
   type JWTVerifyOptions,
 } from 'jose';
-import { CLOCK_SKEW_SEC, JWKS_CACHE_MAX_AGE_MS, JWKS_COOLDOWN_MS, JWKS_MAX_RESPONSE_BYTES, JWKS_TIMEOUT_MS } from '../constants.ts';
+import {
+  CLOCK_SKEW_SEC,
+  JWKS_CACHE_MAX_AGE_MS,
+  JWKS_COOLDOWN_MS,
+  JWKS_MAX_RESPONSE_BYTES,
+  JWKS_TIMEOUT_MS,
+} from '../constants.ts';
 import type { BoundedFetch } from '../net/bounded-fetch.ts';
 import { checkCompactJws } from './compact-jws.ts';
 import { keySetBoundary, refusalFromJoseError } from './jose-errors.ts';
 import { withProofHint } from './proof-hints.ts';
-import { accept, refuse, type Platform, type ProofInput, type Refusal, type Result, type VerifyContext, type VerifyResult, type WorkloadFields, type WorkloadVerifier } from './contract.ts';
+import {
+  accept,
+  refuse,
+  type Platform,
+  type ProofInput,
+  type Refusal,
+  type Result,
+  type VerifyContext,
+  type VerifyResult,
+  type WorkloadFields,
+  type WorkloadVerifier,
+} from './contract.ts';
 
 export interface JwtProofVerifierOptions {
   platform: Platform;
@@ -82,7 +99,12 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
     },
     async verify(input: ProofInput, ctx: VerifyContext): Promise<VerifyResult> {
       const audience = opts.audience ? opts.audience(ctx) : ctx.audience;
-      const hinted = (r: Refusal) => withProofHint(r, { audience, algorithms, typ: opts.typ, maxLifetimeSec: opts.maxLifetimeSec, maxTokenAgeSec }, issuersArePublic);
+      const hinted = (r: Refusal) =>
+        withProofHint(
+          r,
+          { audience, algorithms, typ: opts.typ, maxLifetimeSec: opts.maxLifetimeSec, maxTokenAgeSec },
+          issuersArePublic,
+        );
       // The strict shape first: one spelling per token, before anything is decoded.
       const shape = checkCompactJws(input.token);
       if (!shape.ok) return shape;
@@ -94,14 +116,25 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
       }
       // Refuse a disallowed alg before touching keys: `none`, HS256-with-the-RSA-key and friends.
       if (typeof header.alg !== 'string' || !algorithms.includes(header.alg)) {
-        return hinted(refuse('proof_alg_not_allowed', `alg ${JSON.stringify(header.alg)} is not in [${algorithms.join(', ')}]`, { fields: { claim: 'alg', received: JSON.stringify(header.alg) ?? 'absent', expected: algorithms.join(' ') } }));
+        return hinted(
+          refuse('proof_alg_not_allowed', `alg ${JSON.stringify(header.alg)} is not in [${algorithms.join(', ')}]`, {
+            fields: { claim: 'alg', received: JSON.stringify(header.alg) ?? 'absent', expected: algorithms.join(' ') },
+          }),
+        );
       }
       // None of these proofs uses a JWS extension; one that must be understood cannot be (RFC 7515 §4.1.11).
       if (header.crit !== undefined) {
-        return hinted(refuse('proof_header_unsupported', 'the header names critical extensions', { fields: { claim: 'crit', received: JSON.stringify(header.crit), expected: 'absent' } }));
+        return hinted(
+          refuse('proof_header_unsupported', 'the header names critical extensions', {
+            fields: { claim: 'crit', received: JSON.stringify(header.crit), expected: 'absent' },
+          }),
+        );
       }
       const iss = peekIssuer(input.token);
-      if (iss === undefined || !issuers.has(iss)) return refuse('proof_untrusted_issuer', `issuer ${JSON.stringify(iss)} is not configured`, { fields: { claim: 'iss', received: JSON.stringify(iss) ?? 'absent' } });
+      if (iss === undefined || !issuers.has(iss))
+        return refuse('proof_untrusted_issuer', `issuer ${JSON.stringify(iss)} is not configured`, {
+          fields: { claim: 'iss', received: JSON.stringify(iss) ?? 'absent' },
+        });
 
       const verifyOptions: JWTVerifyOptions = {
         algorithms,
@@ -117,30 +150,70 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
       try {
         ({ payload } = await jwtVerify(input.token, keySetBoundary(opts.keysFor(iss)), verifyOptions));
       } catch (e) {
-        return hinted(refusalFromJoseError(e, { header, audience, issuers: opts.issuers, algorithms, typ: opts.typ, maxLifetimeSec: opts.maxLifetimeSec, maxTokenAgeSec, now: ctx.now, skewSec: skew }));
+        return hinted(
+          refusalFromJoseError(e, {
+            header,
+            audience,
+            issuers: opts.issuers,
+            algorithms,
+            typ: opts.typ,
+            maxLifetimeSec: opts.maxLifetimeSec,
+            maxTokenAgeSec,
+            now: ctx.now,
+            skewSec: skew,
+          }),
+        );
       }
       // jose accepts an `aud` array that merely contains the audience; a proof for several parties
       // could be replayed here by any of them, so exactly one audience is accepted.
       if (Array.isArray(payload.aud) && payload.aud.length !== 1) {
-        return hinted(refuse('proof_audience_multiple', `aud names ${payload.aud.length} audiences`, { fields: { claim: 'aud', received: JSON.stringify(payload.aud), expected: audience } }));
+        return hinted(
+          refuse('proof_audience_multiple', `aud names ${payload.aud.length} audiences`, {
+            fields: { claim: 'aud', received: JSON.stringify(payload.aud), expected: audience },
+          }),
+        );
       }
       const iat = payload.iat as number;
       const exp = payload.exp as number;
       if (exp - iat > opts.maxLifetimeSec) {
-        return hinted(refuse('proof_too_old', `lifetime exp-iat=${exp - iat}s exceeds ${opts.maxLifetimeSec}s`, { fields: { claim: 'exp', received: `exp-iat=${exp - iat}`, expected: `exp-iat<=${opts.maxLifetimeSec}` } }));
+        return hinted(
+          refuse('proof_too_old', `lifetime exp-iat=${exp - iat}s exceeds ${opts.maxLifetimeSec}s`, {
+            fields: { claim: 'exp', received: `exp-iat=${exp - iat}`, expected: `exp-iat<=${opts.maxLifetimeSec}` },
+          }),
+        );
       }
-      if (iat > ctx.now + skew) return hinted(refuse('proof_not_yet_valid', `iat ${iat} is in the future`, { fields: { claim: 'iat', received: String(iat), expected: `at or before ${ctx.now + skew}` } }));
+      if (iat > ctx.now + skew)
+        return hinted(
+          refuse('proof_not_yet_valid', `iat ${iat} is in the future`, {
+            fields: { claim: 'iat', received: String(iat), expected: `at or before ${ctx.now + skew}` },
+          }),
+        );
 
       const toWorkload = opts.toWorkload(payload, header);
       if (!toWorkload.ok) return toWorkload;
       const mapped = opts.principalsPerIssuer ? accept({ ...toWorkload.value, principalScope: iss }) : toWorkload;
 
       if (opts.singleUse) {
-        if (typeof payload.jti !== 'string' || payload.jti.length === 0) return refuse('proof_claim', 'jti is required');
+        if (typeof payload.jti !== 'string' || payload.jti.length === 0)
+          return refuse('proof_claim', 'jti is required');
         // Spent by the exchange once a rule matched (src/token/exchange.ts), never here: verifying is free of writes.
-        return accept({ platform: opts.platform, proofKind: opts.proofKind, issuer: iss, expiresAt: exp, ...mapped.value, proofId: payload.jti, singleUse: { partition: iss, usableUntil: exp + skew } });
+        return accept({
+          platform: opts.platform,
+          proofKind: opts.proofKind,
+          issuer: iss,
+          expiresAt: exp,
+          ...mapped.value,
+          proofId: payload.jti,
+          singleUse: { partition: iss, usableUntil: exp + skew },
+        });
       }
-      return accept({ platform: opts.platform, proofKind: opts.proofKind, issuer: iss, expiresAt: exp, ...mapped.value });
+      return accept({
+        platform: opts.platform,
+        proofKind: opts.proofKind,
+        issuer: iss,
+        expiresAt: exp,
+        ...mapped.value,
+      });
     },
   };
 }
@@ -149,13 +222,22 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
  * A remote JWKS resolver whose fetches go through the bounded fetch port (timeout, byte cap,
  * scheme policy), with jose's cache and its cooldown-bounded refetch on an unknown `kid`.
  */
-export function remoteJwks(url: string, fetchPort: BoundedFetch, cache?: { cacheMaxAgeMs?: number; cooldownMs?: number }): JWTVerifyGetKey {
+export function remoteJwks(
+  url: string,
+  fetchPort: BoundedFetch,
+  cache?: { cacheMaxAgeMs?: number; cooldownMs?: number },
+): JWTVerifyGetKey {
   return createRemoteJWKSet(new URL(url), {
     timeoutDuration: JWKS_TIMEOUT_MS,
     cooldownDuration: cache?.cooldownMs ?? JWKS_COOLDOWN_MS,
     cacheMaxAge: cache?.cacheMaxAgeMs ?? JWKS_CACHE_MAX_AGE_MS,
     [customFetch]: async (u: string) => {
-      const res = await fetchPort(u, { timeoutMs: JWKS_TIMEOUT_MS, maxBytes: JWKS_MAX_RESPONSE_BYTES, headers: { accept: 'application/json' }, upstream: 'jwks' });
+      const res = await fetchPort(u, {
+        timeoutMs: JWKS_TIMEOUT_MS,
+        maxBytes: JWKS_MAX_RESPONSE_BYTES,
+        headers: { accept: 'application/json' },
+        upstream: 'jwks',
+      });
       return new Response(res.text, { status: res.status, headers: res.headers });
     },
   });

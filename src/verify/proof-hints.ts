@@ -20,7 +20,14 @@ export interface HintContext {
 }
 
 /** Refusals whose hint depends on nothing but the token's own content, judged after the signature verified. */
-const AFTER_SIGNATURE: ReadonlySet<ReasonCode> = new Set(['proof_audience', 'proof_audience_multiple', 'proof_expired', 'proof_not_yet_valid', 'proof_too_old', 'proof_typ_mismatch']);
+const AFTER_SIGNATURE: ReadonlySet<ReasonCode> = new Set([
+  'proof_audience',
+  'proof_audience_multiple',
+  'proof_expired',
+  'proof_not_yet_valid',
+  'proof_too_old',
+  'proof_typ_mismatch',
+]);
 
 export function withProofHint(r: Refusal, c: HintContext, issuersArePublic: boolean): Refusal {
   if (r.publicDetail !== undefined) return r;

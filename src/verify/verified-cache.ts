@@ -7,7 +7,12 @@
  * the process. Single-use proofs (n8n assertions, with their jti) are never cached: each
  * presentation must reach the replay store.
  */
-import { CACHE_ENTRY_OVERHEAD_BYTES, VERIFIED_PROOF_CACHE_MAX_BYTES, VERIFIED_PROOF_CACHE_MAX_ENTRIES, VERIFIED_PROOF_TTL_SEC } from '../constants.ts';
+import {
+  CACHE_ENTRY_OVERHEAD_BYTES,
+  VERIFIED_PROOF_CACHE_MAX_BYTES,
+  VERIFIED_PROOF_CACHE_MAX_ENTRIES,
+  VERIFIED_PROOF_TTL_SEC,
+} from '../constants.ts';
 import { ExpiringCache, type CacheStats } from '../util/expiring-cache.ts';
 import type { VerifiedWorkload } from './contract.ts';
 
@@ -44,7 +49,13 @@ export class VerifiedProofCache {
 
 /** The strings a workload holds, at one byte per character, plus the fixed cost of an entry. */
 function workloadBytes(w: VerifiedWorkload): number {
-  let n = CACHE_ENTRY_OVERHEAD_BYTES + w.platform.length + w.proofKind.length + w.issuer.length + w.principal.length + (w.proofId?.length ?? 0);
+  let n =
+    CACHE_ENTRY_OVERHEAD_BYTES +
+    w.platform.length +
+    w.proofKind.length +
+    w.issuer.length +
+    w.principal.length +
+    (w.proofId?.length ?? 0);
   for (const [k, v] of Object.entries(w.attributes)) n += k.length + String(v).length;
   if (w.auditContext) for (const [k, v] of Object.entries(w.auditContext)) n += k.length + String(v).length;
   return n;

@@ -77,7 +77,12 @@ interface Child {
  * log collector would take them; a pipe to this process would make the bridge wait for the load
  * generator to read it), or none.
  */
-function forkChild(script: string, args: string[], execArgv: string[], stdout: number | 'ignore' = 'ignore'): { child: Child; ready: Promise<unknown> } {
+function forkChild(
+  script: string,
+  args: string[],
+  execArgv: string[],
+  stdout: number | 'ignore' = 'ignore',
+): { child: Child; ready: Promise<unknown> } {
   const proc = fork(new URL(script, import.meta.url), args, { execArgv, stdio: ['ignore', stdout, 'inherit', 'ipc'] });
   let nextId = 1;
   const waiting = new Map<number, (v: unknown) => void>();
@@ -109,7 +114,11 @@ interface BridgeChild extends Child {
   stats: (at?: 'start' | 'end') => Promise<BenchBridgeStats>;
 }
 
-async function startBridge(profile: 'main' | 'cold', extraArgs: string[] = [], execArgv: string[] = []): Promise<BridgeChild> {
+async function startBridge(
+  profile: 'main' | 'cold',
+  extraArgs: string[] = [],
+  execArgv: string[] = [],
+): Promise<BridgeChild> {
   const auditFile = join(tmpdir(), `agent-id-bridge-bench-${profile}-${process.pid}.log`);
   const fd = openSync(auditFile, 'w');
   const { child, ready } = forkChild('./bridge-process.ts', [profile, ...extraArgs], ['--expose-gc', ...execArgv], fd);
@@ -123,7 +132,12 @@ async function startBridge(profile: 'main' | 'cold', extraArgs: string[] = [], e
     for (let i = text.indexOf('{"type":"audit"'); i !== -1; i = text.indexOf('{"type":"audit"', i + 1)) lines++;
     return lines;
   };
-  return { ...child, ...info, auditLines, stats: (at = 'start') => child.request<BenchBridgeStats>({ type: 'stats', at }) };
+  return {
+    ...child,
+    ...info,
+    auditLines,
+    stats: (at = 'start') => child.request<BenchBridgeStats>({ type: 'stats', at }),
+  };
 }
 
 interface FloorChild extends Child {
@@ -163,23 +177,46 @@ interface RoundResult {
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' };
 
 /** One autocannon run: for `seconds`, or for exactly `amount` requests; `nextBody` gives each request its body. */
-async function drive(url: string, nextBody: () => string, limit: { seconds: number } | { amount: number }): Promise<RoundResult> {
+async function drive(
+  url: string,
+  nextBody: () => string,
+  limit: { seconds: number } | { amount: number },
+): Promise<RoundResult> {
   const started = performance.now();
   const result = await autocannon({
     url: `${url}/token`,
     connections: CONNECTIONS,
     ...('amount' in limit ? { amount: limit.amount } : { duration: limit.seconds }),
-    requests: [{ method: 'POST', path: '/token', headers: FORM, setupRequest: (req: Record<string, unknown>) => ({ ...req, body: nextBody() }) }],
+    requests: [
+      {
+        method: 'POST',
+        path: '/token',
+        headers: FORM,
+        setupRequest: (req: Record<string, unknown>) => ({ ...req, body: nextBody() }),
+      },
+    ],
   });
   const seconds = (performance.now() - started) / 1000;
   const ok = result['2xx'];
-  return { requests: ok, seconds, reqPerSec: ok / seconds, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx, errors: result.errors + result.timeouts };
+  return {
+    requests: ok,
+    seconds,
+    reqPerSec: ok / seconds,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  };
 }
 
-const form = (fields: Record<string, string>) => new URLSearchParams({ grant_type: GRANT_TYPE_TOKEN_EXCHANGE, ...fields }).toString();
-const gcpBody = (token: string, extra: Record<string, string> = {}) => form({ subject_token: token, subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph, ...extra });
-const jwtBody = (token: string) => form({ subject_token: token, subject_token_type: TOKEN_TYPE.jwt, resource: SANDBOX.graph });
-const awsBody = (token: string) => form({ subject_token: token, subject_token_type: TOKEN_TYPE.aws4Request, resource: SANDBOX.graph });
+const form = (fields: Record<string, string>) =>
+  new URLSearchParams({ grant_type: GRANT_TYPE_TOKEN_EXCHANGE, ...fields }).toString();
+const gcpBody = (token: string, extra: Record<string, string> = {}) =>
+  form({ subject_token: token, subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph, ...extra });
+const jwtBody = (token: string) =>
+  form({ subject_token: token, subject_token_type: TOKEN_TYPE.jwt, resource: SANDBOX.graph });
+const awsBody = (token: string) =>
+  form({ subject_token: token, subject_token_type: TOKEN_TYPE.aws4Request, resource: SANDBOX.graph });
 
 /** A cycling body source over a list. */
 function cycle(bodies: readonly string[]): () => string {
@@ -194,10 +231,15 @@ const runStarted = performance.now();
 /** Whether any of these scenarios runs (--only). */
 const wanted = (...ids: string[]) => flags.only === undefined || ids.some((id) => flags.only!.split(',').includes(id));
 mkdirSync(OUT_DIR, { recursive: true });
-console.log(`agent-id-bridge bench: node ${process.version}, ${cpus().length} CPUs (${availableParallelism()} usable), ${ROUNDS} rounds, ${DURATION_SEC} s per timed run, ${CONNECTIONS} connections`);
+console.log(
+  `agent-id-bridge bench: node ${process.version}, ${cpus().length} CPUs (${availableParallelism()} usable), ${ROUNDS} rounds, ${DURATION_SEC} s per timed run, ${CONNECTIONS} connections`,
+);
 
 const profileArgs = flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${OUT_DIR}`] : [];
-const [bridge, cold] = await Promise.all([startBridge('main', [], profileArgs), startBridge('cold', [String(COLD_AGENTS)])]);
+const [bridge, cold] = await Promise.all([
+  startBridge('main', [], profileArgs),
+  startBridge('cold', [String(COLD_AGENTS)]),
+]);
 
 async function post(url: string, body: string): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`${url}/token`, { method: 'POST', headers: FORM, body });
@@ -209,11 +251,18 @@ async function mustServe(url: string, body: string, what: string): Promise<Recor
   return json;
 }
 
-console.log(`minting proofs (not measured): ${GCP_POOL} GCP ID tokens, ${N8N_PER_ROUND * ROUNDS + N8N_PER_ROUND / 4} n8n assertions…`);
+console.log(
+  `minting proofs (not measured): ${GCP_POOL} GCP ID tokens, ${N8N_PER_ROUND * ROUNDS + N8N_PER_ROUND / 4} n8n assertions…`,
+);
 const [gcpPool, [warmGcp], [coldGcp]] = await Promise.all([
   bridge.request<string[]>({ type: 'mint-gcp', count: wanted('fresh-gcp', 'floor-rs256') ? GCP_POOL : 1 }),
   bridge.request<string[]>({ type: 'mint-gcp', count: 1 }),
-  cold.request<string[]>({ type: 'mint-gcp', count: 1, sub: COLD_SERVICE_ACCOUNT.sub, email: COLD_SERVICE_ACCOUNT.email }),
+  cold.request<string[]>({
+    type: 'mint-gcp',
+    count: 1,
+    sub: COLD_SERVICE_ACCOUNT.sub,
+    email: COLD_SERVICE_ACCOUNT.email,
+  }),
 ]);
 
 const n8n = bridge.manifest.n8n as { privateJwk: JWK & { kid: string }; audience: string };
@@ -236,7 +285,10 @@ async function mintN8n(count: number): Promise<string[]> {
   return out;
 }
 const n8nCount = wanted('fresh-n8n', 'floor-es256') ? N8N_PER_ROUND : 1;
-const n8nRounds = [await mintN8n(Math.ceil(n8nCount / 4)), ...(await Promise.all(Array.from({ length: ROUNDS }, () => mintN8n(n8nCount))))];
+const n8nRounds = [
+  await mintN8n(Math.ceil(n8nCount / 4)),
+  ...(await Promise.all(Array.from({ length: ROUNDS }, () => mintN8n(n8nCount)))),
+];
 
 const aws = bridge.manifest.aws as { region: string; stsHost: string };
 const AWS_CREDENTIALS = [DEFAULT_CREDENTIALS.sandbox, DEFAULT_CREDENTIALS.pathRole, DEFAULT_CREDENTIALS.user];
@@ -247,14 +299,23 @@ const AWS_CREDENTIALS = [DEFAULT_CREDENTIALS.sandbox, DEFAULT_CREDENTIALS.pathRo
  * request is still inside the window when it is sent.
  */
 const awsBase = Date.now();
-const signAws = (offsetSec: number, credential: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } = DEFAULT_CREDENTIALS.sandbox) =>
-  signGetCallerIdentityProof({ credentials: credential, audience: bridge.url, stsHost: aws.stsHost, signingDate: new Date(awsBase - offsetSec * 1000) });
+const signAws = (
+  offsetSec: number,
+  credential: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } = DEFAULT_CREDENTIALS.sandbox,
+) =>
+  signGetCallerIdentityProof({
+    credentials: credential,
+    audience: bridge.url,
+    stsHost: aws.stsHost,
+    signingDate: new Date(awsBase - offsetSec * 1000),
+  });
 const AWS_SLICE_SEC = Math.floor((AWS_SIGNING_WINDOW_SEC - 2) / (ROUNDS + 1));
 /** `slice` 0 is the warm-up's (the oldest seconds), 1..ROUNDS the rounds', the last one the newest. */
 async function awsFreshBodies(slice: number): Promise<string[]> {
   const newestOffset = 2 + (ROUNDS - slice) * AWS_SLICE_SEC;
   const out: string[] = [];
-  for (let s = 0; s < AWS_SLICE_SEC; s++) for (const c of AWS_CREDENTIALS) out.push(awsBody(await signAws(newestOffset + s, c)));
+  for (let s = 0; s < AWS_SLICE_SEC; s++)
+    for (const c of AWS_CREDENTIALS) out.push(awsBody(await signAws(newestOffset + s, c)));
   return out;
 }
 const awsCachedBody = awsBody(await signAws(1));
@@ -291,17 +352,52 @@ const timed = { seconds: DURATION_SEC };
 const gcpFresh = cycle(gcpPool.map((t) => gcpBody(t)));
 const coldBodies = (round: number) => {
   const first = (round + 1) * COLD_PER_ROUND;
-  const bodies = Array.from({ length: COLD_PER_ROUND }, (_, i) => gcpBody(coldGcp!, { audience: coldAgentId(first + i) }));
+  const bodies = Array.from({ length: COLD_PER_ROUND }, (_, i) =>
+    gcpBody(coldGcp!, { audience: coldAgentId(first + i) }),
+  );
   return { next: cycle(bodies), limit: { amount: round < 0 ? Math.min(bodies.length, 100) : bodies.length } };
 };
 
 const ALL_SCENARIOS: Scenario[] = [
-  { id: 'floor-bare', title: 'floor: bare Hono form POST, same-size JSON', target: 'bare', load: async () => ({ next: () => warmBody, limit: timed }) },
-  { id: 'warm-gcp', title: 'GCP exchange, warm (same ID token again)', target: 'bridge', floor: 'bare', load: async () => ({ next: () => warmBody, limit: timed }) },
-  { id: 'aws-cached', title: 'AWS kind 1 re-presented (verified-proof cache)', target: 'bridge', floor: 'bare', load: async () => ({ next: () => awsCachedBody, limit: timed }) },
-  { id: 'floor-rs256', title: 'floor: + one RS256 jose verify', target: 'rs256', load: async () => ({ next: gcpFresh, limit: timed }) },
-  { id: 'fresh-gcp', title: 'GCP exchange, fresh ID token per request', target: 'bridge', floor: 'rs256', load: async () => ({ next: gcpFresh, limit: timed }) },
-  { id: 'floor-es256', title: 'floor: + one ES256 jose verify', target: 'es256', load: async (r) => ({ next: cycle(n8nRounds[r + 1]!.map(jwtBody)), limit: timed }) },
+  {
+    id: 'floor-bare',
+    title: 'floor: bare Hono form POST, same-size JSON',
+    target: 'bare',
+    load: async () => ({ next: () => warmBody, limit: timed }),
+  },
+  {
+    id: 'warm-gcp',
+    title: 'GCP exchange, warm (same ID token again)',
+    target: 'bridge',
+    floor: 'bare',
+    load: async () => ({ next: () => warmBody, limit: timed }),
+  },
+  {
+    id: 'aws-cached',
+    title: 'AWS kind 1 re-presented (verified-proof cache)',
+    target: 'bridge',
+    floor: 'bare',
+    load: async () => ({ next: () => awsCachedBody, limit: timed }),
+  },
+  {
+    id: 'floor-rs256',
+    title: 'floor: + one RS256 jose verify',
+    target: 'rs256',
+    load: async () => ({ next: gcpFresh, limit: timed }),
+  },
+  {
+    id: 'fresh-gcp',
+    title: 'GCP exchange, fresh ID token per request',
+    target: 'bridge',
+    floor: 'rs256',
+    load: async () => ({ next: gcpFresh, limit: timed }),
+  },
+  {
+    id: 'floor-es256',
+    title: 'floor: + one ES256 jose verify',
+    target: 'es256',
+    load: async (r) => ({ next: cycle(n8nRounds[r + 1]!.map(jwtBody)), limit: timed }),
+  },
   {
     id: 'fresh-n8n',
     title: 'n8n exchange, fresh assertion per request (ES256 + jti)',
@@ -322,7 +418,13 @@ const ALL_SCENARIOS: Scenario[] = [
       return { next: cycle(bodies), limit: { amount: bodies.length } };
     },
   },
-  { id: 'cold', title: 'cold exchange (new agent: Entra emulator legs 1 and 2)', target: 'cold', floor: 'bare', load: async (r) => coldBodies(r) },
+  {
+    id: 'cold',
+    title: 'cold exchange (new agent: Entra emulator legs 1 and 2)',
+    target: 'cold',
+    floor: 'bare',
+    load: async (r) => coldBodies(r),
+  },
 ];
 
 const only = flags.only?.split(',');
@@ -337,16 +439,23 @@ interface ScenarioRecord {
   rssAfterMiB?: number;
 }
 
-const records = new Map<string, ScenarioRecord>(SCENARIOS.map((s) => [s.id, { scenario: s, rounds: [], entraCalls: 0, stsCalls: 0 }]));
+const records = new Map<string, ScenarioRecord>(
+  SCENARIOS.map((s) => [s.id, { scenario: s, rounds: [], entraCalls: 0, stsCalls: 0 }]),
+);
 const urlOf = (t: Target) => (t === 'bridge' ? bridge.url : t === 'cold' ? cold.url : floors[t].url);
 const bridgeOf = (t: Target) => (t === 'bridge' ? bridge : t === 'cold' ? cold : undefined);
-const statsOf = (t: Target, at: 'start' | 'end'): Promise<ServerStats> => (t === 'bridge' ? bridge.stats(at) : t === 'cold' ? cold.stats(at) : floors[t].stats());
+const statsOf = (t: Target, at: 'start' | 'end'): Promise<ServerStats> =>
+  t === 'bridge' ? bridge.stats(at) : t === 'cold' ? cold.stats(at) : floors[t].stats();
 
 // Warm-up: every server's code paths compiled before anything is recorded.
 process.stdout.write('warm-up');
 for (const s of SCENARIOS) {
   const { next, limit } = await s.load(-1);
-  await drive(urlOf(s.target), next, 'amount' in limit ? { amount: Math.min(limit.amount, 500) } : { seconds: WARMUP_SEC });
+  await drive(
+    urlOf(s.target),
+    next,
+    'amount' in limit ? { amount: Math.min(limit.amount, 500) } : { seconds: WARMUP_SEC },
+  );
   process.stdout.write('.');
 }
 process.stdout.write('\n');
@@ -369,7 +478,9 @@ for (let round = 0; round < ROUNDS; round++) {
     }
     rec.rounds.push(r);
     const bad = r.non2xx + r.errors > 0 ? `  (${r.non2xx} non-2xx, ${r.errors} errors)` : '';
-    console.log(`  round ${round + 1} ${s.id.padEnd(12)} ${r.reqPerSec.toFixed(0).padStart(7)} req/s  p50 ${String(r.p50).padStart(3)} ms  p99 ${String(r.p99).padStart(3)} ms  ${r.cpuMicrosPerRequest.toFixed(0).padStart(5)} µs CPU/req  ${r.requests} served in ${r.seconds.toFixed(1)} s${bad}`);
+    console.log(
+      `  round ${round + 1} ${s.id.padEnd(12)} ${r.reqPerSec.toFixed(0).padStart(7)} req/s  p50 ${String(r.p50).padStart(3)} ms  p99 ${String(r.p99).padStart(3)} ms  ${r.cpuMicrosPerRequest.toFixed(0).padStart(5)} µs CPU/req  ${r.requests} served in ${r.seconds.toFixed(1)} s${bad}`,
+    );
   }
 }
 const rssMain1 = await bridge.stats();
@@ -377,9 +488,21 @@ const rssMain1 = await bridge.stats();
 const coldAfter = await cold.stats();
 
 // Memory: the agent-token service holding MEMORY_ENTRIES distinct (agent, resource) tokens of the emulator's size.
-console.log(`memory: ${MEMORY_ENTRIES} distinct cached (agent, resource) tokens of ${String(servedBody.access_token).length} characters…`);
-const memoryProc = fork(new URL('./memory-process.ts', import.meta.url), [String(MEMORY_ENTRIES), String(String(servedBody.access_token).length)], { execArgv: ['--expose-gc'] });
-const memoryFigure = await new Promise<{ entries: number; rssBeforeMiB: number; rssAfterMiB: number; heapBeforeMiB: number; heapAfterMiB: number }>((r) => memoryProc.once('message', (m) => r(m as never)));
+console.log(
+  `memory: ${MEMORY_ENTRIES} distinct cached (agent, resource) tokens of ${String(servedBody.access_token).length} characters…`,
+);
+const memoryProc = fork(
+  new URL('./memory-process.ts', import.meta.url),
+  [String(MEMORY_ENTRIES), String(String(servedBody.access_token).length)],
+  { execArgv: ['--expose-gc'] },
+);
+const memoryFigure = await new Promise<{
+  entries: number;
+  rssBeforeMiB: number;
+  rssAfterMiB: number;
+  heapBeforeMiB: number;
+  heapAfterMiB: number;
+}>((r) => memoryProc.once('message', (m) => r(m as never)));
 
 await Promise.all([stop(bridge), stop(cold), ...Object.values(floors).map(stop)]);
 const auditMain = bridge.auditLines();
@@ -426,7 +549,13 @@ const rows: Row[] = SCENARIOS.map((s) => {
     served,
     refused: rec.rounds.reduce((n, r) => n + r.non2xx + r.errors, 0),
   };
-  if (s.target === 'bridge' || s.target === 'cold') Object.assign(row, { entraPerRequest: rec.entraCalls / served, stsPerRequest: rec.stsCalls / served, rssBeforeMiB: rec.rssBeforeMiB, rssAfterMiB: rec.rssAfterMiB });
+  if (s.target === 'bridge' || s.target === 'cold')
+    Object.assign(row, {
+      entraPerRequest: rec.entraCalls / served,
+      stsPerRequest: rec.stsCalls / served,
+      rssBeforeMiB: rec.rssBeforeMiB,
+      rssAfterMiB: rec.rssAfterMiB,
+    });
   return row;
 });
 const rowOf = (id: string) => rows.find((r) => r.id === id);
@@ -434,7 +563,12 @@ for (const row of rows) {
   const floorId = SCENARIOS.find((s) => s.id === row.id)!.floor;
   const f = floorId === undefined ? undefined : rowOf(`floor-${floorId}`);
   if (f === undefined) continue;
-  Object.assign(row, { floor: floorId, ratio: row.reqPerSec / f.reqPerSec, p99Ratio: row.p99Ms / Math.max(1, f.p99Ms), cpuRatio: f.cpuMicrosPerRequest / row.cpuMicrosPerRequest });
+  Object.assign(row, {
+    floor: floorId,
+    ratio: row.reqPerSec / f.reqPerSec,
+    p99Ratio: row.p99Ms / Math.max(1, f.p99Ms),
+    cpuRatio: f.cpuMicrosPerRequest / row.cpuMicrosPerRequest,
+  });
 }
 
 const memory = {
@@ -443,10 +577,17 @@ const memory = {
   rssAfterMiB: memoryFigure.rssAfterMiB,
   rssGrowthMiB: memoryFigure.rssAfterMiB - memoryFigure.rssBeforeMiB,
   heapGrowthMiB: memoryFigure.heapAfterMiB - memoryFigure.heapBeforeMiB,
-  coldProcess: { rssBeforeMiB: memBefore.rssMiB, rssAfterMiB: coldAfter.rssMiB, heapGrowthMiB: coldAfter.heapMiB - memBefore.heapMiB, agentsServed: COLD_AGENTS },
+  coldProcess: {
+    rssBeforeMiB: memBefore.rssMiB,
+    rssAfterMiB: coldAfter.rssMiB,
+    heapGrowthMiB: coldAfter.heapMiB - memBefore.heapMiB,
+    agentsServed: COLD_AGENTS,
+  },
 };
 
-const servedByMain = rows.filter((r) => SCENARIOS.find((s) => s.id === r.id)!.target === 'bridge').reduce((n, r) => n + r.served, 0);
+const servedByMain = rows
+  .filter((r) => SCENARIOS.find((s) => s.id === r.id)!.target === 'bridge')
+  .reduce((n, r) => n + r.served, 0);
 const warm = rowOf('warm-gcp');
 const freshGcp = rowOf('fresh-gcp');
 const freshN8n = rowOf('fresh-n8n');
@@ -455,38 +596,65 @@ const targets = [
     ? [
         { target: 'warm exchange >= 0.8x bare Hono throughput', value: warm.ratio, met: warm.ratio >= 0.8 },
         { target: 'warm exchange p99 <= 1.5x bare Hono p99', value: warm.p99Ratio!, met: warm.p99Ratio! <= 1.5 },
-        { target: 'warm exchange CPU per request <= 1.25x bare Hono (the CPU form of 0.8x)', value: 1 / warm.cpuRatio!, met: warm.cpuRatio! >= 0.8 },
+        {
+          target: 'warm exchange CPU per request <= 1.25x bare Hono (the CPU form of 0.8x)',
+          value: 1 / warm.cpuRatio!,
+          met: warm.cpuRatio! >= 0.8,
+        },
       ]
     : []),
-  ...(freshGcp?.ratio !== undefined ? [{ target: 'fresh GCP >= 0.8x RS256 floor', value: freshGcp.ratio, met: freshGcp.ratio >= 0.8 }] : []),
-  ...(freshN8n?.ratio !== undefined ? [{ target: 'fresh n8n >= 0.8x ES256 floor', value: freshN8n.ratio, met: freshN8n.ratio >= 0.8 }] : []),
-  ...(warm?.entraPerRequest !== undefined ? [{ target: 'Entra calls per warm request = 0', value: warm.entraPerRequest, met: warm.entraPerRequest === 0 }] : []),
-  { target: 'every request the main bridge served has its audit line (none dropped)', value: auditMain, met: auditMain >= servedByMain },
-  { target: `RSS growth <= 64 MiB with ${memory.entries} cached (agent, resource) entries`, value: memory.rssGrowthMiB, met: memory.rssGrowthMiB <= 64 },
+  ...(freshGcp?.ratio !== undefined
+    ? [{ target: 'fresh GCP >= 0.8x RS256 floor', value: freshGcp.ratio, met: freshGcp.ratio >= 0.8 }]
+    : []),
+  ...(freshN8n?.ratio !== undefined
+    ? [{ target: 'fresh n8n >= 0.8x ES256 floor', value: freshN8n.ratio, met: freshN8n.ratio >= 0.8 }]
+    : []),
+  ...(warm?.entraPerRequest !== undefined
+    ? [{ target: 'Entra calls per warm request = 0', value: warm.entraPerRequest, met: warm.entraPerRequest === 0 }]
+    : []),
+  {
+    target: 'every request the main bridge served has its audit line (none dropped)',
+    value: auditMain,
+    met: auditMain >= servedByMain,
+  },
+  {
+    target: `RSS growth <= 64 MiB with ${memory.entries} cached (agent, resource) entries`,
+    value: memory.rssGrowthMiB,
+    met: memory.rssGrowthMiB <= 64,
+  },
 ];
 
 const fmtN = (n: number | undefined, digits = 2) => (n === undefined ? '' : n.toFixed(digits));
 const table = [
   '| scenario | req/s | p50 ms | p99 ms | CPU µs/req | floor | × floor req/s | × floor p99 | floor CPU ÷ CPU | Entra calls/req | STS calls/req | RSS before → after MiB |',
   '|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|',
-  ...rows.map((r) =>
-    [
-      `${r.title}${r.refused ? ` (${r.refused} refused)` : ''}`,
-      r.reqPerSec.toFixed(0),
-      String(r.p50Ms),
-      String(r.p99Ms),
-      r.cpuMicrosPerRequest.toFixed(0),
-      r.floor ?? '',
-      fmtN(r.ratio),
-      fmtN(r.p99Ratio),
-      fmtN(r.cpuRatio),
-      fmtN(r.entraPerRequest, 3),
-      fmtN(r.stsPerRequest, 3),
-      r.rssBeforeMiB === undefined ? '' : `${r.rssBeforeMiB.toFixed(0)} → ${r.rssAfterMiB!.toFixed(0)}`,
-    ].join(' | '),
-  ).map((l) => `| ${l} |`),
+  ...rows
+    .map((r) =>
+      [
+        `${r.title}${r.refused ? ` (${r.refused} refused)` : ''}`,
+        r.reqPerSec.toFixed(0),
+        String(r.p50Ms),
+        String(r.p99Ms),
+        r.cpuMicrosPerRequest.toFixed(0),
+        r.floor ?? '',
+        fmtN(r.ratio),
+        fmtN(r.p99Ratio),
+        fmtN(r.cpuRatio),
+        fmtN(r.entraPerRequest, 3),
+        fmtN(r.stsPerRequest, 3),
+        r.rssBeforeMiB === undefined ? '' : `${r.rssBeforeMiB.toFixed(0)} → ${r.rssAfterMiB!.toFixed(0)}`,
+      ].join(' | '),
+    )
+    .map((l) => `| ${l} |`),
 ];
-const targetLines = ['| target | value | met |', '|---|---:|---|', ...targets.map((t) => `| ${t.target} | ${typeof t.value === 'number' && !Number.isInteger(t.value) ? t.value.toFixed(2) : t.value} | ${t.met ? 'yes' : '**no**'} |`)];
+const targetLines = [
+  '| target | value | met |',
+  '|---|---:|---|',
+  ...targets.map(
+    (t) =>
+      `| ${t.target} | ${typeof t.value === 'number' && !Number.isInteger(t.value) ? t.value.toFixed(2) : t.value} | ${t.met ? 'yes' : '**no**'} |`,
+  ),
+];
 const seconds = (performance.now() - runStarted) / 1000;
 const environment = `node ${process.version}, ${cpus()[0]?.model ?? 'unknown CPU'} × ${cpus().length}, ${ROUNDS} rounds, ${DURATION_SEC} s timed runs, ${CONNECTIONS} connections, ${seconds.toFixed(0)} s in all`;
 const markdown = [
@@ -503,7 +671,14 @@ const markdown = [
 ].join('\n');
 
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-writeFileSync(join(OUT_DIR, `bench-${stamp}.json`), JSON.stringify({ environment, rows, memory, targets, rounds: Object.fromEntries([...records].map(([id, r]) => [id, r.rounds])) }, null, 2));
+writeFileSync(
+  join(OUT_DIR, `bench-${stamp}.json`),
+  JSON.stringify(
+    { environment, rows, memory, targets, rounds: Object.fromEntries([...records].map(([id, r]) => [id, r.rounds])) },
+    null,
+    2,
+  ),
+);
 writeFileSync(join(OUT_DIR, `bench-${stamp}.md`), markdown);
 console.log(`\n${markdown}`);
 console.log(`written: ${join(OUT_DIR, `bench-${stamp}.json`)} and .md`);

@@ -24,7 +24,6 @@ type BenchBridgeRequest =
   | { id: number; type: 'stats'; at: 'start' | 'end' }
   | { id: number; type: 'mint-gcp'; count: number; sub?: string; email?: string };
 
-
 const [profile = 'main', countArg = '0'] = process.argv.slice(2);
 const extraAgents = profile === 'cold' ? Number(countArg) : 0;
 
@@ -34,7 +33,9 @@ const extraAgents = profile === 'cold' ? Number(countArg) : 0;
  */
 function withAllStsCredentials(policy: SandboxPolicy): SandboxPolicy {
   const awsRule = policy.rules.find((r) => r.platform === 'aws')!;
-  const others = [`arn:aws:iam::${SANDBOX_ACCOUNT}:role/reporting`, DEFAULT_CREDENTIALS.user.arn].map((principal, i) => ({ ...awsRule, name: `bench-aws-${i}`, principal, attributes: { account: SANDBOX_ACCOUNT } }));
+  const others = [`arn:aws:iam::${SANDBOX_ACCOUNT}:role/reporting`, DEFAULT_CREDENTIALS.user.arn].map(
+    (principal, i) => ({ ...awsRule, name: `bench-aws-${i}`, principal, attributes: { account: SANDBOX_ACCOUNT } }),
+  );
   return { ...policy, rules: [...policy.rules, ...others] };
 }
 
@@ -42,8 +43,19 @@ function withColdAgents(policy: SandboxPolicy): SandboxPolicy {
   const tenant = policy.tenants[0] as { blueprints: { agents: { id: string; name: string }[] }[] };
   const blueprint = tenant.blueprints[0]!;
   const agents = Array.from({ length: extraAgents }, (_, i) => ({ id: coldAgentId(i), name: `bench-agent-${i}` }));
-  const rules = agents.map((a) => ({ name: `bench-cold-${a.name}`, platform: 'gcp', principal: COLD_SERVICE_ACCOUNT.sub, agent: a.id, resources: [SANDBOX.graph, SANDBOX.api], modes: ['autonomous'] }));
-  return { ...policy, tenants: [{ ...policy.tenants[0], blueprints: [{ ...blueprint, agents: [...blueprint.agents, ...agents] }] }], rules: [...policy.rules, ...rules] };
+  const rules = agents.map((a) => ({
+    name: `bench-cold-${a.name}`,
+    platform: 'gcp',
+    principal: COLD_SERVICE_ACCOUNT.sub,
+    agent: a.id,
+    resources: [SANDBOX.graph, SANDBOX.api],
+    modes: ['autonomous'],
+  }));
+  return {
+    ...policy,
+    tenants: [{ ...policy.tenants[0], blueprints: [{ ...blueprint, agents: [...blueprint.agents, ...agents] }] }],
+    rules: [...policy.rules, ...rules],
+  };
 }
 
 function tenantWithColdAgents(t: EmulatedTenant): EmulatedTenant {
@@ -97,7 +109,13 @@ process.on('message', (raw) => {
         const tokens: string[] = [];
         // In batches: WebCrypto signs on the thread pool, so a few at a time use both cores.
         for (let i = 0; i < msg.count; i += 64) {
-          const batch = Array.from({ length: Math.min(64, msg.count - i) }, (_, j) => sb.gcp.emulator.mintIdToken({ audience: sb.url, format: 'full', claims: { ...claims, nonce: `bench-${i + j}` } }));
+          const batch = Array.from({ length: Math.min(64, msg.count - i) }, (_, j) =>
+            sb.gcp.emulator.mintIdToken({
+              audience: sb.url,
+              format: 'full',
+              claims: { ...claims, nonce: `bench-${i + j}` },
+            }),
+          );
           tokens.push(...(await Promise.all(batch)));
         }
         return process.send!({ id: msg.id, value: tokens });

@@ -21,7 +21,13 @@ const now = () => Math.floor(Date.now() / 1000);
  * A token of the emulator's size with content of its own (random base64url, as a JWT's is): a
  * padded string would share its filler with every other token and make the cache look free.
  */
-const token = (): EntraToken => ({ accessToken: randomBytes(Math.ceil((tokenChars * 3) / 4)).toString('base64url').slice(0, tokenChars), expiresAt: now() + 3600, correlationId: crypto.randomUUID() });
+const token = (): EntraToken => ({
+  accessToken: randomBytes(Math.ceil((tokenChars * 3) / 4))
+    .toString('base64url')
+    .slice(0, tokenChars),
+  expiresAt: now() + 3600,
+  correlationId: crypto.randomUUID(),
+});
 const transport = {
   name: 'stub',
   blueprintExchangeToken: async () => token(),
@@ -51,7 +57,15 @@ async function fill(service: AgentTokenService): Promise<number> {
   for (let i = 0; i < agents; i++) {
     for (const resource of RESOURCES) {
       if (cached >= entries) break;
-      await service.acquire({ tenantId: 't', blueprintId: 'b', ficSubject: 's', agentId: agentId(i), mode: 'autonomous', scopes: [`${resource}/.default`], correlationId: crypto.randomUUID() });
+      await service.acquire({
+        tenantId: 't',
+        blueprintId: 'b',
+        ficSubject: 's',
+        agentId: agentId(i),
+        mode: 'autonomous',
+        scopes: [`${resource}/.default`],
+        correlationId: crypto.randomUUID(),
+      });
       cached++;
     }
   }
@@ -67,7 +81,22 @@ const cached = await fill(service);
 const after = measure();
 // The service is used after the measurement, so it is alive during it (V8 may collect an unused one),
 // and that use must be a cache hit.
-const again = await service.acquire({ tenantId: 't', blueprintId: 'b', ficSubject: 's', agentId: agentId(0), mode: 'autonomous', scopes: [`${RESOURCES[0]}/.default`], correlationId: 'c' });
+const again = await service.acquire({
+  tenantId: 't',
+  blueprintId: 'b',
+  ficSubject: 's',
+  agentId: agentId(0),
+  mode: 'autonomous',
+  scopes: [`${RESOURCES[0]}/.default`],
+  correlationId: 'c',
+});
 if (!again.fromCache) throw new Error('the first entry was not cached');
-process.send!({ entries: cached, agents, rssBeforeMiB: before.rss, rssAfterMiB: after.rss, heapBeforeMiB: before.heap, heapAfterMiB: after.heap });
+process.send!({
+  entries: cached,
+  agents,
+  rssBeforeMiB: before.rss,
+  rssAfterMiB: after.rss,
+  heapBeforeMiB: before.heap,
+  heapAfterMiB: after.heap,
+});
 process.exit(0);

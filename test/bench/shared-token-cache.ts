@@ -18,16 +18,31 @@ let own: OwnRedis | undefined;
 const redisUrl = process.env.TEST_REDIS_URL ?? (own = await ownRedis()).url;
 
 async function measure(replicas: number, shared: boolean): Promise<{ leg1: number; leg2: number }> {
-  const sb = await startSandbox({ port: 0, replicas, redisUrl, audit: () => {}, overrides: { BRIDGE_SHARED_TOKEN_CACHE: shared ? 'on' : 'off' } });
+  const sb = await startSandbox({
+    port: 0,
+    replicas,
+    redisUrl,
+    audit: () => {},
+    overrides: { BRIDGE_SHARED_TOKEN_CACHE: shared ? 'on' : 'off' },
+  });
   try {
     const proof = await sb.gcp.emulator.mintIdToken({ audience: sb.url, format: 'full' });
     sb.entra.resetCalls();
     const answers = await Promise.all(
-      Array.from({ length: BURST }, (_, i) => postToken(sb.replicas[i % replicas]!, { subject_token: proof, subject_token_type: TOKEN_TYPE.jwt, resource: SANDBOX.graph })),
+      Array.from({ length: BURST }, (_, i) =>
+        postToken(sb.replicas[i % replicas]!, {
+          subject_token: proof,
+          subject_token_type: TOKEN_TYPE.jwt,
+          resource: SANDBOX.graph,
+        }),
+      ),
     );
     const failed = answers.filter((a) => a.status !== 200);
     if (failed.length > 0) throw new Error(`${failed.length} exchanges failed: ${JSON.stringify(failed[0]!.body)}`);
-    return { leg1: sb.entra.calls.filter((c) => c.leg === 'leg1').length, leg2: sb.entra.calls.filter((c) => c.leg === 'leg2').length };
+    return {
+      leg1: sb.entra.calls.filter((c) => c.leg === 'leg1').length,
+      leg2: sb.entra.calls.filter((c) => c.leg === 'leg2').length,
+    };
   } finally {
     await sb.close();
   }
@@ -39,7 +54,9 @@ try {
   for (const n of REPLICAS) {
     const off = await measure(n, false);
     const on = await measure(n, true);
-    console.log(`${String(n).padStart(8)} | ${`${off.leg1} / ${off.leg2}`.padStart(31)} | ${`${on.leg1} / ${on.leg2}`.padStart(30)}`);
+    console.log(
+      `${String(n).padStart(8)} | ${`${off.leg1} / ${off.leg2}`.padStart(31)} | ${`${on.leg1} / ${on.leg2}`.padStart(30)}`,
+    );
   }
 } finally {
   await own?.stop();

@@ -20,10 +20,12 @@ export interface BenchBridgeStats extends ServerStats {
 }
 
 /** The second GCP service account of the `cold` profile: only it may act as the extra agents. */
-export const COLD_SERVICE_ACCOUNT = { sub: '208234567890123456789', email: 'bench-cold@agent-id-bridge-demo.iam.gserviceaccount.com' } as const;
+export const COLD_SERVICE_ACCOUNT = {
+  sub: '208234567890123456789',
+  email: 'bench-cold@agent-id-bridge-demo.iam.gserviceaccount.com',
+} as const;
 
 /** The i-th extra agent of the `cold` profile. */
 export function coldAgentId(i: number): string {
   return `a9e0b000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
 }
-

@@ -39,17 +39,37 @@ describe('issue 9 item 6: the release build', () => {
     writeFileSync(join(buildDir, 'policy.yaml'), MINIMAL_POLICY);
     bridge = await startBridgeChild(
       ['--enable-source-maps', 'agent-id-bridge.mjs'],
-      { BRIDGE_ISSUER: 'https://bridge.example.com', BRIDGE_SIGNING_KEY_FILE: keyFile, BRIDGE_POLICY_FILE: join(buildDir, 'policy.yaml'), BRIDGE_HOST: '127.0.0.1', NODE_ENV: 'production' },
+      {
+        BRIDGE_ISSUER: 'https://bridge.example.com',
+        BRIDGE_SIGNING_KEY_FILE: keyFile,
+        BRIDGE_POLICY_FILE: join(buildDir, 'policy.yaml'),
+        BRIDGE_HOST: '127.0.0.1',
+        NODE_ENV: 'production',
+      },
       { cwd: appDir, startTimeoutMs: 30_000 },
     );
-    const discovery = (await (await fetch(`${bridge.url}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
-    expect(discovery).toMatchObject({ issuer: 'https://bridge.example.com', jwks_uri: 'https://bridge.example.com/.well-known/jwks.json' });
-    const jwks = (await (await fetch(`${bridge.url}/.well-known/jwks.json`)).json()) as { keys: Record<string, unknown>[] };
+    const discovery = (await (await fetch(`${bridge.url}/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(discovery).toMatchObject({
+      issuer: 'https://bridge.example.com',
+      jwks_uri: 'https://bridge.example.com/.well-known/jwks.json',
+    });
+    const jwks = (await (await fetch(`${bridge.url}/.well-known/jwks.json`)).json()) as {
+      keys: Record<string, unknown>[];
+    };
     expect(jwks.keys).toHaveLength(1);
     expect(jwks.keys[0]).not.toHaveProperty('d');
-    expect(await (await fetch(`${bridge.url}/healthz`)).json()).toEqual({ status: 'ok', version: PACKAGE_VERSION, commit: COMMIT });
+    expect(await (await fetch(`${bridge.url}/healthz`)).json()).toEqual({
+      status: 'ok',
+      version: PACKAGE_VERSION,
+      commit: COMMIT,
+    });
     expect(await (await fetch(`${bridge.url}/version`)).json()).toEqual({ version: PACKAGE_VERSION, commit: COMMIT });
-    expect(await (await fetch(`${bridge.url}/metrics`)).text()).toContain(`bridge_build_info{version="${PACKAGE_VERSION}",commit="${COMMIT}"} 1`);
+    expect(await (await fetch(`${bridge.url}/metrics`)).text()).toContain(
+      `bridge_build_info{version="${PACKAGE_VERSION}",commit="${COMMIT}"} 1`,
+    );
     bridge.child.kill('SIGTERM');
     expect(await bridge.exited).toEqual({ code: 0, signal: null });
     // Every line the process wrote is a JSON log line.
@@ -59,21 +79,34 @@ describe('issue 9 item 6: the release build', () => {
 
   it('issue 9 item 6: the bundle carries no emulators: without configuration it refuses to start with exit code 2', async () => {
     const { spawnSync } = await import('node:child_process');
-    const run = spawnSync(process.execPath, ['agent-id-bridge.mjs'], { cwd: appDir, env: { PATH: process.env.PATH ?? '' }, encoding: 'utf8', timeout: 30_000 });
+    const run = spawnSync(process.execPath, ['agent-id-bridge.mjs'], {
+      cwd: appDir,
+      env: { PATH: process.env.PATH ?? '' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(run.status).toBe(2);
-    expect(JSON.parse(run.stderr.trim())).toMatchObject({ level: 'fatal', msg: expect.stringMatching(/no sandbox in this build/) });
+    expect(JSON.parse(run.stderr.trim())).toMatchObject({
+      level: 'fatal',
+      msg: expect.stringMatching(/no sandbox in this build/),
+    });
   }, 60_000);
 
   it('issue 9 item 6: an unsupported Node.js is refused by name: the build below 22.0, the sources below 22.18', () => {
     expect(nodeVersionProblem('20.20.2', true)).toMatch(/needs Node\.js 22\.0\.0 or later.*this is Node\.js 20\.20\.2/);
     expect(nodeVersionProblem('22.0.0', true)).toBeUndefined();
-    expect(nodeVersionProblem('22.12.0', false)).toMatch(/needs Node\.js 22\.18\.0 or later to run the TypeScript sources/);
+    expect(nodeVersionProblem('22.12.0', false)).toMatch(
+      /needs Node\.js 22\.18\.0 or later to run the TypeScript sources/,
+    );
     expect(nodeVersionProblem('22.18.0', false)).toBeUndefined();
     expect(nodeVersionProblem('24.2.0', false)).toBeUndefined();
   });
 
   it('issue 9 item 6: src/version.ts names the package version, and engines states the sources minimum', () => {
-    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string; engines: { node: string } };
+    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '../../package.json'), 'utf8')) as {
+      version: string;
+      engines: { node: string };
+    };
     expect(PACKAGE_VERSION).toBe(pkg.version);
     expect(pkg.engines.node).toBe('^22.18.0 || >=23.6.0');
   });

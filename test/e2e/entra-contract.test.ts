@@ -17,8 +17,16 @@ beforeAll(async () => {
 afterAll(async () => sb?.close());
 
 const transports: [string, TransportMaker][] = [
-  ['msal-node', (endpoint, timeoutMs = 2000) => createMsalTransport({ endpoint, fetch: createBoundedFetch({ allowInsecureLoopback: true }), timeoutMs })],
-  ['fetch', (endpoint, timeoutMs = 2000) => createFetchTransport({ endpoint, fetch: createBoundedFetch({ allowInsecureLoopback: true }), timeoutMs })],
+  [
+    'msal-node',
+    (endpoint, timeoutMs = 2000) =>
+      createMsalTransport({ endpoint, fetch: createBoundedFetch({ allowInsecureLoopback: true }), timeoutMs }),
+  ],
+  [
+    'fetch',
+    (endpoint, timeoutMs = 2000) =>
+      createFetchTransport({ endpoint, fetch: createBoundedFetch({ allowInsecureLoopback: true }), timeoutMs }),
+  ],
 ];
 
 describeEntraContract(transports, { entraUrl: () => sb.entra.url, issuer: () => sb.url, keys: () => sb.deps.keys });

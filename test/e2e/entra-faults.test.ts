@@ -11,7 +11,12 @@ import { SANDBOX } from '../../sandbox/tenant.ts';
 import { postToken } from '../support/http.ts';
 
 const exchange = async (sb: Sandbox, extra: Record<string, string> = {}) =>
-  postToken(sb.url, { subject_token: await sb.gcp.emulator.mintIdToken({ audience: sb.url, format: 'full' }), subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph, ...extra });
+  postToken(sb.url, {
+    subject_token: await sb.gcp.emulator.mintIdToken({ audience: sb.url, format: 'full' }),
+    subject_token_type: TOKEN_TYPE.idToken,
+    resource: SANDBOX.graph,
+    ...extra,
+  });
 
 describe('Entra refuses the bridge: tenant misconfiguration', () => {
   let sb: Sandbox;
@@ -52,7 +57,12 @@ describe('Entra unavailable, throttling or slow', () => {
   let sb: Sandbox;
   const audit: AuditEvent[] = [];
   beforeAll(async () => {
-    sb = await startSandbox({ port: 0, overrides: { ENTRA_TIMEOUT_MS: '300', ENTRA_MAX_ATTEMPTS: '2' }, sleep: async () => {}, audit: (e) => audit.push(e) });
+    sb = await startSandbox({
+      port: 0,
+      overrides: { ENTRA_TIMEOUT_MS: '300', ENTRA_MAX_ATTEMPTS: '2' },
+      sleep: async () => {},
+      audit: (e) => audit.push(e),
+    });
   });
   afterAll(async () => sb?.close());
   beforeEach(() => {
@@ -70,7 +80,7 @@ describe('Entra unavailable, throttling or slow', () => {
     expect(audit.at(-1)).toMatchObject({ reason: 'entra_throttled' });
   });
 
-  it('503 on every attempt → 503 with Entra\'s Retry-After, after the bounded retries', async () => {
+  it("503 on every attempt → 503 with Entra's Retry-After, after the bounded retries", async () => {
     sb.entra.injectFault({ kind: 'unavailable', status: 503, retryAfterSec: 1 }, 2);
     const res = await exchange(sb, { resource: SANDBOX.api });
     expect(res.status).toBe(503);

@@ -26,9 +26,20 @@ describe('issue 8 item 4: user tokens Entra refuses are invalid_request', () => 
   afterAll(async () => sb?.close());
 
   const obo = async (userToken: string) =>
-    postToken(sb.url, { subject_token: userToken, subject_token_type: TOKEN_TYPE.accessToken, actor_token: await gcpProof(sb), actor_token_type: TOKEN_TYPE.idToken, scope: `${SANDBOX.graph}/User.Read` });
+    postToken(sb.url, {
+      subject_token: userToken,
+      subject_token_type: TOKEN_TYPE.accessToken,
+      actor_token: await gcpProof(sb),
+      actor_token_type: TOKEN_TYPE.idToken,
+      scope: `${SANDBOX.graph}/User.Read`,
+    });
 
-  const human = { clientId: SANDBOX.clientAppId, username: SANDBOX.humanUser.upn, password: SANDBOX.humanUser.password, scope: `api://${SANDBOX.blueprintId}/access_agent` };
+  const human = {
+    clientId: SANDBOX.clientAppId,
+    username: SANDBOX.humanUser.upn,
+    password: SANDBOX.humanUser.password,
+    scope: `api://${SANDBOX.blueprintId}/access_agent`,
+  };
 
   it('issue 8 item 4: a user token whose signature fails (AADSTS50013) → 400 invalid_request, not invalid_grant; AADSTS code and Entra text in the audit', async () => {
     const tampered = (await sb.entra.signInUser(SANDBOX.tenantId, human))
@@ -39,7 +50,12 @@ describe('issue 8 item 4: user tokens Entra refuses are invalid_request', () => 
     expect(res.status).toBe(400);
     expect(res.body.error).toBe('invalid_request');
     expect(res.body.error_description).toMatch(/AADSTS50013/);
-    expect(audit.at(-1)).toMatchObject({ outcome: 'denied', reason: 'entra_user_assertion_invalid', aadsts: '50013', fields: { stage: 'OBO exchange', entra_error: 'invalid_grant' } });
+    expect(audit.at(-1)).toMatchObject({
+      outcome: 'denied',
+      reason: 'entra_user_assertion_invalid',
+      aadsts: '50013',
+      fields: { stage: 'OBO exchange', entra_error: 'invalid_grant' },
+    });
     expect(String(audit.at(-1)!.detail)).toMatch(/AADSTS50013/);
   });
 
@@ -47,7 +63,13 @@ describe('issue 8 item 4: user tokens Entra refuses are invalid_request', () => 
     // Warm leg 1, so that the injected answer meets the OBO exchange.
     const ok = await obo(await sb.entra.signInUser(SANDBOX.tenantId, human));
     expect(ok.status, JSON.stringify(ok.body)).toBe(200);
-    sb.entra.injectFault({ kind: 'error', status: 400, error: 'invalid_grant', aadsts: 500133, description: 'Assertion is not within its valid time range.' });
+    sb.entra.injectFault({
+      kind: 'error',
+      status: 400,
+      error: 'invalid_grant',
+      aadsts: 500133,
+      description: 'Assertion is not within its valid time range.',
+    });
     const res = await obo(await sb.entra.signInUser(SANDBOX.tenantId, human));
     expect(res.status).toBe(400);
     expect(res.body.error).toBe('invalid_request');
@@ -56,7 +78,13 @@ describe('issue 8 item 4: user tokens Entra refuses are invalid_request', () => 
   });
 
   it('issue 8 item 4: missing consent (AADSTS65001) → 400 invalid_scope (RFC 6749 §5.2), not invalid_grant', async () => {
-    const res = await postToken(sb.url, { subject_token: await sb.entra.signInUser(SANDBOX.tenantId, human), subject_token_type: TOKEN_TYPE.accessToken, actor_token: await gcpProof(sb), actor_token_type: TOKEN_TYPE.idToken, scope: `${SANDBOX.graph}/Mail.Send` });
+    const res = await postToken(sb.url, {
+      subject_token: await sb.entra.signInUser(SANDBOX.tenantId, human),
+      subject_token_type: TOKEN_TYPE.accessToken,
+      actor_token: await gcpProof(sb),
+      actor_token_type: TOKEN_TYPE.idToken,
+      scope: `${SANDBOX.graph}/Mail.Send`,
+    });
     expect(res.status).toBe(400);
     expect(res.body.error).toBe('invalid_scope');
     expect(audit.at(-1)).toMatchObject({ reason: 'entra_consent_required', aadsts: '65001' });
@@ -72,8 +100,16 @@ describe('issue 8 item 6: an operator message per FIC code', () => {
   afterAll(async () => sb?.close());
 
   // Entra's answers injected on leg 1 (the emulator answers 700213 and 70022204 by itself: entra-faults and item 7 below).
-  const FIC_ANSWER = { status: 401, error: 'invalid_client', description: 'No matching federated identity record found.' };
-  const UNREACHABLE_ANSWER = { status: 400, error: 'invalid_request', description: 'Request to External OIDC endpoint failed.' };
+  const FIC_ANSWER = {
+    status: 401,
+    error: 'invalid_client',
+    description: 'No matching federated identity record found.',
+  };
+  const UNREACHABLE_ANSWER = {
+    status: 400,
+    error: 'invalid_request',
+    description: 'Request to External OIDC endpoint failed.',
+  };
   it.each([
     [700211, FIC_ANSWER, 'issuer', (sb: Sandbox): string => sb.url],
     [700212, FIC_ANSWER, 'audience', (): string => 'api://AzureADTokenExchange'],
@@ -84,30 +120,69 @@ describe('issue 8 item 6: an operator message per FIC code', () => {
     [90061, UNREACHABLE_ANSWER, 'issuer', (sb: Sandbox): string => sb.url],
     [50166, UNREACHABLE_ANSWER, 'issuer', (sb: Sandbox): string => sb.url],
     [501661, UNREACHABLE_ANSWER, 'issuer', (sb: Sandbox): string => sb.url],
-  ] as [number, typeof FIC_ANSWER, 'issuer' | 'subject' | 'audience', (sb: Sandbox) => string][])('issue 8 item 6: AADSTS%i → 502 entra_configuration_error naming the FIC field and, in the audit, its expected value', async (code, answer, field, expected) => {
-    sb.entra.injectFault({ kind: 'error', ...answer, aadsts: code });
-    const res = await postToken(sb.url, { subject_token: await gcpProof(sb), subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph });
-    expect(res.status).toBe(502);
-    expect(res.body.error).toBe('entra_configuration_error');
-    const description = String(res.body.error_description);
-    expect(description).toContain(`AADSTS${code}`);
-    if (field !== 'subject') expect(description).toContain(expected(sb));
-    else expect(description).not.toContain(expected(sb));
-    expect(audit.at(-1)).toMatchObject({ reason: 'entra_misconfigured', aadsts: String(code), fields: { fic_field: field, expected: expected(sb) } });
-  });
+  ] as [number, typeof FIC_ANSWER, 'issuer' | 'subject' | 'audience', (sb: Sandbox) => string][])(
+    'issue 8 item 6: AADSTS%i → 502 entra_configuration_error naming the FIC field and, in the audit, its expected value',
+    async (code, answer, field, expected) => {
+      sb.entra.injectFault({ kind: 'error', ...answer, aadsts: code });
+      const res = await postToken(sb.url, {
+        subject_token: await gcpProof(sb),
+        subject_token_type: TOKEN_TYPE.idToken,
+        resource: SANDBOX.graph,
+      });
+      expect(res.status).toBe(502);
+      expect(res.body.error).toBe('entra_configuration_error');
+      const description = String(res.body.error_description);
+      expect(description).toContain(`AADSTS${code}`);
+      if (field !== 'subject') expect(description).toContain(expected(sb));
+      else expect(description).not.toContain(expected(sb));
+      expect(audit.at(-1)).toMatchObject({
+        reason: 'entra_misconfigured',
+        aadsts: String(code),
+        fields: { fic_field: field, expected: expected(sb) },
+      });
+    },
+  );
 
   it('issue 8 item 6: the legacy AADSTS70021 names all three FIC fields (issuer and audience values; the subject in the audit)', async () => {
-    sb.entra.injectFault({ kind: 'error', status: 400, error: 'invalid_request', aadsts: 70021, description: 'No matching federated identity record found for presented assertion.' });
-    const res = await postToken(sb.url, { subject_token: await gcpProof(sb), subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph });
+    sb.entra.injectFault({
+      kind: 'error',
+      status: 400,
+      error: 'invalid_request',
+      aadsts: 70021,
+      description: 'No matching federated identity record found for presented assertion.',
+    });
+    const res = await postToken(sb.url, {
+      subject_token: await gcpProof(sb),
+      subject_token_type: TOKEN_TYPE.idToken,
+      resource: SANDBOX.graph,
+    });
     expect(res.status).toBe(502);
     expect(String(res.body.error_description)).toContain(`issuer = ${sb.url}`);
     expect(String(res.body.error_description)).toContain('audience = api://AzureADTokenExchange');
-    expect(audit.at(-1)).toMatchObject({ aadsts: '70021', fields: { expected_issuer: sb.url, expected_subject: `agent-id-bridge:${SANDBOX.blueprintId}`, expected_audience: 'api://AzureADTokenExchange' } });
+    expect(audit.at(-1)).toMatchObject({
+      aadsts: '70021',
+      fields: {
+        expected_issuer: sb.url,
+        expected_subject: `agent-id-bridge:${SANDBOX.blueprintId}`,
+        expected_audience: 'api://AzureADTokenExchange',
+      },
+    });
   });
 
   it('issue 8 item 6: a missing client credential (AADSTS7000216) → 502 with an operator message', async () => {
-    sb.entra.injectFault({ kind: 'error', status: 401, error: 'invalid_client', aadsts: 7000216, description: "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type." });
-    const res = await postToken(sb.url, { subject_token: await gcpProof(sb), subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph });
+    sb.entra.injectFault({
+      kind: 'error',
+      status: 401,
+      error: 'invalid_client',
+      aadsts: 7000216,
+      description:
+        "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.",
+    });
+    const res = await postToken(sb.url, {
+      subject_token: await gcpProof(sb),
+      subject_token_type: TOKEN_TYPE.idToken,
+      resource: SANDBOX.graph,
+    });
     expect(res.status).toBe(502);
     expect(res.body.error).toBe('entra_configuration_error');
     expect(String(res.body.error_description)).toMatch(/AADSTS7000216: Entra received no client assertion/);
@@ -117,18 +192,37 @@ describe('issue 8 item 6: an operator message per FIC code', () => {
 describe('issue 8 item 7: a sovereign cloud (US Government) token-exchange audience', () => {
   let sb: Sandbox;
   beforeAll(async () => {
-    sb = await startSandbox({ port: 0, overrides: { ENTRA_TOKEN_EXCHANGE_AUDIENCE: 'api://AzureADTokenExchangeUSGov' } });
+    sb = await startSandbox({
+      port: 0,
+      overrides: { ENTRA_TOKEN_EXCHANGE_AUDIENCE: 'api://AzureADTokenExchangeUSGov' },
+    });
   });
   afterAll(async () => sb?.close());
 
   it('issue 8 item 7: the bridge asserts api://AzureADTokenExchangeUSGov and asks for it in leg 1 and T2 when configured so', async () => {
-    const res = await postToken(sb.url, { subject_token: await gcpProof(sb), subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph });
+    const res = await postToken(sb.url, {
+      subject_token: await gcpProof(sb),
+      subject_token_type: TOKEN_TYPE.idToken,
+      resource: SANDBOX.graph,
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    const agentUser = await postToken(sb.url, { subject_token: await gcpProof(sb), subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph, agent_user: SANDBOX.agentUser.upn });
+    const agentUser = await postToken(sb.url, {
+      subject_token: await gcpProof(sb),
+      subject_token_type: TOKEN_TYPE.idToken,
+      resource: SANDBOX.graph,
+      agent_user: SANDBOX.agentUser.upn,
+    });
     expect(agentUser.status, JSON.stringify(agentUser.body)).toBe(200);
     const scopes = sb.entra.calls.filter((c) => c.leg === 'leg1' || c.leg === 't2').map((c) => [c.leg, c.scope]);
-    expect(scopes).toEqual(expect.arrayContaining([['leg1', 'api://AzureADTokenExchangeUSGov/.default'], ['t2', 'api://AzureADTokenExchangeUSGov/.default']]));
-    expect((sb.manifest.entra as { tokenExchangeAudience: string }).tokenExchangeAudience).toBe('api://AzureADTokenExchangeUSGov');
+    expect(scopes).toEqual(
+      expect.arrayContaining([
+        ['leg1', 'api://AzureADTokenExchangeUSGov/.default'],
+        ['t2', 'api://AzureADTokenExchangeUSGov/.default'],
+      ]),
+    );
+    expect((sb.manifest.entra as { tokenExchangeAudience: string }).tokenExchangeAudience).toBe(
+      'api://AzureADTokenExchangeUSGov',
+    );
   });
 });
 
@@ -139,8 +233,12 @@ describe('issue 8 item 9: a downstream API validates sandbox tokens the Microsof
   });
   afterAll(async () => sb?.close());
 
-  it('issue 8 item 9: authority + discovery → jwks_uri on the emulator; issuer and aud (the manifest\'s API client id) check out; nothing leaves loopback', async () => {
-    const res = await postToken(sb.url, { subject_token: await gcpProof(sb), subject_token_type: TOKEN_TYPE.idToken, scope: `${SANDBOX.api}/.default` });
+  it("issue 8 item 9: authority + discovery → jwks_uri on the emulator; issuer and aud (the manifest's API client id) check out; nothing leaves loopback", async () => {
+    const res = await postToken(sb.url, {
+      subject_token: await gcpProof(sb),
+      subject_token_type: TOKEN_TYPE.idToken,
+      scope: `${SANDBOX.api}/.default`,
+    });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     const token = String(res.body.access_token);
 
@@ -155,8 +253,16 @@ describe('issue 8 item 9: a downstream API validates sandbox tokens the Microsof
     };
     const discovery = (await (await loopbackOnly(entra.discovery)).json()) as { issuer: string; jwks_uri: string };
     const jwks = createRemoteJWKSet(new URL(discovery.jwks_uri), { [customFetch]: loopbackOnly });
-    const { payload } = await jwtVerify(token, jwks, { issuer: discovery.issuer, audience: api.clientId, algorithms: ['RS256'] });
-    expect(payload).toMatchObject({ iss: `https://login.microsoftonline.com/${SANDBOX.tenantId}/v2.0`, aud: SANDBOX.apiAppId, azp: SANDBOX.agentId });
+    const { payload } = await jwtVerify(token, jwks, {
+      issuer: discovery.issuer,
+      audience: api.clientId,
+      algorithms: ['RS256'],
+    });
+    expect(payload).toMatchObject({
+      iss: `https://login.microsoftonline.com/${SANDBOX.tenantId}/v2.0`,
+      aud: SANDBOX.apiAppId,
+      azp: SANDBOX.agentId,
+    });
     expect(decodeJwt(token).aud).toBe(api.clientId);
     expect(fetched.length).toBe(2);
     expect(fetched.every((u) => new URL(u).hostname === '127.0.0.1')).toBe(true);

@@ -8,7 +8,11 @@ import { startSandbox } from '../../sandbox/sandbox.ts';
 
 describe('node entry point', () => {
   it('refuses to start on an invalid configuration, naming the options, with exit code 2', () => {
-    const env = { PATH: process.env.PATH ?? '', BRIDGE_ISSUER: 'http://bridge.example.com', BRIDGE_POLICY: 'version: 2' };
+    const env = {
+      PATH: process.env.PATH ?? '',
+      BRIDGE_ISSUER: 'http://bridge.example.com',
+      BRIDGE_POLICY: 'version: 2',
+    };
     const run = spawnSync(process.execPath, ['src/node.ts'], { env, encoding: 'utf8', timeout: 15_000 });
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(/BRIDGE_ISSUER: must be https/);
@@ -21,11 +25,17 @@ describe('node entry point', () => {
     const env = { PATH: process.env.PATH ?? '', BRIDGE_RATE_LIMIT_PER_MINUTE: '5' };
     const run = spawnSync(process.execPath, ['src/node.ts'], { env, encoding: 'utf8', timeout: 15_000 });
     expect(run.status).toBe(2);
-    expect(run.stderr).toContain('the sandbox did not start because BRIDGE_RATE_LIMIT_PER_MINUTE is set; set BRIDGE_ISSUER, BRIDGE_SIGNING_KEY, BRIDGE_POLICY_FILE to run the bridge, or unset BRIDGE_RATE_LIMIT_PER_MINUTE to run the sandbox');
+    expect(run.stderr).toContain(
+      'the sandbox did not start because BRIDGE_RATE_LIMIT_PER_MINUTE is set; set BRIDGE_ISSUER, BRIDGE_SIGNING_KEY, BRIDGE_POLICY_FILE to run the bridge, or unset BRIDGE_RATE_LIMIT_PER_MINUTE to run the sandbox',
+    );
   });
 
   it('the sandbox refuses to start when bridge configuration is present', async () => {
-    await expect(startSandbox({ port: 0, env: { BRIDGE_POLICY_FILE: '/etc/bridge/policy.yaml' } })).rejects.toThrow(/refusing to start the sandbox/);
-    await expect(startSandbox({ port: 0, env: { ENTRA_AUTHORITY_HOST: 'https://login.microsoftonline.com' } })).rejects.toThrow(/refusing/);
+    await expect(startSandbox({ port: 0, env: { BRIDGE_POLICY_FILE: '/etc/bridge/policy.yaml' } })).rejects.toThrow(
+      /refusing to start the sandbox/,
+    );
+    await expect(
+      startSandbox({ port: 0, env: { ENTRA_AUTHORITY_HOST: 'https://login.microsoftonline.com' } }),
+    ).rejects.toThrow(/refusing/);
   });
 });

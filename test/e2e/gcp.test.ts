@@ -12,7 +12,11 @@ import { startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
 import { SANDBOX } from '../../sandbox/tenant.ts';
 import { postToken } from '../support/http.ts';
 
-const facets = (v: unknown) => String(v ?? '').split(' ').filter(Boolean).map(Number);
+const facets = (v: unknown) =>
+  String(v ?? '')
+    .split(' ')
+    .filter(Boolean)
+    .map(Number);
 
 async function verifiedByEntra(sb: Sandbox, token: string): Promise<JWTPayload> {
   const { payload } = await jwtVerify(token, createLocalJWKSet(sb.entra.jwks() as never), { algorithms: ['RS256'] });
@@ -24,7 +28,8 @@ const env: Record<string, string | undefined> = {};
 
 beforeAll(async () => {
   sb = await startSandbox({ port: 0, audit: () => {} });
-  for (const k of ['GCE_METADATA_HOST', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_APPLICATION_CREDENTIALS']) env[k] = process.env[k];
+  for (const k of ['GCE_METADATA_HOST', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_APPLICATION_CREDENTIALS'])
+    env[k] = process.env[k];
   const gcp = sb.manifest.gcp as { metadataHost: string; serviceAccount: { projectId: string } };
   process.env.GCE_METADATA_HOST = gcp.metadataHost;
   // Name the project so google-auth-library does not shell out to a local gcloud to find one.
@@ -33,8 +38,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const [k, v] of Object.entries(env)) if (v === undefined) delete process.env[k];
-  else process.env[k] = v;
+  for (const [k, v] of Object.entries(env))
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
   await sb?.close();
 });
 
@@ -43,9 +49,22 @@ describe('GCP workload → agent identity token (end to end)', () => {
     const res = await fetch(`${sb.url}/_sandbox`);
     expect(res.headers.get('cache-control')).toBe('no-store');
     const m = (await res.json()) as Record<string, unknown>;
-    expect(m).toMatchObject({ bridge: sb.url, audience: sb.url, tenantId: SANDBOX.tenantId, entra: { url: sb.entra.url } });
-    expect(m.gcp).toMatchObject({ metadataHost: expect.stringMatching(/^127\.0\.0\.1:\d+$/), audience: sb.url, agentId: SANDBOX.agentId });
-    expect(m.agents).toEqual(expect.arrayContaining([expect.objectContaining({ id: SANDBOX.agentId, resources: [SANDBOX.graph, SANDBOX.api] })]));
+    expect(m).toMatchObject({
+      bridge: sb.url,
+      audience: sb.url,
+      tenantId: SANDBOX.tenantId,
+      entra: { url: sb.entra.url },
+    });
+    expect(m.gcp).toMatchObject({
+      metadataHost: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+      audience: sb.url,
+      agentId: SANDBOX.agentId,
+    });
+    expect(m.agents).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ id: SANDBOX.agentId, resources: [SANDBOX.graph, SANDBOX.api] }),
+      ]),
+    );
   });
 
   it('autonomous: google-auth-library ID token → POST /token → an app-only agent token for Graph', async () => {
@@ -73,36 +92,74 @@ describe('GCP workload → agent identity token (end to end)', () => {
 
   it('autonomous for a v2 custom API: audience is the API app id, azp the agent', async () => {
     const proof = await sb.gcp.emulator.mintIdToken({ audience: sb.url, format: 'full' });
-    const res = await postToken(sb.url, { subject_token: proof, subject_token_type: TOKEN_TYPE.jwt, scope: `${SANDBOX.api}/.default` });
+    const res = await postToken(sb.url, {
+      subject_token: proof,
+      subject_token_type: TOKEN_TYPE.jwt,
+      scope: `${SANDBOX.api}/.default`,
+    });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ issued_token_type: TOKEN_TYPE.accessToken, token_type: 'Bearer', scope: `${SANDBOX.api}/.default`, agent_id: SANDBOX.agentId });
+    expect(res.body).toMatchObject({
+      issued_token_type: TOKEN_TYPE.accessToken,
+      token_type: 'Bearer',
+      scope: `${SANDBOX.api}/.default`,
+      agent_id: SANDBOX.agentId,
+    });
     expect(res.headers.get('cache-control')).toBe('no-store');
     const claims = decodeJwt(res.body.access_token as string);
     expect(claims).toMatchObject({ azp: SANDBOX.agentId, idtyp: 'app', roles: ['Orders.Read'] });
   });
 
-  it('OBO: the signed-in user is the subject, the GCP workload the actor; the token is the user\'s, for the agent', async () => {
-    const human = (sb.manifest.entra as { humanUser: { username: string; password: string; clientId: string; scope: string } }).humanUser;
+  it("OBO: the signed-in user is the subject, the GCP workload the actor; the token is the user's, for the agent", async () => {
+    const human = (
+      sb.manifest.entra as { humanUser: { username: string; password: string; clientId: string; scope: string } }
+    ).humanUser;
     const userToken = await sb.entra.signInUser(SANDBOX.tenantId, human);
     expect(decodeJwt(userToken).aud).toBe(SANDBOX.blueprintId);
-    const source = createGcpAgentTokenSource({ bridgeUrl: sb.url, audience: sb.url, scope: `${SANDBOX.graph}/User.Read` });
+    const source = createGcpAgentTokenSource({
+      bridgeUrl: sb.url,
+      audience: sb.url,
+      scope: `${SANDBOX.graph}/User.Read`,
+    });
     const t = await source.getToken({ userToken });
     const claims = await verifiedByEntra(sb, t.accessToken);
-    expect(claims).toMatchObject({ aud: SANDBOX.graph, idtyp: 'user', oid: SANDBOX.humanUser.oid, appid: SANDBOX.agentId, xms_par_app_azp: SANDBOX.blueprintId });
+    expect(claims).toMatchObject({
+      aud: SANDBOX.graph,
+      idtyp: 'user',
+      oid: SANDBOX.humanUser.oid,
+      appid: SANDBOX.agentId,
+      xms_par_app_azp: SANDBOX.blueprintId,
+    });
     expect(String(claims.scp).split(' ')).toContain('User.Read');
     expect(facets(claims.xms_act_fct)).toContain(11);
   });
 
   it("agent user: the agent's own user account, via T2 and user_fic", async () => {
-    const source = createGcpAgentTokenSource({ bridgeUrl: sb.url, audience: sb.url, resource: SANDBOX.graph, agentUser: SANDBOX.agentUser.upn });
+    const source = createGcpAgentTokenSource({
+      bridgeUrl: sb.url,
+      audience: sb.url,
+      resource: SANDBOX.graph,
+      agentUser: SANDBOX.agentUser.upn,
+    });
     const t = await source.getToken();
     const claims = await verifiedByEntra(sb, t.accessToken);
-    expect(claims).toMatchObject({ aud: SANDBOX.graph, idtyp: 'user', oid: SANDBOX.agentUser.oid, upn: SANDBOX.agentUser.upn, appid: SANDBOX.agentId, xms_par_app_azp: SANDBOX.blueprintId });
+    expect(claims).toMatchObject({
+      aud: SANDBOX.graph,
+      idtyp: 'user',
+      oid: SANDBOX.agentUser.oid,
+      upn: SANDBOX.agentUser.upn,
+      appid: SANDBOX.agentId,
+      xms_par_app_azp: SANDBOX.blueprintId,
+    });
     expect(facets(claims.xms_sub_fct)).toContain(13);
     expect(facets(claims.xms_act_fct)).toContain(11);
     expect(String(claims.scp).split(' ')).toEqual(expect.arrayContaining(['User.Read', 'Mail.Send']));
     // By object id too.
-    const byOid = await createGcpAgentTokenSource({ bridgeUrl: sb.url, audience: sb.url, resource: SANDBOX.graph, agentUser: SANDBOX.agentUser.oid }).getToken();
+    const byOid = await createGcpAgentTokenSource({
+      bridgeUrl: sb.url,
+      audience: sb.url,
+      resource: SANDBOX.graph,
+      agentUser: SANDBOX.agentUser.oid,
+    }).getToken();
     expect(decodeJwt(byOid.accessToken).oid).toBe(SANDBOX.agentUser.oid);
   });
 

@@ -28,7 +28,10 @@ const gcpPrincipal = (p: SandboxPolicy) => p.rules.find((r) => r.platform === 'g
 
 async function gcpProof(url: string): Promise<string> {
   const m = (await (await fetch(`${url}/_sandbox`)).json()) as { gcp: { metadataHost: string } };
-  const res = await fetch(`http://${m.gcp.metadataHost}/computeMetadata/v1/instance/service-accounts/default/identity?audience=${encodeURIComponent(url)}&format=full`, { headers: { 'Metadata-Flavor': 'Google' } });
+  const res = await fetch(
+    `http://${m.gcp.metadataHost}/computeMetadata/v1/instance/service-accounts/default/identity?audience=${encodeURIComponent(url)}&format=full`,
+    { headers: { 'Metadata-Flavor': 'Google' } },
+  );
   return res.text();
 }
 
@@ -37,7 +40,12 @@ async function n8nProof(url: string): Promise<string> {
   return signN8nAssertion({ ...m.n8n, audience: `${url}/token` });
 }
 
-const exchangeGcp = async (url: string) => postToken(url, { subject_token: await gcpProof(url), subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph });
+const exchangeGcp = async (url: string) =>
+  postToken(url, {
+    subject_token: await gcpProof(url),
+    subject_token_type: TOKEN_TYPE.idToken,
+    resource: SANDBOX.graph,
+  });
 
 describe('issue 9 item 8: the deny section of the policy file', () => {
   const audit: AuditEvent[] = [];
@@ -52,7 +60,9 @@ describe('issue 9 item 8: the deny section of the policy file', () => {
   async function withDeny(deny: Record<string, unknown>): Promise<void> {
     const { parsePolicyText } = await import('../../src/config/policy-file.ts');
     const { PLATFORMS } = await import('../../src/platforms.ts');
-    const parsed = parsePolicyText(JSON.stringify({ ...policy, deny }), 'test', PLATFORMS, { allowInsecureLoopback: true });
+    const parsed = parsePolicyText(JSON.stringify({ ...policy, deny }), 'test', PLATFORMS, {
+      allowInsecureLoopback: true,
+    });
     expect(parsed.problems).toEqual([]);
     sb.deps.policy = parsed.policy!;
   }
@@ -67,10 +77,18 @@ describe('issue 9 item 8: the deny section of the policy file', () => {
     expect(res.status).toBe(noRule.status);
     expect(res.body).toMatchObject({ error: noRule.error, error_description: noRule.description });
     expect(JSON.stringify(res.body)).not.toMatch(/deny|operator/i);
-    expect(audit.at(-1)).toMatchObject({ outcome: 'denied', reason: 'denied_by_operator', fields: { list: 'principals', received: gcpPrincipal(policy) } });
+    expect(audit.at(-1)).toMatchObject({
+      outcome: 'denied',
+      reason: 'denied_by_operator',
+      fields: { list: 'principals', received: gcpPrincipal(policy) },
+    });
     expect(sb.entra.calls).toHaveLength(0);
     // /explain refuses the same way: a dry run does not reveal the list either.
-    const explained = await postToken(sb.url, { subject_token: await gcpProof(sb.url), subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph }, { path: '/explain' });
+    const explained = await postToken(
+      sb.url,
+      { subject_token: await gcpProof(sb.url), subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph },
+      { path: '/explain' },
+    );
     expect(explained.body).toMatchObject({ error: noRule.error, error_description: noRule.description });
     expect(audit.at(-1)).toMatchObject({ reason: 'denied_by_operator' });
   });
@@ -79,8 +97,15 @@ describe('issue 9 item 8: the deny section of the policy file', () => {
     await withDeny({ agents: [SANDBOX.agentId.toUpperCase()] });
     const res = await exchangeGcp(sb.url);
     expect(res.body).toMatchObject({ error: noRule.error, error_description: noRule.description });
-    expect(audit.at(-1)).toMatchObject({ reason: 'denied_by_operator', fields: { list: 'agents', received: SANDBOX.agentId } });
-    const n8n = await postToken(sb.url, { subject_token: await n8nProof(sb.url), subject_token_type: TOKEN_TYPE.jwt, resource: SANDBOX.graph });
+    expect(audit.at(-1)).toMatchObject({
+      reason: 'denied_by_operator',
+      fields: { list: 'agents', received: SANDBOX.agentId },
+    });
+    const n8n = await postToken(sb.url, {
+      subject_token: await n8nProof(sb.url),
+      subject_token_type: TOKEN_TYPE.jwt,
+      resource: SANDBOX.graph,
+    });
     expect(n8n.status).toBe(noRule.status);
     expect(audit.at(-1)).toMatchObject({ platform: 'n8n', reason: 'denied_by_operator', fields: { list: 'agents' } });
   });
@@ -88,9 +113,16 @@ describe('issue 9 item 8: the deny section of the policy file', () => {
   it('issue 9 item 8: a denied n8n instance is refused for all its workflows; other platforms keep working', async () => {
     const m = (await (await fetch(`${sb.url}/_sandbox`)).json()) as { n8n: N8nManifest };
     await withDeny({ n8nInstances: [m.n8n.instanceId] });
-    const n8n = await postToken(sb.url, { subject_token: await n8nProof(sb.url), subject_token_type: TOKEN_TYPE.jwt, resource: SANDBOX.graph });
+    const n8n = await postToken(sb.url, {
+      subject_token: await n8nProof(sb.url),
+      subject_token_type: TOKEN_TYPE.jwt,
+      resource: SANDBOX.graph,
+    });
     expect(n8n.body).toMatchObject({ error: noRule.error, error_description: noRule.description });
-    expect(audit.at(-1)).toMatchObject({ reason: 'denied_by_operator', fields: { list: 'n8nInstances', received: m.n8n.instanceId } });
+    expect(audit.at(-1)).toMatchObject({
+      reason: 'denied_by_operator',
+      fields: { list: 'n8nInstances', received: m.n8n.instanceId },
+    });
     expect((await exchangeGcp(sb.url)).status).toBe(200);
   });
 });
@@ -120,7 +152,10 @@ describe('issue 9 item 8: the policy file is reloaded on SIGHUP and on change (c
   }
 
   /** Wait until `lines` holds an entry matching `pred` (bounded by the test timeout). */
-  async function until<T>(lines: Record<string, unknown>[], pred: (l: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+  async function until<T>(
+    lines: Record<string, unknown>[],
+    pred: (l: Record<string, unknown>) => boolean,
+  ): Promise<Record<string, unknown>> {
     for (;;) {
       const hit = lines.find(pred);
       if (hit) return hit;
@@ -172,12 +207,22 @@ describe('issue 9 item 8: the policy file is reloaded on SIGHUP and on change (c
     expect((await exchangeGcp(url)).status).toBe(400);
 
     writeFileSync(file, JSON.stringify({ ...policy, deny: { agents: ['not-a-guid'] } }));
-    const refused = await until(stderr, (l) => l.type === 'policy_reload' && l.trigger === 'change' && l.outcome === 'refused');
+    const refused = await until(
+      stderr,
+      (l) => l.type === 'policy_reload' && l.trigger === 'change' && l.outcome === 'refused',
+    );
     expect(refused.problems).toEqual([expect.stringMatching(/policy\.deny\.agents\.0: must be a GUID/)]);
     expect((await exchangeGcp(url)).status).toBe(400);
 
     writeFileSync(file, JSON.stringify(policy));
-    await until(stderr, (l) => l.type === 'policy_reload' && l.trigger === 'change' && l.outcome === 'applied' && (l.deny as { principals: number }).principals === 0);
+    await until(
+      stderr,
+      (l) =>
+        l.type === 'policy_reload' &&
+        l.trigger === 'change' &&
+        l.outcome === 'applied' &&
+        (l.deny as { principals: number }).principals === 0,
+    );
     expect((await exchangeGcp(url)).status).toBe(200);
   });
 });

@@ -7,8 +7,13 @@ import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nodeOptions } from '../../src/node/options.ts';
 import { generateSigningKeyJwk } from '../../src/issuer/keys.ts';
-import { connects, MINIMAL_POLICY, rawConnection, startBridgeChild, type BridgeChild } from '../support/bridge-child.ts';
-
+import {
+  connects,
+  MINIMAL_POLICY,
+  rawConnection,
+  startBridgeChild,
+  type BridgeChild,
+} from '../support/bridge-child.ts';
 
 const GRACE_MS = 2_000;
 /** How long after the grace period the process may take to exit before the test calls it stuck. */
@@ -42,10 +47,14 @@ describe('issue 9 item 5: lifecycle on Node', () => {
     // In flight when SIGTERM arrives: a body that will never come, a body that comes during the
     // drain, and a readiness probe whose headers end during the drain.
     const stalled = await rawConnection(bridge.port);
-    stalled.socket.write('POST /token HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 500\r\n\r\ngrant_type=');
+    stalled.socket.write(
+      'POST /token HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 500\r\n\r\ngrant_type=',
+    );
     const body = 'grant_type=password&username=u';
     const finishing = await rawConnection(bridge.port);
-    finishing.socket.write(`POST /token HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`);
+    finishing.socket.write(
+      `POST /token HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 10)}`,
+    );
     const probe = await rawConnection(bridge.port);
     probe.socket.write('GET /readyz HTTP/1.1\r\nHost: bridge\r\n');
     // Let the server read what was sent before the signal.
@@ -68,9 +77,19 @@ describe('issue 9 item 5: lifecycle on Node', () => {
 
     // Logs: every stdout line is JSON; the audit line of the answered request keeps its field names.
     expect(bridge.lines.filter((l) => 'unparsed' in l)).toEqual([]);
-    expect(bridge.lines.find((l) => l.type === 'audit')).toMatchObject({ level: 'info', route: '/token', outcome: 'denied', reason: 'unsupported_grant_type', request_id: expect.any(String), time: expect.any(String) });
+    expect(bridge.lines.find((l) => l.type === 'audit')).toMatchObject({
+      level: 'info',
+      route: '/token',
+      outcome: 'denied',
+      reason: 'unsupported_grant_type',
+      request_id: expect.any(String),
+      time: expect.any(String),
+    });
 
-    const exit = await Promise.race([bridge.exited, new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), EXIT_BOUND_MS))]);
+    const exit = await Promise.race([
+      bridge.exited,
+      new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), EXIT_BOUND_MS)),
+    ]);
     expect(exit).toEqual({ code: 0, signal: null });
     expect(bridge.lines.find((l) => l.event === 'exit')).toMatchObject({ why: 'grace period over' });
     await stalled.closed;
@@ -104,11 +123,23 @@ describe('issue 9 item 4: metrics placement on Node', () => {
       expect.stringMatching(/^BRIDGE_METRICS_LISTEN: must be host:port/),
       expect.stringMatching(/^BRIDGE_SHUTDOWN_GRACE_MS: must be an integer/),
     ]);
-    expect(nodeOptions({ BRIDGE_METRICS_LISTEN: '[::1]:9464' }).options.metrics).toEqual({ where: 'listen', host: '::1', port: 9464 });
+    expect(nodeOptions({ BRIDGE_METRICS_LISTEN: '[::1]:9464' }).options.metrics).toEqual({
+      where: 'listen',
+      host: '::1',
+      port: 9464,
+    });
     expect(nodeOptions({ BRIDGE_METRICS_LISTEN: 'off' }).options.metrics).toEqual({ where: 'off' });
     expect(nodeOptions({}).options).toEqual({ metrics: { where: 'main' }, shutdownGraceMs: 10_000 });
-    const run = spawnSync(process.execPath, ['src/node.ts'], { env: { PATH: process.env.PATH ?? '', BRIDGE_SHUTDOWN_GRACE_MS: 'soon' }, encoding: 'utf8', timeout: 15_000 });
+    const run = spawnSync(process.execPath, ['src/node.ts'], {
+      env: { PATH: process.env.PATH ?? '', BRIDGE_SHUTDOWN_GRACE_MS: 'soon' },
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
     expect(run.status).toBe(2);
-    expect(JSON.parse(run.stderr.trim())).toMatchObject({ level: 'fatal', type: 'config_error', problems: [expect.stringMatching(/^BRIDGE_SHUTDOWN_GRACE_MS/)] });
+    expect(JSON.parse(run.stderr.trim())).toMatchObject({
+      level: 'fatal',
+      type: 'config_error',
+      problems: [expect.stringMatching(/^BRIDGE_SHUTDOWN_GRACE_MS/)],
+    });
   });
 });

@@ -21,16 +21,40 @@ interface Answer {
 }
 
 /** POST /token from a chosen loopback source address. */
-function postFrom(bridge: string, fields: Record<string, string>, localAddress = '127.0.0.1', headers: Record<string, string> = {}): Promise<Answer> {
+function postFrom(
+  bridge: string,
+  fields: Record<string, string>,
+  localAddress = '127.0.0.1',
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   const url = new URL('/token', bridge);
   const body = new URLSearchParams({ grant_type: GRANT_TYPE_TOKEN_EXCHANGE, ...fields }).toString();
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: 'POST', localAddress, agent: false, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text) as Record<string, unknown> }));
-    });
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        localAddress,
+        agent: false,
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          'content-length': Buffer.byteLength(body),
+          ...headers,
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: JSON.parse(text) as Record<string, unknown>,
+          }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -51,9 +75,17 @@ const audit: AuditEvent[] = [];
  */
 /** A distinct, validly signed GetCallerIdentity from a principal that no sandbox rule names. */
 const strangerProof = (i: number) =>
-  signGetCallerIdentityProof({ credentials: DEFAULT_CREDENTIALS.otherAccount, audience: sb.url, region: 'us-east-1', signingDate: new Date((pinned - i) * 1000) });
-const awsFields = async (i: number) => ({ subject_token: await strangerProof(i), subject_token_type: TOKEN_TYPE.aws4Request, resource: SANDBOX.graph });
-
+  signGetCallerIdentityProof({
+    credentials: DEFAULT_CREDENTIALS.otherAccount,
+    audience: sb.url,
+    region: 'us-east-1',
+    signingDate: new Date((pinned - i) * 1000),
+  });
+const awsFields = async (i: number) => ({
+  subject_token: await strangerProof(i),
+  subject_token_type: TOKEN_TYPE.aws4Request,
+  resource: SANDBOX.graph,
+});
 
 beforeAll(async () => {
   sb = await startSandbox({
@@ -93,7 +125,13 @@ describe('admission before verification (issue 8 item 11)', () => {
     const other: number[] = [];
     for (let i = 0; i < 4; i++) other.push((await postFrom(sb.url, await awsFields(30 + i), '127.0.0.2')).status);
     expect(other).toEqual([400, 400, 400, 429]);
-    expect(audit.map((e) => e.reason)).toEqual(['client_rate_limited', 'no_rule_matches', 'no_rule_matches', 'no_rule_matches', 'issuer_rate_limited']);
+    expect(audit.map((e) => e.reason)).toEqual([
+      'client_rate_limited',
+      'no_rule_matches',
+      'no_rule_matches',
+      'no_rule_matches',
+      'issuer_rate_limited',
+    ]);
     expect(aws.emulator.count('GetCallerIdentity')).toBe(3);
   });
 
@@ -104,7 +142,12 @@ describe('admission before verification (issue 8 item 11)', () => {
   });
 
   it('a proof answered from the verified-proof cache costs no verification and is not counted', async () => {
-    const fresh = await startSandbox({ port: 0, clock, audit: () => {}, overrides: { BRIDGE_CLIENT_RATE_LIMIT_PER_MINUTE: '1' } });
+    const fresh = await startSandbox({
+      port: 0,
+      clock,
+      audit: () => {},
+      overrides: { BRIDGE_CLIENT_RATE_LIMIT_PER_MINUTE: '1' },
+    });
     try {
       const proof = await fresh.gcp.emulator.mintIdToken({ audience: fresh.url, format: 'full' });
       const fields = { subject_token: proof, subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph };
@@ -118,13 +161,31 @@ describe('admission before verification (issue 8 item 11)', () => {
 
 describe('one credential is bounded from any address (issue 8 item 11)', () => {
   it('issue 8 item 11: freshly signed proofs of one AWS credential stop reaching STS at the per-credential limit, whichever address sends them (credential_rate_limited)', async () => {
-    const limited = await startSandbox({ port: 0, clock, audit: (e) => audit.push(e), overrides: { BRIDGE_CREDENTIAL_RATE_LIMIT_PER_MINUTE: '3' } });
+    const limited = await startSandbox({
+      port: 0,
+      clock,
+      audit: (e) => audit.push(e),
+      overrides: { BRIDGE_CREDENTIAL_RATE_LIMIT_PER_MINUTE: '3' },
+    });
     const limitedAws = limited.platforms.find((p) => p.name === 'aws') as AwsSandboxPlatform;
     try {
       const statuses: number[] = [];
       for (let i = 0; i < 5; i++) {
-        const subject_token = await signGetCallerIdentityProof({ credentials: DEFAULT_CREDENTIALS.otherAccount, audience: limited.url, region: 'us-east-1', signingDate: new Date((pinned - i) * 1000) });
-        statuses.push((await postFrom(limited.url, { subject_token, subject_token_type: TOKEN_TYPE.aws4Request, resource: SANDBOX.graph }, `127.0.0.${i + 1}`)).status);
+        const subject_token = await signGetCallerIdentityProof({
+          credentials: DEFAULT_CREDENTIALS.otherAccount,
+          audience: limited.url,
+          region: 'us-east-1',
+          signingDate: new Date((pinned - i) * 1000),
+        });
+        statuses.push(
+          (
+            await postFrom(
+              limited.url,
+              { subject_token, subject_token_type: TOKEN_TYPE.aws4Request, resource: SANDBOX.graph },
+              `127.0.0.${i + 1}`,
+            )
+          ).status,
+        );
       }
       expect(statuses).toEqual([400, 400, 400, 429, 429]);
       expect(audit.slice(-2).map((e) => e.reason)).toEqual(['credential_rate_limited', 'credential_rate_limited']);
@@ -137,11 +198,21 @@ describe('one credential is bounded from any address (issue 8 item 11)', () => {
 
 describe('concurrent verifications are capped (issue 8 item 11)', () => {
   it('issue 8 item 11: with every verification slot held by a slow STS, the next proof is refused 503 verification_busy with Retry-After, not queued', async () => {
-    const capped = await startSandbox({ port: 0, clock, audit: (e) => audit.push(e), overrides: { BRIDGE_MAX_CONCURRENT_VERIFICATIONS: '2' } });
+    const capped = await startSandbox({
+      port: 0,
+      clock,
+      audit: (e) => audit.push(e),
+      overrides: { BRIDGE_MAX_CONCURRENT_VERIFICATIONS: '2' },
+    });
     const cappedAws = capped.platforms.find((p) => p.name === 'aws') as AwsSandboxPlatform;
     try {
       const fields = async (i: number) => ({
-        subject_token: await signGetCallerIdentityProof({ credentials: DEFAULT_CREDENTIALS.otherAccount, audience: capped.url, region: 'us-east-1', signingDate: new Date((pinned - i) * 1000) }),
+        subject_token: await signGetCallerIdentityProof({
+          credentials: DEFAULT_CREDENTIALS.otherAccount,
+          audience: capped.url,
+          region: 'us-east-1',
+          signingDate: new Date((pinned - i) * 1000),
+        }),
         subject_token_type: TOKEN_TYPE.aws4Request,
         resource: SANDBOX.graph,
       });

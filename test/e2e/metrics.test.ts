@@ -24,7 +24,8 @@ afterAll(async () => {
   await sb?.close();
 });
 
-const delta = (before: Samples, after: Samples, name: string, labels: Record<string, string> = {}) => sample(after, name, labels) - sample(before, name, labels);
+const delta = (before: Samples, after: Samples, name: string, labels: Record<string, string> = {}) =>
+  sample(after, name, labels) - sample(before, name, labels);
 
 describe('issue 9 item 4: metrics', () => {
   it('issue 9 item 4: /metrics after a known sequence of exchanges shows the exact counter deltas', async () => {
@@ -32,7 +33,13 @@ describe('issue 9 item 4: metrics', () => {
     expect(before.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
 
     const proof = await sb.gcp.emulator.mintIdToken({ audience: sb.url, format: 'full' });
-    const exchange = (fields: Record<string, string>) => postToken(sb.url, { subject_token: proof, subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph, ...fields });
+    const exchange = (fields: Record<string, string>) =>
+      postToken(sb.url, {
+        subject_token: proof,
+        subject_token_type: TOKEN_TYPE.idToken,
+        resource: SANDBOX.graph,
+        ...fields,
+      });
     // 1: a cold exchange (verify the proof, leg 1, leg 2); 2: the same again, from the caches;
     // 3: a resource the policy does not allow; 4: a grant type the bridge does not take.
     expect((await exchange({})).status).toBe(200);
@@ -42,9 +49,25 @@ describe('issue 9 item 4: metrics', () => {
 
     const after = await scrape(`${sb.url}/metrics`);
     const d = (name: string, labels: Record<string, string> = {}) => delta(before.samples, after.samples, name, labels);
-    expect(d('bridge_exchanges_total', { platform: 'gcp', mode: 'autonomous', outcome: 'issued', reason: 'none' })).toBe(2);
-    expect(d('bridge_exchanges_total', { platform: 'gcp', mode: 'autonomous', outcome: 'denied', reason: 'resource_not_allowed' })).toBe(1);
-    expect(d('bridge_exchanges_total', { platform: 'none', mode: 'none', outcome: 'denied', reason: 'unsupported_grant_type' })).toBe(1);
+    expect(
+      d('bridge_exchanges_total', { platform: 'gcp', mode: 'autonomous', outcome: 'issued', reason: 'none' }),
+    ).toBe(2);
+    expect(
+      d('bridge_exchanges_total', {
+        platform: 'gcp',
+        mode: 'autonomous',
+        outcome: 'denied',
+        reason: 'resource_not_allowed',
+      }),
+    ).toBe(1);
+    expect(
+      d('bridge_exchanges_total', {
+        platform: 'none',
+        mode: 'none',
+        outcome: 'denied',
+        reason: 'unsupported_grant_type',
+      }),
+    ).toBe(1);
     expect(d('bridge_entra_requests_total', { leg: 'leg1', result: 'success', aadsts: 'none' })).toBe(1);
     expect(d('bridge_entra_requests_total', { leg: 'leg2', result: 'success', aadsts: 'none' })).toBe(1);
     expect(d('bridge_entra_request_duration_seconds_count', { leg: 'leg1' })).toBe(1);
@@ -60,29 +83,62 @@ describe('issue 9 item 4: metrics', () => {
     expect(sample(after.samples, 'bridge_build_info', { version: PACKAGE_VERSION, commit: 'unknown' })).toBe(1);
 
     // Cardinality and privacy: nothing that names a caller, an agent, a tenant or a token.
-    for (const secretish of [SANDBOX.agentId, SANDBOX.tenantId, SANDBOX.blueprintId, proof, proof.split('.')[1]!, 'eyJ']) expect(after.text).not.toContain(secretish);
+    for (const secretish of [
+      SANDBOX.agentId,
+      SANDBOX.tenantId,
+      SANDBOX.blueprintId,
+      proof,
+      proof.split('.')[1]!,
+      'eyJ',
+    ])
+      expect(after.text).not.toContain(secretish);
   });
 
   it('issue 9 item 4: a replay store that cannot answer is counted by store and condition', async () => {
-    const small = await startSandbox({ port: 0, audit: () => {}, replay: new MemoryReplayStore(undefined, { maxEntries: 1 }) });
+    const small = await startSandbox({
+      port: 0,
+      audit: () => {},
+      replay: new MemoryReplayStore(undefined, { maxEntries: 1 }),
+    });
     try {
       const n8n = small.manifest.n8n as { instanceId: string; workflowId: string; privateJwk: Record<string, string> };
       const exchange = async () =>
-        postToken(small.url, { subject_token: await signN8nAssertion({ ...n8n, audience: `${small.url}/token` }), subject_token_type: TOKEN_TYPE.jwt, resource: SANDBOX.graph });
+        postToken(small.url, {
+          subject_token: await signN8nAssertion({ ...n8n, audience: `${small.url}/token` }),
+          subject_token_type: TOKEN_TYPE.jwt,
+          resource: SANDBOX.graph,
+        });
       const before = await scrape(`${small.url}/metrics`);
       expect((await exchange()).status).toBe(200);
       expect((await exchange()).status).toBe(503);
       const after = await scrape(`${small.url}/metrics`);
-      expect(delta(before.samples, after.samples, 'bridge_store_errors_total', { store: 'replay', condition: 'full' })).toBe(1);
-      expect(delta(before.samples, after.samples, 'bridge_exchanges_total', { platform: 'n8n', mode: 'autonomous', outcome: 'error', reason: 'replay_store_unavailable' })).toBe(1);
-      expect(delta(before.samples, after.samples, 'bridge_exchanges_total', { platform: 'n8n', mode: 'autonomous', outcome: 'issued', reason: 'none' })).toBe(1);
+      expect(
+        delta(before.samples, after.samples, 'bridge_store_errors_total', { store: 'replay', condition: 'full' }),
+      ).toBe(1);
+      expect(
+        delta(before.samples, after.samples, 'bridge_exchanges_total', {
+          platform: 'n8n',
+          mode: 'autonomous',
+          outcome: 'error',
+          reason: 'replay_store_unavailable',
+        }),
+      ).toBe(1);
+      expect(
+        delta(before.samples, after.samples, 'bridge_exchanges_total', {
+          platform: 'n8n',
+          mode: 'autonomous',
+          outcome: 'issued',
+          reason: 'none',
+        }),
+      ).toBe(1);
     } finally {
       await small.close();
     }
   });
 
   it('issue 9 item 4: an Entra failure is labelled by result, and its AADSTS code only when on the allow-list', () => {
-    const refused = (aadsts?: string, status = 400) => new EntraHttpError({ status, error: 'invalid_request', summary: 's', ...(aadsts ? { aadsts } : {}) });
+    const refused = (aadsts?: string, status = 400) =>
+      new EntraHttpError({ status, error: 'invalid_request', summary: 's', ...(aadsts ? { aadsts } : {}) });
     expect(aadstsLabel(refused('700213'))).toBe('700213');
     expect(aadstsLabel(refused('9999999'))).toBe('other');
     expect(aadstsLabel(refused())).toBe('none');

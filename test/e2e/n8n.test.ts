@@ -8,7 +8,13 @@ import { createLocalJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateInstanceKey, type InstanceKeyPair } from '../../adapters/n8n/keygen.ts';
 import type { AuditEvent } from '../../src/audit/audit.ts';
-import { executionOf, loadNodePackage, type INodeExecutionData, type INodeParameters, type NodePackage } from '../adapters/n8n/n8n-context.ts';
+import {
+  executionOf,
+  loadNodePackage,
+  type INodeExecutionData,
+  type INodeParameters,
+  type NodePackage,
+} from '../adapters/n8n/n8n-context.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
 import { SANDBOX } from '../../sandbox/tenant.ts';
 
@@ -63,28 +69,62 @@ afterAll(() => sb?.close());
 describe('n8n workflow → agent identity token (end to end)', () => {
   it('the /_sandbox n8n section names the sandbox instance, workflow, key and agent', async () => {
     const m = (await (await fetch(`${sb.url}/_sandbox`)).json()) as { n8n: Record<string, unknown> };
-    expect(m.n8n).toMatchObject({ instanceId: 'sandbox-n8n', workflowId: 'SbxAgentWorkflow', agentId: SANDBOX.agentId, privateJwk: { kty: 'EC', crv: 'P-256', d: expect.any(String) } });
+    expect(m.n8n).toMatchObject({
+      instanceId: 'sandbox-n8n',
+      workflowId: 'SbxAgentWorkflow',
+      agentId: SANDBOX.agentId,
+      privateJwk: { kty: 'EC', crv: 'P-256', d: expect.any(String) },
+    });
   });
 
   it('autonomous: the node signs, the bridge exchanges, Entra issues an app token for the agent', async () => {
     const out = await runNode({ mode: 'autonomous', resource: SANDBOX.graph });
     expect(out.agentId).toBe(SANDBOX.agentId);
     const claims = await verifiedByEntra(String(out.accessToken));
-    expect(claims).toMatchObject({ aud: SANDBOX.graph, appid: SANDBOX.agentId, oid: SANDBOX.agentId, idtyp: 'app', tid: SANDBOX.tenantId, xms_par_app_azp: SANDBOX.blueprintId });
+    expect(claims).toMatchObject({
+      aud: SANDBOX.graph,
+      appid: SANDBOX.agentId,
+      oid: SANDBOX.agentId,
+      idtyp: 'app',
+      tid: SANDBOX.tenantId,
+      xms_par_app_azp: SANDBOX.blueprintId,
+    });
     const event = audit.findLast((e) => e.platform === 'n8n' && e.outcome === 'issued');
-    expect(event).toMatchObject({ principal: `n8n:${INSTANCE}:workflow:${WORKFLOW}`, rule: 'mailbox-triage', agent: SANDBOX.agentId, context: { n8n_workflow_name: 'Mailbox triage' } });
+    expect(event).toMatchObject({
+      principal: `n8n:${INSTANCE}:workflow:${WORKFLOW}`,
+      rule: 'mailbox-triage',
+      agent: SANDBOX.agentId,
+      context: { n8n_workflow_name: 'Mailbox triage' },
+    });
     expect(sb.entra.calls.filter((c) => c.leg === 'leg1').every((c) => c.fmiPath === SANDBOX.agentId)).toBe(true);
   });
 
-  it('on behalf of a signed-in user: the user\'s token, for the agent', async () => {
-    const human = (sb.manifest.entra as { humanUser: { username: string; password: string; clientId: string; scope: string } }).humanUser;
+  it("on behalf of a signed-in user: the user's token, for the agent", async () => {
+    const human = (
+      sb.manifest.entra as { humanUser: { username: string; password: string; clientId: string; scope: string } }
+    ).humanUser;
     const userToken = await sb.entra.signInUser(SANDBOX.tenantId, human);
-    const out = await runNode({ mode: 'onBehalfOf', resource: SANDBOX.graph, userToken: '={{ $json.token }}', options: { scope: `${SANDBOX.graph}/User.Read` } }, [{ json: { token: userToken } }]);
+    const out = await runNode(
+      {
+        mode: 'onBehalfOf',
+        resource: SANDBOX.graph,
+        userToken: '={{ $json.token }}',
+        options: { scope: `${SANDBOX.graph}/User.Read` },
+      },
+      [{ json: { token: userToken } }],
+    );
     const claims = await verifiedByEntra(String(out.accessToken));
-    expect(claims).toMatchObject({ aud: SANDBOX.graph, idtyp: 'user', oid: SANDBOX.humanUser.oid, appid: SANDBOX.agentId });
+    expect(claims).toMatchObject({
+      aud: SANDBOX.graph,
+      idtyp: 'user',
+      oid: SANDBOX.humanUser.oid,
+      appid: SANDBOX.agentId,
+    });
   });
 
   it('the rule is the gate: agent-user mode is not in this rule, so the bridge refuses it', async () => {
-    await expect(runNode({ mode: 'agentUser', resource: SANDBOX.graph, agentUser: SANDBOX.agentUser.upn })).rejects.toThrow(/refused the requested target: The requested mode is not allowed/);
+    await expect(
+      runNode({ mode: 'agentUser', resource: SANDBOX.graph, agentUser: SANDBOX.agentUser.upn }),
+    ).rejects.toThrow(/refused the requested target: The requested mode is not allowed/);
   });
 });

@@ -48,7 +48,9 @@ describe('a refused body does not cost the next request (issue 8 item 13)', () =
   it('issue 8 item 13: a 413 for an oversized chunked body on a keep-alive connection says Connection: close and closes cleanly', async () => {
     const { socket, state, connected } = rawClient(port);
     await connected;
-    socket.write('POST /token HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n');
+    socket.write(
+      'POST /token HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\n\r\n',
+    );
     const over = Math.ceil(MAX_FORM_BODY_BYTES / CHUNK.length) + 1;
     for (let i = 0; i < over; i++) socket.write(chunk());
     await until(() => state.text.includes('\r\n\r\n{'));
@@ -62,7 +64,9 @@ describe('a refused body does not cost the next request (issue 8 item 13)', () =
     await until(() => state.ended);
     expect(state.ended).toBe(true);
     expect(state.error).toBeUndefined();
-    expect(JSON.parse(state.text.slice(state.text.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: 'invalid_request' });
+    expect(JSON.parse(state.text.slice(state.text.indexOf('\r\n\r\n') + 4))).toMatchObject({
+      error: 'invalid_request',
+    });
     expect(audit.at(-1)?.reason).toBe('body_too_large');
     socket.destroy();
   });
@@ -70,7 +74,9 @@ describe('a refused body does not cost the next request (issue 8 item 13)', () =
   it('issue 8 item 13: a 413 for a declared oversized Content-Length also closes the connection', async () => {
     const { socket, state, connected } = rawClient(port);
     await connected;
-    socket.write(`POST /token HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${MAX_FORM_BODY_BYTES + 1}\r\n\r\ngrant_type=`);
+    socket.write(
+      `POST /token HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${MAX_FORM_BODY_BYTES + 1}\r\n\r\ngrant_type=`,
+    );
     await until(() => state.ended);
     expect(state.text.toLowerCase()).toMatch(/^http\/1\.1 413 [^]*\r\nconnection: close\r\n/);
     expect(state.error).toBeUndefined();
@@ -80,7 +86,9 @@ describe('a refused body does not cost the next request (issue 8 item 13)', () =
   it('a request whose body was read completely keeps its connection alive', async () => {
     const { socket, state, connected } = rawClient(port);
     await connected;
-    socket.write('POST /token HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 12\r\n\r\ngrant_type=x');
+    socket.write(
+      'POST /token HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 12\r\n\r\ngrant_type=x',
+    );
     await until(() => state.text.includes('\r\n\r\n{') && state.text.endsWith('}'));
     socket.write('GET /healthz HTTP/1.1\r\nHost: bridge\r\n\r\n');
     await until(() => (state.text.match(/HTTP\/1\.1 /g) ?? []).length === 2 && state.text.endsWith('}'));
@@ -93,7 +101,9 @@ describe('slow and vanishing clients (issue 8 item 11)', () => {
   it('issue 8 item 11: a client that goes away mid-body is audited as client_aborted, not internal_error', async () => {
     const { socket, connected } = rawClient(port);
     await connected;
-    socket.write('POST /token HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ngrant_type=');
+    socket.write(
+      'POST /token HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ngrant_type=',
+    );
     await until(() => false, 100);
     socket.destroy();
     await until(() => audit.length > 0);

@@ -62,7 +62,11 @@ async function serviceAccountToken(p: { namespace?: string; adminToken?: string 
   const tr = await coreApi(p.adminToken ?? k8s.adminToken).createNamespacedServiceAccountToken({
     name: k8s.serviceAccount,
     namespace: p.namespace ?? k8s.namespace,
-    body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [k8s.audience], expirationSeconds: 3600 } },
+    body: {
+      apiVersion: 'authentication.k8s.io/v1',
+      kind: 'TokenRequest',
+      spec: { audiences: [k8s.audience], expirationSeconds: 3600 },
+    },
   });
   return tr.status!.token!;
 }
@@ -91,7 +95,10 @@ beforeAll(async () => {
   for (const k of ENV_KEYS) savedEnv[k] = process.env[k];
   sb = await startSandbox({ port: 0, audit: (e) => audit.push(e) });
   oidc = sb.platforms.find((p) => p.name === 'oidc') as OidcSandboxPlatform;
-  const manifest = (await (await fetch(`${sb.url}/_sandbox`)).json()) as { kubernetes: KubernetesManifest; githubActions: GithubActionsManifest };
+  const manifest = (await (await fetch(`${sb.url}/_sandbox`)).json()) as {
+    kubernetes: KubernetesManifest;
+    githubActions: GithubActionsManifest;
+  };
   k8s = manifest.kubernetes;
   gha = manifest.githubActions;
 });
@@ -100,8 +107,9 @@ beforeEach(() => {
   audit.length = 0;
 });
 afterEach(() => {
-  for (const k of ENV_KEYS) if (savedEnv[k] === undefined) delete process.env[k];
-  else process.env[k] = savedEnv[k];
+  for (const k of ENV_KEYS)
+    if (savedEnv[k] === undefined) delete process.env[k];
+    else process.env[k] = savedEnv[k];
 });
 afterAll(async () => {
   await sb?.close();
@@ -134,9 +142,16 @@ describe('OIDC workloads with their real clients (issue 11)', () => {
 
   it('issue 11 Must show: @kubernetes/client-node TokenRequest → POST /token → an agent token for Graph', async () => {
     const token = await serviceAccountToken();
-    const res = await postToken(sb.url, { subject_token: token, subject_token_type: TOKEN_TYPE.jwt, resource: SANDBOX.graph });
+    const res = await postToken(sb.url, {
+      subject_token: token,
+      subject_token_type: TOKEN_TYPE.jwt,
+      resource: SANDBOX.graph,
+    });
     expect(res.status).toBe(200);
-    expect(await verifiedByEntra(String(res.body.access_token))).toMatchObject({ appid: SANDBOX.agentId, aud: SANDBOX.graph });
+    expect(await verifiedByEntra(String(res.body.access_token))).toMatchObject({
+      appid: SANDBOX.agentId,
+      aud: SANDBOX.graph,
+    });
     expect(audit.at(-1)).toMatchObject({
       outcome: 'issued',
       platform: 'oidc',
@@ -149,9 +164,16 @@ describe('OIDC workloads with their real clients (issue 11)', () => {
 
   it('issue 11 Must show: @actions/core getIDToken(audience) → POST /token → an agent token for the sandbox API', async () => {
     const token = await actionsIdToken(gha);
-    const res = await postToken(sb.url, { subject_token: token, subject_token_type: TOKEN_TYPE.idToken, scope: `${SANDBOX.api}/.default` });
+    const res = await postToken(sb.url, {
+      subject_token: token,
+      subject_token_type: TOKEN_TYPE.idToken,
+      scope: `${SANDBOX.api}/.default`,
+    });
     expect(res.status).toBe(200);
-    expect(await verifiedByEntra(String(res.body.access_token))).toMatchObject({ azp: SANDBOX.agentId, roles: ['Orders.Read'] });
+    expect(await verifiedByEntra(String(res.body.access_token))).toMatchObject({
+      azp: SANDBOX.agentId,
+      roles: ['Orders.Read'],
+    });
     expect(audit.at(-1)).toMatchObject({
       outcome: 'issued',
       platform: 'oidc',
@@ -164,20 +186,37 @@ describe('OIDC workloads with their real clients (issue 11)', () => {
 
   it('issue 11 Must show: a GitHub token from another repository is refused (no_rule_matches), nothing issued', async () => {
     const job = oidc.github.createJob({ repository: 'agent-org/another-repo' });
-    expectNoRuleMatches(await postToken(sb.url, { subject_token: await actionsIdToken(job), subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph }));
+    expectNoRuleMatches(
+      await postToken(sb.url, {
+        subject_token: await actionsIdToken(job),
+        subject_token_type: TOKEN_TYPE.idToken,
+        resource: SANDBOX.graph,
+      }),
+    );
     expect(audit.at(-1)!.attributes).toMatchObject({ repository: 'agent-org/another-repo' });
   });
 
   it('issue 11 Must show: a GitHub token of the allowed repository but another ref is refused (no_rule_matches)', async () => {
     // The principal glob repo:<repository>:** matches this token; the rule's `ref` attribute does not.
     const job = oidc.github.createJob({ ref: 'refs/heads/feature/untrusted' });
-    expectNoRuleMatches(await postToken(sb.url, { subject_token: await actionsIdToken(job), subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph }));
-    expect(audit.at(-1)).toMatchObject({ principal: `repo:${gha.repository}:ref:refs/heads/feature/untrusted`, attributes: expect.objectContaining({ ref: 'refs/heads/feature/untrusted' }) });
+    expectNoRuleMatches(
+      await postToken(sb.url, {
+        subject_token: await actionsIdToken(job),
+        subject_token_type: TOKEN_TYPE.idToken,
+        resource: SANDBOX.graph,
+      }),
+    );
+    expect(audit.at(-1)).toMatchObject({
+      principal: `repo:${gha.repository}:ref:refs/heads/feature/untrusted`,
+      attributes: expect.objectContaining({ ref: 'refs/heads/feature/untrusted' }),
+    });
   });
 
   it('issue 11 Must show: a Kubernetes token for the same service account name in another namespace is refused (no_rule_matches)', async () => {
     const token = await serviceAccountToken({ namespace: OTHER_NAMESPACE });
-    expectNoRuleMatches(await postToken(sb.url, { subject_token: token, subject_token_type: TOKEN_TYPE.jwt, resource: SANDBOX.graph }));
+    expectNoRuleMatches(
+      await postToken(sb.url, { subject_token: token, subject_token_type: TOKEN_TYPE.jwt, resource: SANDBOX.graph }),
+    );
     expect(audit.at(-1)).toMatchObject({ principal: `system:serviceaccount:${OTHER_NAMESPACE}:${k8s.serviceAccount}` });
   });
 

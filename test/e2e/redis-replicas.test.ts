@@ -10,7 +10,14 @@ import { TOKEN_TYPE } from '../../src/constants.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
 import { SANDBOX } from '../../sandbox/tenant.ts';
 import { postToken, type TokenResponse } from '../support/http.ts';
-import { inCi, ownRedis, ownRedisSkipReason, sharedRedisSkipReason, TEST_REDIS_URL, type OwnRedis } from '../support/redis.ts';
+import {
+  inCi,
+  ownRedis,
+  ownRedisSkipReason,
+  sharedRedisSkipReason,
+  TEST_REDIS_URL,
+  type OwnRedis,
+} from '../support/redis.ts';
 import { signN8nAssertion } from '../workers/harness/n8n-assertion.ts';
 
 const sharedSkip = sharedRedisSkipReason();
@@ -18,7 +25,13 @@ const ownSkip = ownRedisSkipReason();
 
 function n8nAssertion(sb: Sandbox, jti?: string): Promise<string> {
   const m = sb.manifest.n8n as { instanceId: string; workflowId: string; privateJwk: Record<string, string> };
-  return signN8nAssertion({ privateJwk: m.privateJwk, instanceId: m.instanceId, workflowId: m.workflowId, audience: `${sb.url}/token`, ...(jti ? { jti } : {}) });
+  return signN8nAssertion({
+    privateJwk: m.privateJwk,
+    instanceId: m.instanceId,
+    workflowId: m.workflowId,
+    audience: `${sb.url}/token`,
+    ...(jti ? { jti } : {}),
+  });
 }
 
 function exchangeAt(replica: string, subjectToken: string, resource: string = SANDBOX.graph): Promise<TokenResponse> {
@@ -59,7 +72,9 @@ describe.skipIf(sharedSkip !== undefined)('two replicas sharing one Redis', () =
   it('issue 9 item 2: 50 concurrent identical cold exchanges split across both replicas make exactly one leg-1 and one leg-2 call', async () => {
     const token = await gcpToken(sb);
     sb.entra.resetCalls();
-    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => exchangeAt(sb.replicas[i % 2]!, token, SANDBOX.api)));
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => exchangeAt(sb.replicas[i % 2]!, token, SANDBOX.api)),
+    );
     expect(answers.map((a) => a.status)).toEqual(Array(50).fill(200));
     expect(new Set(answers.map((a) => a.body.access_token)).size).toBe(1);
     expect(sb.entra.calls.filter((c) => c.leg === 'leg1')).toHaveLength(1);
@@ -88,7 +103,14 @@ describe.skipIf(sharedSkip !== undefined)('a rate limit across two replicas', ()
   beforeAll(async () => {
     // One pinned minute: the count cannot be split by a window turning during the test.
     const now = Math.floor(Date.now() / 1000);
-    sb = await startSandbox({ port: 0, replicas: 2, redisUrl: TEST_REDIS_URL!, clock: () => now, overrides: { BRIDGE_RATE_LIMIT_PER_MINUTE: String(LIMIT) }, audit: (e) => audit.push(e) });
+    sb = await startSandbox({
+      port: 0,
+      replicas: 2,
+      redisUrl: TEST_REDIS_URL!,
+      clock: () => now,
+      overrides: { BRIDGE_RATE_LIMIT_PER_MINUTE: String(LIMIT) },
+      audit: (e) => audit.push(e),
+    });
   });
   afterAll(() => sb?.close());
 
@@ -149,7 +171,9 @@ describe.skipIf(ownSkip !== undefined)('Redis stopped mid-test, then back', () =
 
 describe('sandbox replicas without Redis', () => {
   it('issue 9 item 3: SANDBOX_REPLICAS above 1 without SANDBOX_REDIS_URL refuses to start and says what to set', async () => {
-    await expect(startSandbox({ port: 0, env: { SANDBOX_REPLICAS: '2' } })).rejects.toThrow(/SANDBOX_REPLICAS=2 needs SANDBOX_REDIS_URL/);
+    await expect(startSandbox({ port: 0, env: { SANDBOX_REPLICAS: '2' } })).rejects.toThrow(
+      /SANDBOX_REPLICAS=2 needs SANDBOX_REDIS_URL/,
+    );
   });
 
   it('issue 9 item 3: a sandbox without Redis has one replica and the memory store', async () => {
@@ -182,11 +206,20 @@ describe.skipIf(ownSkip !== undefined)('readiness and metrics follow a configure
   };
 
   it('issue 9 item 5: /readyz is 503 while the configured Redis is unreachable and 200 again when it returns; /metrics counts the Redis and replay-store errors', async () => {
-    expect(await readyz()).toEqual({ status: 200, body: expect.objectContaining({ status: 'ready', checks: { signing_key: 'ok', policy: 'ok', redis: 'ok' } }) });
+    expect(await readyz()).toEqual({
+      status: 200,
+      body: expect.objectContaining({ status: 'ready', checks: { signing_key: 'ok', policy: 'ok', redis: 'ok' } }),
+    });
 
     await redis.stop();
     for (let i = 0; i < 100 && sb.storeReady(); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(await readyz()).toEqual({ status: 503, body: expect.objectContaining({ status: 'not_ready', checks: { signing_key: 'ok', policy: 'ok', redis: 'failing' } }) });
+    expect(await readyz()).toEqual({
+      status: 503,
+      body: expect.objectContaining({
+        status: 'not_ready',
+        checks: { signing_key: 'ok', policy: 'ok', redis: 'failing' },
+      }),
+    });
     expect((await exchangeAt(sb.url, await n8nAssertion(sb))).status).toBe(503);
     // A reconnect attempt that fails is a Redis error; the client makes one within its backoff (bounded wait).
     const redisErrors = /^bridge_store_errors_total\{store="redis",condition="connection_error"\} [1-9]\d*$/m;
@@ -201,6 +234,9 @@ describe.skipIf(ownSkip !== undefined)('readiness and metrics follow a configure
 
     await redis.start();
     for (let i = 0; i < 100 && !sb.storeReady(); i++) await new Promise((r) => setTimeout(r, 50));
-    expect(await readyz()).toEqual({ status: 200, body: expect.objectContaining({ status: 'ready', checks: { signing_key: 'ok', policy: 'ok', redis: 'ok' } }) });
+    expect(await readyz()).toEqual({
+      status: 200,
+      body: expect.objectContaining({ status: 'ready', checks: { signing_key: 'ok', policy: 'ok', redis: 'ok' } }),
+    });
   });
 });

@@ -40,7 +40,11 @@ describe('hostile or broken GCP proofs are refused before Entra (vectors in test
   const vectors = loadGcpVectors();
   it.each(vectors.map((v) => [v.name, v] as const))('%s', async (_name, v) => {
     const token = await buildGcpVector(v, sb.gcp.emulator, { now: Math.floor(Date.now() / 1000), audience: sb.url });
-    const res = await postToken(sb.url, { subject_token: token, subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph });
+    const res = await postToken(sb.url, {
+      subject_token: token,
+      subject_token_type: TOKEN_TYPE.idToken,
+      resource: SANDBOX.graph,
+    });
     expectRefused(res, 400, 'invalid_request');
     // Routing reads the unverified iss first: a proof with no readable iss is refused as malformed there.
     const routedEarlier = v.name === 'iss-missing' || v.name.startsWith('garbage');
@@ -50,13 +54,21 @@ describe('hostile or broken GCP proofs are refused before Entra (vectors in test
 
   it('refuses a token bound to another audience (a proof meant for another service)', async () => {
     const token = await sb.gcp.emulator.mintIdToken({ audience: 'https://other-service.example.com', format: 'full' });
-    const res = await postToken(sb.url, { subject_token: token, subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph });
+    const res = await postToken(sb.url, {
+      subject_token: token,
+      subject_token_type: TOKEN_TYPE.idToken,
+      resource: SANDBOX.graph,
+    });
     expectRefused(res, 400, 'invalid_request');
     expect(audit.at(-1)!.reason).toBe('proof_audience');
   });
 
   it('refuses a token over the size cap', async () => {
-    const res = await postToken(sb.url, { subject_token: `eyJ${'a'.repeat(MAX_TOKEN_BYTES)}`, subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph });
+    const res = await postToken(sb.url, {
+      subject_token: `eyJ${'a'.repeat(MAX_TOKEN_BYTES)}`,
+      subject_token_type: TOKEN_TYPE.idToken,
+      resource: SANDBOX.graph,
+    });
     expectRefused(res, 400, 'invalid_request');
     expect(audit.at(-1)!.reason).toBe('proof_too_large');
   });
@@ -64,27 +76,58 @@ describe('hostile or broken GCP proofs are refused before Entra (vectors in test
 
 describe('malformed requests', () => {
   it('refuses a JSON body', async () => {
-    const res = await postToken(sb.url, {}, { raw: JSON.stringify({ grant_type: 'x' }), contentType: 'application/json' });
+    const res = await postToken(
+      sb.url,
+      {},
+      { raw: JSON.stringify({ grant_type: 'x' }), contentType: 'application/json' },
+    );
     expectRefused(res, 400, 'invalid_request');
   });
 
   it('refuses duplicate parameters', async () => {
     const p = await proof();
-    const body = new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: p, subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph });
+    const body = new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: p,
+      subject_token_type: TOKEN_TYPE.idToken,
+      resource: SANDBOX.graph,
+    });
     body.append('subject_token_type', TOKEN_TYPE.jwt);
     expectRefused(await postToken(sb.url, {}, { raw: body.toString() }), 400, 'invalid_request');
   });
 
   it('refuses an unknown subject_token_type', async () => {
-    expectRefused(await postToken(sb.url, { subject_token: await proof(), subject_token_type: 'urn:ietf:params:oauth:token-type:saml2', resource: SANDBOX.graph }), 400, 'invalid_request');
+    expectRefused(
+      await postToken(sb.url, {
+        subject_token: await proof(),
+        subject_token_type: 'urn:ietf:params:oauth:token-type:saml2',
+        resource: SANDBOX.graph,
+      }),
+      400,
+      'invalid_request',
+    );
   });
 
   it('refuses another grant type with unsupported_grant_type', async () => {
-    expectRefused(await postToken(sb.url, { grant_type: 'client_credentials', subject_token: await proof(), subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph }), 400, 'unsupported_grant_type');
+    expectRefused(
+      await postToken(sb.url, {
+        grant_type: 'client_credentials',
+        subject_token: await proof(),
+        subject_token_type: TOKEN_TYPE.idToken,
+        resource: SANDBOX.graph,
+      }),
+      400,
+      'unsupported_grant_type',
+    );
   });
 
   it('refuses two resources with invalid_target', async () => {
-    const body = new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange', subject_token: await proof(), subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph });
+    const body = new URLSearchParams({
+      grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+      subject_token: await proof(),
+      subject_token_type: TOKEN_TYPE.idToken,
+      resource: SANDBOX.graph,
+    });
     body.append('resource', SANDBOX.api);
     expectRefused(await postToken(sb.url, {}, { raw: body.toString() }), 400, 'invalid_target');
   });
@@ -97,26 +140,68 @@ describe('malformed requests', () => {
 
 describe('policy refusals (verified workload, target not allowed)', () => {
   it('refuses a resource the rule does not allow', async () => {
-    expectRefused(await postToken(sb.url, { subject_token: await proof(), subject_token_type: TOKEN_TYPE.idToken, resource: 'https://vault.azure.net' }), 400, 'invalid_target');
-    expect(audit.at(-1)).toMatchObject({ reason: 'resource_not_allowed', rule: 'sandbox-gcp-service-account', principal: sb.gcp.emulator.serviceAccount.uniqueId });
+    expectRefused(
+      await postToken(sb.url, {
+        subject_token: await proof(),
+        subject_token_type: TOKEN_TYPE.idToken,
+        resource: 'https://vault.azure.net',
+      }),
+      400,
+      'invalid_target',
+    );
+    expect(audit.at(-1)).toMatchObject({
+      reason: 'resource_not_allowed',
+      rule: 'sandbox-gcp-service-account',
+      principal: sb.gcp.emulator.serviceAccount.uniqueId,
+    });
     expect(sb.entra.calls).toHaveLength(0);
   });
 
   it('refuses an agent the rule does not allow', async () => {
-    expectRefused(await postToken(sb.url, { subject_token: await proof(), subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph, audience: SANDBOX.otherAgentId }), 400, 'invalid_target');
+    expectRefused(
+      await postToken(sb.url, {
+        subject_token: await proof(),
+        subject_token_type: TOKEN_TYPE.idToken,
+        resource: SANDBOX.graph,
+        audience: SANDBOX.otherAgentId,
+      }),
+      400,
+      'invalid_target',
+    );
     expect(audit.at(-1)!.reason).toBe('agent_not_allowed');
     expect(sb.entra.calls).toHaveLength(0);
   });
 
   it('refuses an agent user the rule does not allow', async () => {
-    expectRefused(await postToken(sb.url, { subject_token: await proof(), subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph, agent_user: 'someone-else@sandbox.example' }), 400, 'invalid_target');
+    expectRefused(
+      await postToken(sb.url, {
+        subject_token: await proof(),
+        subject_token_type: TOKEN_TYPE.idToken,
+        resource: SANDBOX.graph,
+        agent_user: 'someone-else@sandbox.example',
+      }),
+      400,
+      'invalid_target',
+    );
     expect(audit.at(-1)!.reason).toBe('agent_user_not_allowed');
     expect(sb.entra.calls).toHaveLength(0);
   });
 
   it('refuses a workload no rule matches (another service account)', async () => {
-    const other = await sb.gcp.emulator.mintIdToken({ audience: sb.url, format: 'full', claims: { sub: '100000000000000000001', azp: '100000000000000000001' } });
-    expectRefused(await postToken(sb.url, { subject_token: other, subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph }), 400, 'invalid_request');
+    const other = await sb.gcp.emulator.mintIdToken({
+      audience: sb.url,
+      format: 'full',
+      claims: { sub: '100000000000000000001', azp: '100000000000000000001' },
+    });
+    expectRefused(
+      await postToken(sb.url, {
+        subject_token: other,
+        subject_token_type: TOKEN_TYPE.idToken,
+        resource: SANDBOX.graph,
+      }),
+      400,
+      'invalid_request',
+    );
     expect(audit.at(-1)).toMatchObject({ reason: 'no_rule_matches', principal: '100000000000000000001' });
     expect(sb.entra.calls).toHaveLength(0);
   });
@@ -124,20 +209,41 @@ describe('policy refusals (verified workload, target not allowed)', () => {
 
 describe('/explain: a dry run for the caller only, never Entra, never a token', () => {
   it('explains an allowed request without calling Entra', async () => {
-    const res = await postToken(sb.url, { subject_token: await proof(), subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph }, { path: '/explain' });
+    const res = await postToken(
+      sb.url,
+      { subject_token: await proof(), subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph },
+      { path: '/explain' },
+    );
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ allowed: true, rule: 'sandbox-gcp-service-account', agent_id: SANDBOX.agentId, workload: { platform: 'gcp', principal: sb.gcp.emulator.serviceAccount.uniqueId } });
+    expect(res.body).toMatchObject({
+      allowed: true,
+      rule: 'sandbox-gcp-service-account',
+      agent_id: SANDBOX.agentId,
+      workload: { platform: 'gcp', principal: sb.gcp.emulator.serviceAccount.uniqueId },
+    });
     expect(res.body).not.toHaveProperty('access_token');
     expect(sb.entra.calls).toHaveLength(0);
   });
 
   it('explains a denial with the reason, without naming rules that did not match the caller', async () => {
-    const res = await postToken(sb.url, { subject_token: await proof(), subject_token_type: TOKEN_TYPE.idToken, resource: 'https://vault.azure.net' }, { path: '/explain' });
+    const res = await postToken(
+      sb.url,
+      { subject_token: await proof(), subject_token_type: TOKEN_TYPE.idToken, resource: 'https://vault.azure.net' },
+      { path: '/explain' },
+    );
     expect(res.body).toMatchObject({ allowed: false, error: 'invalid_target', reason: 'resource_not_allowed' });
   });
 
   it('tells an unauthenticated caller nothing about the policy', async () => {
-    const res = await postToken(sb.url, { subject_token: 'eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2FjY291bnRzLmdvb2dsZS5jb20ifQ.', subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph }, { path: '/explain' });
+    const res = await postToken(
+      sb.url,
+      {
+        subject_token: 'eyJhbGciOiJub25lIn0.eyJpc3MiOiJodHRwczovL2FjY291bnRzLmdvb2dsZS5jb20ifQ.',
+        subject_token_type: TOKEN_TYPE.idToken,
+        resource: SANDBOX.graph,
+      },
+      { path: '/explain' },
+    );
     expectRefused(res, 400, 'invalid_request');
     expect(JSON.stringify(res.body)).not.toMatch(/sandbox-gcp|rule/);
   });

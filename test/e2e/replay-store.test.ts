@@ -42,7 +42,11 @@ describe('a full replay store on Node', () => {
   const audit: AuditEvent[] = [];
   let sb: Sandbox;
   beforeAll(async () => {
-    sb = await startSandbox({ port: 0, audit: (e) => audit.push(e), replay: new MemoryReplayStore(undefined, { maxEntries: 1 }) });
+    sb = await startSandbox({
+      port: 0,
+      audit: (e) => audit.push(e),
+      replay: new MemoryReplayStore(undefined, { maxEntries: 1 }),
+    });
   });
   afterAll(() => sb?.close());
 
@@ -55,7 +59,11 @@ describe('a full replay store on Node', () => {
     expect(Number(full.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(reasonOf(audit, full.body.request_id)).toBe('replay_store_unavailable');
     // Proofs that are not single-use do not need the store.
-    const gcp = await postToken(sb.url, { subject_token: await sb.gcp.emulator.mintIdToken({ audience: sb.url, format: 'full' }), subject_token_type: TOKEN_TYPE.jwt, resource: SANDBOX.graph });
+    const gcp = await postToken(sb.url, {
+      subject_token: await sb.gcp.emulator.mintIdToken({ audience: sb.url, format: 'full' }),
+      subject_token_type: TOKEN_TYPE.jwt,
+      resource: SANDBOX.graph,
+    });
     expect(gcp.status).toBe(200);
   });
 });
@@ -69,14 +77,26 @@ describe('a full quota of one n8n instance on Node', () => {
     const pub = (await exportJWK(publicKey)) as { x: string; y: string };
     const publicJwk: N8nPublicJwk = { kty: 'EC', crv: 'P-256', x: pub.x, y: pub.y };
     const kid = await jwkThumbprint(publicJwk);
-    second = { privateJwk: { ...((await exportJWK(privateKey)) as Record<string, string>), kid }, instanceId: SECOND_INSTANCE, workflowId: SECOND_WORKFLOW };
+    second = {
+      privateJwk: { ...((await exportJWK(privateKey)) as Record<string, string>), kid },
+      instanceId: SECOND_INSTANCE,
+      workflowId: SECOND_WORKFLOW,
+    };
     sb = await startSandbox({
       port: 0,
       audit: (e) => audit.push(e),
       overrides: { BRIDGE_REPLAY_QUOTA_PER_ISSUER: '2' },
       policy: (p) => {
-        (p.platforms.n8n as { instances: Record<string, unknown> }).instances[SECOND_INSTANCE] = { keys: [{ ...publicJwk, kid }] };
-        p.rules.push({ name: 'second-instance', platform: 'n8n', principal: `n8n:${SECOND_INSTANCE}:workflow:${SECOND_WORKFLOW}`, agent: SANDBOX.agentId, resources: [SANDBOX.graph] });
+        (p.platforms.n8n as { instances: Record<string, unknown> }).instances[SECOND_INSTANCE] = {
+          keys: [{ ...publicJwk, kid }],
+        };
+        p.rules.push({
+          name: 'second-instance',
+          platform: 'n8n',
+          principal: `n8n:${SECOND_INSTANCE}:workflow:${SECOND_WORKFLOW}`,
+          agent: SANDBOX.agentId,
+          resources: [SANDBOX.graph],
+        });
         return p;
       },
     });
@@ -92,7 +112,11 @@ describe('a full quota of one n8n instance on Node', () => {
     expect(over.body).toMatchObject({ error: 'temporarily_unavailable' });
     expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(reasonOf(audit, over.body.request_id)).toBe('replay_quota_exceeded');
-    expect(audit.find((e) => e.request_id === over.body.request_id)?.fields).toMatchObject({ store: 'replay', condition: 'full', partition: `n8n:${first.instanceId}` });
+    expect(audit.find((e) => e.request_id === over.body.request_id)?.fields).toMatchObject({
+      store: 'replay',
+      condition: 'full',
+      partition: `n8n:${first.instanceId}`,
+    });
     // Another instance's fresh assertions are still accepted.
     expect((await exchange(sb, second)).status).toBe(200);
     expect((await exchange(sb, second)).status).toBe(200);

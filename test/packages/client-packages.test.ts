@@ -23,7 +23,11 @@ const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const PACKAGES = { client: 'adapters/client', aws: 'adapters/aws/client', gcp: 'adapters/gcp/client' } as const;
 type PackageName = keyof typeof PACKAGES;
 /** What each consumer directory installs: the platform packages need the core beside them until it is published. */
-const INSTALLS: Record<PackageName, PackageName[]> = { client: ['client'], aws: ['client', 'aws'], gcp: ['client', 'gcp'] };
+const INSTALLS: Record<PackageName, PackageName[]> = {
+  client: ['client'],
+  aws: ['client', 'aws'],
+  gcp: ['client', 'gcp'],
+};
 const FORMATS = ['esm', 'cjs'] as const;
 type Format = (typeof FORMATS)[number];
 /** Generous: the first install of the AWS SDK into an empty npm cache downloads it. */
@@ -44,7 +48,11 @@ const baseEnv = (): Record<string, string> => ({
   ...Object.fromEntries(NPM_KEPT.flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : []))),
 });
 
-function run(file: string, args: string[], opts: { cwd: string; env: Record<string, string>; timeout: number }): Promise<string> {
+function run(
+  file: string,
+  args: string[],
+  opts: { cwd: string; env: Record<string, string>; timeout: number },
+): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(file, args, { ...opts, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error) reject(new Error(`${file} ${args.join(' ')} failed in ${opts.cwd}: ${error.message}\n${stderr}`));
@@ -62,7 +70,8 @@ interface Runtime {
 const systemNode: Runtime = {
   label: 'system',
   version: '',
-  run: (args, cwd, env) => run('/usr/bin/env', ['node', ...args], { cwd, env: { ...baseEnv(), ...env }, timeout: RUN_TIMEOUT_MS }),
+  run: (args, cwd, env) =>
+    run('/usr/bin/env', ['node', ...args], { cwd, env: { ...baseEnv(), ...env }, timeout: RUN_TIMEOUT_MS }),
 };
 const projectNode: Runtime = {
   label: 'project',
@@ -76,7 +85,10 @@ const RUNTIMES = [systemNode, projectNode];
  * or required (CommonJS) from `pkg`, and prints `result` as JSON.
  */
 function program(format: Format, pkg: string, bindings: string[], body: string): string {
-  const imports = format === 'esm' ? `import { ${bindings.join(', ')} } from '${pkg}';` : `const { ${bindings.join(', ')} } = require('${pkg}');`;
+  const imports =
+    format === 'esm'
+      ? `import { ${bindings.join(', ')} } from '${pkg}';`
+      : `const { ${bindings.join(', ')} } = require('${pkg}');`;
   return `${imports}
 const env = process.env;
 async function main() {
@@ -180,9 +192,23 @@ beforeAll(async () => {
   mkdirSync(tarballs);
   for (const [name, dir] of Object.entries(PACKAGES) as [PackageName, string][]) {
     // prepack builds dist/ with the repository's tools; the repository's PATH is kept for that.
-    const out = await run('npm', ['pack', '--json', '--pack-destination', tarballs], { cwd: join(REPO, dir), env: { ...process.env, npm_config_loglevel: 'error' } as Record<string, string>, timeout: INSTALL_TIMEOUT_MS });
-    const [info] = JSON.parse(out.slice(out.indexOf('['))) as { filename: string; size: number; unpackedSize: number; files: { path: string }[] }[];
-    packed.set(name, { filename: join(tarballs, info!.filename), size: info!.size, unpackedSize: info!.unpackedSize, files: info!.files.map((f) => f.path) });
+    const out = await run('npm', ['pack', '--json', '--pack-destination', tarballs], {
+      cwd: join(REPO, dir),
+      env: { ...process.env, npm_config_loglevel: 'error' } as Record<string, string>,
+      timeout: INSTALL_TIMEOUT_MS,
+    });
+    const [info] = JSON.parse(out.slice(out.indexOf('['))) as {
+      filename: string;
+      size: number;
+      unpackedSize: number;
+      files: { path: string }[];
+    }[];
+    packed.set(name, {
+      filename: join(tarballs, info!.filename),
+      size: info!.size,
+      unpackedSize: info!.unpackedSize,
+      files: info!.files.map((f) => f.path),
+    });
   }
   // Fresh directories outside the repository, plain `npm install` of the tarballs, from the npm cache when it has them.
   await Promise.all(
@@ -191,12 +217,23 @@ beforeAll(async () => {
       mkdirSync(dir);
       writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ name: `consumer-${name}`, private: true })}\n`);
       const specs = INSTALLS[name].map((p) => packed.get(p)!.filename);
-      await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...specs], { cwd: dir, env: baseEnv(), timeout: INSTALL_TIMEOUT_MS });
-      installedDeps.set(name, installedPackages(join(dir, 'node_modules')).filter((p) => !INSTALLS[name].some((own) => p === `@agent-id-bridge/${own}`)));
+      await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...specs], {
+        cwd: dir,
+        env: baseEnv(),
+        timeout: INSTALL_TIMEOUT_MS,
+      });
+      installedDeps.set(
+        name,
+        installedPackages(join(dir, 'node_modules')).filter(
+          (p) => !INSTALLS[name].some((own) => p === `@agent-id-bridge/${own}`),
+        ),
+      );
       for (const format of FORMATS) writeFileSync(join(dir, `use.${FILE_EXT[format]}`), CONSUMERS[name](format));
     }),
   );
-  systemNode.version = (await run('/usr/bin/env', ['node', '--version'], { cwd: work, env: baseEnv(), timeout: RUN_TIMEOUT_MS })).trim();
+  systemNode.version = (
+    await run('/usr/bin/env', ['node', '--version'], { cwd: work, env: baseEnv(), timeout: RUN_TIMEOUT_MS })
+  ).trim();
 
   sb = await startSandbox({ port: 0, audit: () => {} });
   const manifest = (await (await fetch(`${sb.url}/_sandbox`)).json()) as {
@@ -226,9 +263,12 @@ afterAll(async () => {
   await sb?.close();
   if (work) rmSync(work, { recursive: true, force: true });
   const rows = (Object.keys(PACKAGES) as PackageName[]).map(
-    (name) => `  @agent-id-bridge/${name}: packed ${packed.get(name)?.size} B (unpacked ${packed.get(name)?.unpackedSize} B), ${installedDeps.get(name)?.length} installed dependencies`,
+    (name) =>
+      `  @agent-id-bridge/${name}: packed ${packed.get(name)?.size} B (unpacked ${packed.get(name)?.unpackedSize} B), ${installedDeps.get(name)?.length} installed dependencies`,
   );
-  console.log(`client packages (system node ${systemNode.version}, project node ${projectNode.version}):\n${rows.join('\n')}`);
+  console.log(
+    `client packages (system node ${systemNode.version}, project node ${projectNode.version}):\n${rows.join('\n')}`,
+  );
 });
 
 /** Every package directory under node_modules (scoped ones included). */
@@ -236,7 +276,8 @@ function installedPackages(nodeModules: string): string[] {
   const names: string[] = [];
   for (const entry of readdirSync(nodeModules, { withFileTypes: true })) {
     if (!entry.isDirectory() || entry.name.startsWith('.')) continue;
-    if (entry.name.startsWith('@')) for (const scoped of readdirSync(join(nodeModules, entry.name))) names.push(`${entry.name}/${scoped}`);
+    if (entry.name.startsWith('@'))
+      for (const scoped of readdirSync(join(nodeModules, entry.name))) names.push(`${entry.name}/${scoped}`);
     else names.push(entry.name);
   }
   return names;
@@ -251,30 +292,54 @@ interface TokenOut {
 function expectAgentToken(t: TokenOut) {
   expect(t.agentId).toBe(SANDBOX.agentId);
   expect(t.expiresAt).toBeGreaterThan(Date.now() / 1000);
-  expect(decodeJwt(t.accessToken)).toMatchObject({ aud: SANDBOX.graph, appid: SANDBOX.agentId, idtyp: 'app', tid: SANDBOX.tenantId, xms_par_app_azp: SANDBOX.blueprintId });
+  expect(decodeJwt(t.accessToken)).toMatchObject({
+    aud: SANDBOX.graph,
+    appid: SANDBOX.agentId,
+    idtyp: 'app',
+    tid: SANDBOX.tenantId,
+    xms_par_app_azp: SANDBOX.blueprintId,
+  });
 }
 
 describe('client packages: npm pack, npm install, plain JavaScript, the sandbox', () => {
   it('issue 10 item 1: each tarball holds the ESM and CommonJS builds with declarations, and no TypeScript source', () => {
     for (const name of Object.keys(PACKAGES) as PackageName[]) {
       const files = packed.get(name)!.files;
-      for (const format of FORMATS) expect(files).toEqual(expect.arrayContaining([`dist/${format}/index.js`, `dist/${format}/index.d.ts`, `dist/${format}/package.json`]));
+      for (const format of FORMATS)
+        expect(files).toEqual(
+          expect.arrayContaining([
+            `dist/${format}/index.js`,
+            `dist/${format}/index.d.ts`,
+            `dist/${format}/package.json`,
+          ]),
+        );
       expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
-      const manifest = JSON.parse(readFileSync(join(REPO, PACKAGES[name], 'package.json'), 'utf8')) as Record<string, unknown>;
-      expect(manifest).toMatchObject({ name: `@agent-id-bridge/${name}`, license: 'MIT', repository: { directory: PACKAGES[name] }, files: ['dist'] });
+      const manifest = JSON.parse(readFileSync(join(REPO, PACKAGES[name], 'package.json'), 'utf8')) as Record<
+        string,
+        unknown
+      >;
+      expect(manifest).toMatchObject({
+        name: `@agent-id-bridge/${name}`,
+        license: 'MIT',
+        repository: { directory: PACKAGES[name] },
+        files: ['dist'],
+      });
     }
   });
 
   it('issue 10 item 1: no server dependency is installed with any client package', () => {
     for (const name of Object.keys(PACKAGES) as PackageName[]) {
       const deps = installedDeps.get(name)!;
-      for (const server of ['hono', '@hono/node-server', '@azure/msal-node', 'zod', 'jose', 'ioredis', 'pino', 'yaml']) expect(deps).not.toContain(server);
+      for (const server of ['hono', '@hono/node-server', '@azure/msal-node', 'zod', 'jose', 'ioredis', 'pino', 'yaml'])
+        expect(deps).not.toContain(server);
     }
     expect(installedDeps.get('client')).toEqual([]);
   });
 
   it('issue 10 item 1: the declarations type-check ESM and CommonJS TypeScript consumers, and are not any', async () => {
-    const consumer = (name: 'aws' | 'gcp') => `import { BridgeExchangeError, type AgentToken } from '@agent-id-bridge/${name}';
+    const consumer = (
+      name: 'aws' | 'gcp',
+    ) => `import { BridgeExchangeError, type AgentToken } from '@agent-id-bridge/${name}';
 import { createAgentTokenSource, type Proof } from '@agent-id-bridge/client';
 ${
   name === 'aws'
@@ -295,8 +360,28 @@ export const checks = [token, core.getToken(), (e: unknown) => e instanceof Brid
     for (const name of ['aws', 'gcp'] as const) {
       const dir = join(work, name);
       for (const ext of ['mts', 'cts']) writeFileSync(join(dir, `check.${ext}`), consumer(name));
-      const tsc = [join(REPO, 'node_modules/typescript/bin/tsc'), 'check.mts', 'check.cts', '--noEmit', '--strict', '--skipLibCheck'];
-      const options = ['--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2023', '--lib', 'es2023,dom', '--types', 'node', '--typeRoots', join(REPO, 'node_modules/@types')];
+      const tsc = [
+        join(REPO, 'node_modules/typescript/bin/tsc'),
+        'check.mts',
+        'check.cts',
+        '--noEmit',
+        '--strict',
+        '--skipLibCheck',
+      ];
+      const options = [
+        '--module',
+        'nodenext',
+        '--moduleResolution',
+        'nodenext',
+        '--target',
+        'es2023',
+        '--lib',
+        'es2023,dom',
+        '--types',
+        'node',
+        '--typeRoots',
+        join(REPO, 'node_modules/@types'),
+      ];
       await run(process.execPath, [...tsc, ...options], { cwd: dir, env: baseEnv(), timeout: RUN_TIMEOUT_MS });
     }
   });
@@ -310,11 +395,19 @@ export const checks = [token, core.getToken(), (e: unknown) => e instanceof Brid
             result: { tokens: Record<string, TokenOut>; refused: Record<string, unknown>; cached?: boolean };
           };
           expect(out.node).toBe(runtime.version);
-          expect(Object.keys(out.result.tokens).sort()).toEqual(name === 'aws' ? ['get-caller-identity', 'web-identity-token'] : ['id-token']);
+          expect(Object.keys(out.result.tokens).sort()).toEqual(
+            name === 'aws' ? ['get-caller-identity', 'web-identity-token'] : ['id-token'],
+          );
           for (const t of Object.values(out.result.tokens)) expectAgentToken(t);
           if (name === 'client') expect(out.result.cached).toBe(true);
           // The refusal is the package's own error class, with the bridge's answer and request id.
-          expect(out.result.refused).toMatchObject({ name: 'BridgeExchangeError', isBridgeError: true, status: 400, error: 'invalid_request', requestId: expect.any(String) });
+          expect(out.result.refused).toMatchObject({
+            name: 'BridgeExchangeError',
+            isBridgeError: true,
+            status: 400,
+            error: 'invalid_request',
+            requestId: expect.any(String),
+          });
         });
       }
     }
@@ -335,7 +428,13 @@ export const checks = [token, core.getToken(), (e: unknown) => e instanceof Brid
         target: 'node20',
         format,
         logLevel: 'error',
-        ...(format === 'esm' ? { banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" } } : {}),
+        ...(format === 'esm'
+          ? {
+              banner: {
+                js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+              },
+            }
+          : {}),
       });
       expect(readFileSync(bundle, 'utf8')).not.toMatch(/from ['"]@agent-id-bridge\//);
       const runner = join(dir, `run-bedrock.${FILE_EXT[format]}`);
@@ -346,12 +445,22 @@ export const checks = [token, core.getToken(), (e: unknown) => e instanceof Brid
       ] as const) {
         const out = JSON.parse(await runtime.run([runner, bundle], dir, { ...childEnv, BRIDGE_PROOF: proof })) as {
           node: string;
-          result: { response: { functionResponse: { responseState?: string; responseBody: { TEXT: { body: string } } } } };
+          result: {
+            response: { functionResponse: { responseState?: string; responseBody: { TEXT: { body: string } } } };
+          };
           graphCalls: { path: string; appid: string; aud: string }[];
         };
         expect(out.node).toBe(runtime.version);
-        expect(out.result.response.functionResponse).toEqual({ responseBody: { TEXT: { body: '{"displayName":"Alice","jobTitle":"Engineer","department":"Agents","mail":"alice@sandbox.example"}' } } });
-        expect(out.graphCalls).toEqual([{ path: '/v1.0/users/alice%40sandbox.example', appid: SANDBOX.agentId, aud: SANDBOX.graph }]);
+        expect(out.result.response.functionResponse).toEqual({
+          responseBody: {
+            TEXT: {
+              body: '{"displayName":"Alice","jobTitle":"Engineer","department":"Agents","mail":"alice@sandbox.example"}',
+            },
+          },
+        });
+        expect(out.graphCalls).toEqual([
+          { path: '/v1.0/users/alice%40sandbox.example', appid: SANDBOX.agentId, aud: SANDBOX.graph },
+        ]);
       }
     });
   }
@@ -360,9 +469,20 @@ export const checks = [token, core.getToken(), (e: unknown) => e instanceof Brid
     const dir = join(work, 'aws');
     cpSync(join(REPO, 'adapters/aws/examples/bedrock-action-group.ts'), join(dir, 'bedrock-action-group.ts'));
     const bundle = join(dir, 'dist', 'bedrock-no-banner.mjs');
-    await build({ absWorkingDir: dir, entryPoints: ['bedrock-action-group.ts'], outfile: bundle, bundle: true, platform: 'node', target: 'node20', format: 'esm', logLevel: 'error' });
+    await build({
+      absWorkingDir: dir,
+      entryPoints: ['bedrock-action-group.ts'],
+      outfile: bundle,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'esm',
+      logLevel: 'error',
+    });
     const runner = join(dir, 'run-bedrock.mjs');
     writeFileSync(runner, bedrockRunner('esm'));
-    await expect(projectNode.run([runner, bundle], dir, { ...childEnv, BRIDGE_PROOF: 'web-identity-token' })).rejects.toThrow(/Dynamic require of "node:/);
+    await expect(
+      projectNode.run([runner, bundle], dir, { ...childEnv, BRIDGE_PROOF: 'web-identity-token' }),
+    ).rejects.toThrow(/Dynamic require of "node:/);
   });
 });

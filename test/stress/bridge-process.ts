@@ -9,7 +9,8 @@ import type { AuditEvent } from '../../src/audit/audit.ts';
 import type { AwsSandboxPlatform } from '../../sandbox/platforms/aws.ts';
 import { startSandbox } from '../../sandbox/sandbox.ts';
 
-export type StressRequest = { id: number; type: 'stats' | 'reset' | 'close' } | { id: number; type: 'mint-gcp'; nonce: string; sub?: string };
+export type StressRequest =
+  { id: number; type: 'stats' | 'reset' | 'close' } | { id: number; type: 'mint-gcp'; nonce: string; sub?: string };
 
 export interface BridgeStats {
   rssMiB: number;
@@ -53,7 +54,19 @@ process.on('message', (raw) => {
         reasons.clear();
         return process.send!({ id: msg.id, value: stats() });
       case 'mint-gcp':
-        return process.send!({ id: msg.id, value: await sb.gcp.emulator.mintIdToken({ audience: sb.url, format: 'full', claims: { nonce: msg.nonce, ...(msg.sub ? { sub: msg.sub, email: `stranger-${msg.sub.slice(0, 6)}@example.iam.gserviceaccount.com` } : {}) } }) });
+        return process.send!({
+          id: msg.id,
+          value: await sb.gcp.emulator.mintIdToken({
+            audience: sb.url,
+            format: 'full',
+            claims: {
+              nonce: msg.nonce,
+              ...(msg.sub
+                ? { sub: msg.sub, email: `stranger-${msg.sub.slice(0, 6)}@example.iam.gserviceaccount.com` }
+                : {}),
+            },
+          }),
+        });
       case 'close':
         await sb.close();
         process.send!({ id: msg.id, value: null });

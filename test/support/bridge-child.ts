@@ -33,10 +33,19 @@ export interface BridgeChild {
   kill(): void;
 }
 
-export async function startBridgeChild(args: string[], env: Record<string, string>, opts: { cwd?: string; execPath?: string; startTimeoutMs?: number } = {}): Promise<BridgeChild> {
-  const child = spawn(opts.execPath ?? process.execPath, args, { cwd: opts.cwd, env: { PATH: process.env.PATH ?? '', PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startBridgeChild(
+  args: string[],
+  env: Record<string, string>,
+  opts: { cwd?: string; execPath?: string; startTimeoutMs?: number } = {},
+): Promise<BridgeChild> {
+  const child = spawn(opts.execPath ?? process.execPath, args, {
+    cwd: opts.cwd,
+    env: { PATH: process.env.PATH ?? '', PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: Record<string, unknown>[] = [];
-  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] =
+    [];
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   createInterface({ input: child.stdout! }).on('line', (text) => {
@@ -49,25 +58,51 @@ export async function startBridgeChild(args: string[], env: Record<string, strin
     lines.push(line);
     for (const w of [...waiters]) if (w.pred(line)) waiters.splice(waiters.indexOf(w), 1) && w.resolve(line);
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   const waitForLine = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = 15_000) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
       const seen = lines.find(pred);
       if (seen) return resolve(seen);
-      const timer = setTimeout(() => reject(new Error(`no such log line within ${timeoutMs} ms; stdout: ${JSON.stringify(lines)}; stderr: ${stderr}`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(`no such log line within ${timeoutMs} ms; stdout: ${JSON.stringify(lines)}; stderr: ${stderr}`),
+          ),
+        timeoutMs,
+      );
       waiters.push({ pred, resolve: (l) => (clearTimeout(timer), resolve(l)) });
-      void exited.then(() => setTimeout(() => reject(new Error(`exited before the log line; stdout: ${JSON.stringify(lines)}; stderr: ${stderr}`)), 50));
+      void exited.then(() =>
+        setTimeout(
+          () => reject(new Error(`exited before the log line; stdout: ${JSON.stringify(lines)}; stderr: ${stderr}`)),
+          50,
+        ),
+      );
     });
-  const listening = await waitForLine((l) => l.event === 'listening', opts.startTimeoutMs ?? 15_000).catch((e: unknown) => {
-    child.kill('SIGKILL');
-    throw e;
-  });
+  const listening = await waitForLine((l) => l.event === 'listening', opts.startTimeoutMs ?? 15_000).catch(
+    (e: unknown) => {
+      child.kill('SIGKILL');
+      throw e;
+    },
+  );
   const url = String(listening.url);
-  return { child, url, port: Number(new URL(url).port), lines, stderr: () => stderr, waitForLine, exited, kill: () => child.kill('SIGKILL') };
+  return {
+    child,
+    url,
+    port: Number(new URL(url).port),
+    lines,
+    stderr: () => stderr,
+    waitForLine,
+    exited,
+    kill: () => child.kill('SIGKILL'),
+  };
 }
 
 /** A raw connection, so a test can send part of a request now and the rest later. */
-export async function rawConnection(port: number): Promise<{ socket: Socket; received: () => string; closed: Promise<void> }> {
+export async function rawConnection(
+  port: number,
+): Promise<{ socket: Socket; received: () => string; closed: Promise<void> }> {
   const socket = connect(port, '127.0.0.1');
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', resolve);

@@ -7,7 +7,11 @@ export interface TokenResponse {
 }
 
 /** POST /token as a form, with grant_type filled in; `raw` sends a body exactly as given. */
-export async function postToken(bridge: string, fields: Record<string, string>, opts: { path?: string; raw?: string; contentType?: string } = {}): Promise<TokenResponse> {
+export async function postToken(
+  bridge: string,
+  fields: Record<string, string>,
+  opts: { path?: string; raw?: string; contentType?: string } = {},
+): Promise<TokenResponse> {
   const res = await fetch(`${bridge}${opts.path ?? '/token'}`, {
     method: 'POST',
     headers: { 'content-type': opts.contentType ?? 'application/x-www-form-urlencoded' },

@@ -21,7 +21,13 @@ const sb = await startSandbox({
   },
 });
 const runtime = { allowInsecureLoopback: true };
-const reloader = reloadPolicyFile({ file, platforms: PLATFORMS, runtime, target: sb.deps, loadedPlatforms: parsePolicyText(text, file, PLATFORMS, runtime).platforms });
+const reloader = reloadPolicyFile({
+  file,
+  platforms: PLATFORMS,
+  runtime,
+  target: sb.deps,
+  loadedPlatforms: parsePolicyText(text, file, PLATFORMS, runtime).platforms,
+});
 process.stdout.write(`${JSON.stringify({ url: sb.url })}\n`);
 process.on('SIGTERM', () => {
   reloader.close();

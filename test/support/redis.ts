@@ -21,7 +21,8 @@ export const REDIS_SERVER_AVAILABLE = spawnSync(serverBinary, ['--version'], { s
 /** Why the shared-Redis tests do not run here, or undefined when they do. Printed once per file. */
 export function sharedRedisSkipReason(): string | undefined {
   if (TEST_REDIS_URL) return undefined;
-  const reason = 'Redis tests skipped: TEST_REDIS_URL is not set (bash .ci/run starts redis-server and sets it; or run redis-server --port 6390 --save "" and export TEST_REDIS_URL=redis://127.0.0.1:6390)';
+  const reason =
+    'Redis tests skipped: TEST_REDIS_URL is not set (bash .ci/run starts redis-server and sets it; or run redis-server --port 6390 --save "" and export TEST_REDIS_URL=redis://127.0.0.1:6390)';
   console.warn(reason);
   return reason;
 }
@@ -78,7 +79,11 @@ export async function ownRedis(extraArgs: readonly string[] = []): Promise<OwnRe
   const self: OwnRedis = {
     url: `redis://127.0.0.1:${port}`,
     async start() {
-      child = spawn(serverBinary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs], { stdio: 'ignore' });
+      child = spawn(
+        serverBinary,
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs],
+        { stdio: 'ignore' },
+      );
       for (let i = 0; i < 100; i++) {
         if (await accepting(port)) return;
         await new Promise((r) => setTimeout(r, 50));

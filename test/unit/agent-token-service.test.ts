@@ -109,7 +109,9 @@ describe('agent-token service', () => {
 
   it('retries 5xx with backoff and succeeds', async () => {
     const sleeps: number[] = [];
-    const s = scripted(() => 1000, { leg2: [new EntraHttpError({ status: 503, error: 'http_503', summary: 'down' }), 'ok'] });
+    const s = scripted(() => 1000, {
+      leg2: [new EntraHttpError({ status: 503, error: 'http_503', summary: 'down' }), 'ok'],
+    });
     const svc = service(s.transport, () => 1000, sleeps);
     await svc.acquire(req());
     expect(s.calls).toEqual(['leg1', 'leg2', 'leg2']);
@@ -118,12 +120,18 @@ describe('agent-token service', () => {
 
   it('waits a short Retry-After, but answers 503 at once when Entra asks for a long one', async () => {
     const sleeps: number[] = [];
-    const short = scripted(() => 1000, { leg1: [new EntraHttpError({ status: 429, error: 'http_429', summary: 'slow', retryAfterSec: 1 }), 'ok'] });
+    const short = scripted(() => 1000, {
+      leg1: [new EntraHttpError({ status: 429, error: 'http_429', summary: 'slow', retryAfterSec: 1 }), 'ok'],
+    });
     await service(short.transport, () => 1000, sleeps).acquire(req());
     expect(sleeps[0]).toBeGreaterThanOrEqual(1000);
 
-    const long = scripted(() => 1000, { leg1: [new EntraHttpError({ status: 429, error: 'http_429', summary: 'slow', retryAfterSec: 30 })] });
-    const err = await service(long.transport, () => 1000).acquire(req()).catch((e: unknown) => e);
+    const long = scripted(() => 1000, {
+      leg1: [new EntraHttpError({ status: 429, error: 'http_429', summary: 'slow', retryAfterSec: 30 })],
+    });
+    const err = await service(long.transport, () => 1000)
+      .acquire(req())
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BridgeError);
     expect(err).toMatchObject({ reason: 'entra_throttled', retryAfterSec: 30 });
     expect(long.calls).toEqual(['leg1']);
@@ -132,14 +140,28 @@ describe('agent-token service', () => {
   it('gives up after the attempt budget on timeouts', async () => {
     const timeout = () => new UpstreamError('timeout', 'login', 'no answer');
     const s = scripted(() => 1000, { leg1: [timeout(), timeout(), timeout()] });
-    const err = await service(s.transport, () => 1000).acquire(req()).catch((e: unknown) => e);
+    const err = await service(s.transport, () => 1000)
+      .acquire(req())
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ reason: 'entra_timeout' });
     expect(s.calls).toEqual(['leg1', 'leg1', 'leg1']);
   });
 
   it('does not retry a tenant misconfiguration, and explains it with the AADSTS code', async () => {
-    const s = scripted(() => 1000, { leg1: [new EntraHttpError({ status: 400, error: 'invalid_request', aadsts: '70021', summary: 'AADSTS70021: No matching federated identity record found', correlationId: 'corr-1' })] });
-    const err = (await service(s.transport, () => 1000).acquire(req()).catch((e: unknown) => e)) as BridgeError;
+    const s = scripted(() => 1000, {
+      leg1: [
+        new EntraHttpError({
+          status: 400,
+          error: 'invalid_request',
+          aadsts: '70021',
+          summary: 'AADSTS70021: No matching federated identity record found',
+          correlationId: 'corr-1',
+        }),
+      ],
+    });
+    const err = (await service(s.transport, () => 1000)
+      .acquire(req())
+      .catch((e: unknown) => e)) as BridgeError;
     expect(err.reason).toBe('entra_misconfigured');
     expect(err.publicDetail).toMatch(/AADSTS70021/);
     expect(err.publicDetail).toMatch(/federated identity credential/);
@@ -149,7 +171,9 @@ describe('agent-token service', () => {
 
   it('serves a still-valid cached token when renewal fails', async () => {
     let t = 1000;
-    const s = scripted(() => t, { leg2: ['ok', new EntraHttpError({ status: 503, error: 'x', summary: 'down', retryAfterSec: 60 })] });
+    const s = scripted(() => t, {
+      leg2: ['ok', new EntraHttpError({ status: 503, error: 'x', summary: 'down', retryAfterSec: 60 })],
+    });
     const svc = service(s.transport, () => t);
     const first = await svc.acquire(req());
     t += 3600 - 200; // inside the renew window, 200 s before expiry
@@ -177,7 +201,10 @@ describe('agent-token service', () => {
     const user = userToken('user-a', 1600); // the OBO token would live until 4600
     const first = await svc.acquire(req({ mode: 'obo', userAssertion: user }));
     t = 1599;
-    expect(await svc.acquire(req({ mode: 'obo', userAssertion: user }))).toEqual({ token: first.token, fromCache: true });
+    expect(await svc.acquire(req({ mode: 'obo', userAssertion: user }))).toEqual({
+      token: first.token,
+      fromCache: true,
+    });
     t = 1600;
     const after = await svc.acquire(req({ mode: 'obo', userAssertion: user }));
     expect(after.fromCache).toBe(false); // Entra is asked again, and judges the expired user token
@@ -192,9 +219,14 @@ describe('agent-token service', () => {
     const user = userToken('user-a', 4400); // the OBO token lives until 4600; renewal is due from 4300
     const first = await svc.acquire(req({ mode: 'obo', userAssertion: user }));
     t = 4350; // renewal fails, the user token is still valid: the old OBO token is served
-    expect(await svc.acquire(req({ mode: 'obo', userAssertion: user }))).toEqual({ token: first.token, fromCache: true });
+    expect(await svc.acquire(req({ mode: 'obo', userAssertion: user }))).toEqual({
+      token: first.token,
+      fromCache: true,
+    });
     t = 4400; // renewal fails, the user token has expired: nothing is served
-    await expect(svc.acquire(req({ mode: 'obo', userAssertion: user }))).rejects.toMatchObject({ reason: 'entra_unavailable' });
+    await expect(svc.acquire(req({ mode: 'obo', userAssertion: user }))).rejects.toMatchObject({
+      reason: 'entra_unavailable',
+    });
   });
 
   it('issue 8 item 11: an OBO token for a user token without a readable exp is not cached', async () => {
@@ -208,19 +240,46 @@ describe('agent-token service', () => {
   });
 
   it('blames the user token for AADSTS50027 in the OBO exchange, but not in leg 1', async () => {
-    const malformed = () => new EntraHttpError({ status: 400, error: 'invalid_request', aadsts: '50027', summary: 'AADSTS50027: JWT token is invalid or malformed' });
+    const malformed = () =>
+      new EntraHttpError({
+        status: 400,
+        error: 'invalid_request',
+        aadsts: '50027',
+        summary: 'AADSTS50027: JWT token is invalid or malformed',
+      });
     const obo = scripted(() => 1000, { obo: [malformed()] });
-    const oboErr = await service(obo.transport, () => 1000).acquire(req({ mode: 'obo', userAssertion: 'not-a-jwt' })).catch((e: unknown) => e);
+    const oboErr = await service(obo.transport, () => 1000)
+      .acquire(req({ mode: 'obo', userAssertion: 'not-a-jwt' }))
+      .catch((e: unknown) => e);
     expect(oboErr).toMatchObject({ reason: 'entra_user_assertion_invalid' });
     const leg1 = scripted(() => 1000, { leg1: [malformed()] });
-    const leg1Err = await service(leg1.transport, () => 1000).acquire(req()).catch((e: unknown) => e);
+    const leg1Err = await service(leg1.transport, () => 1000)
+      .acquire(req())
+      .catch((e: unknown) => e);
     expect(leg1Err).toMatchObject({ reason: 'entra_rejected' });
   });
 
-  it('issue 8 item 4: user-token refusals in the OBO exchange are invalid_request (RFC 8693 §2.2.2) with the AADSTS code for the caller and Entra\'s text for the audit', async () => {
-    for (const [aadsts, reason] of [['500133', /expired/], ['500131', /another application/], ['50076', /multifactor/], ['53003', /Conditional Access/], ['50173', /revoked/]] as const) {
-      const s = scripted(() => 1000, { obo: [new EntraHttpError({ status: 400, error: 'invalid_grant', aadsts, summary: `AADSTS${aadsts}: text from Entra` })] });
-      const err = (await service(s.transport, () => 1000).acquire(req({ mode: 'obo', userAssertion: 'u' })).catch((e: unknown) => e)) as BridgeError;
+  it("issue 8 item 4: user-token refusals in the OBO exchange are invalid_request (RFC 8693 §2.2.2) with the AADSTS code for the caller and Entra's text for the audit", async () => {
+    for (const [aadsts, reason] of [
+      ['500133', /expired/],
+      ['500131', /another application/],
+      ['50076', /multifactor/],
+      ['53003', /Conditional Access/],
+      ['50173', /revoked/],
+    ] as const) {
+      const s = scripted(() => 1000, {
+        obo: [
+          new EntraHttpError({
+            status: 400,
+            error: 'invalid_grant',
+            aadsts,
+            summary: `AADSTS${aadsts}: text from Entra`,
+          }),
+        ],
+      });
+      const err = (await service(s.transport, () => 1000)
+        .acquire(req({ mode: 'obo', userAssertion: 'u' }))
+        .catch((e: unknown) => e)) as BridgeError;
       expect(err.reason).toBe('entra_user_assertion_invalid');
       expect(toWire(err.reason)).toMatchObject({ status: 400, error: 'invalid_request' });
       expect(err.aadsts).toBe(aadsts);
@@ -245,8 +304,19 @@ describe('agent-token service', () => {
       ['501661', 'issuer', 'https://bridge.example.com'],
     ] as const;
     for (const [aadsts, field, expected] of cases) {
-      const s = scripted(() => 1000, { leg1: [new EntraHttpError({ status: 401, error: 'invalid_client', aadsts, summary: `AADSTS${aadsts}: No matching federated identity record found` })] });
-      const err = (await service(s.transport, () => 1000).acquire(req()).catch((e: unknown) => e)) as BridgeError;
+      const s = scripted(() => 1000, {
+        leg1: [
+          new EntraHttpError({
+            status: 401,
+            error: 'invalid_client',
+            aadsts,
+            summary: `AADSTS${aadsts}: No matching federated identity record found`,
+          }),
+        ],
+      });
+      const err = (await service(s.transport, () => 1000)
+        .acquire(req())
+        .catch((e: unknown) => e)) as BridgeError;
       expect(err.reason, aadsts).toBe('entra_misconfigured');
       expect(toWire(err.reason)).toMatchObject({ status: 502, error: 'entra_configuration_error' });
       expect(err.publicDetail).toContain(`AADSTS${aadsts}`);
@@ -256,7 +326,7 @@ describe('agent-token service', () => {
     }
   });
 
-  it('issue 8 item 7: leg 1 and T2 ask for the configured cloud\'s token-exchange scope', async () => {
+  it("issue 8 item 7: leg 1 and T2 ask for the configured cloud's token-exchange scope", async () => {
     const scopes: string[] = [];
     const s = scripted(() => 1000);
     const transport: EntraTransport = {
@@ -279,6 +349,9 @@ describe('agent-token service', () => {
       retry: { attempts: 1, baseDelayMs: 1, maxInlineRetryAfterSec: 0 },
     });
     await svc.acquire(req({ mode: 'agent_user', agentUser: { upn: 'bot@contoso.com' } }));
-    expect(scopes).toEqual(['leg1 api://AzureADTokenExchangeUSGov/.default', 'leg2 api://AzureADTokenExchangeUSGov/.default']);
+    expect(scopes).toEqual([
+      'leg1 api://AzureADTokenExchangeUSGov/.default',
+      'leg2 api://AzureADTokenExchangeUSGov/.default',
+    ]);
   });
 });

@@ -9,10 +9,21 @@ import { bufferedLineWriter } from '../../src/audit/line-writer.ts';
 function recorder() {
   const writes: string[] = [];
   const queued: (() => void)[] = [];
-  return { writes, queued, sink: { write: (chunk: string) => writes.push(chunk) }, schedule: (fn: () => void) => queued.push(fn), turn: () => queued.splice(0).forEach((fn) => fn()) };
+  return {
+    writes,
+    queued,
+    sink: { write: (chunk: string) => writes.push(chunk) },
+    schedule: (fn: () => void) => queued.push(fn),
+    turn: () => queued.splice(0).forEach((fn) => fn()),
+  };
 }
 
-const event = (i: number): AuditEvent => ({ time: '2026-01-01T00:00:00.000Z', request_id: `r${i}`, route: '/token', outcome: 'issued' });
+const event = (i: number): AuditEvent => ({
+  time: '2026-01-01T00:00:00.000Z',
+  request_id: `r${i}`,
+  route: '/token',
+  outcome: 'issued',
+});
 
 describe('issue 12 item 2: the buffered audit line writer', () => {
   it('issue 12 item 2: lines of one turn are written together, in order, one per line', () => {

@@ -17,7 +17,11 @@ describe('audit hygiene', () => {
     try {
       const payload = Buffer.from(JSON.stringify({ iss: `https://${'a'.repeat(8000)}.example` })).toString('base64url');
       const token = `eyJhbGciOiJSUzI1NiJ9.${payload}.c2ln`;
-      const res = await postToken(sb.url, { subject_token: token, subject_token_type: TOKEN_TYPE.jwt, resource: 'https://graph.microsoft.com' });
+      const res = await postToken(sb.url, {
+        subject_token: token,
+        subject_token_type: TOKEN_TYPE.jwt,
+        resource: 'https://graph.microsoft.com',
+      });
       expect(res.status).toBe(400);
       const line = JSON.stringify(audit.at(-1));
       expect(audit.at(-1)!.detail!.length).toBeLessThanOrEqual(512);

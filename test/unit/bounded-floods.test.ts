@@ -17,7 +17,14 @@ import { postToken } from '../support/http.ts';
 
 const NOW = 1_800_000_000;
 
-const workload = (principal: string): VerifiedWorkload => ({ platform: 'gcp', proofKind: 'gcp-id-token', issuer: 'https://accounts.google.com', principal, expiresAt: NOW + 3600, attributes: { email: `${principal}@example.iam.gserviceaccount.com` } });
+const workload = (principal: string): VerifiedWorkload => ({
+  platform: 'gcp',
+  proofKind: 'gcp-id-token',
+  issuer: 'https://accounts.google.com',
+  principal,
+  expiresAt: NOW + 3600,
+  attributes: { email: `${principal}@example.iam.gserviceaccount.com` },
+});
 
 describe('issue 12 item 2: bounded state under floods of distinct keys', () => {
   it('issue 12 item 2: random principals: the verified-proof cache keeps at most its entries and bytes, evicting the oldest', () => {
@@ -25,7 +32,8 @@ describe('issue 12 item 2: bounded state under floods of distinct keys', () => {
     for (let i = 0; i < 30_000; i++) {
       cache.set(`proof-${i}-${'p'.repeat(i % 700)}`, workload(String(100_000_000_000 + i)), 'f'.repeat(64), NOW);
       const { entries, bytes } = cache.stats;
-      if (entries > 1000 || bytes > 400_000) throw new Error(`over its bound after ${i + 1} inserts: ${entries} entries, ${bytes} bytes`);
+      if (entries > 1000 || bytes > 400_000)
+        throw new Error(`over its bound after ${i + 1} inserts: ${entries} entries, ${bytes} bytes`);
     }
     expect(cache.stats.evictions).toBeGreaterThan(28_000);
     // The newest proof is served, the oldest was evicted.
@@ -73,7 +81,13 @@ describe('issue 12 item 2: floods through the sandbox', () => {
   it('issue 12 item 2: random kids cost no JWKS fetch beyond the cooldown, and random agents reach no cache and no Entra call', async () => {
     const sb = await startSandbox({ port: 0 });
     try {
-      const form = (token: string, extra: Record<string, string> = {}) => ({ grant_type: GRANT_TYPE_TOKEN_EXCHANGE, subject_token: token, subject_token_type: TOKEN_TYPE.idToken, resource: SANDBOX.graph, ...extra });
+      const form = (token: string, extra: Record<string, string> = {}) => ({
+        grant_type: GRANT_TYPE_TOKEN_EXCHANGE,
+        subject_token: token,
+        subject_token_type: TOKEN_TYPE.idToken,
+        resource: SANDBOX.graph,
+        ...extra,
+      });
       const good = await sb.gcp.emulator.mintIdToken({ audience: sb.url, format: 'full' });
       expect((await postToken(sb.url, form(good))).status).toBe(200);
       const jwksHits = sb.gcp.emulator.jwksHits;
@@ -82,14 +96,19 @@ describe('issue 12 item 2: floods through the sandbox', () => {
 
       const statuses = new Set<number>();
       for (let i = 0; i < 150; i++) {
-        const token = await sb.gcp.emulator.mintIdToken({ audience: sb.url, format: 'full', header: { kid: crypto.randomUUID().replaceAll('-', '') } });
+        const token = await sb.gcp.emulator.mintIdToken({
+          audience: sb.url,
+          format: 'full',
+          header: { kid: crypto.randomUUID().replaceAll('-', '') },
+        });
         statuses.add((await postToken(sb.url, form(token))).status);
       }
       // Refused as the caller's doing; jose refetches the key set for an unknown kid at most once per cooldown.
       expect([...statuses].every((s) => s >= 400 && s < 500)).toBe(true);
       expect(sb.gcp.emulator.jwksHits - jwksHits).toBeLessThanOrEqual(1);
 
-      for (let i = 0; i < 150; i++) statuses.add((await postToken(sb.url, form(good, { audience: crypto.randomUUID() }))).status);
+      for (let i = 0; i < 150; i++)
+        statuses.add((await postToken(sb.url, form(good, { audience: crypto.randomUUID() }))).status);
       expect([...statuses].every((s) => s >= 400 && s < 500)).toBe(true);
       // Refused by the policy before any agent-token cache or Entra is asked; the one proof stays one entry.
       expect(sb.entra.calls.length).toBe(entraCalls);

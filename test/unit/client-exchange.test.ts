@@ -19,7 +19,12 @@ function fakeBridge() {
   const forms: URLSearchParams[] = [];
   const fetch = (async (_url: string | URL | Request, init?: RequestInit) => {
     forms.push(new URLSearchParams(String(init?.body)));
-    return Response.json({ access_token: `agent-token-${forms.length}`, expires_in: 3600, scope: 'https://graph.microsoft.com/.default', agent_id: 'agent-1' });
+    return Response.json({
+      access_token: `agent-token-${forms.length}`,
+      expires_in: 3600,
+      scope: 'https://graph.microsoft.com/.default',
+      agent_id: 'agent-1',
+    });
   }) as typeof globalThis.fetch;
   return { forms, fetch };
 }
@@ -37,7 +42,13 @@ describe('client exchange core', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(T0 * 1000);
     const bridge = fakeBridge();
-    const source = createAwsAgentTokenSource({ bridgeUrl: 'https://bridge.example', audience: 'https://bridge.example', resource: 'https://graph.microsoft.com', sts, fetch: bridge.fetch });
+    const source = createAwsAgentTokenSource({
+      bridgeUrl: 'https://bridge.example',
+      audience: 'https://bridge.example',
+      resource: 'https://graph.microsoft.com',
+      sts,
+      fetch: bridge.fetch,
+    });
     const userToken = userJwt({ sub: 'alice', exp: T0 + 600 });
 
     expect((await source.getToken({ userToken })).accessToken).toBe('agent-token-1');
@@ -51,7 +62,13 @@ describe('client exchange core', () => {
 
   it('issue 10 item 1: an OBO agent token for a user token without a readable exp is not cached', async () => {
     const bridge = fakeBridge();
-    const source = createAwsAgentTokenSource({ bridgeUrl: 'https://bridge.example', audience: 'https://bridge.example', resource: 'https://graph.microsoft.com', sts, fetch: bridge.fetch });
+    const source = createAwsAgentTokenSource({
+      bridgeUrl: 'https://bridge.example',
+      audience: 'https://bridge.example',
+      resource: 'https://graph.microsoft.com',
+      sts,
+      fetch: bridge.fetch,
+    });
     await source.getToken({ userToken: 'opaque-user-token' });
     await source.getToken({ userToken: 'opaque-user-token' });
     expect(bridge.forms).toHaveLength(2);
@@ -61,7 +78,13 @@ describe('client exchange core', () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(T0 * 1000);
     const bridge = fakeBridge();
-    const source = createAwsAgentTokenSource({ bridgeUrl: 'https://bridge.example', audience: 'https://bridge.example', resource: 'https://graph.microsoft.com', sts, fetch: bridge.fetch });
+    const source = createAwsAgentTokenSource({
+      bridgeUrl: 'https://bridge.example',
+      audience: 'https://bridge.example',
+      resource: 'https://graph.microsoft.com',
+      sts,
+      fetch: bridge.fetch,
+    });
     const first = await Promise.all(Array.from({ length: 10 }, () => source.getToken()));
     expect(new Set(first.map((t) => t.accessToken))).toEqual(new Set(['agent-token-1']));
     vi.setSystemTime((T0 + 3600 - 301) * 1000);
@@ -75,30 +98,64 @@ describe('client exchange core', () => {
     const fetch = (async (_url: string | URL | Request, init?: RequestInit) => {
       proofs.push(new URLSearchParams(String(init?.body)).get('subject_token') ?? '');
       return Response.json(
-        { error: 'invalid_target', error_description: 'resource: https://vault.azure.net is not allowed for this workload', request_id: 'req-42' },
+        {
+          error: 'invalid_target',
+          error_description: 'resource: https://vault.azure.net is not allowed for this workload',
+          request_id: 'req-42',
+        },
         { status: 400, headers: { 'x-request-id': 'req-42' } },
       );
     }) as typeof globalThis.fetch;
-    const source = createAwsAgentTokenSource({ bridgeUrl: 'https://bridge.example', audience: 'https://bridge.example', resource: 'https://vault.azure.net', sts, fetch });
+    const source = createAwsAgentTokenSource({
+      bridgeUrl: 'https://bridge.example',
+      audience: 'https://bridge.example',
+      resource: 'https://vault.azure.net',
+      sts,
+      fetch,
+    });
     const error = await source.getToken().then(
       () => undefined,
       (e: unknown) => e,
     );
     expect(error).toBeInstanceOf(BridgeExchangeError);
-    expect(error).toMatchObject({ status: 400, error: 'invalid_target', errorDescription: expect.stringContaining('resource'), requestId: 'req-42' });
+    expect(error).toMatchObject({
+      status: 400,
+      error: 'invalid_target',
+      errorDescription: expect.stringContaining('resource'),
+      requestId: 'req-42',
+    });
     expect((error as Error).message).toContain('req-42');
     expect((error as Error).message).not.toContain(proofs[0]);
   });
 
   it('a retryable refusal without a JSON body still names the status, and the request_id from the header', async () => {
-    const fetch = (async () => new Response('upstream down', { status: 503, headers: { 'retry-after': '7', 'x-request-id': 'req-7' } })) as typeof globalThis.fetch;
-    const source = createAwsAgentTokenSource({ bridgeUrl: 'https://bridge.example', audience: 'https://bridge.example', sts, fetch });
-    await expect(source.getToken()).rejects.toMatchObject({ status: 503, error: 'invalid_response', retryAfterSec: 7, requestId: 'req-7' });
+    const fetch = (async () =>
+      new Response('upstream down', {
+        status: 503,
+        headers: { 'retry-after': '7', 'x-request-id': 'req-7' },
+      })) as typeof globalThis.fetch;
+    const source = createAwsAgentTokenSource({
+      bridgeUrl: 'https://bridge.example',
+      audience: 'https://bridge.example',
+      sts,
+      fetch,
+    });
+    await expect(source.getToken()).rejects.toMatchObject({
+      status: 503,
+      error: 'invalid_response',
+      retryAfterSec: 7,
+      requestId: 'req-7',
+    });
   });
 
   it('forceRefresh exchanges anew and replaces the cached token', async () => {
     const bridge = fakeBridge();
-    const source = createAwsAgentTokenSource({ bridgeUrl: 'https://bridge.example', audience: 'https://bridge.example', sts, fetch: bridge.fetch });
+    const source = createAwsAgentTokenSource({
+      bridgeUrl: 'https://bridge.example',
+      audience: 'https://bridge.example',
+      sts,
+      fetch: bridge.fetch,
+    });
     await source.getToken();
     expect((await source.getToken({ forceRefresh: true })).accessToken).toBe('agent-token-2');
     expect((await source.getToken()).accessToken).toBe('agent-token-2');

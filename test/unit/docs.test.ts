@@ -59,7 +59,8 @@ function citationProblems(text: string, root: string): string[] {
   for (const m of text.matchAll(IN_REPO_CITATION)) {
     const target = join(root, m[1]!);
     if (!existsSync(target)) problems.push(`cites ${m[1]}, which does not exist`);
-    else if (m[2] !== undefined && !anchorsOf(target).has(m[2])) problems.push(`cites ${m[0]}, which has no such heading`);
+    else if (m[2] !== undefined && !anchorsOf(target).has(m[2]))
+      problems.push(`cites ${m[0]}, which has no such heading`);
   }
   return problems;
 }
@@ -91,19 +92,30 @@ describe('documentation the code cites', () => {
     expect(citationProblems(`// ${missingSection}`, ROOT)).toHaveLength(1);
     expect(citationProblems('// docs/architecture.md#threat-model, RFC 8693 §2.2.2', ROOT)).toEqual([]);
     // Another repository's files, cited by URL, are not ours, whatever their names.
-    expect(citationProblems(`// https://github.com/o/r/blob/main/docs/elsewhere.md, ${['r/fic-resolution-design', 'md'].join('.')}`, ROOT)).toEqual([]);
+    expect(
+      citationProblems(
+        `// https://github.com/o/r/blob/main/docs/elsewhere.md, ${['r/fic-resolution-design', 'md'].join('.')}`,
+        ROOT,
+      ),
+    ).toEqual([]);
   });
 
   it('issue 13 item 4: no source file cites a document outside the repository, and every docs/ citation exists', () => {
     expect(sources.length).toBeGreaterThan(50);
-    const problems = sources.flatMap((file) => citationProblems(readFileSync(file, 'utf8'), ROOT).map((p) => `${relative(ROOT, file)}: ${p}`));
+    const problems = sources.flatMap((file) =>
+      citationProblems(readFileSync(file, 'utf8'), ROOT).map((p) => `${relative(ROOT, file)}: ${p}`),
+    );
     expect(problems).toEqual([]);
     const citing = sources.filter((file) => [...readFileSync(file, 'utf8').matchAll(IN_REPO_CITATION)].length > 0);
     expect(citing.length).toBeGreaterThan(20);
   });
 
   it('issue 13 item 4: every relative link of README.md, CONTRIBUTING.md and docs/ resolves to a file and heading', () => {
-    const markdown = [join(ROOT, 'README.md'), join(ROOT, 'CONTRIBUTING.md'), ...walk(join(ROOT, 'docs'), (p) => p.endsWith('.md'))];
+    const markdown = [
+      join(ROOT, 'README.md'),
+      join(ROOT, 'CONTRIBUTING.md'),
+      ...walk(join(ROOT, 'docs'), (p) => p.endsWith('.md')),
+    ];
     expect(markdown.length).toBeGreaterThan(5);
     const broken = markdown.flatMap((file) => brokenLinks(file).map((link) => `${relative(ROOT, file)}: ${link}`));
     expect(broken).toEqual([]);

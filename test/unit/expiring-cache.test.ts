@@ -13,7 +13,12 @@ function gate<V>() {
     calls++;
     return new Promise<V>((resolve, reject) => waiting.push({ resolve, reject }));
   };
-  return { loader, calls: () => calls, resolve: (v: V) => waiting.shift()!.resolve(v), reject: (e: unknown) => waiting.shift()!.reject(e) };
+  return {
+    loader,
+    calls: () => calls,
+    resolve: (v: V) => waiting.shift()!.resolve(v),
+    reject: (e: unknown) => waiting.shift()!.reject(e),
+  };
 }
 
 describe('expiring cache (issue 13 item 3)', () => {
@@ -170,9 +175,14 @@ describe('expiring cache (issue 13 item 3)', () => {
   it('turns a loader that throws synchronously into a rejection, and recovers', async () => {
     const c = new ExpiringCache<number>({ maxEntries: 10 });
     await expect(
-      c.load('k', 0, () => {
-        throw new Error('sync');
-      }, forever),
+      c.load(
+        'k',
+        0,
+        () => {
+          throw new Error('sync');
+        },
+        forever,
+      ),
     ).rejects.toThrow('sync');
     expect(c.stats.inflight).toBe(0);
     expect(await c.load('k', 0, async () => 2, forever)).toEqual({ value: 2, source: 'loaded' });

@@ -45,7 +45,13 @@ function tables(text: string): Table[] {
     current = [];
   };
   for (const line of text.replace(/```[\s\S]*?```/g, '').split('\n')) {
-    if (line.startsWith('|')) current.push(line.slice(1, line.lastIndexOf('|')).split(/(?<!\\)\|/).map((c) => c.trim()));
+    if (line.startsWith('|'))
+      current.push(
+        line
+          .slice(1, line.lastIndexOf('|'))
+          .split(/(?<!\\)\|/)
+          .map((c) => c.trim()),
+      );
     else flush();
   }
   flush();
@@ -86,7 +92,10 @@ describe('the failure table (docs/operations.md#failures)', () => {
       const row = rows.get(code);
       expect(row, `${code} has no row in the index of docs/operations.md#failures`).toBeDefined();
       const wire = toWire(code);
-      expect(row![1]!.startsWith(`${wire.status} \`${wire.error}\``), `${code}: ${row![1]} is not ${wire.status} ${wire.error}`).toBe(true);
+      expect(
+        row![1]!.startsWith(`${wire.status} \`${wire.error}\``),
+        `${code}: ${row![1]} is not ${wire.status} ${wire.error}`,
+      ).toBe(true);
       expect(row![2], `${code}: the description must quote toWire`).toContain(wire.description);
     }
     expect([...rows.keys()].filter((r) => !codes.includes(r as ReasonCode))).toEqual([]);
@@ -101,7 +110,10 @@ describe('the failure table (docs/operations.md#failures)', () => {
         for (const reason of reasons) {
           expect(codes, `${reason} is not a reason code`).toContain(reason);
           const wire = toWire(reason as ReasonCode);
-          expect(row[0]!.startsWith(`${wire.status} \`${wire.error}\``), `${reason}: ${row[0]} is not ${wire.status} ${wire.error}`).toBe(true);
+          expect(
+            row[0]!.startsWith(`${wire.status} \`${wire.error}\``),
+            `${reason}: ${row[0]} is not ${wire.status} ${wire.error}`,
+          ).toBe(true);
           covered.add(reason);
         }
         expect(row.at(-1), `a row without a fix: ${row.join(' | ')}`).not.toBe('');
@@ -112,7 +124,11 @@ describe('the failure table (docs/operations.md#failures)', () => {
 
   it("every Entra code the bridge explains to the operator or the caller is in the table of Entra's codes", () => {
     const source = read('src/entra/errors.ts');
-    const explained = [...literalKeys(source, 'OPERATOR_HINTS'), ...literalKeys(source, 'USER_ASSERTION_CODES'), ...literalKeys(source, 'CONSENT_CODES')];
+    const explained = [
+      ...literalKeys(source, 'OPERATOR_HINTS'),
+      ...literalKeys(source, 'USER_ASSERTION_CODES'),
+      ...literalKeys(source, 'CONSENT_CODES'),
+    ];
     expect(explained.length).toBeGreaterThan(20);
     const listed = new Set(failures.match(/\b\d{5,8}\b/g) ?? []);
     expect(explained.filter((code) => !listed.has(code))).toEqual([]);
@@ -128,14 +144,18 @@ function variablesReadInSource(): Set<string> {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) walk(path);
       else if (/\.ts$/.test(entry.name)) {
-        for (const m of readFileSync(path, 'utf8').matchAll(/\benv(?:\.([A-Z][A-Z0-9_]+)|\[\s*['"]([A-Z][A-Z0-9_]+)['"]\s*\])/g)) names.add((m[1] ?? m[2])!);
+        for (const m of readFileSync(path, 'utf8').matchAll(
+          /\benv(?:\.([A-Z][A-Z0-9_]+)|\[\s*['"]([A-Z][A-Z0-9_]+)['"]\s*\])/g,
+        ))
+          names.add((m[1] ?? m[2])!);
       }
     }
   };
   walk(join(ROOT, 'src'));
   walk(join(ROOT, 'sandbox'));
   // Durable Object bindings are wrangler.toml's, not configuration (docs/workers.md#durable-objects).
-  for (const m of read('wrangler.toml').matchAll(/\[\[durable_objects\.bindings\]\]\s*name\s*=\s*"([A-Z_]+)"/g)) names.delete(m[1]!);
+  for (const m of read('wrangler.toml').matchAll(/\[\[durable_objects\.bindings\]\]\s*name\s*=\s*"([A-Z_]+)"/g))
+    names.delete(m[1]!);
   return names;
 }
 

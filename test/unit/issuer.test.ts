@@ -1,4 +1,12 @@
-import { decodeProtectedHeader, exportJWK, exportPKCS8, generateKeyPair, jwtVerify, createLocalJWKSet, calculateJwkThumbprint } from 'jose';
+import {
+  decodeProtectedHeader,
+  exportJWK,
+  exportPKCS8,
+  generateKeyPair,
+  jwtVerify,
+  createLocalJWKSet,
+  calculateJwkThumbprint,
+} from 'jose';
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { mintBridgeAssertion } from '../../src/issuer/assertion.ts';
@@ -18,19 +26,44 @@ describe('issuer keys, discovery and assertions', () => {
   });
 
   it('publishes current and next key during rotation, and signs with the current one', async () => {
-    const keys = await loadIssuerKeys({ option: 'A', material: await generateSigningKeyJwk() }, { option: 'B', material: await generateSigningKeyJwk() });
+    const keys = await loadIssuerKeys(
+      { option: 'A', material: await generateSigningKeyJwk() },
+      { option: 'B', material: await generateSigningKeyJwk() },
+    );
     expect(jwksDocument(keys).keys.map((k) => k.kid)).toEqual([keys.current.kid, keys.next!.kid]);
-    const jwt = await mintBridgeAssertion(keys, { issuer: 'https://bridge.example.com', subject: 'agent-id-bridge:bp', audience: 'api://AzureADTokenExchange', now: 1_800_000_000 });
+    const jwt = await mintBridgeAssertion(keys, {
+      issuer: 'https://bridge.example.com',
+      subject: 'agent-id-bridge:bp',
+      audience: 'api://AzureADTokenExchange',
+      now: 1_800_000_000,
+    });
     expect(decodeProtectedHeader(jwt)).toEqual({ alg: 'RS256', typ: 'JWT', kid: keys.current.kid });
   });
 
   it('mints a fresh assertion with exactly the claims Entra matches (docs/architecture.md#the-leg-1-assertion)', async () => {
     const keys = await loadIssuerKeys({ option: 'K', material: await generateSigningKeyJwk() });
     const now = Math.floor(Date.now() / 1000);
-    const a = await mintBridgeAssertion(keys, { issuer: 'https://bridge.example.com', subject: 'agent-id-bridge:bp', audience: 'api://AzureADTokenExchange', now });
-    const b = await mintBridgeAssertion(keys, { issuer: 'https://bridge.example.com', subject: 'agent-id-bridge:bp', audience: 'api://AzureADTokenExchange', now });
+    const a = await mintBridgeAssertion(keys, {
+      issuer: 'https://bridge.example.com',
+      subject: 'agent-id-bridge:bp',
+      audience: 'api://AzureADTokenExchange',
+      now,
+    });
+    const b = await mintBridgeAssertion(keys, {
+      issuer: 'https://bridge.example.com',
+      subject: 'agent-id-bridge:bp',
+      audience: 'api://AzureADTokenExchange',
+      now,
+    });
     const { payload } = await jwtVerify(a, createLocalJWKSet(jwksDocument(keys) as never), { algorithms: ['RS256'] });
-    expect(payload).toMatchObject({ iss: 'https://bridge.example.com', sub: 'agent-id-bridge:bp', aud: 'api://AzureADTokenExchange', iat: now, nbf: now, exp: now + 300 });
+    expect(payload).toMatchObject({
+      iss: 'https://bridge.example.com',
+      sub: 'agent-id-bridge:bp',
+      aud: 'api://AzureADTokenExchange',
+      iat: now,
+      nbf: now,
+      exp: now + 300,
+    });
     expect(typeof payload.jti).toBe('string');
     expect(a).not.toBe(b);
   });
@@ -42,13 +75,19 @@ describe('issuer keys, discovery and assertions', () => {
   });
 
   it('refuses keys under 2048 bits, EC keys, public keys and garbage, naming the option', async () => {
-    const small = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-    await expect(importSigningKey('BRIDGE_SIGNING_KEY', small)).rejects.toThrow(/BRIDGE_SIGNING_KEY: .*(1024 bits|2048)/);
+    const small = generateKeyPairSync('rsa', { modulusLength: 1024 })
+      .privateKey.export({ type: 'pkcs8', format: 'pem' })
+      .toString();
+    await expect(importSigningKey('BRIDGE_SIGNING_KEY', small)).rejects.toThrow(
+      /BRIDGE_SIGNING_KEY: .*(1024 bits|2048)/,
+    );
     const { privateKey: ec } = await generateKeyPair('ES256', { extractable: true });
     await expect(importSigningKey('BRIDGE_SIGNING_KEY', await exportPKCS8(ec))).rejects.toBeInstanceOf(KeyConfigError);
     const pub = JSON.parse(await generateSigningKeyJwk());
     delete pub.d;
-    await expect(importSigningKey('BRIDGE_SIGNING_KEY', JSON.stringify(pub))).rejects.toThrow(/must be an RSA private key/);
+    await expect(importSigningKey('BRIDGE_SIGNING_KEY', JSON.stringify(pub))).rejects.toThrow(
+      /must be an RSA private key/,
+    );
     await expect(importSigningKey('BRIDGE_NEXT_SIGNING_KEY', 'hello')).rejects.toThrow(/BRIDGE_NEXT_SIGNING_KEY/);
   });
 
@@ -70,10 +109,18 @@ describe('issuer keys, discovery and assertions', () => {
     });
   });
 
-  it('issue 8 item 7: the assertion audience is the configured cloud\'s token-exchange audience', async () => {
+  it("issue 8 item 7: the assertion audience is the configured cloud's token-exchange audience", async () => {
     const keys = await loadIssuerKeys({ option: 'K', material: await generateSigningKeyJwk() });
-    const jwt = await mintBridgeAssertion(keys, { issuer: 'https://bridge.example.com', subject: 's', audience: 'api://AzureADTokenExchangeUSGov', now: 1_800_000_000 });
-    const { payload } = await jwtVerify(jwt, createLocalJWKSet(jwksDocument(keys) as never), { algorithms: ['RS256'], currentDate: new Date(1_800_000_000_000) });
+    const jwt = await mintBridgeAssertion(keys, {
+      issuer: 'https://bridge.example.com',
+      subject: 's',
+      audience: 'api://AzureADTokenExchangeUSGov',
+      now: 1_800_000_000,
+    });
+    const { payload } = await jwtVerify(jwt, createLocalJWKSet(jwksDocument(keys) as never), {
+      algorithms: ['RS256'],
+      currentDate: new Date(1_800_000_000_000),
+    });
     expect(payload.aud).toBe('api://AzureADTokenExchangeUSGov');
   });
 });
@@ -81,23 +128,35 @@ describe('issuer keys, discovery and assertions', () => {
 describe('issue 9 item 9: signing key messages a first-time operator can act on', () => {
   it('issue 9 item 9: an EC key (JWK, PKCS#8 PEM or SEC1 PEM) is refused with "must be RSA"', async () => {
     const { privateKey: ec } = await generateKeyPair('ES256', { extractable: true });
-    await expect(importSigningKey('BRIDGE_SIGNING_KEY', JSON.stringify(await exportJWK(ec)))).rejects.toThrow(/BRIDGE_SIGNING_KEY: must be RSA: .*kty "EC"/);
-    await expect(importSigningKey('BRIDGE_SIGNING_KEY', await exportPKCS8(ec))).rejects.toThrow(/BRIDGE_SIGNING_KEY: must be RSA: this PEM holds an EC key/);
-    const sec1 = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'sec1', format: 'pem' }).toString();
+    await expect(importSigningKey('BRIDGE_SIGNING_KEY', JSON.stringify(await exportJWK(ec)))).rejects.toThrow(
+      /BRIDGE_SIGNING_KEY: must be RSA: .*kty "EC"/,
+    );
+    await expect(importSigningKey('BRIDGE_SIGNING_KEY', await exportPKCS8(ec))).rejects.toThrow(
+      /BRIDGE_SIGNING_KEY: must be RSA: this PEM holds an EC key/,
+    );
+    const sec1 = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      .privateKey.export({ type: 'sec1', format: 'pem' })
+      .toString();
     await expect(importSigningKey('BRIDGE_SIGNING_KEY', sec1)).rejects.toThrow(/must be RSA: this is an EC key/);
   });
 
   it('issue 9 item 9: a PKCS#1 PEM is refused with the one-line openssl conversion', async () => {
-    const pkcs1 = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
-    await expect(importSigningKey('BRIDGE_SIGNING_KEY', pkcs1)).rejects.toThrow(/PKCS#1 PEM .*openssl pkcs8 -topk8 -nocrypt -in key\.pem -out key\.pkcs8\.pem/);
+    const pkcs1 = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      .privateKey.export({ type: 'pkcs1', format: 'pem' })
+      .toString();
+    await expect(importSigningKey('BRIDGE_SIGNING_KEY', pkcs1)).rejects.toThrow(
+      /PKCS#1 PEM .*openssl pkcs8 -topk8 -nocrypt -in key\.pem -out key\.pkcs8\.pem/,
+    );
   });
 
-  it('issue 9 item 9: npm\'s banner before the JSON of a key points at npm run -s and keys generate --out, without quoting the key', async () => {
+  it("issue 9 item 9: npm's banner before the JSON of a key points at npm run -s and keys generate --out, without quoting the key", async () => {
     const jwk = await generateSigningKeyJwk();
     const saved = `\n> agent-id-bridge@0.1.0 keygen\n> node src/keygen.ts\n\n${jwk}\n`;
     const err = (await importSigningKey('BRIDGE_SIGNING_KEY', saved).catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(KeyConfigError);
-    expect(err.message).toMatch(/did npm print its banner\? use `npm run -s keygen` or `npx agent-id-bridge keys generate --out signing\.jwk`/);
+    expect(err.message).toMatch(
+      /did npm print its banner\? use `npm run -s keygen` or `npx agent-id-bridge keys generate --out signing\.jwk`/,
+    );
     expect(err.message).not.toContain(JSON.parse(jwk).d.slice(0, 16));
   });
 });

@@ -77,7 +77,13 @@ describe('client address', () => {
 });
 
 describe('admission guard (before verification)', () => {
-  const limits = { clientPerMinute: 2, credentialPerMinute: 100, issuerPerMinute: 3, maxConcurrentVerifications: 2, maxKeys: 100 };
+  const limits = {
+    clientPerMinute: 2,
+    credentialPerMinute: 100,
+    issuerPerMinute: 3,
+    maxConcurrentVerifications: 2,
+    maxKeys: 100,
+  };
   const ok = () => Promise.resolve('verified');
 
   it('issue 8 item 11: one client address gets a bounded number of verifications per minute (client_rate_limited, 429)', async () => {
@@ -101,22 +107,34 @@ describe('admission guard (before verification)', () => {
     const g = new AdmissionGuard(limits, () => 6000);
     await g.verify({ address: '192.0.2.1' }, 'gcp:https://accounts.google.com', ok);
     await g.verify({ address: '192.0.2.1' }, 'gcp:https://accounts.google.com', ok);
-    expect((await refusal(g.verify({ address: '192.0.2.1' }, 'gcp:https://accounts.google.com', ok))).reason).toBe('client_rate_limited');
+    expect((await refusal(g.verify({ address: '192.0.2.1' }, 'gcp:https://accounts.google.com', ok))).reason).toBe(
+      'client_rate_limited',
+    );
     await g.verify({ address: '192.0.2.2' }, 'gcp:https://accounts.google.com', ok);
-    expect((await refusal(g.verify({ address: '192.0.2.3' }, 'gcp:https://accounts.google.com', ok))).reason).toBe('issuer_rate_limited');
+    expect((await refusal(g.verify({ address: '192.0.2.3' }, 'gcp:https://accounts.google.com', ok))).reason).toBe(
+      'issuer_rate_limited',
+    );
     await expect(g.verify({ address: '192.0.2.3' }, 'n8n:https://n8n.example.net', ok)).resolves.toBe('verified');
   });
 
   it('issue 8 item 11: one signing credential gets a bounded number of verifications per minute from any address (credential_rate_limited), before the issuer budget', async () => {
-    const g = new AdmissionGuard({ ...limits, clientPerMinute: 100, credentialPerMinute: 2, issuerPerMinute: 5 }, () => 6000);
+    const g = new AdmissionGuard(
+      { ...limits, clientPerMinute: 100, credentialPerMinute: 2, issuerPerMinute: 5 },
+      () => 6000,
+    );
     await g.verify({ address: '192.0.2.1' }, 'aws:sts', ok, 'ASIAONE0000000000000');
     await g.verify({ address: '192.0.2.2' }, 'aws:sts', ok, 'ASIAONE0000000000000');
     for (const address of ['192.0.2.3', '192.0.2.4', '192.0.2.5']) {
-      expect((await refusal(g.verify({ address }, 'aws:sts', ok, 'ASIAONE0000000000000'))).reason).toBe('credential_rate_limited');
+      expect((await refusal(g.verify({ address }, 'aws:sts', ok, 'ASIAONE0000000000000'))).reason).toBe(
+        'credential_rate_limited',
+      );
     }
     // The refused ones did not spend the issuer's budget: three more credentials still fit.
-    for (const key of ['ASIATWO0000000000000', 'ASIATHREE00000000000', 'ASIAFOUR000000000000']) await g.verify({ address: '192.0.2.6' }, 'aws:sts', ok, key);
-    expect((await refusal(g.verify({ address: '192.0.2.6' }, 'aws:sts', ok, 'ASIAFIVE000000000000'))).reason).toBe('issuer_rate_limited');
+    for (const key of ['ASIATWO0000000000000', 'ASIATHREE00000000000', 'ASIAFOUR000000000000'])
+      await g.verify({ address: '192.0.2.6' }, 'aws:sts', ok, key);
+    expect((await refusal(g.verify({ address: '192.0.2.6' }, 'aws:sts', ok, 'ASIAFIVE000000000000'))).reason).toBe(
+      'issuer_rate_limited',
+    );
   });
 
   it('issue 8 item 11: verifications in flight are capped per issuer (verification_busy, 503 with Retry-After), other issuers keep their slots, slots are freed after failures', async () => {
@@ -147,8 +165,12 @@ describe('admission guard (before verification)', () => {
   });
 
   it('routes JWTs by platform and unverified issuer, other proofs by token type', () => {
-    expect(routingKeyOf('gcp', 'urn:ietf:params:oauth:token-type:id_token', 'https://accounts.google.com')).toBe('gcp:https://accounts.google.com');
-    expect(routingKeyOf('aws', 'urn:ietf:params:aws:token-type:aws4_request', undefined)).toBe('aws:urn:ietf:params:aws:token-type:aws4_request');
+    expect(routingKeyOf('gcp', 'urn:ietf:params:oauth:token-type:id_token', 'https://accounts.google.com')).toBe(
+      'gcp:https://accounts.google.com',
+    );
+    expect(routingKeyOf('aws', 'urn:ietf:params:aws:token-type:aws4_request', undefined)).toBe(
+      'aws:urn:ietf:params:aws:token-type:aws4_request',
+    );
   });
 });
 
@@ -163,18 +185,30 @@ describe('request body deadline', () => {
 
   it('issue 8 item 11: a body that does not end within its deadline is cancelled (body_timeout, 408)', async () => {
     await expect(readCapped(stalled(), 1024, { deadlineMs: 20 })).rejects.toBeInstanceOf(BodyDeadlineError);
-    const req = new Request('http://bridge/token', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: stalled(), duplex: 'half' } as RequestInit);
+    const req = new Request('http://bridge/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: stalled(),
+      duplex: 'half',
+    } as RequestInit);
     const e = await refusal(readStrictForm(req, 1024, 20));
     expect(e.reason).toBe('body_timeout');
   }, 5_000);
 
   it('issue 12 item 2: a body with a Content-Length is read whole, within the same deadline and the same cap', async () => {
     const form = (body: BodyInit, length: string) =>
-      new Request('http://bridge/token', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': length }, body, duplex: 'half' } as RequestInit);
+      new Request('http://bridge/token', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': length },
+        body,
+        duplex: 'half',
+      } as RequestInit);
     expect((await readStrictForm(form('grant_type=x&resource=r', '23'), 1024, 1000)).get('resource')).toBe('r');
     expect((await refusal(readStrictForm(form(stalled(), '100'), 1024, 20))).reason).toBe('body_timeout');
     // A Request built in-process may say less than it holds: the cap is checked on what was read.
-    expect((await refusal(readStrictForm(form(`grant_type=${'x'.repeat(2000)}`, '10'), 1024, 1000))).reason).toBe('body_too_large');
+    expect((await refusal(readStrictForm(form(`grant_type=${'x'.repeat(2000)}`, '10'), 1024, 1000))).reason).toBe(
+      'body_too_large',
+    );
   }, 5_000);
 
   it('issue 8 item 11: a body stream that fails (client gone) is client_aborted, not internal_error', async () => {
@@ -183,7 +217,12 @@ describe('request body deadline', () => {
         controller.error(new Error('aborted'));
       },
     });
-    const req = new Request('http://bridge/token', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: broken, duplex: 'half' } as RequestInit);
+    const req = new Request('http://bridge/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: broken,
+      duplex: 'half',
+    } as RequestInit);
     expect((await refusal(readStrictForm(req))).reason).toBe('client_aborted');
   });
 });

@@ -22,15 +22,27 @@ const key = await generateSigningKeyJwk();
 const deps = { fetch: createBoundedFetch(), clock: () => 0 };
 
 function env(policy: Record<string, unknown>, over: Env = {}): Env {
-  return { BRIDGE_ISSUER: 'https://bridge.example.com', BRIDGE_SIGNING_KEY: key, BRIDGE_POLICY: JSON.stringify(policy), ...over };
+  return {
+    BRIDGE_ISSUER: 'https://bridge.example.com',
+    BRIDGE_SIGNING_KEY: key,
+    BRIDGE_POLICY: JSON.stringify(policy),
+    ...over,
+  };
 }
 
 function policyWith(platforms: Record<string, unknown>, rulePlatform: string): Record<string, unknown> {
   return {
     version: 1,
-    tenants: [{ tenantId: '11111111-1111-4111-8111-111111111111', blueprints: [{ appId: '22222222-2222-4222-8222-222222222222', agents: [{ id: AGENT }] }] }],
+    tenants: [
+      {
+        tenantId: '11111111-1111-4111-8111-111111111111',
+        blueprints: [{ appId: '22222222-2222-4222-8222-222222222222', agents: [{ id: AGENT }] }],
+      },
+    ],
     platforms,
-    rules: [{ name: 'r', platform: rulePlatform, principal: 'p', agent: AGENT, resources: ['https://graph.microsoft.com'] }],
+    rules: [
+      { name: 'r', platform: rulePlatform, principal: 'p', agent: AGENT, resources: ['https://graph.microsoft.com'] },
+    ],
   };
 }
 
@@ -68,11 +80,16 @@ const impostor = definePlatform({
 describe('platform registry', () => {
   it('issue 13 item 1: a rule naming a platform missing from the registry is rejected at load', () => {
     // n8n is a real adapter, but not in this registry: neither its section nor a rule naming it loads.
-    const found = problems(env(policyWith({ gcp: {}, n8n: { instances: { prod: { jwksUrl: 'https://n8n.example.com/jwks' } } } }, 'n8n')), [gcpPlatform]);
+    const found = problems(
+      env(policyWith({ gcp: {}, n8n: { instances: { prod: { jwksUrl: 'https://n8n.example.com/jwks' } } } }, 'n8n')),
+      [gcpPlatform],
+    );
     expect(found.some((p) => p.includes('policy.platforms') && p.includes('n8n'))).toBe(true);
     expect(found.some((p) => p.includes('policy.rules.0.platform'))).toBe(true);
     // With the full registry, a platform nobody registered is refused the same way.
-    expect(problems(env(policyWith({ gcp: {} }, 'azure'))).some((p) => p.includes('policy.rules.0.platform'))).toBe(true);
+    expect(problems(env(policyWith({ gcp: {} }, 'azure'))).some((p) => p.includes('policy.rules.0.platform'))).toBe(
+      true,
+    );
     // And the same policy naming a registered platform loads.
     expect(problems(env(policyWith({ gcp: {} }, 'gcp')))).toEqual([]);
   });
@@ -93,14 +110,30 @@ describe('platform registry', () => {
     // Either one alone starts.
     expect(buildVerifiers(config, deps, [gcpPlatform]).map((v) => v.platform)).toEqual(['gcp']);
     // The real registry's platforms never overlap, all enabled at once.
-    const all = loadConfig(env(policyWith({ gcp: {}, n8n: { instances: { prod: { jwksUrl: 'https://n8n.example.com/jwks' } } }, aws: { webIdentityIssuers: [{ account: '111122223333', issuer: 'https://abc.tokens.sts.global.api.aws' }] } }, 'gcp')), { platforms: PLATFORMS });
+    const all = loadConfig(
+      env(
+        policyWith(
+          {
+            gcp: {},
+            n8n: { instances: { prod: { jwksUrl: 'https://n8n.example.com/jwks' } } },
+            aws: { webIdentityIssuers: [{ account: '111122223333', issuer: 'https://abc.tokens.sts.global.api.aws' }] },
+          },
+          'gcp',
+        ),
+      ),
+      { platforms: PLATFORMS },
+    );
     expect(buildVerifiers(all, deps).map((v) => v.platform)).toEqual(['aws', 'aws', 'gcp', 'n8n']);
   });
 
   it('issue 13 item 1: an adapter refusing its section joins the one ConfigError list with every other problem', () => {
-    const found = problems(env(policyWith({ aws: { stsEndpointOverride: 'http://127.0.0.1:8790' } }, 'aws'), { PORT: 'not-a-port' }));
+    const found = problems(
+      env(policyWith({ aws: { stsEndpointOverride: 'http://127.0.0.1:8790' } }, 'aws'), { PORT: 'not-a-port' }),
+    );
     expect(found).toHaveLength(2);
-    expect(found.some((p) => p.includes('policy.platforms.aws.stsEndpointOverride: accepted only in the sandbox'))).toBe(true);
+    expect(
+      found.some((p) => p.includes('policy.platforms.aws.stsEndpointOverride: accepted only in the sandbox')),
+    ).toBe(true);
     expect(found.some((p) => p.startsWith('PORT:'))).toBe(true);
   });
 

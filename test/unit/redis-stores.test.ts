@@ -10,19 +10,39 @@ import { TokenCache } from '../../src/entra/token-cache.ts';
 import { createRedisStores, type RedisStores } from '../../src/store/redis/index.ts';
 import { StoreUnavailableError, type SharedLoadOptions } from '../../src/store/ports.ts';
 import { RedisSharedCache } from '../../src/store/redis/token-cache.ts';
-import { inspector, ownRedis, ownRedisSkipReason, sharedRedisSkipReason, TEST_REDIS_URL, uniquePrefix, type OwnRedis } from '../support/redis.ts';
+import {
+  inspector,
+  ownRedis,
+  ownRedisSkipReason,
+  sharedRedisSkipReason,
+  TEST_REDIS_URL,
+  uniquePrefix,
+  type OwnRedis,
+} from '../support/redis.ts';
 
 const skip = sharedRedisSkipReason();
 const ownSkip = ownRedisSkipReason();
 const now = () => Math.floor(Date.now() / 1000);
 const SECRET = new Uint8Array(32).fill(7);
-const untilExpiry: SharedLoadOptions<EntraToken> = { expiresAt: (t) => t.expiresAt, renewIf: (t, at) => t.expiresAt - 300 <= at };
+const untilExpiry: SharedLoadOptions<EntraToken> = {
+  expiresAt: (t) => t.expiresAt,
+  renewIf: (t, at) => t.expiresAt - 300 <= at,
+};
 
 const opened: RedisStores[] = [];
-async function replica(prefix: string, over: { url?: string; secret?: Uint8Array | undefined; limit?: number; quota?: number; clock?: () => number } = {}): Promise<RedisStores> {
+async function replica(
+  prefix: string,
+  over: { url?: string; secret?: Uint8Array | undefined; limit?: number; quota?: number; clock?: () => number } = {},
+): Promise<RedisStores> {
   const stores = createRedisStores(
     { url: over.url ?? TEST_REDIS_URL!, keyPrefix: prefix, sharedCacheSecret: 'secret' in over ? over.secret : SECRET },
-    { clock: over.clock ?? now, rateLimitPerMinute: over.limit ?? 600, rateLimitMaxKeys: 1000, replayQuotaPerIssuer: over.quota ?? 10_000, log: () => {} },
+    {
+      clock: over.clock ?? now,
+      rateLimitPerMinute: over.limit ?? 600,
+      rateLimitMaxKeys: 1000,
+      replayQuotaPerIssuer: over.quota ?? 10_000,
+      log: () => {},
+    },
   );
   opened.push(stores);
   await stores.waitReady(over.url ? 300 : undefined);
@@ -56,7 +76,11 @@ describe.skipIf(skip !== undefined)('Redis replay store', () => {
   it('issue 9 item 1: twenty replicas racing to spend one proof id: exactly one is told fresh', async () => {
     const prefix = uniquePrefix('replay-race');
     const replicas = await Promise.all(Array.from({ length: 4 }, () => replica(prefix)));
-    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => replicas[i % 4]!.replay.markUsed('n8n:iss:jti-race', now() + 120, 'n8n:iss')));
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        replicas[i % 4]!.replay.markUsed('n8n:iss:jti-race', now() + 120, 'n8n:iss'),
+      ),
+    );
     expect(answers.filter((a) => a === 'fresh')).toHaveLength(1);
     expect(answers.filter((a) => a === 'replayed')).toHaveLength(19);
     expect(await replicas[3]!.replay.isUsed('n8n:iss:jti-race')).toBe(true);
@@ -66,7 +90,9 @@ describe.skipIf(skip !== undefined)('Redis replay store', () => {
   it('issue 9 item 1: keys are hashes (no proof id or issuer in Redis) and expire with the proof', async () => {
     const prefix = uniquePrefix('replay-keys');
     const r = await replica(prefix);
-    expect(await r.replay.markUsed('n8n:n8n:instance-one:jti-visible-1234', now() + 100, 'n8n:instance-one')).toBe('fresh');
+    expect(await r.replay.markUsed('n8n:n8n:instance-one:jti-visible-1234', now() + 100, 'n8n:instance-one')).toBe(
+      'fresh',
+    );
     const keys = await keysUnder(prefix);
     expect(keys.length).toBeGreaterThan(0);
     for (const k of keys) expect(k).not.toMatch(/jti-visible|instance-one/);
@@ -117,7 +143,11 @@ describe.skipIf(ownSkip !== undefined)('a Redis out of memory (maxmemory, noevic
     try {
       const chunk = 'x'.repeat(1024);
       let full = false;
-      for (let i = 0; i < 10_000 && !full; i++) full = await filler.set(`filler:${i}`, chunk).then(() => false, (e: Error) => e.message.startsWith('OOM'));
+      for (let i = 0; i < 10_000 && !full; i++)
+        full = await filler.set(`filler:${i}`, chunk).then(
+          () => false,
+          (e: Error) => e.message.startsWith('OOM'),
+        );
       expect(full).toBe(true);
       // Right at the limit, freed request buffers can let the next write in: lower the limit well below the data.
       await filler.config('SET', 'maxmemory', '1mb');
@@ -171,7 +201,10 @@ describe.skipIf(skip !== undefined)('Redis rate limiter', () => {
     const prefix = uniquePrefix('rate');
     // One pinned minute, so that the window cannot turn during the loop.
     const minute = now();
-    const replicas = [await replica(prefix, { limit: 4, clock: () => minute }), await replica(prefix, { limit: 4, clock: () => minute })];
+    const replicas = [
+      await replica(prefix, { limit: 4, clock: () => minute }),
+      await replica(prefix, { limit: 4, clock: () => minute }),
+    ];
     const answers = [];
     for (let i = 0; i < 8; i++) answers.push(await replicas[i % 2]!.rateLimiter.hit('aws:arn:aws:iam::123:role/x'));
     expect(answers.map((a) => a.allowed)).toEqual([true, true, true, true, false, false, false, false]);
@@ -184,10 +217,20 @@ describe.skipIf(skip !== undefined)('Redis shared token cache', () => {
     const prefix = uniquePrefix('tokens');
     const [a, b] = [await replica(prefix), await replica(prefix)];
     const key = 'app|tenant-visible|agent-visible|https://graph.microsoft.com/.default';
-    const token: EntraToken = { accessToken: 'eyJ.secret-access-token-body.sig', expiresAt: now() + 3600, sha256: 'abc' };
+    const token: EntraToken = {
+      accessToken: 'eyJ.secret-access-token-body.sig',
+      expiresAt: now() + 3600,
+      sha256: 'abc',
+    };
     let calls = 0;
-    expect(await a.sharedTokens!.load(key, async () => (calls++, token), untilExpiry)).toEqual({ value: token, shared: false });
-    expect(await b.sharedTokens!.load(key, async () => (calls++, token), untilExpiry)).toEqual({ value: token, shared: true });
+    expect(await a.sharedTokens!.load(key, async () => (calls++, token), untilExpiry)).toEqual({
+      value: token,
+      shared: false,
+    });
+    expect(await b.sharedTokens!.load(key, async () => (calls++, token), untilExpiry)).toEqual({
+      value: token,
+      shared: true,
+    });
     expect(calls).toBe(1);
     const client = inspector(TEST_REDIS_URL!);
     try {
@@ -208,7 +251,11 @@ describe.skipIf(skip !== undefined)('Redis shared token cache', () => {
     const other = await replica(prefix, { secret: new Uint8Array(32).fill(9) });
     const key = 'app|t|a|s';
     await a.sharedTokens!.load(key, async () => ({ accessToken: 'one', expiresAt: now() + 3600 }), untilExpiry);
-    const got = await other.sharedTokens!.load(key, async () => ({ accessToken: 'two', expiresAt: now() + 3600 }), untilExpiry);
+    const got = await other.sharedTokens!.load(
+      key,
+      async () => ({ accessToken: 'two', expiresAt: now() + 3600 }),
+      untilExpiry,
+    );
     expect(got).toMatchObject({ value: { accessToken: 'two' }, shared: false });
   });
 
@@ -234,11 +281,19 @@ describe.skipIf(skip !== undefined)('Redis shared token cache', () => {
     try {
       let holderStarted = false;
       // The holder takes the lock and hangs in its fetch, as a replica that died mid-call would.
-      void holder.sharedTokens!.load('app|t|a|stuck', () => ((holderStarted = true), new Promise<EntraToken>(() => {})), untilExpiry);
+      void holder.sharedTokens!.load(
+        'app|t|a|stuck',
+        () => ((holderStarted = true), new Promise<EntraToken>(() => {})),
+        untilExpiry,
+      );
       for (let i = 0; i < 100 && !holderStarted; i++) await new Promise((r) => setTimeout(r, 10));
       expect(holderStarted).toBe(true);
       let calls = 0;
-      const got = await waiter.load('app|t|a|stuck', async () => (calls++, { accessToken: 'mine', expiresAt: now() + 3600 }), untilExpiry);
+      const got = await waiter.load(
+        'app|t|a|stuck',
+        async () => (calls++, { accessToken: 'mine', expiresAt: now() + 3600 }),
+        untilExpiry,
+      );
       expect(got).toEqual({ value: { accessToken: 'mine', expiresAt: expect.any(Number) }, shared: false });
       expect(calls).toBe(1);
       expect(waiter.stats.waitTimeouts).toBe(1);
@@ -252,8 +307,16 @@ describe.skipIf(skip !== undefined)('Redis shared token cache', () => {
     const r = await replica(prefix);
     const cache = new TokenCache({ renewBeforeSec: 300, clock: now, shared: r.sharedTokens! });
     const token = { accessToken: 'obo', expiresAt: now() + 3600 };
-    await cache.get('obo|t|a|s|userhash-short', async () => token, () => now() + 120);
-    await cache.get('obo|t|a|s|userhash-gone', async () => token, () => now() - 1);
+    await cache.get(
+      'obo|t|a|s|userhash-short',
+      async () => token,
+      () => now() + 120,
+    );
+    await cache.get(
+      'obo|t|a|s|userhash-gone',
+      async () => token,
+      () => now() - 1,
+    );
     const client = inspector(TEST_REDIS_URL!);
     try {
       const tokenKeys = (await keysUnder(prefix)).filter((k) => !k.endsWith(':lock'));
@@ -269,7 +332,12 @@ describe.skipIf(skip !== undefined)('Redis shared token cache', () => {
   it('issue 9 item 2: the in-process cache stays in front: a warm token costs no Redis round trip', async () => {
     const r = await replica(uniquePrefix('tokens-l1'));
     let redisLoads = 0;
-    const counted = { load: (...args: Parameters<RedisSharedCache<EntraToken>['load']>) => (redisLoads++, r.sharedTokens!.load(...args)) };
+    const counted = {
+      load: (...args: Parameters<RedisSharedCache<EntraToken>['load']>) => (
+        redisLoads++,
+        r.sharedTokens!.load(...args)
+      ),
+    };
     const cache = new TokenCache({ renewBeforeSec: 300, clock: now, shared: counted });
     const fetchToken = async () => ({ accessToken: 'warm', expiresAt: now() + 3600 });
     expect((await cache.get('app|t|a|warm', fetchToken)).fromCache).toBe(false);
@@ -277,6 +345,8 @@ describe.skipIf(skip !== undefined)('Redis shared token cache', () => {
     expect(redisLoads).toBe(1);
     // A second replica's first request is served from Redis, and says so (audit: cache hit).
     const other = new TokenCache({ renewBeforeSec: 300, clock: now, shared: r.sharedTokens! });
-    expect(await other.get('app|t|a|warm', async () => ({ accessToken: 'never', expiresAt: now() + 3600 }))).toMatchObject({ token: { accessToken: 'warm' }, fromCache: true });
+    expect(
+      await other.get('app|t|a|warm', async () => ({ accessToken: 'never', expiresAt: now() + 3600 })),
+    ).toMatchObject({ token: { accessToken: 'warm' }, fromCache: true });
   });
 });

@@ -113,7 +113,14 @@ describe('in-memory rate limiter', () => {
 });
 
 describe('verified-proof cache', () => {
-  const w = (expiresAt: number): VerifiedWorkload => ({ platform: 'gcp', proofKind: 'gcp-id-token', issuer: 'i', principal: 'p', expiresAt, attributes: {} });
+  const w = (expiresAt: number): VerifiedWorkload => ({
+    platform: 'gcp',
+    proofKind: 'gcp-id-token',
+    issuer: 'i',
+    principal: 'p',
+    expiresAt,
+    attributes: {},
+  });
 
   it('remembers a proof until it expires, never longer than its TTL', () => {
     const c = new VerifiedProofCache();
@@ -169,7 +176,10 @@ describe('stores that cannot answer', () => {
       [new StoreUnavailableError('replay', 'full', 'store full', 7), 'replay_store_unavailable'],
       [new StoreUnavailableError('replay', 'unreachable', 'Durable Object reset', 5), 'replay_store_unavailable'],
       [new StoreUnavailableError('replay', 'full', 'quota', 30, 'n8n:prod'), 'replay_quota_exceeded'],
-      [new StoreUnavailableError('rate-limit', 'unreachable', 'Durable Object reset', 5), 'rate_limit_store_unavailable'],
+      [
+        new StoreUnavailableError('rate-limit', 'unreachable', 'Durable Object reset', 5),
+        'rate_limit_store_unavailable',
+      ],
     ];
     for (const [error, reason] of cases) {
       const mapped = storeUnavailable(error);

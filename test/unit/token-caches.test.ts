@@ -5,7 +5,12 @@ import { CLIENT_TOKEN_CACHE_MAX_BYTES, CLIENT_TOKEN_CACHE_MAX_ENTRIES } from '..
 import { TokenCache } from '../../src/entra/token-cache.ts';
 import type { EntraToken } from '../../src/entra/types.ts';
 
-const agentToken = (accessToken: string, expiresAt: number): AgentToken => ({ accessToken, expiresAt, scope: 's', agentId: 'a' });
+const agentToken = (accessToken: string, expiresAt: number): AgentToken => ({
+  accessToken,
+  expiresAt,
+  scope: 's',
+  agentId: 'a',
+});
 
 describe('client agent-token cache', () => {
   it('issue 13 item 3: is bounded in entries (it was unbounded)', async () => {
@@ -23,7 +28,10 @@ describe('client agent-token cache', () => {
   it('issue 13 item 3: is bounded in bytes, the key (which holds an OBO user token) included', async () => {
     const cache = new AgentTokenCache(300, () => 1000);
     const userToken = 'u'.repeat(8 * 1024);
-    for (let i = 0; i < 1000; i++) await cache.get(JSON.stringify([null, null, null, null, `${userToken}${i}`]), async () => agentToken('t'.repeat(2048), 5000));
+    for (let i = 0; i < 1000; i++)
+      await cache.get(JSON.stringify([null, null, null, null, `${userToken}${i}`]), async () =>
+        agentToken('t'.repeat(2048), 5000),
+      );
     expect(cache.stats.entries).toBeLessThan(1000);
     expect(cache.stats.bytes).toBeLessThanOrEqual(CLIENT_TOKEN_CACHE_MAX_BYTES);
   });

@@ -23,10 +23,18 @@ function spellingVerifier(verified: string[]): WorkloadVerifier {
     platform: 'aws',
     tokenTypes: [TOKEN_TYPE.aws4Request],
     accepts: () => true,
-    canonicalKey: (input: ProofInput) => (input.token.includes('pad') ? refuse('proof_malformed', 'padding') : accept(input.token.trim().toLowerCase())),
+    canonicalKey: (input: ProofInput) =>
+      input.token.includes('pad') ? refuse('proof_malformed', 'padding') : accept(input.token.trim().toLowerCase()),
     async verify(input) {
       verified.push(input.token);
-      return accept({ platform: 'aws', proofKind: 'test', issuer: 'test', principal: 'p', expiresAt: NOW + 600, attributes: {} });
+      return accept({
+        platform: 'aws',
+        proofKind: 'test',
+        issuer: 'test',
+        principal: 'p',
+        expiresAt: NOW + 600,
+        attributes: {},
+      });
     },
   };
 }
@@ -43,7 +51,16 @@ function deps(verifier: WorkloadVerifier): ExchangeDeps {
     replay: new MemoryReplayStore(() => NOW),
     clock: () => NOW,
     verifiedProofs: new VerifiedProofCache(),
-    admission: new AdmissionGuard({ clientPerMinute: 1000, credentialPerMinute: 1000, issuerPerMinute: 1000, maxConcurrentVerifications: 10, maxKeys: 100 }, () => NOW),
+    admission: new AdmissionGuard(
+      {
+        clientPerMinute: 1000,
+        credentialPerMinute: 1000,
+        issuerPerMinute: 1000,
+        maxConcurrentVerifications: 10,
+        maxKeys: 100,
+      },
+      () => NOW,
+    ),
   };
 }
 
@@ -63,9 +80,12 @@ describe('issue 8 item 11: the verified-proof cache is keyed by the canonical id
   it('issue 8 item 11: spellings of one proof are verified once; a canonical-key refusal is answered without verifying', async () => {
     const verified: string[] = [];
     const d = deps(spellingVerifier(verified));
-    for (const token of ['proof', ' proof', 'PROOF ', 'Proof']) await expect(verifyAndDecide(d, request(token), audit())).rejects.toMatchObject({ reason: 'rate_limited' });
+    for (const token of ['proof', ' proof', 'PROOF ', 'Proof'])
+      await expect(verifyAndDecide(d, request(token), audit())).rejects.toMatchObject({ reason: 'rate_limited' });
     expect(verified).toEqual(['proof']);
-    await expect(verifyAndDecide(d, request('pad proof'), audit())).rejects.toMatchObject({ reason: 'proof_malformed' });
+    await expect(verifyAndDecide(d, request('pad proof'), audit())).rejects.toMatchObject({
+      reason: 'proof_malformed',
+    });
     expect(verified).toEqual(['proof']);
     await expect(verifyAndDecide(d, request('other'), audit())).rejects.toMatchObject({ reason: 'rate_limited' });
     expect(verified).toEqual(['proof', 'other']);
@@ -84,7 +104,10 @@ describe('issue 12 item 2: a re-presented proof is recalled before it is routed 
       accepts: (...a) => (calls.accepts++, inner.accepts(...a)),
     };
     const d = deps(counting);
-    const jwtRequest = (token: string): TokenRequest => ({ ...request(token), proof: { token, tokenType: TOKEN_TYPE.jwt } });
+    const jwtRequest = (token: string): TokenRequest => ({
+      ...request(token),
+      proof: { token, tokenType: TOKEN_TYPE.jwt },
+    });
     const token = 'eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodHRwczovL2lzc3Vlci5leGFtcGxlIn0.c2ln';
     await expect(verifyAndDecide(d, jwtRequest(token), audit())).rejects.toMatchObject({ reason: 'rate_limited' });
     expect({ verified: verified.length, accepts: calls.accepts }).toEqual({ verified: 1, accepts: 1 });
@@ -103,7 +126,10 @@ describe('issue 12 item 2: the spelling that verified is recalled without its ca
     const verified: string[] = [];
     const inner = spellingVerifier(verified);
     let canonicalKeys = 0;
-    const counting: WorkloadVerifier = { ...inner, canonicalKey: (input) => (canonicalKeys++, inner.canonicalKey!(input)) };
+    const counting: WorkloadVerifier = {
+      ...inner,
+      canonicalKey: (input) => (canonicalKeys++, inner.canonicalKey!(input)),
+    };
     const d = deps(counting);
     await expect(verifyAndDecide(d, request('proof'), audit())).rejects.toMatchObject({ reason: 'rate_limited' });
     expect(canonicalKeys).toBe(1);

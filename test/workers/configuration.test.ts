@@ -18,9 +18,15 @@ async function misconfigured(overrides: Record<string, unknown>): Promise<{ prob
     const res = await handler(new Request(`${stack.issuer}${path}`));
     expect(res.status).toBe(500);
     expect(res.headers.get('cache-control')).toBe('no-store');
-    expect(await res.json()).toEqual({ error: 'server_error', error_description: 'The bridge is not configured correctly; the operator must check its logs.' });
+    expect(await res.json()).toEqual({
+      error: 'server_error',
+      error_description: 'The bridge is not configured correctly; the operator must check its logs.',
+    });
   }
-  const token = await postForm({ subject_token: await gcpIdToken(), subject_token_type: TYPES.idToken, resource: stack.graph }, { via: handler });
+  const token = await postForm(
+    { subject_token: await gcpIdToken(), subject_token_type: TYPES.idToken, resource: stack.graph },
+    { via: handler },
+  );
   expect(token.status).toBe(500);
   expect(token.body).toMatchObject({ error: 'server_error' });
   const lines = errors.mock.calls.map((c) => String(c[0]));
@@ -34,12 +40,25 @@ async function misconfigured(overrides: Record<string, unknown>): Promise<{ prob
 describe('Workers configuration fails closed', () => {
   it('a missing signing key and policy are named, and nothing is served', async () => {
     const { problems } = await misconfigured({ BRIDGE_SIGNING_KEY: undefined, BRIDGE_POLICY: undefined });
-    expect(problems).toEqual(expect.arrayContaining([expect.stringMatching(/^BRIDGE_SIGNING_KEY: required/), expect.stringMatching(/^BRIDGE_POLICY_FILE or BRIDGE_POLICY: required/)]));
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^BRIDGE_SIGNING_KEY: required/),
+        expect.stringMatching(/^BRIDGE_POLICY_FILE or BRIDGE_POLICY: required/),
+      ]),
+    );
   });
 
   it('placeholders left from .dev.vars.example are refused, without echoing any secret', async () => {
-    const { problems, logged } = await misconfigured({ BRIDGE_SIGNING_KEY: 'REPLACE_ME: output of npm run keygen', BRIDGE_NEXT_SIGNING_KEY: 'CHANGE-ME' });
-    expect(problems).toEqual(expect.arrayContaining(['BRIDGE_SIGNING_KEY: still a placeholder; set the real value (wrangler secret put BRIDGE_SIGNING_KEY)', expect.stringMatching(/^BRIDGE_NEXT_SIGNING_KEY: still a placeholder/)]));
+    const { problems, logged } = await misconfigured({
+      BRIDGE_SIGNING_KEY: 'REPLACE_ME: output of npm run keygen',
+      BRIDGE_NEXT_SIGNING_KEY: 'CHANGE-ME',
+    });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'BRIDGE_SIGNING_KEY: still a placeholder; set the real value (wrangler secret put BRIDGE_SIGNING_KEY)',
+        expect.stringMatching(/^BRIDGE_NEXT_SIGNING_KEY: still a placeholder/),
+      ]),
+    );
     expect(logged).not.toContain(String(env.BRIDGE_POLICY).slice(0, 40));
   });
 
@@ -51,22 +70,37 @@ describe('Workers configuration fails closed', () => {
   });
 
   it('issue 9 item 1: Redis settings (Node replicas only) are refused by name rather than ignored', async () => {
-    const { problems, logged } = await misconfigured({ BRIDGE_REDIS_URL: 'rediss://bridge:hunter2secret@redis.internal:6380' });
-    expect(problems).toContain('BRIDGE_REDIS_URL: Node only; on Workers the replay store and rate limits are Durable Objects (docs/workers.md); remove it');
+    const { problems, logged } = await misconfigured({
+      BRIDGE_REDIS_URL: 'rediss://bridge:hunter2secret@redis.internal:6380',
+    });
+    expect(problems).toContain(
+      'BRIDGE_REDIS_URL: Node only; on Workers the replay store and rate limits are Durable Objects (docs/workers.md); remove it',
+    );
     expect(logged).not.toContain('hunter2secret');
   });
 
   it('production refuses http, example hosts, and a missing Durable Object binding', async () => {
     const http = await misconfigured({ BRIDGE_MODE: undefined });
-    expect(http.problems).toEqual(expect.arrayContaining([expect.stringMatching(/^BRIDGE_ISSUER: must be https/), expect.stringMatching(/^ENTRA_AUTHORITY_HOST: must be https/)]));
+    expect(http.problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^BRIDGE_ISSUER: must be https/),
+        expect.stringMatching(/^ENTRA_AUTHORITY_HOST: must be https/),
+      ]),
+    );
     const example = await misconfigured({ BRIDGE_MODE: undefined, BRIDGE_ISSUER: 'https://bridge.example.com' });
-    expect(example.problems).toContain('BRIDGE_ISSUER: bridge.example.com is an example name; use the custom domain that serves this Worker');
+    expect(example.problems).toContain(
+      'BRIDGE_ISSUER: bridge.example.com is an example name; use the custom domain that serves this Worker',
+    );
     const unbound = await misconfigured({ REPLAY: undefined });
-    expect(unbound.problems).toContain('REPLAY: Durable Object binding missing (see [[durable_objects.bindings]] in wrangler.toml)');
+    expect(unbound.problems).toContain(
+      'REPLAY: Durable Object binding missing (see [[durable_objects.bindings]] in wrangler.toml)',
+    );
   });
 
   it('sandbox mode is for loopback only', async () => {
     const { problems } = await misconfigured({ BRIDGE_ISSUER: 'https://bridge.contoso.com' });
-    expect(problems).toContainEqual(expect.stringMatching(/^BRIDGE_MODE: "sandbox" is for local runs against the emulators only/));
+    expect(problems).toContainEqual(
+      expect.stringMatching(/^BRIDGE_MODE: "sandbox" is for local runs against the emulators only/),
+    );
   });
 });

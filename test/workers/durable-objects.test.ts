@@ -42,7 +42,10 @@ describe('ReplayGuard', () => {
     await guard.markUsed('live', t + 3600, t);
     expect(await runDurableObjectAlarm(guard)).toBe(true);
     const left = await runInDurableObject(guard, (_o: ReplayGuard, state) => ({
-      keys: state.storage.sql.exec<{ key: string }>('SELECT key FROM used ORDER BY key').toArray().map((r) => r.key),
+      keys: state.storage.sql
+        .exec<{ key: string }>('SELECT key FROM used ORDER BY key')
+        .toArray()
+        .map((r) => r.key),
       alarm: state.storage.getAlarm(),
     }));
     expect(left.keys).toEqual(['live']);
@@ -79,7 +82,9 @@ describe('RateLimitCounter', () => {
     const t = Math.floor(now() / 60) * 60 + 10;
     const results = await Promise.all(Array.from({ length: 5 }, () => counter.hit('gcp|123', 3, t)));
     expect(results.filter((r) => r.allowed)).toHaveLength(3);
-    expect(results.filter((r) => !r.allowed)).toEqual(Array.from({ length: 2 }, () => ({ allowed: false, retryAfterSec: 50 })));
+    expect(results.filter((r) => !r.allowed)).toEqual(
+      Array.from({ length: 2 }, () => ({ allowed: false, retryAfterSec: 50 })),
+    );
     expect(await counter.hit('gcp|456', 3, t)).toEqual({ allowed: true });
     expect(await counter.hit('gcp|123', 3, t + 60)).toEqual({ allowed: true });
   });
@@ -88,7 +93,10 @@ describe('RateLimitCounter', () => {
     const counter = env.RATE_LIMIT.getByName(unique('test-shard'));
     await counter.hit('old', 10, now() - 120);
     expect(await runDurableObjectAlarm(counter)).toBe(true);
-    const rows = await runInDurableObject(counter, (_o: RateLimitCounter, state) => state.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM hits').one().n);
+    const rows = await runInDurableObject(
+      counter,
+      (_o: RateLimitCounter, state) => state.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM hits').one().n,
+    );
     expect(rows).toBe(0);
   });
 });
@@ -115,15 +123,30 @@ describe('store ports over Durable Objects', () => {
 
   it('issue 13 item 2: fail closed with StoreUnavailableError when a Durable Object cannot be reached', async () => {
     const reject = (why: string) => () => Promise.reject(new Error(why));
-    const broken = { getByName: () => ({ markUsed: reject('Durable Object overloaded'), isUsed: reject('Durable Object overloaded'), hit: reject('network lost') }) } as unknown as DurableObjectNamespace<never>;
+    const broken = {
+      getByName: () => ({
+        markUsed: reject('Durable Object overloaded'),
+        isUsed: reject('Durable Object overloaded'),
+        hit: reject('network lost'),
+      }),
+    } as unknown as DurableObjectNamespace<never>;
     const err = await new DurableReplayStore(broken, now).markUsed('k', now() + 60, 'p').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreUnavailableError);
     expect(err).toMatchObject({ store: 'replay', condition: 'unreachable', retryAfterSec: 5 });
     expect(String((err as Error).message)).toContain('Durable Object overloaded');
-    await expect(new DurableReplayStore(broken, now).isUsed('k')).rejects.toMatchObject({ store: 'replay', condition: 'unreachable' });
-    await expect(new DurableRateLimiter(broken, 5, now).hit('p')).rejects.toMatchObject({ store: 'rate-limit', condition: 'unreachable' });
+    await expect(new DurableReplayStore(broken, now).isUsed('k')).rejects.toMatchObject({
+      store: 'replay',
+      condition: 'unreachable',
+    });
+    await expect(new DurableRateLimiter(broken, 5, now).hit('p')).rejects.toMatchObject({
+      store: 'rate-limit',
+      condition: 'unreachable',
+    });
     // And the core answers each with its own 503 reason.
-    expect(storeUnavailable(err as StoreUnavailableError)).toMatchObject({ reason: 'replay_store_unavailable', retryAfterSec: 5 });
+    expect(storeUnavailable(err as StoreUnavailableError)).toMatchObject({
+      reason: 'replay_store_unavailable',
+      retryAfterSec: 5,
+    });
     expect(toWire('replay_store_unavailable').status).toBe(503);
   });
 });

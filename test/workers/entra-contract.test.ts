@@ -17,6 +17,12 @@ beforeAll(async () => {
 });
 
 describeEntraContract(
-  [['fetch (workerd)', (endpoint, timeoutMs = 2000) => createFetchTransport({ endpoint, fetch: createBoundedFetch({ allowInsecureLoopback: true }), timeoutMs })]],
+  [
+    [
+      'fetch (workerd)',
+      (endpoint, timeoutMs = 2000) =>
+        createFetchTransport({ endpoint, fetch: createBoundedFetch({ allowInsecureLoopback: true }), timeoutMs }),
+    ],
+  ],
   { entraUrl: () => stack.entraUrl, issuer: () => stack.issuer, keys: () => keys },
 );

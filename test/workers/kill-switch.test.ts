@@ -17,7 +17,13 @@ const noRule = toWire('no_rule_matches');
 function admin(via: BridgeHandler, method: 'GET' | 'PUT', body?: unknown, token = ADMIN_TOKEN): Promise<Response> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (token !== '') headers.authorization = `Bearer ${token}`;
-  return via(new Request(`${stack.issuer}/admin/deny`, { method, headers, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) }));
+  return via(
+    new Request(`${stack.issuer}/admin/deny`, {
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+    }),
+  );
 }
 
 /** Audit lines the Worker wrote (console.log JSON lines, Workers Logs) while `run` ran. */
@@ -51,7 +57,9 @@ describe('issue 9 item 8: the Workers kill switch', () => {
     expect(withProof.headers.get('www-authenticate')).toBe('Bearer');
     const bad = await admin(isolate, 'PUT', { agents: ['not-a-guid'], principals: { nope: ['x'] } });
     expect(bad.status).toBe(400);
-    expect(((await bad.json()) as { error_description: string }).error_description).toMatch(/deny\.agents\.0: must be a GUID/);
+    expect(((await bad.json()) as { error_description: string }).error_description).toMatch(
+      /deny\.agents\.0: must be a GUID/,
+    );
     const read = await admin(isolate, 'GET');
     expect(read.status).toBe(200);
     expect(read.headers.get('cache-control')).toBe('no-store');
@@ -61,32 +69,79 @@ describe('issue 9 item 8: the Workers kill switch', () => {
     isolate ??= await createBridgeHandler({ ...env, BRIDGE_ADMIN_TOKEN: ADMIN_TOKEN });
     const proof = await gcpIdToken();
     const principal = decodeJwt(proof).sub!;
-    expect((await postForm({ subject_token: proof, subject_token_type: TYPES.idToken, resource: stack.graph }, { via: isolate })).status).toBe(200);
+    expect(
+      (
+        await postForm(
+          { subject_token: proof, subject_token_type: TYPES.idToken, resource: stack.graph },
+          { via: isolate },
+        )
+      ).status,
+    ).toBe(200);
 
     const put = await admin(isolate, 'PUT', { principals: { gcp: [principal] } });
     expect(put.status).toBe(200);
     let res!: Awaited<ReturnType<typeof postForm>>;
     const lines = await auditOf(async () => {
-      res = await postForm({ subject_token: proof, subject_token_type: TYPES.idToken, resource: stack.graph }, { via: isolate });
+      res = await postForm(
+        { subject_token: proof, subject_token_type: TYPES.idToken, resource: stack.graph },
+        { via: isolate },
+      );
     });
     expect(res.status).toBe(noRule.status);
     expect(res.body).toMatchObject({ error: noRule.error, error_description: noRule.description });
-    expect(lines.find((l) => l.route === '/token')).toMatchObject({ outcome: 'denied', reason: 'denied_by_operator', fields: { list: 'principals', received: principal } });
+    expect(lines.find((l) => l.route === '/token')).toMatchObject({
+      outcome: 'denied',
+      reason: 'denied_by_operator',
+      fields: { list: 'principals', received: principal },
+    });
 
     // Another isolate reads the same Durable Object.
     const other = await createBridgeHandler({ ...env, BRIDGE_ADMIN_TOKEN: ADMIN_TOKEN });
-    expect((await postForm({ subject_token: await gcpIdToken(), subject_token_type: TYPES.idToken, resource: stack.graph }, { via: other })).body).toMatchObject({ error: noRule.error });
+    expect(
+      (
+        await postForm(
+          { subject_token: await gcpIdToken(), subject_token_type: TYPES.idToken, resource: stack.graph },
+          { via: other },
+        )
+      ).body,
+    ).toMatchObject({ error: noRule.error });
     // Other workloads are untouched.
-    expect((await postForm({ subject_token: await n8nAssertion(), subject_token_type: TYPES.jwt, resource: stack.graph }, { via: isolate })).status).toBe(200);
+    expect(
+      (
+        await postForm(
+          { subject_token: await n8nAssertion(), subject_token_type: TYPES.jwt, resource: stack.graph },
+          { via: isolate },
+        )
+      ).status,
+    ).toBe(200);
 
     expect((await admin(isolate, 'PUT', {})).status).toBe(200);
-    expect((await postForm({ subject_token: await gcpIdToken(), subject_token_type: TYPES.idToken, resource: stack.graph }, { via: isolate })).status).toBe(200);
+    expect(
+      (
+        await postForm(
+          { subject_token: await gcpIdToken(), subject_token_type: TYPES.idToken, resource: stack.graph },
+          { via: isolate },
+        )
+      ).status,
+    ).toBe(200);
   });
 
   it('issue 9 item 8: when the deny list cannot be read, requests are refused (503), never let through unchecked', async () => {
-    const broken = { getByName: () => ({ read: async () => Promise.reject(new Error('object unavailable')), write: async () => undefined }) };
-    const isolateWithoutList = await createBridgeHandler({ ...env, BRIDGE_ADMIN_TOKEN: ADMIN_TOKEN, DENY_LIST: broken as unknown as WorkerEnv['DENY_LIST'] });
-    const res = await postForm({ subject_token: await gcpIdToken(), subject_token_type: TYPES.idToken, resource: stack.graph }, { via: isolateWithoutList });
+    const broken = {
+      getByName: () => ({
+        read: async () => Promise.reject(new Error('object unavailable')),
+        write: async () => undefined,
+      }),
+    };
+    const isolateWithoutList = await createBridgeHandler({
+      ...env,
+      BRIDGE_ADMIN_TOKEN: ADMIN_TOKEN,
+      DENY_LIST: broken as unknown as WorkerEnv['DENY_LIST'],
+    });
+    const res = await postForm(
+      { subject_token: await gcpIdToken(), subject_token_type: TYPES.idToken, resource: stack.graph },
+      { via: isolateWithoutList },
+    );
     expect(res.status).toBe(503);
     expect(res.body).toMatchObject({ error: 'temporarily_unavailable' });
     expect(res.headers.get('retry-after')).toBe('5');

@@ -25,11 +25,18 @@ async function sha256Hex(text: string): Promise<string> {
   return [...new Uint8Array(d)].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-async function race(handlers: readonly BridgeHandler[]): Promise<{ answers: TokenAnswer[]; audit: Record<string, unknown>[] }> {
+async function race(
+  handlers: readonly BridgeHandler[],
+): Promise<{ answers: TokenAnswer[]; audit: Record<string, unknown>[] }> {
   const log = vi.spyOn(console, 'log');
   const assertion = await n8nAssertion();
   const answers = await Promise.all(
-    Array.from({ length: CONCURRENT }, (_, i) => postForm({ subject_token: assertion, subject_token_type: TYPES.jwt, resource: stack.graph }, { via: handlers[i % handlers.length]! })),
+    Array.from({ length: CONCURRENT }, (_, i) =>
+      postForm(
+        { subject_token: assertion, subject_token_type: TYPES.jwt, resource: stack.graph },
+        { via: handlers[i % handlers.length]! },
+      ),
+    ),
   );
   return { answers, audit: auditFor(log, await sha256Hex(assertion)) };
 }
@@ -42,7 +49,10 @@ function expectExactlyOne({ answers, audit }: { answers: TokenAnswer[]; audit: R
   expect(refused).toHaveLength(CONCURRENT - 1);
   for (const r of refused) {
     expect(r.status).toBe(400);
-    expect(r.body).toMatchObject({ error: 'invalid_request', error_description: 'The workload proof could not be verified.' });
+    expect(r.body).toMatchObject({
+      error: 'invalid_request',
+      error_description: 'The workload proof could not be verified.',
+    });
     expect(r.headers.get('cache-control')).toBe('no-store');
   }
   // The audit log agrees: one issued, every other one refused as a replay of the same proof.

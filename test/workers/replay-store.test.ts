@@ -29,7 +29,10 @@ describe('Workers: a replay store that cannot take the proof', () => {
     const handler = await createBridgeHandler({ ...env, BRIDGE_REPLAY_QUOTA_PER_ISSUER: '1' });
     const answers: TokenAnswer[] = [];
     for (let i = 0; i < 40; i += 1) {
-      const answer = await postForm({ subject_token: await n8nAssertion(), subject_token_type: TYPES.jwt, resource: stack.graph }, { via: handler });
+      const answer = await postForm(
+        { subject_token: await n8nAssertion(), subject_token_type: TYPES.jwt, resource: stack.graph },
+        { via: handler },
+      );
       answers.push(answer);
       if (answer.status !== 200) break;
     }
@@ -47,12 +50,18 @@ describe('Workers: a replay store that cannot take the proof', () => {
     const down = () => Promise.reject(new Error('Durable Object reset'));
     const REPLAY = { getByName: () => ({ markUsed: down, isUsed: down }) };
     const handler = await createBridgeHandler({ ...env, REPLAY: REPLAY as unknown as typeof env.REPLAY });
-    const refused = await postForm({ subject_token: await n8nAssertion(), subject_token_type: TYPES.jwt, resource: stack.graph }, { via: handler });
+    const refused = await postForm(
+      { subject_token: await n8nAssertion(), subject_token_type: TYPES.jwt, resource: stack.graph },
+      { via: handler },
+    );
     expect(refused.status).toBe(503);
     expect(refused.body).toMatchObject({ error: 'temporarily_unavailable' });
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(auditReasons(log, [refused.body.request_id])).toEqual(['replay_store_unavailable']);
-    const gcp = await postForm({ subject_token: await gcpIdToken(), subject_token_type: TYPES.idToken, resource: stack.graph }, { via: handler });
+    const gcp = await postForm(
+      { subject_token: await gcpIdToken(), subject_token_type: TYPES.idToken, resource: stack.graph },
+      { via: handler },
+    );
     expect(gcp.status).toBe(200);
   });
 });

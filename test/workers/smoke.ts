@@ -36,7 +36,8 @@ async function freePort(): Promise<number> {
 function devVars(bindings: Record<string, string>): string {
   return Object.entries(bindings)
     .map(([k, v]) => {
-      if (v.includes("'") || v.includes('\n')) throw new Error(`${k}: cannot be written as a single-quoted .dev.vars value`);
+      if (v.includes("'") || v.includes('\n'))
+        throw new Error(`${k}: cannot be written as a single-quoted .dev.vars value`);
       return `${k}='${v}'`;
     })
     .join('\n');
@@ -45,12 +46,34 @@ function devVars(bindings: Record<string, string>): string {
 function startWrangler(port: number, envFile: string, persistTo: string, log: string[]): ChildProcess {
   const child = spawn(
     process.execPath,
-    [join(REPO, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--ip', '127.0.0.1', '--port', String(port), '--inspector-ip', '127.0.0.1', '--env-file', envFile, '--persist-to', persistTo, '--show-interactive-dev-session=false', '--log-level', 'warn'],
+    [
+      join(REPO, 'node_modules/wrangler/bin/wrangler.js'),
+      'dev',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--inspector-ip',
+      '127.0.0.1',
+      '--env-file',
+      envFile,
+      '--persist-to',
+      persistTo,
+      '--show-interactive-dev-session=false',
+      '--log-level',
+      'warn',
+    ],
     {
       cwd: REPO,
       detached: true, // its own process group: stopping it stops esbuild and workerd too
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', WRANGLER_SEND_ERROR_REPORTS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false', CI: 'true' },
+      env: {
+        ...process.env,
+        WRANGLER_SEND_METRICS: 'false',
+        WRANGLER_SEND_ERROR_REPORTS: 'false',
+        CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+        CI: 'true',
+      },
     },
   );
   child.stdout!.on('data', (d: Buffer) => log.push(d.toString()));
@@ -93,7 +116,10 @@ async function waitReady(url: string, child: ChildProcess): Promise<void> {
   throw new Error(`wrangler dev did not answer within ${READY_TIMEOUT_MS / 1000} s`);
 }
 
-async function exchange(bridge: string, fields: Record<string, string>): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+async function exchange(
+  bridge: string,
+  fields: Record<string, string>,
+): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
   const res = await fetch(`${bridge}/token`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -107,13 +133,19 @@ type Check = [name: string, run: () => Promise<void>];
 
 function checks(bridge: string, stack: WorkerStack): Check[] {
   const { agentId, graph, api } = stack.info;
-  const expectToken = (r: { status: number; body: Record<string, unknown>; headers: Headers }, claims: Record<string, unknown>) => {
+  const expectToken = (
+    r: { status: number; body: Record<string, unknown>; headers: Headers },
+    claims: Record<string, unknown>,
+  ) => {
     if (r.status !== 200) throw new Error(`HTTP ${r.status} ${JSON.stringify(r.body)}`);
     if (r.headers.get('cache-control') !== 'no-store') throw new Error('no Cache-Control: no-store');
     const got = decodeJwt(String(r.body.access_token));
-    for (const [k, v] of Object.entries(claims)) if (JSON.stringify(got[k]) !== JSON.stringify(v)) throw new Error(`token claim ${k} is ${JSON.stringify(got[k])}, expected ${JSON.stringify(v)}`);
+    for (const [k, v] of Object.entries(claims))
+      if (JSON.stringify(got[k]) !== JSON.stringify(v))
+        throw new Error(`token claim ${k} is ${JSON.stringify(got[k])}, expected ${JSON.stringify(v)}`);
   };
-  const n8n = (jti?: string) => signN8nAssertion({ ...stack.info.n8n, audience: `${bridge}/token`, ...(jti ? { jti } : {}) });
+  const n8n = (jti?: string) =>
+    signN8nAssertion({ ...stack.info.n8n, audience: `${bridge}/token`, ...(jti ? { jti } : {}) });
   return [
     [
       'discovery names the wrangler dev URL as issuer',
@@ -122,31 +154,89 @@ function checks(bridge: string, stack: WorkerStack): Check[] {
         if (d.issuer !== bridge) throw new Error(`issuer ${d.issuer}`);
       },
     ],
-    ['gcp: ID token → Graph token', async () => expectToken(await exchange(bridge, { subject_token: await stack.gcp.emulator.mintIdToken({ audience: bridge, format: 'full' }), subject_token_type: TOKEN_TYPE.idToken, resource: graph }), { appid: agentId, aud: graph })],
-    ['aws kind 1: signed GetCallerIdentity → API token', async () => expectToken(await exchange(bridge, { subject_token: await stack.awsGetCallerIdentity(), subject_token_type: TOKEN_TYPE.aws4Request, scope: `${api}/.default` }), { azp: agentId, roles: ['Orders.Read'] })],
-    ['aws kind 2: GetWebIdentityToken JWT → Graph token', async () => expectToken(await exchange(bridge, { subject_token: await stack.awsWebIdentityToken({ alg: 'ES384' }), subject_token_type: TOKEN_TYPE.jwt, resource: graph }), { appid: agentId })],
+    [
+      'gcp: ID token → Graph token',
+      async () =>
+        expectToken(
+          await exchange(bridge, {
+            subject_token: await stack.gcp.emulator.mintIdToken({ audience: bridge, format: 'full' }),
+            subject_token_type: TOKEN_TYPE.idToken,
+            resource: graph,
+          }),
+          { appid: agentId, aud: graph },
+        ),
+    ],
+    [
+      'aws kind 1: signed GetCallerIdentity → API token',
+      async () =>
+        expectToken(
+          await exchange(bridge, {
+            subject_token: await stack.awsGetCallerIdentity(),
+            subject_token_type: TOKEN_TYPE.aws4Request,
+            scope: `${api}/.default`,
+          }),
+          { azp: agentId, roles: ['Orders.Read'] },
+        ),
+    ],
+    [
+      'aws kind 2: GetWebIdentityToken JWT → Graph token',
+      async () =>
+        expectToken(
+          await exchange(bridge, {
+            subject_token: await stack.awsWebIdentityToken({ alg: 'ES384' }),
+            subject_token_type: TOKEN_TYPE.jwt,
+            resource: graph,
+          }),
+          { appid: agentId },
+        ),
+    ],
     [
       'n8n: assertion → Graph token; its jti replayed → refused (Durable Object)',
       async () => {
         const assertion = await n8n();
-        expectToken(await exchange(bridge, { subject_token: assertion, subject_token_type: TOKEN_TYPE.jwt, resource: graph }), { appid: agentId });
-        const again = await exchange(bridge, { subject_token: assertion, subject_token_type: TOKEN_TYPE.jwt, resource: graph });
-        if (again.status !== 400 || again.body.error !== 'invalid_request') throw new Error(`replay answered HTTP ${again.status} ${JSON.stringify(again.body)}`);
+        expectToken(
+          await exchange(bridge, { subject_token: assertion, subject_token_type: TOKEN_TYPE.jwt, resource: graph }),
+          { appid: agentId },
+        );
+        const again = await exchange(bridge, {
+          subject_token: assertion,
+          subject_token_type: TOKEN_TYPE.jwt,
+          resource: graph,
+        });
+        if (again.status !== 400 || again.body.error !== 'invalid_request')
+          throw new Error(`replay answered HTTP ${again.status} ${JSON.stringify(again.body)}`);
       },
     ],
     [
       'oidc kubernetes: TokenRequest service account token → Graph token',
-      async () => expectToken(await exchange(bridge, { subject_token: await kubernetesServiceAccountToken(stack.info.kubernetes, bridge), subject_token_type: TOKEN_TYPE.jwt, resource: graph }), { appid: agentId, aud: graph }),
+      async () =>
+        expectToken(
+          await exchange(bridge, {
+            subject_token: await kubernetesServiceAccountToken(stack.info.kubernetes, bridge),
+            subject_token_type: TOKEN_TYPE.jwt,
+            resource: graph,
+          }),
+          { appid: agentId, aud: graph },
+        ),
     ],
     [
       'oidc github-actions: Actions ID token → API token',
-      async () => expectToken(await exchange(bridge, { subject_token: await githubActionsIdToken(stack.info.githubActions, bridge), subject_token_type: TOKEN_TYPE.idToken, scope: `${api}/.default` }), { azp: agentId, roles: ['Orders.Read'] }),
+      async () =>
+        expectToken(
+          await exchange(bridge, {
+            subject_token: await githubActionsIdToken(stack.info.githubActions, bridge),
+            subject_token_type: TOKEN_TYPE.idToken,
+            scope: `${api}/.default`,
+          }),
+          { azp: agentId, roles: ['Orders.Read'] },
+        ),
     ],
     [
       'the Entra emulator checked the bridge assertions against the published JWKS (leg 1 for every exchange)',
       async () => {
         const leg1 = stack.entra.calls.filter((c) => c.leg === 'leg1');
-        if (leg1.length === 0 || leg1.some((c) => c.status !== 200 || c.fmiPath !== agentId)) throw new Error(JSON.stringify(leg1));
+        if (leg1.length === 0 || leg1.some((c) => c.status !== 200 || c.fmiPath !== agentId))
+          throw new Error(JSON.stringify(leg1));
       },
     ],
   ];
@@ -187,7 +277,10 @@ async function main(): Promise<number> {
     await stack?.close();
     rmSync(scratch, { recursive: true, force: true });
   }
-  const problems = log.join('').split('\n').filter((l) => /No such module|ERROR|✘/.test(l));
+  const problems = log
+    .join('')
+    .split('\n')
+    .filter((l) => /No such module|ERROR|✘/.test(l));
   if (failed > 0 || problems.length > 0) console.log(`wrangler output:\n${log.join('').slice(-4000)}`);
   if (problems.length > 0 && failed === 0) failed++;
   console.log(`wrangler dev smoke test took ${((Date.now() - started) / 1000).toFixed(1)} s`);

@@ -21,7 +21,12 @@
  * Every failure past the input check (bridge, Graph, network) becomes a Bedrock FAILURE response,
  * so the agent can tell the user instead of the invocation failing.
  */
-import { BridgeExchangeError, createAwsAgentTokenSource, type AwsAgentTokenOptions, type AwsProofKind } from '@agent-id-bridge/aws';
+import {
+  BridgeExchangeError,
+  createAwsAgentTokenSource,
+  type AwsAgentTokenOptions,
+  type AwsProofKind,
+} from '@agent-id-bridge/aws';
 
 /** The input event of an action group defined with function details (Bedrock user guide, agents-lambda). */
 export interface BedrockFunctionEvent {
@@ -56,13 +61,16 @@ export interface ActionGroupOptions {
 
 const GRAPH = 'https://graph.microsoft.com';
 
-export function createActionGroupHandler(opts: ActionGroupOptions): (event: BedrockFunctionEvent) => Promise<BedrockFunctionResult> {
+export function createActionGroupHandler(
+  opts: ActionGroupOptions,
+): (event: BedrockFunctionEvent) => Promise<BedrockFunctionResult> {
   const agent = createAwsAgentTokenSource({ ...opts.agentTokens, resource: GRAPH });
   const graph = opts.graphBaseUrl ?? GRAPH;
   const fetchImpl = opts.fetch ?? fetch;
 
   return async (event) => {
-    if (event.function !== 'getUserProfile') return reply(event, `This action group has no function ${event.function}.`, 'FAILURE');
+    if (event.function !== 'getUserProfile')
+      return reply(event, `This action group has no function ${event.function}.`, 'FAILURE');
     const upn = event.parameters?.find((p) => p.name === 'userPrincipalName')?.value;
     if (!upn) return reply(event, 'Which user? Give their user principal name, e.g. alice@contoso.com.', 'REPROMPT');
 
@@ -75,13 +83,24 @@ export function createActionGroupHandler(opts: ActionGroupOptions): (event: Bedr
       return reply(event, 'I cannot reach the directory right now.', 'FAILURE');
     }
     try {
-      const res = await fetchImpl(`${graph}/v1.0/users/${encodeURIComponent(upn)}?$select=displayName,jobTitle,department,mail`, {
-        headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
-      });
+      const res = await fetchImpl(
+        `${graph}/v1.0/users/${encodeURIComponent(upn)}?$select=displayName,jobTitle,department,mail`,
+        {
+          headers: { authorization: `Bearer ${accessToken}`, accept: 'application/json' },
+        },
+      );
       if (res.status === 404) return reply(event, `There is no user ${upn}.`);
       if (!res.ok) return reply(event, `The directory answered ${res.status}.`, 'FAILURE');
       const user = (await res.json()) as Record<string, unknown>;
-      return reply(event, JSON.stringify({ displayName: user.displayName, jobTitle: user.jobTitle, department: user.department, mail: user.mail }));
+      return reply(
+        event,
+        JSON.stringify({
+          displayName: user.displayName,
+          jobTitle: user.jobTitle,
+          department: user.department,
+          mail: user.mail,
+        }),
+      );
     } catch (e) {
       // A network failure or an unreadable answer from Graph: the agent gets a failure it can explain.
       console.error(`Graph call failed: ${(e as Error).name}`);
@@ -90,7 +109,11 @@ export function createActionGroupHandler(opts: ActionGroupOptions): (event: Bedr
   };
 }
 
-function reply(event: BedrockFunctionEvent, body: string, responseState?: 'FAILURE' | 'REPROMPT'): BedrockFunctionResult {
+function reply(
+  event: BedrockFunctionEvent,
+  body: string,
+  responseState?: 'FAILURE' | 'REPROMPT',
+): BedrockFunctionResult {
   return {
     messageVersion: '1.0',
     response: {

@@ -61,7 +61,9 @@ export class BridgeExchangeError extends Error {
   readonly requestId: string | undefined;
   readonly retryAfterSec: number | undefined;
   constructor(status: number, error: string, errorDescription: string, retryAfterSec?: number, requestId?: string) {
-    super(`agent-id-bridge refused the exchange (${status} ${error}): ${errorDescription}${requestId ? ` [request_id ${requestId}]` : ''}`);
+    super(
+      `agent-id-bridge refused the exchange (${status} ${error}): ${errorDescription}${requestId ? ` [request_id ${requestId}]` : ''}`,
+    );
     this.name = 'BridgeExchangeError';
     this.status = status;
     this.error = error;
@@ -109,11 +111,14 @@ export async function exchangeAtBridge(
   }
   if (!res.ok || typeof body.access_token !== 'string') {
     const retryAfter = Number(res.headers.get('retry-after'));
-    const requestId = typeof body.request_id === 'string' ? body.request_id : (res.headers.get('x-request-id') ?? undefined);
+    const requestId =
+      typeof body.request_id === 'string' ? body.request_id : (res.headers.get('x-request-id') ?? undefined);
     throw new BridgeExchangeError(
       res.status,
       typeof body.error === 'string' ? body.error : 'invalid_response',
-      typeof body.error_description === 'string' ? body.error_description : `HTTP ${res.status} without an OAuth error body`,
+      typeof body.error_description === 'string'
+        ? body.error_description
+        : `HTTP ${res.status} without an OAuth error body`,
       Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined,
       requestId,
     );
@@ -202,7 +207,13 @@ export class AgentTokenCache {
 }
 
 export function cacheKeyOf(req: AgentTokenRequest): string {
-  return JSON.stringify([req.resource ?? null, req.scope ?? null, req.agent ?? null, req.agentUser ?? null, req.userToken ?? null]);
+  return JSON.stringify([
+    req.resource ?? null,
+    req.scope ?? null,
+    req.agent ?? null,
+    req.agentUser ?? null,
+    req.userToken ?? null,
+  ]);
 }
 
 export interface AgentTokenSourceOptions extends Omit<AgentTokenRequest, 'userToken'> {
@@ -237,16 +248,26 @@ export interface AgentTokenSource {
 export function createAgentTokenSource(opts: AgentTokenSourceOptions): AgentTokenSource {
   const now = opts.now ?? (() => Date.now() / 1000);
   const cache = new AgentTokenCache(opts.renewBeforeSec ?? TOKEN_RENEW_BEFORE_EXPIRY_SEC, now);
-  const defaults: AgentTokenRequest = { resource: opts.resource, scope: opts.scope, agent: opts.agent, agentUser: opts.agentUser };
+  const defaults: AgentTokenRequest = {
+    resource: opts.resource,
+    scope: opts.scope,
+    agent: opts.agent,
+    agentUser: opts.agentUser,
+  };
   return {
     getToken(extra = {}) {
       const { forceRefresh, ...overrides } = extra;
       const request: AgentTokenRequest = { ...defaults };
-      for (const [k, v] of Object.entries(overrides) as [keyof AgentTokenRequest, string | undefined][]) if (v !== undefined) request[k] = v;
+      for (const [k, v] of Object.entries(overrides) as [keyof AgentTokenRequest, string | undefined][])
+        if (v !== undefined) request[k] = v;
       const key = cacheKeyOf(request);
       if (forceRefresh) cache.delete(key);
       const notAfter = request.userToken === undefined ? undefined : (jwtExpiry(request.userToken) ?? 0);
-      return cache.get(key, async () => exchangeAtBridge(opts.bridgeUrl, { ...request, proof: await opts.proof() }, opts.fetch, now), notAfter);
+      return cache.get(
+        key,
+        async () => exchangeAtBridge(opts.bridgeUrl, { ...request, proof: await opts.proof() }, opts.fetch, now),
+        notAfter,
+      );
     },
     get stats() {
       return cache.stats;

@@ -40,7 +40,10 @@ const AUDIT_CLAIMS = ['actor', 'actor_id', 'run_id', 'run_number', 'run_attempt'
  * github.com (optionally with an enterprise slug path) or a GitHub Enterprise Server's
  * `https://<host>/_services/token` (https://docs.github.com/en/enterprise-server@3.17/actions/reference/openid-connect-reference).
  */
-const GITHUB_ISSUER_FORMS = [/^https:\/\/token\.actions\.githubusercontent\.com(\/[A-Za-z0-9_-]+)?$/, /^https:\/\/[A-Za-z0-9.-]+(:\d+)?\/_services\/token$/];
+const GITHUB_ISSUER_FORMS = [
+  /^https:\/\/token\.actions\.githubusercontent\.com(\/[A-Za-z0-9_-]+)?$/,
+  /^https:\/\/[A-Za-z0-9.-]+(:\d+)?\/_services\/token$/,
+];
 
 export const githubActionsProfile: OidcProfile = {
   proofKind: 'oidc-github-actions',
@@ -48,9 +51,16 @@ export const githubActionsProfile: OidcProfile = {
   defaultLifetimeSec: DEFAULT_LIFETIME_SEC['github-actions'],
   problems(entry, allowInsecureLoopback) {
     // The sandbox's emulator serves from a loopback URL of its own choosing.
-    if (allowInsecureLoopback && keySetUrlProblem(entry.issuer, 'issuer', true) === undefined && !entry.issuer.startsWith('https:')) return [];
+    if (
+      allowInsecureLoopback &&
+      keySetUrlProblem(entry.issuer, 'issuer', true) === undefined &&
+      !entry.issuer.startsWith('https:')
+    )
+      return [];
     if (GITHUB_ISSUER_FORMS.some((re) => re.test(entry.issuer))) return [];
-    return [`issuer: GitHub Actions issuers are ${GITHUB_ISSUER}[/<enterprise>] or https://<GHES host>/_services/token`];
+    return [
+      `issuer: GitHub Actions issuers are ${GITHUB_ISSUER}[/<enterprise>] or https://<GHES host>/_services/token`,
+    ];
   },
   toWorkload(payload) {
     const sub = requiredString(payload, 'sub');

@@ -8,7 +8,11 @@ import { spiffeProfile } from './spiffe.ts';
 
 export type { OidcProfile } from './profile.ts';
 
-const PROFILES: Readonly<Record<Profile, OidcProfile>> = { kubernetes: kubernetesProfile, 'github-actions': githubActionsProfile, spiffe: spiffeProfile };
+const PROFILES: Readonly<Record<Profile, OidcProfile>> = {
+  kubernetes: kubernetesProfile,
+  'github-actions': githubActionsProfile,
+  spiffe: spiffeProfile,
+};
 
 export function profileOf(profile: Profile | undefined): OidcProfile {
   return profile === undefined ? genericProfile : PROFILES[profile];

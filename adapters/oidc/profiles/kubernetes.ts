@@ -25,7 +25,14 @@ const OBJECT_FIELD = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 
 const CLAIM = 'kubernetes.io';
 
-export const KUBERNETES_ATTRIBUTES = ['namespace', 'service_account_name', 'service_account_uid', 'pod_name', 'pod_uid', 'node_name'] as const;
+export const KUBERNETES_ATTRIBUTES = [
+  'namespace',
+  'service_account_name',
+  'service_account_uid',
+  'pod_name',
+  'pod_uid',
+  'node_name',
+] as const;
 
 export function serviceAccountPrincipal(namespace: string, name: string): string {
   return `system:serviceaccount:${namespace}:${name}`;
@@ -42,15 +49,23 @@ function kubernetesWorkload(payload: JWTPayload): Result<WorkloadFields> {
   const k8s = payload[CLAIM];
   if (!isRecord(k8s)) return bad(CLAIM, 'is missing or not an object: not a bound service account token');
   const namespace = k8s.namespace;
-  if (typeof namespace !== 'string' || !DNS_LABEL.test(namespace)) return bad(`${CLAIM}.namespace`, 'must be a namespace name');
+  if (typeof namespace !== 'string' || !DNS_LABEL.test(namespace))
+    return bad(`${CLAIM}.namespace`, 'must be a namespace name');
   const sa = objectRef(k8s.serviceaccount, `${CLAIM}.serviceaccount`, true);
   if (!sa.ok) return sa;
   if (!DNS_SUBDOMAIN.test(sa.value!.name)) return bad(`${CLAIM}.serviceaccount.name`, 'must be a service account name');
   const principal = serviceAccountPrincipal(namespace, sa.value!.name);
   // The API server writes both; a token whose sub names another account than its claims is not one it issued.
-  if (payload.sub !== principal) return refuse('proof_claim', `sub does not match ${CLAIM} (expected ${principal})`, { fields: { claim: 'sub', expected: principal, received: JSON.stringify(payload.sub) ?? 'absent' } });
+  if (payload.sub !== principal)
+    return refuse('proof_claim', `sub does not match ${CLAIM} (expected ${principal})`, {
+      fields: { claim: 'sub', expected: principal, received: JSON.stringify(payload.sub) ?? 'absent' },
+    });
 
-  const attributes: Record<string, string> = { namespace, service_account_name: sa.value!.name, service_account_uid: sa.value!.uid };
+  const attributes: Record<string, string> = {
+    namespace,
+    service_account_name: sa.value!.name,
+    service_account_uid: sa.value!.uid,
+  };
   const pod = objectRef(k8s.pod, `${CLAIM}.pod`, false);
   if (!pod.ok) return pod;
   if (pod.value) Object.assign(attributes, { pod_name: pod.value.name, pod_uid: pod.value.uid });
@@ -60,7 +75,11 @@ function kubernetesWorkload(payload: JWTPayload): Result<WorkloadFields> {
   return accept({ principal, attributes });
 }
 
-function objectRef(value: unknown, claim: string, required: boolean): Result<{ name: string; uid: string } | undefined> {
+function objectRef(
+  value: unknown,
+  claim: string,
+  required: boolean,
+): Result<{ name: string; uid: string } | undefined> {
   if (value === undefined && !required) return accept(undefined);
   if (!isRecord(value)) return bad(claim, 'must be an object with name and uid');
   const { name, uid } = value;

@@ -14,7 +14,17 @@ import { DEFAULT_LIFETIME_SEC, MAX_SPIFFE_ID_BYTES } from '../constants.ts';
 import type { OidcProfile } from './profile.ts';
 
 /** JWT-SVID §2.1: the algorithms of RFC 7518 §3.3-3.5. */
-export const JWT_SVID_ALGORITHMS: ReadonlySet<string> = new Set(['RS256', 'RS384', 'RS512', 'ES256', 'ES384', 'ES512', 'PS256', 'PS384', 'PS512']);
+export const JWT_SVID_ALGORITHMS: ReadonlySet<string> = new Set([
+  'RS256',
+  'RS384',
+  'RS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'PS256',
+  'PS384',
+  'PS512',
+]);
 const JWT_SVID_TYP: ReadonlySet<string> = new Set(['JWT', 'JOSE']);
 
 /** SPIFFE-ID §2.1 trust domain and §2.2 path segments (https://github.com/spiffe/spiffe/blob/main/standards/SPIFFE-ID.md): [a-zA-Z0-9.-_], no empty, "." or ".." segment. */
@@ -46,21 +56,36 @@ export const spiffeProfile: OidcProfile = {
   defaultLifetimeSec: DEFAULT_LIFETIME_SEC.spiffe,
   problems(entry) {
     const outside = (entry.algorithms ?? []).filter((a) => !JWT_SVID_ALGORITHMS.has(a));
-    return outside.length === 0 ? [] : [`algorithms: ${outside.join(', ')} is not a JWT-SVID algorithm (JWT-SVID §2.1)`];
+    return outside.length === 0
+      ? []
+      : [`algorithms: ${outside.join(', ')} is not a JWT-SVID algorithm (JWT-SVID §2.1)`];
   },
   toWorkload(payload, header, entry): Result<{ principal: string; attributes: Record<string, string> }> {
     if (header.typ !== undefined && !JWT_SVID_TYP.has(header.typ)) {
-      return refuse('proof_typ_mismatch', `typ ${JSON.stringify(header.typ)} is not JWT or JOSE (JWT-SVID §2.3)`, { fields: { claim: 'typ', received: JSON.stringify(header.typ), expected: 'JWT JOSE absent' } });
+      return refuse('proof_typ_mismatch', `typ ${JSON.stringify(header.typ)} is not JWT or JOSE (JWT-SVID §2.3)`, {
+        fields: { claim: 'typ', received: JSON.stringify(header.typ), expected: 'JWT JOSE absent' },
+      });
     }
     const sub = requiredString(payload, 'sub');
     if (isRefusal(sub)) return sub;
     const id = parseSpiffeId(sub);
-    if (id === undefined) return badSub('sub is not a workload SPIFFE ID (spiffe://<trust domain>/<path>)', 'spiffe://<trust domain>/<path>');
-    if (id.trustDomain !== entry.trustDomain) return badSub(`SPIFFE ID is outside trust domain ${entry.trustDomain}`, `spiffe://${entry.trustDomain}/…`, id.trustDomain);
+    if (id === undefined)
+      return badSub(
+        'sub is not a workload SPIFFE ID (spiffe://<trust domain>/<path>)',
+        'spiffe://<trust domain>/<path>',
+      );
+    if (id.trustDomain !== entry.trustDomain)
+      return badSub(
+        `SPIFFE ID is outside trust domain ${entry.trustDomain}`,
+        `spiffe://${entry.trustDomain}/…`,
+        id.trustDomain,
+      );
     return accept({ principal: sub, attributes: { trust_domain: id.trustDomain } });
   },
 };
 
 function badSub(detail: string, expected: string, received?: string): Refusal {
-  return refuse('proof_claim', detail, { fields: { claim: 'sub', expected, ...(received !== undefined ? { received: `trust domain ${received}` } : {}) } });
+  return refuse('proof_claim', detail, {
+    fields: { claim: 'sub', expected, ...(received !== undefined ? { received: `trust domain ${received}` } : {}) },
+  });
 }

@@ -71,5 +71,10 @@ export class DurableDenyList implements RuntimeDenyList {
 
 function unreachable(e: unknown): StoreUnavailableError {
   const why = e instanceof Error ? `${e.name}: ${e.message.split('\n')[0]}` : String(e);
-  return new StoreUnavailableError('deny-list', 'unreachable', `Durable Object did not answer (${why})`, STATE_UNAVAILABLE_RETRY_AFTER_SEC);
+  return new StoreUnavailableError(
+    'deny-list',
+    'unreachable',
+    `Durable Object did not answer (${why})`,
+    STATE_UNAVAILABLE_RETRY_AFTER_SEC,
+  );
 }

@@ -11,7 +11,9 @@ export type HitResult = { allowed: true } | { allowed: false; retryAfterSec: num
 export class RateLimitCounter extends DurableObject<unknown> {
   constructor(ctx: DurableObjectState, env: unknown) {
     super(ctx, env);
-    ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS hits (key TEXT PRIMARY KEY, win INTEGER NOT NULL, count INTEGER NOT NULL)');
+    ctx.storage.sql.exec(
+      'CREATE TABLE IF NOT EXISTS hits (key TEXT PRIMARY KEY, win INTEGER NOT NULL, count INTEGER NOT NULL)',
+    );
   }
 
   async hit(key: string, limitPerMinute: number, now: number): Promise<HitResult> {
@@ -19,8 +21,14 @@ export class RateLimitCounter extends DurableObject<unknown> {
     const sql = this.ctx.storage.sql;
     const row = sql.exec<{ win: number; count: number }>('SELECT win, count FROM hits WHERE key = ?', key).toArray()[0];
     const count = row !== undefined && row.win === win ? row.count + 1 : 1;
-    sql.exec('INSERT INTO hits (key, win, count) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET win = excluded.win, count = excluded.count', key, win, count);
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm((win + 1) * 60_000 + SWEEP_INTERVAL_SEC * 1000);
+    sql.exec(
+      'INSERT INTO hits (key, win, count) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET win = excluded.win, count = excluded.count',
+      key,
+      win,
+      count,
+    );
+    if ((await this.ctx.storage.getAlarm()) === null)
+      await this.ctx.storage.setAlarm((win + 1) * 60_000 + SWEEP_INTERVAL_SEC * 1000);
     return count > limitPerMinute ? { allowed: false, retryAfterSec: (win + 1) * 60 - now } : { allowed: true };
   }
 

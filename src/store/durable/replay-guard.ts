@@ -19,7 +19,12 @@ export class ReplayGuard extends DurableObject<unknown> {
     sql.exec('CREATE TABLE IF NOT EXISTS used (key TEXT PRIMARY KEY, exp INTEGER NOT NULL)');
     sql.exec('CREATE INDEX IF NOT EXISTS used_exp ON used (exp)');
     // Objects created before partitions existed have no `part` column: add it once (their rows count for '').
-    if (!sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('used')").toArray().some((c) => c.name === 'part')) {
+    if (
+      !sql
+        .exec<{ name: string }>("SELECT name FROM pragma_table_info('used')")
+        .toArray()
+        .some((c) => c.name === 'part')
+    ) {
       sql.exec("ALTER TABLE used ADD COLUMN part TEXT NOT NULL DEFAULT ''");
     }
     sql.exec('CREATE TABLE IF NOT EXISTS parts (part TEXT PRIMARY KEY, n INTEGER NOT NULL)');
@@ -29,7 +34,13 @@ export class ReplayGuard extends DurableObject<unknown> {
    * 'fresh' the first time `key` is seen (or after its previous use expired), 'replayed' on a replay,
    * 'full' when `partition` already holds `maxPerPartition` keys here. Nothing is written unless fresh.
    */
-  async markUsed(key: string, expiresAt: number, now: number, partition = '', maxPerPartition = Number.MAX_SAFE_INTEGER): Promise<GuardAnswer> {
+  async markUsed(
+    key: string,
+    expiresAt: number,
+    now: number,
+    partition = '',
+    maxPerPartition = Number.MAX_SAFE_INTEGER,
+  ): Promise<GuardAnswer> {
     const sql = this.ctx.storage.sql;
     const seen = sql.exec<{ exp: number }>('SELECT exp FROM used WHERE key = ?', key).toArray()[0];
     if (seen !== undefined && seen.exp > now) return 'replayed';
@@ -39,7 +50,12 @@ export class ReplayGuard extends DurableObject<unknown> {
       sql.exec('INSERT INTO parts (part, n) VALUES (?, 1) ON CONFLICT (part) DO UPDATE SET n = n + 1', partition);
     }
     // An expired row not yet swept is reused in place: it is already counted.
-    sql.exec('INSERT INTO used (key, exp, part) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET exp = excluded.exp', key, expiresAt, partition);
+    sql.exec(
+      'INSERT INTO used (key, exp, part) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET exp = excluded.exp',
+      key,
+      expiresAt,
+      partition,
+    );
     // The decision above is already recorded; the sweep schedule can follow.
     await this.#scheduleSweep(Math.max(expiresAt, now + SWEEP_INTERVAL_SEC));
     return 'fresh';
@@ -54,7 +70,9 @@ export class ReplayGuard extends DurableObject<unknown> {
   override async alarm(): Promise<void> {
     const now = Math.floor(Date.now() / 1000);
     const sql = this.ctx.storage.sql;
-    for (const { part, n } of sql.exec<{ part: string; n: number }>('SELECT part, COUNT(*) AS n FROM used WHERE exp <= ? GROUP BY part', now).toArray()) {
+    for (const { part, n } of sql
+      .exec<{ part: string; n: number }>('SELECT part, COUNT(*) AS n FROM used WHERE exp <= ? GROUP BY part', now)
+      .toArray()) {
       sql.exec('UPDATE parts SET n = MAX(0, n - ?) WHERE part = ?', n, part);
     }
     sql.exec('DELETE FROM parts WHERE n = 0');

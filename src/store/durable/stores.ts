@@ -14,7 +14,12 @@ import { shardOf } from './shard.ts';
 function unreachable(store: 'replay' | 'rate-limit', e: unknown): StoreUnavailableError {
   // RPC errors carry no caller data (keys are jti/principal, never tokens); keep the first line only.
   const why = e instanceof Error ? `${e.name}: ${e.message.split('\n')[0]}` : String(e);
-  return new StoreUnavailableError(store, 'unreachable', `Durable Object did not answer (${why})`, STATE_UNAVAILABLE_RETRY_AFTER_SEC);
+  return new StoreUnavailableError(
+    store,
+    'unreachable',
+    `Durable Object did not answer (${why})`,
+    STATE_UNAVAILABLE_RETRY_AFTER_SEC,
+  );
 }
 
 export class DurableReplayStore implements ReplayStore {
@@ -36,12 +41,20 @@ export class DurableReplayStore implements ReplayStore {
     const shard = await shardOf(key, REPLAY_SHARDS);
     let answer;
     try {
-      answer = await this.#ns.getByName(`replay-${shard}`).markUsed(key, expiresAt, this.#clock(), partition, this.#perShardQuota);
+      answer = await this.#ns
+        .getByName(`replay-${shard}`)
+        .markUsed(key, expiresAt, this.#clock(), partition, this.#perShardQuota);
     } catch (e) {
       throw unreachable('replay', e);
     }
     if (answer === 'full') {
-      throw new StoreUnavailableError('replay', 'full', `partition ${partition} holds its quota in shard ${shard}`, REPLAY_FULL_RETRY_AFTER_SEC, partition);
+      throw new StoreUnavailableError(
+        'replay',
+        'full',
+        `partition ${partition} holds its quota in shard ${shard}`,
+        REPLAY_FULL_RETRY_AFTER_SEC,
+        partition,
+      );
     }
     return answer;
   }

@@ -32,7 +32,8 @@ export function connectRedis(url: string, log: (message: string) => void, onErro
     // that issued it has already answered its request (fail closed or fall back).
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
-    retryStrategy: (attempt) => Math.min(REDIS_RECONNECT_BASE_MS * 2 ** Math.min(attempt - 1, 16), REDIS_RECONNECT_MAX_MS),
+    retryStrategy: (attempt) =>
+      Math.min(REDIS_RECONNECT_BASE_MS * 2 ** Math.min(attempt - 1, 16), REDIS_RECONNECT_MAX_MS),
     // ioredis otherwise reconnects on READONLY (a failover in progress) only when told to.
     reconnectOnError: (err) => err.message.startsWith('READONLY'),
   });
@@ -43,7 +44,9 @@ export function connectRedis(url: string, log: (message: string) => void, onErro
     if (down) return;
     down = true;
     // Connection, TLS and AUTH errors name the host and the cause, never the password.
-    log(`redis unreachable: ${err.code ?? err.name}: ${err.message.split('\n')[0]!.slice(0, 200)}; single-use proofs answer 503 until it is back`);
+    log(
+      `redis unreachable: ${err.code ?? err.name}: ${err.message.split('\n')[0]!.slice(0, 200)}; single-use proofs answer 503 until it is back`,
+    );
   });
   client.on('ready', () => {
     if (down) log('redis reachable again');

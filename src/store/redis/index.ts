@@ -48,7 +48,11 @@ export function createRedisStores(
   const connection = connectRedis(settings.url, opts.log, opts.onConnectionError);
   const prefix = settings.keyPrefix;
   const { client } = connection;
-  const replay = new RedisReplayStore(client, { prefix, clock: opts.clock, quotaPerPartition: opts.replayQuotaPerIssuer });
+  const replay = new RedisReplayStore(client, {
+    prefix,
+    clock: opts.clock,
+    quotaPerPartition: opts.replayQuotaPerIssuer,
+  });
   let rateLimitFallbacks = 0;
   const rateLimiter = new RedisRateLimiter(client, {
     prefix,
@@ -57,13 +61,20 @@ export function createRedisStores(
     fallback: new MemoryRateLimiter(opts.rateLimitPerMinute, opts.clock, opts.rateLimitMaxKeys),
     onFallback: () => rateLimitFallbacks++,
   });
-  const sharedTokens = settings.sharedCacheSecret ? new RedisSharedCache<EntraToken>(client, { prefix, secret: settings.sharedCacheSecret, clock: opts.clock }) : undefined;
+  const sharedTokens = settings.sharedCacheSecret
+    ? new RedisSharedCache<EntraToken>(client, { prefix, secret: settings.sharedCacheSecret, clock: opts.clock })
+    : undefined;
   return {
     replay,
     rateLimiter,
     sharedTokens,
     ready: connection.ready,
-    stats: () => ({ connected: connection.ready(), replayErrors: replay.errors, rateLimitFallbacks, sharedCache: sharedTokens ? { ...sharedTokens.stats } : undefined }),
+    stats: () => ({
+      connected: connection.ready(),
+      replayErrors: replay.errors,
+      rateLimitFallbacks,
+      sharedCache: sharedTokens ? { ...sharedTokens.stats } : undefined,
+    }),
     waitReady: connection.waitReady,
     close: connection.close,
   };

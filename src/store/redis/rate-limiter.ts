@@ -31,7 +31,16 @@ export class RedisRateLimiter implements RateLimiter {
   readonly #fallback: RateLimiter;
   readonly #onFallback: () => void;
 
-  constructor(redis: Redis, opts: { prefix: string; limitPerMinute: number; clock: () => number; fallback: RateLimiter; onFallback?: () => void }) {
+  constructor(
+    redis: Redis,
+    opts: {
+      prefix: string;
+      limitPerMinute: number;
+      clock: () => number;
+      fallback: RateLimiter;
+      onFallback?: () => void;
+    },
+  ) {
     redis.defineCommand('bridgeRateHit', { numberOfKeys: 1, lua: HIT });
     this.#redis = redis as WithHit;
     this.#prefix = opts.prefix;
@@ -48,7 +57,10 @@ export class RedisRateLimiter implements RateLimiter {
     let count: number;
     try {
       // The window number is part of the key: a new window is a new counter, the old one expires.
-      count = await this.#redis.bridgeRateHit(`${this.#prefix}rate:${window}:${sha256Hex(key)}`, RATE_LIMIT_WINDOW_SEC + 1);
+      count = await this.#redis.bridgeRateHit(
+        `${this.#prefix}rate:${window}:${sha256Hex(key)}`,
+        RATE_LIMIT_WINDOW_SEC + 1,
+      );
     } catch {
       this.#onFallback();
       return this.#fallback.hit(key);

@@ -35,7 +35,9 @@ if redis.call('TTL', KEYS[2]) < ttl then redis.call('EXPIRE', KEYS[2], ttl) end
 return 1
 `;
 
-type WithMarkUsed = Redis & { bridgeMarkUsed(spent: string, quota: string, ttl: number, member: string, max: number): Promise<number> };
+type WithMarkUsed = Redis & {
+  bridgeMarkUsed(spent: string, quota: string, ttl: number, member: string, max: number): Promise<number>;
+};
 
 export class RedisReplayStore implements ReplayStore {
   readonly #redis: WithMarkUsed;
@@ -66,7 +68,13 @@ export class RedisReplayStore implements ReplayStore {
     }
     if (answer === 1) return 'fresh';
     if (answer === 0) return 'replayed';
-    throw new StoreUnavailableError('replay', 'full', `partition ${partition} holds ${this.#quota} unexpired keys, its quota`, REPLAY_FULL_RETRY_AFTER_SEC, partition);
+    throw new StoreUnavailableError(
+      'replay',
+      'full',
+      `partition ${partition} holds ${this.#quota} unexpired keys, its quota`,
+      REPLAY_FULL_RETRY_AFTER_SEC,
+      partition,
+    );
   }
 
   async isUsed(key: string): Promise<boolean> {
@@ -80,11 +88,26 @@ export class RedisReplayStore implements ReplayStore {
 
   #keys(key: string, partition: string): { spent: string; quota: string; member: string } {
     const member = sha256Hex(key);
-    return { spent: `${this.#prefix}replay:${member}`, quota: `${this.#prefix}replay-quota:${sha256Hex(partition)}`, member };
+    return {
+      spent: `${this.#prefix}replay:${member}`,
+      quota: `${this.#prefix}replay-quota:${sha256Hex(partition)}`,
+      member,
+    };
   }
 }
 
 function unavailable(e: unknown): StoreUnavailableError {
-  if (isOutOfMemory(e)) return new StoreUnavailableError('replay', 'full', 'redis is out of memory (maxmemory)', REPLAY_FULL_RETRY_AFTER_SEC);
-  return new StoreUnavailableError('replay', 'unreachable', `redis: ${(e as Error).message}`, REDIS_UNAVAILABLE_RETRY_AFTER_SEC);
+  if (isOutOfMemory(e))
+    return new StoreUnavailableError(
+      'replay',
+      'full',
+      'redis is out of memory (maxmemory)',
+      REPLAY_FULL_RETRY_AFTER_SEC,
+    );
+  return new StoreUnavailableError(
+    'replay',
+    'unreachable',
+    `redis: ${(e as Error).message}`,
+    REDIS_UNAVAILABLE_RETRY_AFTER_SEC,
+  );
 }

@@ -14,7 +14,13 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { SharedCache, SharedLoadOptions } from '../ports.ts';
-import { AES_GCM_IV_BYTES, SHARED_CACHE_LOCK_MS, SHARED_CACHE_POLL_FIRST_MS, SHARED_CACHE_POLL_MAX_MS, SHARED_CACHE_WAIT_MS } from './constants.ts';
+import {
+  AES_GCM_IV_BYTES,
+  SHARED_CACHE_LOCK_MS,
+  SHARED_CACHE_POLL_FIRST_MS,
+  SHARED_CACHE_POLL_MAX_MS,
+  SHARED_CACHE_WAIT_MS,
+} from './constants.ts';
 
 const GCM_TAG_BYTES = 16;
 const HKDF_SALT = 'agent-id-bridge shared token cache';
@@ -96,7 +102,10 @@ export class RedisSharedCache<V extends object> implements SharedCache<V> {
             return { value: storedMeanwhile, shared: true };
           }
           this.stats.fetches++;
-          return { value: await this.#fetchAndStore(name, fetch, opts, () => this.#redis.bridgeReleaseLock(lock, owner)), shared: false };
+          return {
+            value: await this.#fetchAndStore(name, fetch, opts, () => this.#redis.bridgeReleaseLock(lock, owner)),
+            shared: false,
+          };
         }
         if (Date.now() >= deadline) {
           this.stats.waitTimeouts++;
@@ -117,7 +126,12 @@ export class RedisSharedCache<V extends object> implements SharedCache<V> {
   }
 
   /** Fetch, store (best effort), release the lock if held. A fetch error is wrapped so that `load` rethrows it as is. */
-  async #fetchAndStore(name: string, fetch: () => Promise<V>, opts: SharedLoadOptions<V>, release?: () => Promise<unknown>): Promise<V> {
+  async #fetchAndStore(
+    name: string,
+    fetch: () => Promise<V>,
+    opts: SharedLoadOptions<V>,
+    release?: () => Promise<unknown>,
+  ): Promise<V> {
     let value: V;
     try {
       value = await fetch();
@@ -159,7 +173,10 @@ export class RedisSharedCache<V extends object> implements SharedCache<V> {
       const decipher = createDecipheriv('aes-256-gcm', this.#aesKey, sealed.subarray(0, AES_GCM_IV_BYTES));
       decipher.setAAD(Buffer.from(name));
       decipher.setAuthTag(sealed.subarray(sealed.length - GCM_TAG_BYTES));
-      const text = Buffer.concat([decipher.update(sealed.subarray(AES_GCM_IV_BYTES, sealed.length - GCM_TAG_BYTES)), decipher.final()]).toString('utf8');
+      const text = Buffer.concat([
+        decipher.update(sealed.subarray(AES_GCM_IV_BYTES, sealed.length - GCM_TAG_BYTES)),
+        decipher.final(),
+      ]).toString('utf8');
       const value: unknown = JSON.parse(text);
       return typeof value === 'object' && value !== null ? (value as V) : undefined;
     } catch {

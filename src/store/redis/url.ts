@@ -21,7 +21,8 @@ export function parseRedisUrl(value: string): RedisEndpoint {
   } catch {
     throw new Error('not a URL (expected redis://[user:password@]host[:port][/db] or rediss://…)');
   }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new Error(`scheme must be redis:// or rediss:// (TLS), not ${url.protocol}//`);
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
+    throw new Error(`scheme must be redis:// or rediss:// (TLS), not ${url.protocol}//`);
   if (!url.hostname) throw new Error('has no host');
   if (url.search || url.hash) throw new Error('must not have a query or fragment (TLS is chosen by rediss://)');
   const db = url.pathname.replace(/^\//, '');

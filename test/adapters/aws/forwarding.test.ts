@@ -27,7 +27,17 @@ const aws4 = (token: string) => ({ token, tokenType: TOKEN_TYPE.aws4Request });
  * request, the others are fetch's defaults. `x-forwarded-host` carries Host to the emulator only
  * (the sandbox's stsEndpointOverride, since fetch cannot set Host).
  */
-const HTTP_CLIENT_HEADERS = new Set(['host', 'connection', 'content-length', 'accept', 'accept-encoding', 'accept-language', 'sec-fetch-mode', 'user-agent', 'x-forwarded-host']);
+const HTTP_CLIENT_HEADERS = new Set([
+  'host',
+  'connection',
+  'content-length',
+  'accept',
+  'accept-encoding',
+  'accept-language',
+  'sec-fetch-mode',
+  'user-agent',
+  'x-forwarded-host',
+]);
 
 interface SerializedProof {
   url: string;
@@ -49,7 +59,9 @@ afterAll(() => sts.close());
 afterEach(() => sts.setFault(undefined));
 
 function verifier(over: Partial<AwsPlatformConfig> = {}): WorkloadVerifier {
-  return createAwsVerifiers({ regions: ['us-east-1'], stsEndpointOverride: sts.url, ...over }, deps, { allowInsecureLoopback: true })[0]!;
+  return createAwsVerifiers({ regions: ['us-east-1'], stsEndpointOverride: sts.url, ...over }, deps, {
+    allowInsecureLoopback: true,
+  })[0]!;
 }
 
 const decode = (token: string) => JSON.parse(decodeURIComponent(token)) as SerializedProof;
@@ -73,7 +85,9 @@ function expectForwardedAsSigned(received: ReceivedStsRequest, proof: Serialized
   }
   expect(got.get('authorization')).toBe(sent.get('authorization'));
   if (sent.has('x-amz-security-token')) expect(got.get('x-amz-security-token')).toBe(sent.get('x-amz-security-token'));
-  const extra = [...got.keys()].filter((name) => !signed.includes(name) && name !== 'authorization' && name !== 'x-amz-security-token');
+  const extra = [...got.keys()].filter(
+    (name) => !signed.includes(name) && name !== 'authorization' && name !== 'x-amz-security-token',
+  );
   expect(extra.filter((name) => !HTTP_CLIENT_HEADERS.has(name))).toEqual([]);
   // What the client adds is framing and defaults, never a value of the bridge's choosing.
   expect(got.get('content-length') ?? '0').toBe(String(new TextEncoder().encode(proof.body).byteLength));
@@ -82,7 +96,12 @@ function expectForwardedAsSigned(received: ReceivedStsRequest, proof: Serialized
 
 describe('issue 8 item 8: the proof is forwarded exactly as signed', () => {
   it('issue 8 item 8: a query-form proof signed by the client helper (AWS SDK signer) reaches STS as signed: no body, no Content-Type, no Accept of the bridge', async () => {
-    const token = await signGetCallerIdentityProof({ credentials: sts.credentials.sandbox, audience: AUDIENCE, region: 'us-east-1', signingDate: new Date(NOW * 1000) });
+    const token = await signGetCallerIdentityProof({
+      credentials: sts.credentials.sandbox,
+      audience: AUDIENCE,
+      region: 'us-east-1',
+      signingDate: new Date(NOW * 1000),
+    });
     sts.resetCalls();
     expect((await sigv4.verify(aws4(token), ctx)).ok).toBe(true);
     expect(sts.requests).toHaveLength(1);
@@ -92,7 +111,17 @@ describe('issue 8 item 8: the proof is forwarded exactly as signed', () => {
   });
 
   it('issue 8 item 8: a form-body proof (as the AWS SDK sends it) reaches STS with its signed Content-Type and body byte for byte', async () => {
-    const token = await buildSigV4Vector({ description: 'body', expect: 'internal_error', stsCalls: 1, query: '', body: 'Action=GetCallerIdentity&Version=2011-06-15', dateOffsetSec: -1 }, env);
+    const token = await buildSigV4Vector(
+      {
+        description: 'body',
+        expect: 'internal_error',
+        stsCalls: 1,
+        query: '',
+        body: 'Action=GetCallerIdentity&Version=2011-06-15',
+        dateOffsetSec: -1,
+      },
+      env,
+    );
     sts.resetCalls();
     expect((await sigv4.verify(aws4(token), ctx)).ok).toBe(true);
     expect(sts.requests).toHaveLength(1);
@@ -101,7 +130,10 @@ describe('issue 8 item 8: the proof is forwarded exactly as signed', () => {
 
   it('issue 8 item 8: a redirect from STS is refused as verifier_redirected, not as STS unavailable', async () => {
     sts.setFault({ kind: 'redirect', status: 307, location: 'https://sts.eu-west-1.amazonaws.com/' });
-    const token = await buildSigV4Vector({ description: 'p', expect: 'verifier_redirected', stsCalls: 1, dateOffsetSec: -2 }, env);
+    const token = await buildSigV4Vector(
+      { description: 'p', expect: 'verifier_redirected', stsCalls: 1, dateOffsetSec: -2 },
+      env,
+    );
     const before = sts.count();
     const result = await sigv4.verify(aws4(token), ctx);
     expect(result).toMatchObject({ ok: false, reason: 'verifier_redirected', fields: { host: HOST } });
@@ -112,30 +144,50 @@ describe('issue 8 item 8: the proof is forwarded exactly as signed', () => {
 
 describe('issue 8 item 11: one signed request, one identity', () => {
   it('issue 8 item 11: spellings of one signed request share one canonical key (bare or URL-encoded JSON, header order and case, an unsigned User-Agent)', async () => {
-    const token = await buildSigV4Vector({ description: 'p', expect: 'internal_error', stsCalls: 1, dateOffsetSec: -3 }, env);
+    const token = await buildSigV4Vector(
+      { description: 'p', expect: 'internal_error', stsCalls: 1, dateOffsetSec: -3 },
+      env,
+    );
     const proof = decode(token);
     const spellings = [
       token,
       JSON.stringify(proof),
       JSON.stringify({ ...proof, headers: [...proof.headers].reverse() }),
       JSON.stringify({ ...proof, headers: proof.headers.map((h) => ({ key: h.key.toUpperCase(), value: h.value })) }),
-      encodeURIComponent(JSON.stringify({ body: proof.body, headers: [...proof.headers, { key: 'User-Agent', value: 'another-client/1.0' }], method: proof.method, url: proof.url })),
+      encodeURIComponent(
+        JSON.stringify({
+          body: proof.body,
+          headers: [...proof.headers, { key: 'User-Agent', value: 'another-client/1.0' }],
+          method: proof.method,
+          url: proof.url,
+        }),
+      ),
     ];
     const keys = spellings.map((t) => sigv4.canonicalKey?.(aws4(t)));
     expect(keys[0]).toMatchObject({ ok: true, value: expect.stringMatching(/^[0-9a-f]{64}$/) });
     for (const key of keys) expect(key).toEqual(keys[0]);
     // A different signed request (another date, so another signature) is another identity.
-    const other = await buildSigV4Vector({ description: 'q', expect: 'internal_error', stsCalls: 1, dateOffsetSec: -4 }, env);
+    const other = await buildSigV4Vector(
+      { description: 'q', expect: 'internal_error', stsCalls: 1, dateOffsetSec: -4 },
+      env,
+    );
     expect(sigv4.canonicalKey?.(aws4(other))).not.toEqual(keys[0]);
   });
 
   it('issue 8 item 11: padding one signed request with many different unsigned headers is refused without an STS call, before any cache', async () => {
-    const token = await buildSigV4Vector({ description: 'p', expect: 'internal_error', stsCalls: 1, dateOffsetSec: -5 }, env);
+    const token = await buildSigV4Vector(
+      { description: 'p', expect: 'internal_error', stsCalls: 1, dateOffsetSec: -5 },
+      env,
+    );
     const proof = decode(token);
     const before = sts.count();
     for (let i = 0; i < 50; i++) {
       const padded = JSON.stringify({ ...proof, headers: [...proof.headers, { key: `x-padding-${i}`, value: 'a' }] });
-      expect(sigv4.canonicalKey?.(aws4(padded))).toMatchObject({ ok: false, reason: 'proof_malformed', fields: { header: `x-padding-${i}` } });
+      expect(sigv4.canonicalKey?.(aws4(padded))).toMatchObject({
+        ok: false,
+        reason: 'proof_malformed',
+        fields: { header: `x-padding-${i}` },
+      });
       expect(await sigv4.verify(aws4(padded), ctx)).toMatchObject({ ok: false, reason: 'proof_malformed' });
     }
     expect(sts.count() - before).toBe(0);
@@ -145,7 +197,10 @@ describe('issue 8 item 11: one signed request, one identity', () => {
 describe('issue 8 item 5: a wrong credential-scope region is answered with the endpoint to sign for', () => {
   it('issue 8 item 5: signed for us-east-1 with an eu-west-1 scope → publicDetail names the regional endpoint, fields carry expected and received', async () => {
     const both = verifier({ regions: ['us-east-1', 'eu-west-1'] });
-    const token = await buildSigV4Vector({ description: 'scope', expect: 'proof_signature', stsCalls: 0, region: 'eu-west-1' }, env);
+    const token = await buildSigV4Vector(
+      { description: 'scope', expect: 'proof_signature', stsCalls: 0, region: 'eu-west-1' },
+      env,
+    );
     const result = await both.verify(aws4(token), ctx);
     expect(result).toMatchObject({
       ok: false,
@@ -156,17 +211,34 @@ describe('issue 8 item 5: a wrong credential-scope region is answered with the e
   });
 
   it('issue 8 item 5: a scope region with no configured endpoint → publicDetail names the endpoint of the host and the accepted endpoints', async () => {
-    const token = await buildSigV4Vector({ description: 'scope', expect: 'proof_signature', stsCalls: 0, region: 'ap-south-1' }, env);
+    const token = await buildSigV4Vector(
+      { description: 'scope', expect: 'proof_signature', stsCalls: 0, region: 'ap-south-1' },
+      env,
+    );
     const result = await sigv4.verify(aws4(token), ctx);
-    expect(result).toMatchObject({ ok: false, reason: 'proof_signature', fields: { expected: 'us-east-1', received: 'ap-south-1' } });
+    expect(result).toMatchObject({
+      ok: false,
+      reason: 'proof_signature',
+      fields: { expected: 'us-east-1', received: 'ap-south-1' },
+    });
     const text = !result.ok ? result.publicDetail : '';
     expect(text).toContain(`sign for https://${HOST}/ with region us-east-1`);
-    expect(text).toContain('accepted STS endpoints: https://sts.amazonaws.com/ (us-east-1), https://sts.us-east-1.amazonaws.com/ (us-east-1)');
+    expect(text).toContain(
+      'accepted STS endpoints: https://sts.amazonaws.com/ (us-east-1), https://sts.us-east-1.amazonaws.com/ (us-east-1)',
+    );
   });
 
   it('issue 8 item 5: STS refusing the scope region (its SignatureDoesNotMatch) → publicDetail names the endpoint to sign for', async () => {
-    sts.setFault({ kind: 'error', status: 403, code: 'SignatureDoesNotMatch', message: "Credential should be scoped to a valid region, not 'eu-west-1'. " });
-    const token = await buildSigV4Vector({ description: 'p', expect: 'proof_signature', stsCalls: 1, dateOffsetSec: -6 }, env);
+    sts.setFault({
+      kind: 'error',
+      status: 403,
+      code: 'SignatureDoesNotMatch',
+      message: "Credential should be scoped to a valid region, not 'eu-west-1'. ",
+    });
+    const token = await buildSigV4Vector(
+      { description: 'p', expect: 'proof_signature', stsCalls: 1, dateOffsetSec: -6 },
+      env,
+    );
     const result = await sigv4.verify(aws4(token), ctx);
     expect(result).toMatchObject({
       ok: false,

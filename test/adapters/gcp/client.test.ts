@@ -17,7 +17,15 @@ const AUDIENCE = 'https://bridge.example.test';
 const ctx: VerifyContext = { now: NOW, audience: AUDIENCE, issuer: AUDIENCE };
 
 /** Environment google-auth-library reads; set for the emulator and restored afterwards. */
-const ENV_KEYS = ['GCE_METADATA_HOST', 'GCE_METADATA_IP', 'GOOGLE_APPLICATION_CREDENTIALS', 'GOOGLE_CLOUD_PROJECT', 'GCLOUD_PROJECT', 'METADATA_SERVER_DETECTION', 'PATH'] as const;
+const ENV_KEYS = [
+  'GCE_METADATA_HOST',
+  'GCE_METADATA_IP',
+  'GOOGLE_APPLICATION_CREDENTIALS',
+  'GOOGLE_CLOUD_PROJECT',
+  'GCLOUD_PROJECT',
+  'METADATA_SERVER_DETECTION',
+  'PATH',
+] as const;
 const savedEnv = new Map<string, string | undefined>();
 
 let emulator: GcpEmulator;
@@ -26,7 +34,10 @@ let bridge: FakeBridge;
 
 beforeAll(async () => {
   emulator = await startGcpEmulator({ clock: () => NOW });
-  verifier = createGcpVerifier({ jwksUrl: emulator.jwksUrl }, { fetch: createBoundedFetch({ allowInsecureLoopback: true }), clock: () => NOW });
+  verifier = createGcpVerifier(
+    { jwksUrl: emulator.jwksUrl },
+    { fetch: createBoundedFetch({ allowInsecureLoopback: true }), clock: () => NOW },
+  );
   bridge = await startFakeBridge(verifier);
   for (const key of ENV_KEYS) savedEnv.set(key, process.env[key]);
   for (const key of ENV_KEYS) delete process.env[key];
@@ -55,7 +66,10 @@ describe('google-auth-library against the metadata emulator', () => {
     const result = await verifier.verify({ token: idToken, tokenType: TOKEN_TYPE.idToken }, ctx);
     expect(result.ok).toBe(true);
     expect(result.ok && result.value.principal).toBe(emulator.serviceAccount.uniqueId);
-    expect(result.ok && result.value.attributes).toMatchObject({ email: emulator.serviceAccount.email, project_id: emulator.serviceAccount.projectId });
+    expect(result.ok && result.value.attributes).toMatchObject({
+      email: emulator.serviceAccount.email,
+      project_id: emulator.serviceAccount.projectId,
+    });
 
     expect(emulator.requests).toEqual(
       expect.arrayContaining([
@@ -68,7 +82,9 @@ describe('google-auth-library against the metadata emulator', () => {
 
   it("serves Google's v1 PEM certs the way OAuth2Client.verifyIdToken expects them", async () => {
     const idToken = await emulator.mintIdToken({ audience: AUDIENCE, format: 'full' });
-    const oauth2 = new OAuth2Client({ endpoints: { oauth2FederatedSignonPemCertsUrl: `${emulator.url}/oauth2/v1/certs` } });
+    const oauth2 = new OAuth2Client({
+      endpoints: { oauth2FederatedSignonPemCertsUrl: `${emulator.url}/oauth2/v1/certs` },
+    });
     // The library's clock is the wall clock; the emulator's is pinned to NOW, taken at load.
     const ticket = await oauth2.verifyIdToken({ idToken, audience: AUDIENCE });
     expect(ticket.getPayload()?.sub).toBe(emulator.serviceAccount.uniqueId);
@@ -76,7 +92,11 @@ describe('google-auth-library against the metadata emulator', () => {
 
   it('refuses requests without Metadata-Flavor: Google, and proxied requests', async () => {
     const identity = `${emulator.url}/computeMetadata/v1/instance/service-accounts/default/identity?audience=${encodeURIComponent(AUDIENCE)}`;
-    const refused: Record<string, string>[] = [{}, { 'Metadata-Flavor': 'google-ish' }, { 'Metadata-Flavor': 'Google', 'X-Forwarded-For': '10.0.0.1' }];
+    const refused: Record<string, string>[] = [
+      {},
+      { 'Metadata-Flavor': 'google-ish' },
+      { 'Metadata-Flavor': 'Google', 'X-Forwarded-For': '10.0.0.1' },
+    ];
     for (const headers of refused) {
       const res = await fetch(identity, { headers });
       expect(res.status).toBe(403);
@@ -94,7 +114,9 @@ describe('google-auth-library against the metadata emulator', () => {
     expect((await fetch(base, { headers })).status).toBe(400);
     expect((await fetch(`${base}?audience=`, { headers })).status).toBe(400);
     const token = await (await fetch(`${base}?audience=x&format=full&licenses=TRUE`, { headers })).text();
-    const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { google: { compute_engine: Record<string, unknown> } };
+    const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as {
+      google: { compute_engine: Record<string, unknown> };
+    };
     expect(payload.google.compute_engine.license_id).toEqual([]);
   });
 });
@@ -106,7 +128,11 @@ describe('createGcpAgentTokenSource', () => {
     const source = createGcpAgentTokenSource({ ...options, bridgeUrl: bridge.url });
     const before = bridge.calls.length;
     const first = await source.getToken();
-    expect(first).toMatchObject({ accessToken: `at-${before + 1}`, scope: 'https://graph.microsoft.com/.default', agentId: 'agent-1' });
+    expect(first).toMatchObject({
+      accessToken: `at-${before + 1}`,
+      scope: 'https://graph.microsoft.com/.default',
+      agentId: 'agent-1',
+    });
     expect(first.expiresAt).toBeGreaterThan(Date.now() / 1000 + 3000);
 
     const form = bridge.calls.at(-1)!;
@@ -130,7 +156,11 @@ describe('createGcpAgentTokenSource', () => {
   });
 
   it('renews a token that expires within five minutes', async () => {
-    const source = createGcpAgentTokenSource({ ...options, bridgeUrl: bridge.url, resource: 'https://short-lived.example' });
+    const source = createGcpAgentTokenSource({
+      ...options,
+      bridgeUrl: bridge.url,
+      resource: 'https://short-lived.example',
+    });
     const before = bridge.calls.length;
     await source.getToken();
     await source.getToken();
@@ -151,13 +181,19 @@ describe('createGcpAgentTokenSource', () => {
     const before = bridge.calls.length;
     const error = await source.getToken().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BridgeExchangeError);
-    expect(error).toMatchObject({ status: 400, error: 'invalid_target', errorDescription: 'The requested resource is not allowed for this workload.' });
+    expect(error).toMatchObject({
+      status: 400,
+      error: 'invalid_target',
+      errorDescription: 'The requested resource is not allowed for this workload.',
+    });
     await expect(source.getToken()).rejects.toBeInstanceOf(BridgeExchangeError);
     expect(bridge.calls.length).toBe(before + 2);
   });
 
   it('refuses an audience google-auth-library would send mangled', () => {
-    expect(() => createGcpAgentTokenSource({ ...options, bridgeUrl: bridge.url, audience: 'https://bridge.example/?a=1&b=2' })).toThrow(TypeError);
+    expect(() =>
+      createGcpAgentTokenSource({ ...options, bridgeUrl: bridge.url, audience: 'https://bridge.example/?a=1&b=2' }),
+    ).toThrow(TypeError);
   });
 });
 
@@ -181,10 +217,14 @@ async function startFakeBridge(gcp: WorkloadVerifier): Promise<FakeBridge> {
     calls.push(form);
     const proof = form.get('actor_token') ?? form.get('subject_token') ?? '';
     const verified = await gcp.verify({ token: proof, tokenType: TOKEN_TYPE.idToken }, ctx);
-    if (!verified.ok) return c.json({ error: 'invalid_request', error_description: 'The workload proof could not be verified.' }, 400);
+    if (!verified.ok)
+      return c.json({ error: 'invalid_request', error_description: 'The workload proof could not be verified.' }, 400);
     const resource = form.get('resource') ?? '';
     if (resource === 'https://denied.example') {
-      return c.json({ error: 'invalid_target', error_description: 'The requested resource is not allowed for this workload.' }, 400);
+      return c.json(
+        { error: 'invalid_target', error_description: 'The requested resource is not allowed for this workload.' },
+        400,
+      );
     }
     return c.json({
       access_token: `at-${calls.length}`,
@@ -196,7 +236,9 @@ async function startFakeBridge(gcp: WorkloadVerifier): Promise<FakeBridge> {
     });
   });
   const { server, address } = await new Promise<{ server: Server; address: AddressInfo }>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (address) => resolve({ server: s, address })) as Server;
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (address) =>
+      resolve({ server: s, address }),
+    ) as Server;
   });
   return {
     url: `http://127.0.0.1:${address.port}`,

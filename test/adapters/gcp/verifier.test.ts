@@ -66,14 +66,19 @@ describe('GCP verifier: accepted tokens', () => {
   });
 
   it('accepts the scheme-less issuer spelling accounts.google.com', async () => {
-    const result = await verify(await emulator.mintIdToken({ audience: AUDIENCE, claims: { iss: 'accounts.google.com' } }));
+    const result = await verify(
+      await emulator.mintIdToken({ audience: AUDIENCE, claims: { iss: 'accounts.google.com' } }),
+    );
     expect(result.ok && result.value.issuer).toBe('accounts.google.com');
   });
 
   it('derives project from a verified user-managed service account email when compute_engine is absent (Cloud Run)', async () => {
     const claims = { email: 'runner@my-project-42.iam.gserviceaccount.com', email_verified: true };
     const result = await verify(await emulator.mintIdToken({ audience: AUDIENCE, claims }));
-    expect(result.ok && result.value.attributes).toMatchObject({ email: 'runner@my-project-42.iam.gserviceaccount.com', project: 'my-project-42' });
+    expect(result.ok && result.value.attributes).toMatchObject({
+      email: 'runner@my-project-42.iam.gserviceaccount.com',
+      project: 'my-project-42',
+    });
   });
 
   it('does not expose email (nor a project derived from it) unless email_verified is true', async () => {
@@ -91,7 +96,12 @@ describe('GCP verifier: accepted tokens', () => {
     expect(verifier.tokenTypes).toEqual([TOKEN_TYPE.jwt, TOKEN_TYPE.idToken]);
     expect(verifier.accepts(input, 'https://accounts.google.com')).toBe(true);
     expect(verifier.accepts(input, 'accounts.google.com')).toBe(true);
-    for (const iss of ['googleapis.com', 'https://accounts.google.com/', 'https://accounts.google.com.evil', undefined]) {
+    for (const iss of [
+      'googleapis.com',
+      'https://accounts.google.com/',
+      'https://accounts.google.com.evil',
+      undefined,
+    ]) {
       expect(verifier.accepts(input, iss)).toBe(false);
     }
     expect(peekIssuer(await emulator.mintIdToken({ audience: AUDIENCE }))).toBe('https://accounts.google.com');
@@ -107,7 +117,10 @@ describe('GCP verifier: vectors (test/vectors/gcp, one file per broken condition
   });
 
   it('builder sanity: a vector with no changes is accepted', async () => {
-    const token = await buildGcpVector({ description: 'good', expect: 'internal_error' }, emulator, { now: NOW, audience: AUDIENCE });
+    const token = await buildGcpVector({ description: 'good', expect: 'internal_error' }, emulator, {
+      now: NOW,
+      audience: AUDIENCE,
+    });
     expect((await verify(token)).ok).toBe(true);
   });
 
@@ -164,7 +177,13 @@ describe('GCP verifier: JWKS fetching', () => {
     const res = await fetch(emulator.jwksUrl);
     expect(res.headers.get('cache-control')).toMatch(/^public, max-age=\d+/);
     const { keys } = (await res.json()) as { keys: Record<string, unknown>[] };
-    expect(keys[0]).toEqual({ ...emulator.signingKey.publicJwk, kty: 'RSA', alg: 'RS256', use: 'sig', kid: emulator.signingKey.kid });
+    expect(keys[0]).toEqual({
+      ...emulator.signingKey.publicJwk,
+      kty: 'RSA',
+      alg: 'RS256',
+      use: 'sig',
+      kid: emulator.signingKey.kid,
+    });
     expect(Object.keys(keys[0]!).sort()).toEqual(['alg', 'e', 'kid', 'kty', 'n', 'use']);
   });
 
@@ -179,7 +198,10 @@ describe('GCP verifier: JWKS fetching', () => {
 
   it('answers verifier_unavailable when the JWKS URL is plain http to a non-loopback host', async () => {
     const token = await emulator.mintIdToken({ audience: AUDIENCE });
-    const result = await verify(token, createGcpVerifier({ jwksUrl: 'http://www.googleapis.com/oauth2/v3/certs' }, deps));
+    const result = await verify(
+      token,
+      createGcpVerifier({ jwksUrl: 'http://www.googleapis.com/oauth2/v3/certs' }, deps),
+    );
     expectRefused(result, 'verifier_unavailable', token);
   });
 });

@@ -12,12 +12,25 @@ import { TOKEN_TYPE } from '../../../src/constants.ts';
 import { startSandbox, type Sandbox } from '../../../sandbox/sandbox.ts';
 import { SANDBOX } from '../../../sandbox/tenant.ts';
 import { postToken } from '../../support/http.ts';
-import { buildN8nVector, loadN8nVectors, type N8nVectorSpec, type VectorEnv, type VectorKey } from '../../vectors/n8n/build.ts';
+import {
+  buildN8nVector,
+  loadN8nVectors,
+  type N8nVectorSpec,
+  type VectorEnv,
+  type VectorKey,
+} from '../../vectors/n8n/build.ts';
 
 const OTHER_INSTANCE = 'sandbox-n8n-two';
 const GENERIC = 'The workload proof could not be verified.';
 /** Refusals decided after the signature verified, whose description says what to fix. */
-const AFTER_SIGNATURE = new Set(['proof_audience', 'proof_audience_multiple', 'proof_expired', 'proof_not_yet_valid', 'proof_too_old', 'proof_typ_mismatch']);
+const AFTER_SIGNATURE = new Set([
+  'proof_audience',
+  'proof_audience_multiple',
+  'proof_expired',
+  'proof_not_yet_valid',
+  'proof_too_old',
+  'proof_typ_mismatch',
+]);
 
 let sb: Sandbox;
 let env: VectorEnv;
@@ -26,8 +39,14 @@ const audit: AuditEvent[] = [];
 async function freshKey(alg: 'ES256' | 'EdDSA'): Promise<VectorKey> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const jwk = (await exportJWK(publicKey)) as Record<string, string>;
-  const publicJwk: Record<string, string> = alg === 'ES256' ? { kty: 'EC', crv: 'P-256', x: jwk.x!, y: jwk.y! } : { kty: 'OKP', crv: 'Ed25519', x: jwk.x! };
-  return { privateKey: privateKey as CryptoKey, alg, publicJwk, kid: await jwkThumbprint(publicJwk as unknown as N8nPublicJwk) };
+  const publicJwk: Record<string, string> =
+    alg === 'ES256' ? { kty: 'EC', crv: 'P-256', x: jwk.x!, y: jwk.y! } : { kty: 'OKP', crv: 'Ed25519', x: jwk.x! };
+  return {
+    privateKey: privateKey as CryptoKey,
+    alg,
+    publicJwk,
+    kid: await jwkThumbprint(publicJwk as unknown as N8nPublicJwk),
+  };
 }
 
 beforeAll(async () => {
@@ -42,7 +61,12 @@ beforeAll(async () => {
       return p;
     },
   });
-  const m = sb.manifest.n8n as { instanceId: string; workflowId: string; privateJwk: Record<string, string>; kid: string };
+  const m = sb.manifest.n8n as {
+    instanceId: string;
+    workflowId: string;
+    privateJwk: Record<string, string>;
+    kid: string;
+  };
   const { d: _d, ...publicMembers } = m.privateJwk;
   env = {
     now: Math.floor(Date.now() / 1000),
@@ -50,17 +74,31 @@ beforeAll(async () => {
     instance: m.instanceId,
     other: OTHER_INSTANCE,
     workflow: m.workflowId,
-    instanceKey: { privateKey: (await importJWK(m.privateJwk, 'ES256')) as CryptoKey, alg: 'ES256', kid: m.kid, publicJwk: { kty: 'EC', crv: 'P-256', x: publicMembers.x!, y: publicMembers.y! } },
+    instanceKey: {
+      privateKey: (await importJWK(m.privateJwk, 'ES256')) as CryptoKey,
+      alg: 'ES256',
+      kid: m.kid,
+      publicJwk: { kty: 'EC', crv: 'P-256', x: publicMembers.x!, y: publicMembers.y! },
+    },
     otherKey,
     foreignKey: await freshKey('ES256'),
   };
 });
 afterAll(() => sb?.close());
 
-const good = (over: Partial<N8nVectorSpec> = {}) => buildN8nVector({ description: 'good', expect: 'internal_error', ...over }, { ...env, now: Math.floor(Date.now() / 1000) });
+const good = (over: Partial<N8nVectorSpec> = {}) =>
+  buildN8nVector(
+    { description: 'good', expect: 'internal_error', ...over },
+    { ...env, now: Math.floor(Date.now() / 1000) },
+  );
 
 function exchange(assertion: string, extra: Record<string, string> = {}) {
-  return postToken(sb.url, { subject_token: assertion, subject_token_type: TOKEN_TYPE.jwt, resource: SANDBOX.graph, ...extra });
+  return postToken(sb.url, {
+    subject_token: assertion,
+    subject_token_type: TOKEN_TYPE.jwt,
+    resource: SANDBOX.graph,
+    ...extra,
+  });
 }
 
 function auditOf(requestId: unknown): AuditEvent {
@@ -73,7 +111,11 @@ describe('n8n through the app: accepted', () => {
   it('a sandbox assertion becomes an agent token; the audit names the workflow principal and keeps the n8n context', async () => {
     const res = await exchange(await good());
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ token_type: 'Bearer', agent_id: SANDBOX.agentId, scope: `${SANDBOX.graph}/.default` });
+    expect(res.body).toMatchObject({
+      token_type: 'Bearer',
+      agent_id: SANDBOX.agentId,
+      scope: `${SANDBOX.graph}/.default`,
+    });
     expect(auditOf(res.headers.get('x-request-id'))).toMatchObject({
       outcome: 'issued',
       platform: 'n8n',
@@ -88,38 +130,60 @@ describe('n8n through the app: accepted', () => {
 
 describe('n8n through the app: each refused input', () => {
   const vectors = loadN8nVectors();
-  it.each(vectors.map((v) => [v.name, v] as const))('%s → 400 invalid_request, reason only in the audit log', async (_name, vector) => {
-    const token = await buildN8nVector(vector, { ...env, now: Math.floor(Date.now() / 1000) });
-    const res = await exchange(token);
-    expect(res.status).toBe(400);
-    expect(res.body.error).toBe('invalid_request');
-    // Refused once the instance's signature verified: the caller is told what it controls.
-    // Refused before: exactly the generic text, whatever the instance (it may not exist).
-    const told = AFTER_SIGNATURE.has(vector.expect);
-    if (told) expect(String(res.body.error_description)).toMatch(new RegExp(`^${GENERIC.replaceAll('.', '\\.')} \\S`));
-    else expect(res.body.error_description).toBe(GENERIC);
-    expect(res.headers.get('cache-control')).toBe('no-store');
-    const event = auditOf(res.body.request_id);
-    expect(event.reason).toBe(vector.expect);
-    const logged = JSON.stringify(event) + JSON.stringify(res.body);
-    for (const segment of token.split('.')) if (segment.length > 16) expect(logged).not.toContain(segment);
-  });
+  it.each(vectors.map((v) => [v.name, v] as const))(
+    '%s → 400 invalid_request, reason only in the audit log',
+    async (_name, vector) => {
+      const token = await buildN8nVector(vector, { ...env, now: Math.floor(Date.now() / 1000) });
+      const res = await exchange(token);
+      expect(res.status).toBe(400);
+      expect(res.body.error).toBe('invalid_request');
+      // Refused once the instance's signature verified: the caller is told what it controls.
+      // Refused before: exactly the generic text, whatever the instance (it may not exist).
+      const told = AFTER_SIGNATURE.has(vector.expect);
+      if (told)
+        expect(String(res.body.error_description)).toMatch(new RegExp(`^${GENERIC.replaceAll('.', '\\.')} \\S`));
+      else expect(res.body.error_description).toBe(GENERIC);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      const event = auditOf(res.body.request_id);
+      expect(event.reason).toBe(vector.expect);
+      const logged = JSON.stringify(event) + JSON.stringify(res.body);
+      for (const segment of token.split('.')) if (segment.length > 16) expect(logged).not.toContain(segment);
+    },
+  );
 
   it('a workflow the policy does not name: the proof verifies, no rule allows it', async () => {
     const res = await exchange(await good({ claims: { sub: 'n8n:${instance}:workflow:NotInPolicy00001' } }));
     expect(res.status).toBe(400);
-    expect(res.body).toMatchObject({ error: 'invalid_request', error_description: 'No trust policy rule allows this workload.' });
-    expect(auditOf(res.body.request_id)).toMatchObject({ reason: 'no_rule_matches', principal: `n8n:${env.instance}:workflow:NotInPolicy00001` });
+    expect(res.body).toMatchObject({
+      error: 'invalid_request',
+      error_description: 'No trust policy rule allows this workload.',
+    });
+    expect(auditOf(res.body.request_id)).toMatchObject({
+      reason: 'no_rule_matches',
+      principal: `n8n:${env.instance}:workflow:NotInPolicy00001`,
+    });
   });
 
   it('the same workflow id under another registered instance is another principal: no rule', async () => {
-    const res = await exchange(await buildN8nVector({ description: '', expect: 'internal_error' }, { ...env, now: Math.floor(Date.now() / 1000), instance: OTHER_INSTANCE, instanceKey: env.otherKey }));
+    const res = await exchange(
+      await buildN8nVector(
+        { description: '', expect: 'internal_error' },
+        { ...env, now: Math.floor(Date.now() / 1000), instance: OTHER_INSTANCE, instanceKey: env.otherKey },
+      ),
+    );
     expect(res.status).toBe(400);
-    expect(auditOf(res.body.request_id)).toMatchObject({ reason: 'no_rule_matches', principal: `n8n:${OTHER_INSTANCE}:workflow:${env.workflow}` });
+    expect(auditOf(res.body.request_id)).toMatchObject({
+      reason: 'no_rule_matches',
+      principal: `n8n:${OTHER_INSTANCE}:workflow:${env.workflow}`,
+    });
   });
 
   it('the workflow name cannot buy access: policy never sees it', async () => {
-    const res = await exchange(await good({ claims: { sub: 'n8n:${instance}:workflow:NotInPolicy00001', n8n: { workflow_name: env.workflow } } }));
+    const res = await exchange(
+      await good({
+        claims: { sub: 'n8n:${instance}:workflow:NotInPolicy00001', n8n: { workflow_name: env.workflow } },
+      }),
+    );
     expect(res.status).toBe(400);
     expect(auditOf(res.body.request_id).reason).toBe('no_rule_matches');
   });
@@ -160,7 +224,12 @@ describe('n8n through the app: every jti once', () => {
 
   it('issue 8 item 3: /explain spends nothing: explain then token with the same assertion succeeds', async () => {
     const token = await good();
-    const explain = () => postToken(sb.url, { subject_token: token, subject_token_type: TOKEN_TYPE.jwt, resource: SANDBOX.graph }, { path: '/explain' });
+    const explain = () =>
+      postToken(
+        sb.url,
+        { subject_token: token, subject_token_type: TOKEN_TYPE.jwt, resource: SANDBOX.graph },
+        { path: '/explain' },
+      );
     const explained = await explain();
     expect(explained.status).toBe(200);
     expect(explained.body).toMatchObject({ allowed: true, agent_id: SANDBOX.agentId });

@@ -40,10 +40,20 @@ export interface NodePackage {
 
 /** The community node package's sources, loaded the way vitest loads any TypeScript. */
 export async function loadNodePackage(): Promise<NodePackage> {
-  const node = (await import(/* @vite-ignore */ `${NODE_PACKAGE}nodes/EntraAgentToken/EntraAgentToken.node.ts`)) as { EntraAgentToken: NodePackage['EntraAgentToken'] };
-  const credential = (await import(/* @vite-ignore */ `${NODE_PACKAGE}credentials/EntraAgentTokenApi.credentials.ts`)) as { EntraAgentTokenApi: NodePackage['EntraAgentTokenApi'] };
-  const cache = (await import(/* @vite-ignore */ `${NODE_PACKAGE}nodes/EntraAgentToken/cache.ts`)) as { clearTokenCache(): void };
-  return { EntraAgentToken: node.EntraAgentToken, EntraAgentTokenApi: credential.EntraAgentTokenApi, clearTokenCache: cache.clearTokenCache };
+  const node = (await import(/* @vite-ignore */ `${NODE_PACKAGE}nodes/EntraAgentToken/EntraAgentToken.node.ts`)) as {
+    EntraAgentToken: NodePackage['EntraAgentToken'];
+  };
+  const credential = (await import(
+    /* @vite-ignore */ `${NODE_PACKAGE}credentials/EntraAgentTokenApi.credentials.ts`
+  )) as { EntraAgentTokenApi: NodePackage['EntraAgentTokenApi'] };
+  const cache = (await import(/* @vite-ignore */ `${NODE_PACKAGE}nodes/EntraAgentToken/cache.ts`)) as {
+    clearTokenCache(): void;
+  };
+  return {
+    EntraAgentToken: node.EntraAgentToken,
+    EntraAgentTokenApi: credential.EntraAgentTokenApi,
+    clearTokenCache: cache.clearTokenCache,
+  };
 }
 
 export interface HttpCall {
@@ -72,7 +82,9 @@ function resolveExpression(value: unknown, item: INodeExecutionData): unknown {
   if (typeof value !== 'string' || !value.startsWith('=')) return value;
   const m = /^=\{\{\s*\$json\.([\w.]+)\s*\}\}$/.exec(value);
   if (!m) return value.slice(1);
-  return m[1]!.split('.').reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), item.json);
+  return m[1]!
+    .split('.')
+    .reduce<unknown>((o, k) => (o && typeof o === 'object' ? (o as Record<string, unknown>)[k] : undefined), item.json);
 }
 
 async function httpRequest(options: IHttpRequestOptions): Promise<unknown> {
@@ -81,7 +93,12 @@ async function httpRequest(options: IHttpRequestOptions): Promise<unknown> {
   const res = await fetch(url, {
     method: options.method ?? 'GET',
     headers: Object.fromEntries(Object.entries(options.headers ?? {}).map(([k, v]) => [k, String(v)])),
-    body: typeof options.body === 'string' ? options.body : options.body === undefined ? null : JSON.stringify(options.body),
+    body:
+      typeof options.body === 'string'
+        ? options.body
+        : options.body === undefined
+          ? null
+          : JSON.stringify(options.body),
     redirect: options.disableFollowRedirect ? 'manual' : 'follow',
     signal: AbortSignal.timeout(options.timeout ?? 300_000),
   });
@@ -97,7 +114,10 @@ async function httpRequest(options: IHttpRequestOptions): Promise<unknown> {
   const ignore = options.ignoreHttpStatusErrors === true;
   if (res.status >= 400 && !ignore) {
     // Like an AxiosError: it carries the request configuration, body included.
-    throw Object.assign(new Error(`Request failed with status code ${res.status}`), { config: { ...options }, response: { status: res.status, data: body } });
+    throw Object.assign(new Error(`Request failed with status code ${res.status}`), {
+      config: { ...options },
+      response: { status: res.status, data: body },
+    });
   }
   const headers = Object.fromEntries(res.headers.entries());
   return options.returnFullResponse ? { body, headers, statusCode: res.status, statusMessage: res.statusText } : body;
@@ -121,7 +141,15 @@ export function executionOf(o: ContextOptions): Execution {
     credentials: { [o.credentialType.name]: { id: 'cred-1', name: 'Bridge (test)' } },
     ...(o.continueOnFail ? { onError: 'continueRegularOutput' as const } : {}),
   };
-  const resolved = NodeHelpers.getNodeParameters(o.nodeType.description.properties, node.parameters, true, false, node, o.nodeType.description) ?? {};
+  const resolved =
+    NodeHelpers.getNodeParameters(
+      o.nodeType.description.properties,
+      node.parameters,
+      true,
+      false,
+      node,
+      o.nodeType.description,
+    ) ?? {};
   const items = o.items ?? [{ json: {} }];
   const http = o.http ?? [];
 
@@ -134,11 +162,23 @@ export function executionOf(o: ContextOptions): Execution {
     getInstanceId: () => 'b9a2e6f4c3d1',
     getTimezone: () => 'UTC',
     continueOnFail: () => node.onError === 'continueRegularOutput' || node.onError === 'continueErrorOutput',
-  } satisfies Pick<IExecuteFunctions, 'getInputData' | 'getNode' | 'getWorkflow' | 'getExecutionId' | 'getMode' | 'getInstanceId' | 'getTimezone' | 'continueOnFail'>;
+  } satisfies Pick<
+    IExecuteFunctions,
+    | 'getInputData'
+    | 'getNode'
+    | 'getWorkflow'
+    | 'getExecutionId'
+    | 'getMode'
+    | 'getInstanceId'
+    | 'getTimezone'
+    | 'continueOnFail'
+  >;
   const context = {
     ...basics,
     getNodeParameter(name: string, itemIndex: number, fallbackValue?: unknown) {
-      const value = name.split('.').reduce<unknown>((p, k) => (p && typeof p === 'object' ? (p as IDataObject)[k] : undefined), resolved);
+      const value = name
+        .split('.')
+        .reduce<unknown>((p, k) => (p && typeof p === 'object' ? (p as IDataObject)[k] : undefined), resolved);
       if (value === undefined) {
         if (arguments.length >= 3) return fallbackValue;
         throw new Error(`Could not get parameter "${name}"`);
@@ -150,10 +190,15 @@ export function executionOf(o: ContextOptions): Execution {
       return resolveExpression(value, item);
     },
     async getCredentials(type: string) {
-      const declared = o.nodeType.description.credentials?.some((c) => c.name === type) === true && node.credentials?.[type] !== undefined;
+      const declared =
+        o.nodeType.description.credentials?.some((c) => c.name === type) === true &&
+        node.credentials?.[type] !== undefined;
       if (!declared) throw new Error(`Node "${node.name}" does not have any credentials of type "${type}" set`);
       // The execution engine's guard for restrictToSupportedNodes (ICredentialsHelper.isCredentialUsableByNode).
-      if (o.credentialType.restrictToSupportedNodes && !(o.credentialType.supportedNodes ?? []).includes(typeName.split('.').pop()!)) {
+      if (
+        o.credentialType.restrictToSupportedNodes &&
+        !(o.credentialType.supportedNodes ?? []).includes(typeName.split('.').pop()!)
+      ) {
         throw new Error(`Credential type "${type}" cannot be used by node type "${typeName}"`);
       }
       return { ...o.credentials };

@@ -2,7 +2,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeJwt, exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createN8nVerifier, jwkThumbprint, N8N_MAX_ASSERTION_LIFETIME_SEC, type N8nConfig } from '../../../adapters/n8n/index.ts';
+import {
+  createN8nVerifier,
+  jwkThumbprint,
+  N8N_MAX_ASSERTION_LIFETIME_SEC,
+  type N8nConfig,
+} from '../../../adapters/n8n/index.ts';
 import type { N8nPublicJwk } from '../../../adapters/n8n/config.ts';
 import { TOKEN_TYPE } from '../../../src/constants.ts';
 import { createBoundedFetch } from '../../../src/net/bounded-fetch.ts';
@@ -17,7 +22,8 @@ const ctx = (): VerifyContext => ({ now: NOW, audience: ISSUER, issuer: ISSUER }
 async function testKey(alg: 'ES256' | 'EdDSA'): Promise<VectorKey> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
   const jwk = (await exportJWK(publicKey)) as Record<string, string>;
-  const publicJwk: Record<string, string> = alg === 'ES256' ? { kty: 'EC', crv: 'P-256', x: jwk.x!, y: jwk.y! } : { kty: 'OKP', crv: 'Ed25519', x: jwk.x! };
+  const publicJwk: Record<string, string> =
+    alg === 'ES256' ? { kty: 'EC', crv: 'P-256', x: jwk.x!, y: jwk.y! } : { kty: 'OKP', crv: 'Ed25519', x: jwk.x! };
   return { privateKey: privateKey as CryptoKey, alg, publicJwk, kid: await jwkThumbprint(asJwk(publicJwk)) };
 }
 
@@ -41,7 +47,9 @@ beforeAll(async () => {
     otherKey: await testKey('EdDSA'),
     foreignKey: await testKey('ES256'),
   };
-  jwksServer = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(served)));
+  jwksServer = createServer((_req, res) =>
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(served)),
+  );
   await new Promise<void>((r) => jwksServer.listen(0, '127.0.0.1', r));
   jwksUrl = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks.json`;
   config = {
@@ -65,7 +73,10 @@ function expectRefused(result: VerifyResult, reason: string, token: string): voi
   for (const segment of token.split('.')) if (segment.length > 16) expect(result.detail).not.toContain(segment);
 }
 
-const good = (over: Parameters<typeof buildN8nVector>[0] = { description: 'good', expect: 'internal_error' }, e: VectorEnv = env) => buildN8nVector(over, e);
+const good = (
+  over: Parameters<typeof buildN8nVector>[0] = { description: 'good', expect: 'internal_error' },
+  e: VectorEnv = env,
+) => buildN8nVector(over, e);
 
 describe('n8n verifier: accepted assertions', () => {
   it('accepts an ES256 assertion and exposes principal, instance and workflow ids, jti and the audit-only context', async () => {
@@ -81,28 +92,50 @@ describe('n8n verifier: accepted assertions', () => {
         proofId: expect.any(String),
         singleUse: { partition: 'n8n:test-instance', usableUntil: NOW + 60 + 60 },
         attributes: { instance_id: 'test-instance', workflow_id: 'Wf7kP9qW3e4R5tYu' },
-        auditContext: { n8n_execution_id: '1042', n8n_workflow_name: 'Nightly report', n8n_node_name: 'Entra Agent Token' },
+        auditContext: {
+          n8n_execution_id: '1042',
+          n8n_workflow_name: 'Nightly report',
+          n8n_node_name: 'Entra Agent Token',
+        },
       },
     });
   });
 
   it('accepts an EdDSA (Ed25519) assertion of the instance that registered that key', async () => {
-    const token = await good({ description: 'ed25519', expect: 'internal_error' }, { ...env, instance: env.other, instanceKey: env.otherKey });
+    const token = await good(
+      { description: 'ed25519', expect: 'internal_error' },
+      { ...env, instance: env.other, instanceKey: env.otherKey },
+    );
     const result = await verify(token);
     expect(result.ok && result.value.principal).toBe('n8n:other-instance:workflow:Wf7kP9qW3e4R5tYu');
   });
 
   it('accepts the longest lifetime (300 s) and a 60 s clock skew either way', async () => {
-    expect((await verify(await good({ description: '', expect: 'internal_error', lifetimeSec: N8N_MAX_ASSERTION_LIFETIME_SEC }))).ok).toBe(true);
+    expect(
+      (
+        await verify(
+          await good({ description: '', expect: 'internal_error', lifetimeSec: N8N_MAX_ASSERTION_LIFETIME_SEC }),
+        )
+      ).ok,
+    ).toBe(true);
     expect((await verify(await good({ description: '', expect: 'internal_error', iatOffsetSec: 55 }))).ok).toBe(true);
     expect((await verify(await good({ description: '', expect: 'internal_error', iatOffsetSec: -115 }))).ok).toBe(true);
   });
 
   it('never lets the n8n claim reach policy: no workflow name among the attributes, and it is optional', async () => {
     const result = await verify(await good({ description: '', expect: 'internal_error', claims: { n8n: null } }));
-    expect(result.ok && result.value.attributes).toEqual({ instance_id: 'test-instance', workflow_id: 'Wf7kP9qW3e4R5tYu' });
+    expect(result.ok && result.value.attributes).toEqual({
+      instance_id: 'test-instance',
+      workflow_id: 'Wf7kP9qW3e4R5tYu',
+    });
     expect(result.ok && result.value.auditContext).toBeUndefined();
-    const long = await verify(await good({ description: '', expect: 'internal_error', claims: { n8n: { workflow_name: 'x'.repeat(5000), execution_id: 7 } } }));
+    const long = await verify(
+      await good({
+        description: '',
+        expect: 'internal_error',
+        claims: { n8n: { workflow_name: 'x'.repeat(5000), execution_id: 7 } },
+      }),
+    );
     expect(long.ok && long.value.auditContext).toEqual({ n8n_workflow_name: 'x'.repeat(256) });
   });
 
@@ -113,7 +146,8 @@ describe('n8n verifier: accepted assertions', () => {
     expect(verifier.tokenTypes).toEqual([TOKEN_TYPE.jwt]);
     expect(verifier.accepts(input, 'n8n:test-instance')).toBe(true);
     expect(verifier.accepts(input, 'n8n:other-instance')).toBe(true);
-    for (const iss of ['n8n:ghost', 'n8n:test-instance:x', 'test-instance', 'https://accounts.google.com', undefined]) expect(verifier.accepts(input, iss)).toBe(false);
+    for (const iss of ['n8n:ghost', 'n8n:test-instance:x', 'test-instance', 'https://accounts.google.com', undefined])
+      expect(verifier.accepts(input, iss)).toBe(false);
   });
 });
 
@@ -125,17 +159,33 @@ describe('n8n verifier: every jti once', () => {
     const second = await verify(token, verifier, c);
     expect(first.ok && second.ok).toBe(true);
     expect(first.ok && first.value.proofId).toBe(decodeJwt(token).jti);
-    expect(first.ok && first.value.singleUse).toEqual({ partition: 'n8n:test-instance', usableUntil: (decodeJwt(token).exp as number) + 60 });
+    expect(first.ok && first.value.singleUse).toEqual({
+      partition: 'n8n:test-instance',
+      usableUntil: (decodeJwt(token).exp as number) + 60,
+    });
     expect(verifier.singleUse).toBe(true);
   });
 
   it('partitions by instance: the same jti from two instances are two proofs, each counted against its own instance', async () => {
     const jti = 'shared-jti-0001';
     const a = await verify(await good({ description: '', expect: 'internal_error', claims: { jti } }));
-    const b = await verify(await good({ description: '', expect: 'internal_error', claims: { jti } }, { ...env, instance: env.other, instanceKey: env.otherKey }));
+    const b = await verify(
+      await good(
+        { description: '', expect: 'internal_error', claims: { jti } },
+        { ...env, instance: env.other, instanceKey: env.otherKey },
+      ),
+    );
     expect(a.ok && b.ok).toBe(true);
-    expect(a.ok && [a.value.issuer, a.value.proofId, a.value.singleUse?.partition]).toEqual(['n8n:test-instance', jti, 'n8n:test-instance']);
-    expect(b.ok && [b.value.issuer, b.value.proofId, b.value.singleUse?.partition]).toEqual(['n8n:other-instance', jti, 'n8n:other-instance']);
+    expect(a.ok && [a.value.issuer, a.value.proofId, a.value.singleUse?.partition]).toEqual([
+      'n8n:test-instance',
+      jti,
+      'n8n:test-instance',
+    ]);
+    expect(b.ok && [b.value.issuer, b.value.proofId, b.value.singleUse?.partition]).toEqual([
+      'n8n:other-instance',
+      jti,
+      'n8n:other-instance',
+    ]);
   });
 });
 
@@ -167,7 +217,10 @@ describe('n8n verifier: configuration', () => {
   });
 
   it('a configured kid that is not the thumbprint fails that instance closed', async () => {
-    const wrong = createN8nVerifier({ instances: { [env.instance]: { keys: [{ ...asJwk(env.instanceKey.publicJwk), kid: 'not-the-thumbprint' }] } } }, deps);
+    const wrong = createN8nVerifier(
+      { instances: { [env.instance]: { keys: [{ ...asJwk(env.instanceKey.publicJwk), kid: 'not-the-thumbprint' }] } } },
+      deps,
+    );
     const token = await good();
     const result = await verify(token, wrong);
     expectRefused(result, 'verifier_unavailable', token);
@@ -176,9 +229,15 @@ describe('n8n verifier: configuration', () => {
 
   it('several keys per instance (rotation): either verifies', async () => {
     const next = await testKey('EdDSA');
-    const rotating = createN8nVerifier({ instances: { [env.instance]: { keys: [asJwk(env.instanceKey.publicJwk), asJwk(next.publicJwk)] } } }, deps);
+    const rotating = createN8nVerifier(
+      { instances: { [env.instance]: { keys: [asJwk(env.instanceKey.publicJwk), asJwk(next.publicJwk)] } } },
+      deps,
+    );
     expect((await verify(await good(), rotating)).ok).toBe(true);
-    expect((await verify(await good({ description: '', expect: 'internal_error' }, { ...env, instanceKey: next }), rotating)).ok).toBe(true);
+    expect(
+      (await verify(await good({ description: '', expect: 'internal_error' }, { ...env, instanceKey: next }), rotating))
+        .ok,
+    ).toBe(true);
   });
 });
 
@@ -209,7 +268,14 @@ describe('n8n verifier: instance registered by JWKS URL', () => {
 describe('n8n verifier: an HS256 token signed with the public key as secret never reaches a key', () => {
   it('is refused on alg alone, whatever the key set holds', async () => {
     const secret = new TextEncoder().encode(JSON.stringify(env.instanceKey.publicJwk));
-    const token = await new SignJWT({ iss: 'n8n:test-instance', sub: 'n8n:test-instance:workflow:x', aud: `${ISSUER}/token`, iat: NOW, exp: NOW + 60, jti: 'j' })
+    const token = await new SignJWT({
+      iss: 'n8n:test-instance',
+      sub: 'n8n:test-instance:workflow:x',
+      aud: `${ISSUER}/token`,
+      iat: NOW,
+      exp: NOW + 60,
+      jti: 'j',
+    })
       .setProtectedHeader({ alg: 'HS256', kid: env.instanceKey.kid, typ: 'JWT' })
       .sign(secret);
     expectRefused(await verify(token), 'proof_alg_not_allowed', token);

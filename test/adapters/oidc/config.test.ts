@@ -16,19 +16,45 @@ const GITHUB = 'https://token.actions.githubusercontent.com';
 const key = await generateSigningKeyJwk();
 const deps = { fetch: createBoundedFetch(), clock: () => 0 };
 
-function policy(oidc: unknown, rules: Record<string, unknown>[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+function policy(
+  oidc: unknown,
+  rules: Record<string, unknown>[],
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     version: 1,
-    tenants: [{ tenantId: '11111111-1111-4111-8111-111111111111', blueprints: [{ appId: '22222222-2222-4222-8222-222222222222', agents: [{ id: AGENT }] }] }],
+    tenants: [
+      {
+        tenantId: '11111111-1111-4111-8111-111111111111',
+        blueprints: [{ appId: '22222222-2222-4222-8222-222222222222', agents: [{ id: AGENT }] }],
+      },
+    ],
     platforms: { oidc, ...extra },
-    rules: rules.map((r, i) => ({ name: `r${i}`, platform: 'oidc', principal: 'system:serviceaccount:agents:planner', agent: AGENT, resources: ['https://graph.microsoft.com'], ...r })),
+    rules: rules.map((r, i) => ({
+      name: `r${i}`,
+      platform: 'oidc',
+      principal: 'system:serviceaccount:agents:planner',
+      agent: AGENT,
+      resources: ['https://graph.microsoft.com'],
+      ...r,
+    })),
   };
 }
 
-const k8sSection = { issuers: [{ issuer: K8S, profile: 'kubernetes' }, { issuer: GITHUB, profile: 'github-actions' }] };
+const k8sSection = {
+  issuers: [
+    { issuer: K8S, profile: 'kubernetes' },
+    { issuer: GITHUB, profile: 'github-actions' },
+  ],
+};
 
 function problems(p: Record<string, unknown>, mode: 'production' | 'sandbox' = 'production'): string[] {
-  const env: Env = { BRIDGE_ISSUER: mode === 'sandbox' ? 'http://127.0.0.1:8787' : 'https://bridge.example.com', BRIDGE_SIGNING_KEY: key, BRIDGE_POLICY: JSON.stringify(p), ...(mode === 'sandbox' ? { ENTRA_AUTHORITY_HOST: 'http://127.0.0.1:9' } : {}) };
+  const env: Env = {
+    BRIDGE_ISSUER: mode === 'sandbox' ? 'http://127.0.0.1:8787' : 'https://bridge.example.com',
+    BRIDGE_SIGNING_KEY: key,
+    BRIDGE_POLICY: JSON.stringify(p),
+    ...(mode === 'sandbox' ? { ENTRA_AUTHORITY_HOST: 'http://127.0.0.1:9' } : {}),
+  };
   try {
     const config = loadConfig(env, { platforms: PLATFORMS, mode });
     buildVerifiers(config, deps);
@@ -41,17 +67,34 @@ function problems(p: Record<string, unknown>, mode: 'production' | 'sandbox' = '
 
 describe('platforms.oidc configuration', () => {
   it('issue 11 item 1: a Kubernetes and a GitHub issuer with one rule each load; each issuer is one verifier', () => {
-    expect(problems(policy(k8sSection, [{ issuer: K8S, attributes: { namespace: 'agents', pod_name: { glob: '*' } } }, { issuer: GITHUB, principal: { glob: 'repo:octo-org/agent:**' }, attributes: { repository: 'octo-org/agent', ref: 'refs/heads/main' } }]))).toEqual([]);
+    expect(
+      problems(
+        policy(k8sSection, [
+          { issuer: K8S, attributes: { namespace: 'agents', pod_name: { glob: '*' } } },
+          {
+            issuer: GITHUB,
+            principal: { glob: 'repo:octo-org/agent:**' },
+            attributes: { repository: 'octo-org/agent', ref: 'refs/heads/main' },
+          },
+        ]),
+      ),
+    ).toEqual([]);
   });
 
   it('issue 11 item 1: http issuers and key set URLs are refused outside the sandbox, accepted on loopback inside it', () => {
-    const http = { issuers: [{ issuer: 'http://127.0.0.1:9000', profile: 'kubernetes', jwksUri: 'http://127.0.0.1:9000/keys' }] };
+    const http = {
+      issuers: [{ issuer: 'http://127.0.0.1:9000', profile: 'kubernetes', jwksUri: 'http://127.0.0.1:9000/keys' }],
+    };
     const found = problems(policy(http, [{ issuer: 'http://127.0.0.1:9000' }]));
     expect(found.some((p) => p.includes('policy.platforms.oidc.issuers[0].issuer: must be https'))).toBe(true);
     expect(found.some((p) => p.includes('policy.platforms.oidc.issuers[0].jwksUri: must be https'))).toBe(true);
     expect(problems(policy(http, [{ issuer: 'http://127.0.0.1:9000' }]), 'sandbox')).toEqual([]);
     const remote = { issuers: [{ issuer: 'http://k8s.example.com', profile: 'kubernetes' }] };
-    expect(problems(policy(remote, [{ issuer: 'http://k8s.example.com' }]), 'sandbox').some((p) => p.includes('issuers[0].issuer: must be https'))).toBe(true);
+    expect(
+      problems(policy(remote, [{ issuer: 'http://k8s.example.com' }]), 'sandbox').some((p) =>
+        p.includes('issuers[0].issuer: must be https'),
+      ),
+    ).toBe(true);
   });
 
   it('issue 11 item 1: none/HS* algorithms, private key members, a query in the issuer and a listed-twice issuer are refused', () => {
@@ -68,8 +111,17 @@ describe('platforms.oidc configuration', () => {
     expect(found.some((p) => p.includes('issuers.1.jwks.keys.0.d') && p.includes('PUBLIC key only'))).toBe(true);
     expect(found.some((p) => p.includes('issuers.2.issuer') && p.includes('no query or fragment'))).toBe(true);
     expect(found.some((p) => p.includes('issuers.3.jwks.keys.0.k:') && p.includes('PUBLIC key only'))).toBe(true);
-    const twice = { issuers: [{ issuer: GITHUB, profile: 'github-actions' }, { issuer: GITHUB, profile: 'github-actions' }] };
-    expect(problems(policy(twice, [{ issuer: GITHUB }])).some((p) => p.includes('issuers.1.issuer') && p.includes('listed twice'))).toBe(true);
+    const twice = {
+      issuers: [
+        { issuer: GITHUB, profile: 'github-actions' },
+        { issuer: GITHUB, profile: 'github-actions' },
+      ],
+    };
+    expect(
+      problems(policy(twice, [{ issuer: GITHUB }])).some(
+        (p) => p.includes('issuers.1.issuer') && p.includes('listed twice'),
+      ),
+    ).toBe(true);
   });
 
   it('issue 11 item 2: each profile refuses what it cannot mean (spiffe without trust domain or with EdDSA; a non-GitHub issuer as github-actions)', () => {
@@ -86,13 +138,20 @@ describe('platforms.oidc configuration', () => {
       ),
     );
     expect(shape.some((p) => p.includes('issuers.0.trustDomain: required by the spiffe profile'))).toBe(true);
-    expect(shape.some((p) => p.includes('issuers.1.principalClaim: the kubernetes profile defines the principal'))).toBe(true);
+    expect(
+      shape.some((p) => p.includes('issuers.1.principalClaim: the kubernetes profile defines the principal')),
+    ).toBe(true);
     expect(shape.some((p) => p.includes('issuers.2.trustDomain: only for the spiffe profile'))).toBe(true);
     const found = problems(
       policy(
         {
           issuers: [
-            { issuer: 'https://spire2.example.org', profile: 'spiffe', trustDomain: 'example.org', algorithms: ['EdDSA'] },
+            {
+              issuer: 'https://spire2.example.org',
+              profile: 'spiffe',
+              trustDomain: 'example.org',
+              algorithms: ['EdDSA'],
+            },
             { issuer: 'https://gitlab.example.com', profile: 'github-actions' },
             { issuer: 'https://ghe.example.com/_services/token', profile: 'github-actions' },
             { issuer: K8S, profile: 'kubernetes', attributes: ['namespace'] },
@@ -104,11 +163,21 @@ describe('platforms.oidc configuration', () => {
     expect(found.some((p) => p.includes('issuers[0].algorithms: EdDSA is not a JWT-SVID algorithm'))).toBe(true);
     expect(found.some((p) => p.includes('issuers[1].issuer: GitHub Actions issuers are'))).toBe(true);
     expect(found.some((p) => p.includes('issuers[2]'))).toBe(false);
-    expect(found.some((p) => p.includes('issuers[3].attributes: "namespace" is already an attribute of the kubernetes profile'))).toBe(true);
+    expect(
+      found.some((p) =>
+        p.includes('issuers[3].attributes: "namespace" is already an attribute of the kubernetes profile'),
+      ),
+    ).toBe(true);
   });
 
   it('issue 11 item 1: an oidc issuer that another platform already trusts is refused at startup (the registry overlap check)', () => {
-    const found = problems(policy({ issuers: [{ issuer: 'https://accounts.google.com', principalClaim: 'sub' }] }, [{ issuer: 'https://accounts.google.com' }], { gcp: {} }));
+    const found = problems(
+      policy(
+        { issuers: [{ issuer: 'https://accounts.google.com', principalClaim: 'sub' }] },
+        [{ issuer: 'https://accounts.google.com' }],
+        { gcp: {} },
+      ),
+    );
     expect(found).toHaveLength(1);
     expect(found[0]).toMatch(/platforms\.gcp and platforms\.oidc both claim .* "https:\/\/accounts\.google\.com"/);
   });
@@ -116,17 +185,45 @@ describe('platforms.oidc configuration', () => {
 
 describe('oidc rules', () => {
   it('issue 11 item 1: a rule must name one configured issuer exactly, so no other issuer can ever match it', () => {
-    expect(problems(policy(k8sSection, [{}])).some((p) => p.includes('policy.rules[0].issuer: an oidc rule must name one configured issuer exactly'))).toBe(true);
-    expect(problems(policy(k8sSection, [{ issuer: { glob: 'https://**' } }])).some((p) => p.includes('policy.rules[0].issuer: an oidc rule must name one configured issuer exactly'))).toBe(true);
-    expect(problems(policy(k8sSection, [{ issuer: 'https://other.example.com' }])).some((p) => p.includes('policy.rules[0].issuer: "https://other.example.com" is not an issuer listed'))).toBe(true);
+    expect(
+      problems(policy(k8sSection, [{}])).some((p) =>
+        p.includes('policy.rules[0].issuer: an oidc rule must name one configured issuer exactly'),
+      ),
+    ).toBe(true);
+    expect(
+      problems(policy(k8sSection, [{ issuer: { glob: 'https://**' } }])).some((p) =>
+        p.includes('policy.rules[0].issuer: an oidc rule must name one configured issuer exactly'),
+      ),
+    ).toBe(true);
+    expect(
+      problems(policy(k8sSection, [{ issuer: 'https://other.example.com' }])).some((p) =>
+        p.includes('policy.rules[0].issuer: "https://other.example.com" is not an issuer listed'),
+      ),
+    ).toBe(true);
   });
 
   it('issue 11 item 4: a rule may match only the attributes its issuer produces (profile plus listed claims)', () => {
     // repository is a GitHub attribute, not a Kubernetes one.
-    expect(problems(policy(k8sSection, [{ issuer: K8S, attributes: { repository: 'octo-org/agent' } }])).some((p) => p.includes('policy.rules[0].attributes.repository: "repository" is not an attribute the oidc platform produces'))).toBe(true);
-    expect(problems(policy(k8sSection, [{ issuer: GITHUB, attributes: { namespace: 'agents' } }])).some((p) => p.includes('attributes.namespace'))).toBe(true);
+    expect(
+      problems(policy(k8sSection, [{ issuer: K8S, attributes: { repository: 'octo-org/agent' } }])).some((p) =>
+        p.includes(
+          'policy.rules[0].attributes.repository: "repository" is not an attribute the oidc platform produces',
+        ),
+      ),
+    ).toBe(true);
+    expect(
+      problems(policy(k8sSection, [{ issuer: GITHUB, attributes: { namespace: 'agents' } }])).some((p) =>
+        p.includes('attributes.namespace'),
+      ),
+    ).toBe(true);
     const withExtra = { issuers: [{ issuer: K8S, profile: 'kubernetes', attributes: ['cluster'] }] };
-    expect(problems(policy(withExtra, [{ issuer: K8S, attributes: { cluster: 'prod', pod_name: { regex: '.+' } } }]))).toEqual([]);
-    expect(problems(policy(withExtra, [{ issuer: K8S, attributes: { constructor: 'x' } }])).some((p) => p.includes('attributes.constructor'))).toBe(true);
+    expect(
+      problems(policy(withExtra, [{ issuer: K8S, attributes: { cluster: 'prod', pod_name: { regex: '.+' } } }])),
+    ).toEqual([]);
+    expect(
+      problems(policy(withExtra, [{ issuer: K8S, attributes: { constructor: 'x' } }])).some((p) =>
+        p.includes('attributes.constructor'),
+      ),
+    ).toBe(true);
   });
 });

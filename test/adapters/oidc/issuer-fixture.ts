@@ -30,7 +30,11 @@ export interface IssuerFixture {
   /** When set, the discovery document names this issuer instead of the real one. */
   discoveryIssuer: string | undefined;
   readonly fetches: { discovery: number; jwks: number };
-  sign(key: FixtureKey, claims: Record<string, unknown>, opts?: { header?: Record<string, unknown>; lifetimeSec?: number; iat?: number; omit?: readonly string[] }): Promise<string>;
+  sign(
+    key: FixtureKey,
+    claims: Record<string, unknown>,
+    opts?: { header?: Record<string, unknown>; lifetimeSec?: number; iat?: number; omit?: readonly string[] },
+  ): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -49,7 +53,11 @@ export async function startIssuerFixture(opts: { path?: string; keys: FixtureKey
     };
     if (req.url === `${path}/.well-known/openid-configuration`) {
       state.fetches.discovery++;
-      return send({ issuer: state.discoveryIssuer ?? `${base}${path}`, jwks_uri: `${base}${path}/keys`, id_token_signing_alg_values_supported: ['RS256', 'ES256'] });
+      return send({
+        issuer: state.discoveryIssuer ?? `${base}${path}`,
+        jwks_uri: `${base}${path}/keys`,
+        id_token_signing_alg_values_supported: ['RS256', 'ES256'],
+      });
     }
     if (req.url === `${path}/keys`) {
       state.fetches.jwks++;
@@ -80,7 +88,9 @@ export async function startIssuerFixture(opts: { path?: string; keys: FixtureKey
       const now = o.iat ?? Math.floor(Date.now() / 1000);
       const payload: Record<string, unknown> = { iss: issuer, iat: now, exp: now + (o.lifetimeSec ?? 300), ...claims };
       for (const name of o.omit ?? []) delete payload[name];
-      return new SignJWT(payload).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...o.header }).sign(key.privateKey);
+      return new SignJWT(payload)
+        .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...o.header })
+        .sign(key.privateKey);
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

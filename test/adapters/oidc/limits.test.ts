@@ -27,8 +27,18 @@ beforeAll(async () => {
     overrides: { BRIDGE_RATE_LIMIT_PER_MINUTE: String(LIMIT) },
     policy: (p) => {
       // Beside the sandbox's own issuers (its Kubernetes and GitHub Actions emulators).
-      (p.platforms.oidc as { issuers: unknown[] }).issuers.push({ issuer: prod.issuer, profile: 'kubernetes' }, { issuer: dev.issuer, profile: 'kubernetes' });
-      p.rules.push({ name: 'prod-planner', platform: 'oidc', issuer: prod.issuer, principal: 'system:serviceaccount:agents:planner', agent: SANDBOX.agentId, resources: [SANDBOX.graph] });
+      (p.platforms.oidc as { issuers: unknown[] }).issuers.push(
+        { issuer: prod.issuer, profile: 'kubernetes' },
+        { issuer: dev.issuer, profile: 'kubernetes' },
+      );
+      p.rules.push({
+        name: 'prod-planner',
+        platform: 'oidc',
+        issuer: prod.issuer,
+        principal: 'system:serviceaccount:agents:planner',
+        agent: SANDBOX.agentId,
+        resources: [SANDBOX.graph],
+      });
       return p;
     },
   });
@@ -39,16 +49,25 @@ afterAll(async () => {
 });
 
 function planner(cluster: IssuerFixture): Promise<string> {
-  return cluster.sign(key, { aud: sb.url, sub: 'system:serviceaccount:agents:planner', 'kubernetes.io': { namespace: 'agents', serviceaccount: { name: 'planner', uid: 'u-1' } }, jti: crypto.randomUUID() });
+  return cluster.sign(key, {
+    aud: sb.url,
+    sub: 'system:serviceaccount:agents:planner',
+    'kubernetes.io': { namespace: 'agents', serviceaccount: { name: 'planner', uid: 'u-1' } },
+    jti: crypto.randomUUID(),
+  });
 }
 
 async function reasonOf(token: string): Promise<string | undefined> {
-  const res = await postToken(sb.url, { subject_token: token, subject_token_type: TOKEN_TYPE.jwt, resource: SANDBOX.graph });
+  const res = await postToken(sb.url, {
+    subject_token: token,
+    subject_token_type: TOKEN_TYPE.jwt,
+    resource: SANDBOX.graph,
+  });
   return res.status === 200 ? 'issued' : audit.find((e) => e.request_id === res.headers.get('x-request-id'))?.reason;
 }
 
 describe('oidc principals and limits', () => {
-  it('issue 11 item 1: the same service account in another cluster does not use up this cluster\'s per-principal rate limit', async () => {
+  it("issue 11 item 1: the same service account in another cluster does not use up this cluster's per-principal rate limit", async () => {
     for (let i = 0; i < LIMIT; i++) expect(await reasonOf(await planner(dev))).toBe('no_rule_matches');
     expect(await reasonOf(await planner(dev))).toBe('rate_limited');
     expect(await reasonOf(await planner(prod))).toBe('issued');

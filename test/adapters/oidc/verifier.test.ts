@@ -47,7 +47,12 @@ function k8sClaims(ns = 'agents', sa = 'planner', pod = true): Record<string, un
     'kubernetes.io': {
       namespace: ns,
       serviceaccount: { name: sa, uid: '0d4691ed-659b-4935-a832-355f77ee47cc' },
-      ...(pod ? { pod: { name: 'planner-7b94444f8d-hws2b', uid: 'da2a9517-e352-47de-bb01-8e5450be3991' }, node: { name: 'node-1', uid: 'f7cdb99c-bb49-447c-9481-c36c13a5e753' } } : {}),
+      ...(pod
+        ? {
+            pod: { name: 'planner-7b94444f8d-hws2b', uid: 'da2a9517-e352-47de-bb01-8e5450be3991' },
+            node: { name: 'node-1', uid: 'f7cdb99c-bb49-447c-9481-c36c13a5e753' },
+          }
+        : {}),
     },
   };
 }
@@ -65,7 +70,7 @@ describe('oidc keys', () => {
     }
   });
 
-  it('issue 11 item 1: a discovery document naming another issuer is the issuer\'s failure (503), never a pass', async () => {
+  it("issue 11 item 1: a discovery document naming another issuer is the issuer's failure (503), never a pass", async () => {
     issuer.discoveryIssuer = 'https://impostor.example.com';
     try {
       const r = await verify(verifierFor(entry({ profile: 'kubernetes' })), await issuer.sign(rsa, k8sClaims()));
@@ -95,7 +100,14 @@ describe('oidc keys', () => {
 
   it('issue 11 item 1: a pinned jwksUri and inline keys verify without discovery', async () => {
     const before = issuer.fetches.discovery;
-    expect((await verify(verifierFor(entry({ profile: 'kubernetes', jwksUri: issuer.jwksUri })), await issuer.sign(rsa, k8sClaims()))).ok).toBe(true);
+    expect(
+      (
+        await verify(
+          verifierFor(entry({ profile: 'kubernetes', jwksUri: issuer.jwksUri })),
+          await issuer.sign(rsa, k8sClaims()),
+        )
+      ).ok,
+    ).toBe(true);
     const inline = verifierFor(entry({ profile: 'kubernetes', jwks: { keys: [ec.publicJwk] } }));
     expect((await verify(inline, await issuer.sign(ec, k8sClaims()))).ok).toBe(true);
     refusedWith(await verify(inline, await issuer.sign(rsa, k8sClaims())), 'proof_unknown_key');
@@ -107,19 +119,29 @@ describe('oidc refusals', () => {
   it('issue 11 Must show: an issuer that is not configured is refused (proof_untrusted_issuer)', async () => {
     const v = verifierFor(entry({ profile: 'kubernetes' }));
     expect(v.accepts({ token: '', tokenType: TOKEN_TYPE.jwt }, 'https://other.example.com')).toBe(false);
-    refusedWith(await verify(v, await issuer.sign(rsa, { ...k8sClaims(), iss: 'https://other.example.com' })), 'proof_untrusted_issuer');
+    refusedWith(
+      await verify(v, await issuer.sign(rsa, { ...k8sClaims(), iss: 'https://other.example.com' })),
+      'proof_untrusted_issuer',
+    );
   });
 
-  it('issue 11 Must show: an alg outside the issuer\'s list is refused before any key is fetched (proof_alg_not_allowed)', async () => {
+  it("issue 11 Must show: an alg outside the issuer's list is refused before any key is fetched (proof_alg_not_allowed)", async () => {
     const v = verifierFor(entry({ profile: 'kubernetes', algorithms: ['ES256'] }));
     const before = { ...issuer.fetches };
     refusedWith(await verify(v, await issuer.sign(rsa, k8sClaims())), 'proof_alg_not_allowed');
     expect(issuer.fetches).toEqual(before);
     // An HMAC token signed with a public key's bytes as the secret never reaches a key either.
-    const hs = await new SignJWT(k8sClaims()).setProtectedHeader({ alg: 'HS256', kid: rsa.kid }).setIssuer(issuer.issuer).setIssuedAt().setExpirationTime('5m').sign(new TextEncoder().encode(JSON.stringify(rsa.publicJwk)));
+    const hs = await new SignJWT(k8sClaims())
+      .setProtectedHeader({ alg: 'HS256', kid: rsa.kid })
+      .setIssuer(issuer.issuer)
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(new TextEncoder().encode(JSON.stringify(rsa.publicJwk)));
     refusedWith(await verify(verifierFor(entry({ profile: 'kubernetes' })), hs), 'proof_alg_not_allowed');
     expect(issuer.fetches).toEqual(before);
-    expect(() => OidcIssuerSchema.parse({ issuer: issuer.issuer, algorithms: ['HS256'] })).toThrow(/HS\* are never accepted/);
+    expect(() => OidcIssuerSchema.parse({ issuer: issuer.issuer, algorithms: ['HS256'] })).toThrow(
+      /HS\* are never accepted/,
+    );
     expect(() => OidcIssuerSchema.parse({ issuer: issuer.issuer, algorithms: ['none'] })).toThrow(/never accepted/);
   });
 
@@ -128,11 +150,17 @@ describe('oidc refusals', () => {
     const missing = await verify(v, await issuer.sign(rsa, k8sClaims(), { omit: ['aud'] }));
     refusedWith(missing, 'proof_claim');
     expect(missing.ok ? undefined : missing.fields?.claim).toBe('aud');
-    refusedWith(await verify(v, await issuer.sign(rsa, { ...k8sClaims(), aud: ['https://kubernetes.default.svc'] })), 'proof_audience');
-    refusedWith(await verify(v, await issuer.sign(rsa, { ...k8sClaims(), aud: [BRIDGE, 'https://kubernetes.default.svc'] })), 'proof_audience_multiple');
+    refusedWith(
+      await verify(v, await issuer.sign(rsa, { ...k8sClaims(), aud: ['https://kubernetes.default.svc'] })),
+      'proof_audience',
+    );
+    refusedWith(
+      await verify(v, await issuer.sign(rsa, { ...k8sClaims(), aud: [BRIDGE, 'https://kubernetes.default.svc'] })),
+      'proof_audience_multiple',
+    );
   });
 
-  it('issue 11 item 1: an entry\'s own audience replaces the bridge audience', async () => {
+  it("issue 11 item 1: an entry's own audience replaces the bridge audience", async () => {
     const v = verifierFor(entry({ profile: 'kubernetes', audience: 'agent-id-bridge' }));
     expect((await verify(v, await issuer.sign(rsa, { ...k8sClaims(), aud: 'agent-id-bridge' }))).ok).toBe(true);
     refusedWith(await verify(v, await issuer.sign(rsa, k8sClaims())), 'proof_audience');
@@ -140,10 +168,16 @@ describe('oidc refusals', () => {
 
   it('issue 11 Must show: expired, not yet valid and too old are refused', async () => {
     const v = verifierFor(entry({ profile: 'kubernetes', maxTokenAgeSec: 600, maxLifetimeSec: 3600 }));
-    refusedWith(await verify(v, await issuer.sign(rsa, k8sClaims(), { iat: now() - 900, lifetimeSec: 600 })), 'proof_expired');
+    refusedWith(
+      await verify(v, await issuer.sign(rsa, k8sClaims(), { iat: now() - 900, lifetimeSec: 600 })),
+      'proof_expired',
+    );
     refusedWith(await verify(v, await issuer.sign(rsa, { ...k8sClaims(), nbf: now() + 600 })), 'proof_not_yet_valid');
     // Within its lifetime, but older than maxTokenAgeSec.
-    refusedWith(await verify(v, await issuer.sign(rsa, k8sClaims(), { iat: now() - 1200, lifetimeSec: 3000 })), 'proof_too_old');
+    refusedWith(
+      await verify(v, await issuer.sign(rsa, k8sClaims(), { iat: now() - 1200, lifetimeSec: 3000 })),
+      'proof_too_old',
+    );
     // A lifetime longer than maxLifetimeSec.
     refusedWith(await verify(v, await issuer.sign(rsa, k8sClaims(), { lifetimeSec: 7200 })), 'proof_too_old');
   });
@@ -157,27 +191,50 @@ describe('oidc profiles', () => {
       proofKind: 'oidc-kubernetes',
       issuer: issuer.issuer,
       principal: 'system:serviceaccount:agents:planner',
-      attributes: { namespace: 'agents', service_account_name: 'planner', service_account_uid: '0d4691ed-659b-4935-a832-355f77ee47cc', pod_name: 'planner-7b94444f8d-hws2b', pod_uid: 'da2a9517-e352-47de-bb01-8e5450be3991', node_name: 'node-1' },
+      attributes: {
+        namespace: 'agents',
+        service_account_name: 'planner',
+        service_account_uid: '0d4691ed-659b-4935-a832-355f77ee47cc',
+        pod_name: 'planner-7b94444f8d-hws2b',
+        pod_uid: 'da2a9517-e352-47de-bb01-8e5450be3991',
+        node_name: 'node-1',
+      },
     });
     // A token not bound to a pod carries no pod attributes, so a rule asking for one cannot match it.
-    const unbound = await verify(verifierFor(entry({ profile: 'kubernetes' })), await issuer.sign(rsa, k8sClaims('agents', 'planner', false)));
-    expect(unbound.ok && Object.keys(unbound.value.attributes).sort()).toEqual(['namespace', 'service_account_name', 'service_account_uid']);
+    const unbound = await verify(
+      verifierFor(entry({ profile: 'kubernetes' })),
+      await issuer.sign(rsa, k8sClaims('agents', 'planner', false)),
+    );
+    expect(unbound.ok && Object.keys(unbound.value.attributes).sort()).toEqual([
+      'namespace',
+      'service_account_name',
+      'service_account_uid',
+    ]);
   });
 
   it('issue 11 Must show: a Kubernetes token without exp (a legacy secret-based token) is refused (proof_claim exp)', async () => {
-    const r = await verify(verifierFor(entry({ profile: 'kubernetes' })), await issuer.sign(rsa, k8sClaims(), { omit: ['exp'] }));
+    const r = await verify(
+      verifierFor(entry({ profile: 'kubernetes' })),
+      await issuer.sign(rsa, k8sClaims(), { omit: ['exp'] }),
+    );
     refusedWith(r, 'proof_claim');
     expect(r.ok ? undefined : r.fields?.claim).toBe('exp');
   });
 
   it('issue 11 item 2: a Kubernetes token whose sub disagrees with its kubernetes.io claim, or without that claim, is refused', async () => {
     const v = verifierFor(entry({ profile: 'kubernetes' }));
-    refusedWith(await verify(v, await issuer.sign(rsa, { ...k8sClaims(), sub: 'system:serviceaccount:kube-system:admin' })), 'proof_claim');
-    refusedWith(await verify(v, await issuer.sign(rsa, { aud: BRIDGE, sub: 'system:serviceaccount:agents:planner' })), 'proof_claim');
+    refusedWith(
+      await verify(v, await issuer.sign(rsa, { ...k8sClaims(), sub: 'system:serviceaccount:kube-system:admin' })),
+      'proof_claim',
+    );
+    refusedWith(
+      await verify(v, await issuer.sign(rsa, { aud: BRIDGE, sub: 'system:serviceaccount:agents:planner' })),
+      'proof_claim',
+    );
     refusedWith(await verify(v, await issuer.sign(rsa, k8sClaims('Agents:x'))), 'proof_claim');
   });
 
-  it('issue 11 item 2: a GitHub Actions token keeps GitHub\'s sub as the principal; repository, ref and ids are attributes', async () => {
+  it("issue 11 item 2: a GitHub Actions token keeps GitHub's sub as the principal; repository, ref and ids are attributes", async () => {
     const v = verifierFor(entry({ profile: 'github-actions' }));
     const r = await verify(
       v,
@@ -201,31 +258,83 @@ describe('oidc profiles', () => {
     expect(r.ok && r.value).toMatchObject({
       proofKind: 'oidc-github-actions',
       principal: 'repo:octo-org/agent:ref:refs/heads/main',
-      attributes: { repository: 'octo-org/agent', repository_id: '74', repository_owner: 'octo-org', repository_owner_id: '65', ref: 'refs/heads/main', ref_type: 'branch', event_name: 'push' },
+      attributes: {
+        repository: 'octo-org/agent',
+        repository_id: '74',
+        repository_owner: 'octo-org',
+        repository_owner_id: '65',
+        ref: 'refs/heads/main',
+        ref_type: 'branch',
+        event_name: 'push',
+      },
       auditContext: { github_actor: 'octocat', github_run_id: '42' },
     });
     expect(r.ok && 'environment' in r.value.attributes).toBe(false);
-    refusedWith(await verify(v, await issuer.sign(rsa, { aud: BRIDGE, sub: 'repo:octo-org/agent:ref:refs/heads/main' })), 'proof_claim');
+    refusedWith(
+      await verify(v, await issuer.sign(rsa, { aud: BRIDGE, sub: 'repo:octo-org/agent:ref:refs/heads/main' })),
+      'proof_claim',
+    );
   });
 
   it('issue 11 Must show: a SPIFFE ID outside the configured trust domain is refused (proof_claim)', async () => {
     const v = verifierFor(entry({ profile: 'spiffe', trustDomain: 'prod.example.org' }));
-    const ok = await verify(v, await issuer.sign(ec, { aud: BRIDGE, sub: 'spiffe://prod.example.org/ns/agents/sa/planner' }));
-    expect(ok.ok && ok.value).toMatchObject({ proofKind: 'oidc-spiffe-jwt-svid', principal: 'spiffe://prod.example.org/ns/agents/sa/planner', attributes: { trust_domain: 'prod.example.org' } });
-    for (const sub of ['spiffe://staging.example.org/ns/agents/sa/planner', 'spiffe://prod.example.org.evil/x', 'spiffe://prod.example.org', 'spiffe://prod.example.org/a//b', 'spiffe://prod.example.org/../x', 'https://prod.example.org/x']) {
+    const ok = await verify(
+      v,
+      await issuer.sign(ec, { aud: BRIDGE, sub: 'spiffe://prod.example.org/ns/agents/sa/planner' }),
+    );
+    expect(ok.ok && ok.value).toMatchObject({
+      proofKind: 'oidc-spiffe-jwt-svid',
+      principal: 'spiffe://prod.example.org/ns/agents/sa/planner',
+      attributes: { trust_domain: 'prod.example.org' },
+    });
+    for (const sub of [
+      'spiffe://staging.example.org/ns/agents/sa/planner',
+      'spiffe://prod.example.org.evil/x',
+      'spiffe://prod.example.org',
+      'spiffe://prod.example.org/a//b',
+      'spiffe://prod.example.org/../x',
+      'https://prod.example.org/x',
+    ]) {
       refusedWith(await verify(v, await issuer.sign(ec, { aud: BRIDGE, sub })), 'proof_claim');
     }
     // JWT-SVID §2.3: typ, when present, is JWT or JOSE.
-    refusedWith(await verify(v, await issuer.sign(ec, { aud: BRIDGE, sub: 'spiffe://prod.example.org/x' }, { header: { typ: 'at+jwt' } })), 'proof_typ_mismatch');
+    refusedWith(
+      await verify(
+        v,
+        await issuer.sign(ec, { aud: BRIDGE, sub: 'spiffe://prod.example.org/x' }, { header: { typ: 'at+jwt' } }),
+      ),
+      'proof_typ_mismatch',
+    );
   });
 
   it('issue 11 item 1: without a profile the principal is principalClaim and listed claims become typed attributes', async () => {
     const v = verifierFor(entry({ principalClaim: 'client_id', attributes: ['team', 'tier', 'prod'] }));
-    const r = await verify(v, await issuer.sign(rsa, { aud: BRIDGE, sub: 'ignored', client_id: 'svc-42', team: 'billing', tier: 2, prod: true, unlisted: 'x' }));
-    expect(r.ok && r.value).toMatchObject({ proofKind: 'oidc-jwt', principal: 'svc-42', attributes: { team: 'billing', tier: '2', prod: 'true' } });
+    const r = await verify(
+      v,
+      await issuer.sign(rsa, {
+        aud: BRIDGE,
+        sub: 'ignored',
+        client_id: 'svc-42',
+        team: 'billing',
+        tier: 2,
+        prod: true,
+        unlisted: 'x',
+      }),
+    );
+    expect(r.ok && r.value).toMatchObject({
+      proofKind: 'oidc-jwt',
+      principal: 'svc-42',
+      attributes: { team: 'billing', tier: '2', prod: 'true' },
+    });
     expect(r.ok && 'unlisted' in r.value.attributes).toBe(false);
-    refusedWith(await verify(v, await issuer.sign(rsa, { aud: BRIDGE, client_id: 'svc-42', team: { name: 'billing' } })), 'proof_claim');
-    refusedWith(await verify(v, await issuer.sign(rsa, { aud: BRIDGE, client_id: 'svc-42', team: ['a'] })), 'proof_claim');
+    refusedWith(
+      await verify(v, await issuer.sign(rsa, { aud: BRIDGE, client_id: 'svc-42', team: { name: 'billing' } })),
+      'proof_claim',
+    );
+    refusedWith(
+      await verify(v, await issuer.sign(rsa, { aud: BRIDGE, client_id: 'svc-42', team: ['a'] })),
+      'proof_claim',
+    );
     refusedWith(await verify(v, await issuer.sign(rsa, { aud: BRIDGE, sub: 'x' })), 'proof_claim');
   });
 });

@@ -35,7 +35,12 @@ describe('issue 8: current Entra answers, sovereign clouds and token shapes', ()
   it.each([50166, 501661] as const)(
     'issue 8 item 6: answers an unreachable issuer with the configured AADSTS%i (90061, 50166 and 501661 are all observed; which Entra sends when is undocumented)',
     async (code) => {
-      const emu = await startEntraEmulator({ tenants: [tenantFixture(TID, issuerUrl, deadIssuerUrl)], allowInsecureLoopbackIssuer: true, clock: now, unreachableIssuerCode: code });
+      const emu = await startEntraEmulator({
+        tenants: [tenantFixture(TID, issuerUrl, deadIssuerUrl)],
+        allowInsecureLoopbackIssuer: true,
+        clock: now,
+        unreachableIssuerCode: code,
+      });
       try {
         const r = await post(await leg1Form({ client_id: BP_DEAD }, { iss: deadIssuerUrl }), { emu });
         expectEntraError(r, 400, 'invalid_request', code);
@@ -50,18 +55,36 @@ describe('issue 8: current Entra answers, sovereign clouds and token shapes', ()
     const USGOV = 'api://AzureADTokenExchangeUSGov';
     const tenant = tenantFixture(TID, issuerUrl, deadIssuerUrl);
     tenant.blueprints[0]!.fics = [{ ...tenant.blueprints[0]!.fics[0]!, audiences: [USGOV] }];
-    const gov = await startEntraEmulator({ tenants: [tenant], allowInsecureLoopbackIssuer: true, clock: now, authorityHost: 'https://login.microsoftonline.us' });
+    const gov = await startEntraEmulator({
+      tenants: [tenant],
+      allowInsecureLoopbackIssuer: true,
+      clock: now,
+      authorityHost: 'https://login.microsoftonline.us',
+    });
     try {
       const ok = await post(await leg1Form({ scope: `${USGOV}/.default` }, { aud: USGOV }), { emu: gov });
       expect(ok.status, JSON.stringify(ok.body)).toBe(200);
-      expect(decodeJwt(ok.body.access_token as string)).toMatchObject({ aud: EXCHANGE_APP, iss: `https://login.microsoftonline.us/${TID}/v2.0` });
+      expect(decodeJwt(ok.body.access_token as string)).toMatchObject({
+        aud: EXCHANGE_APP,
+        iss: `https://login.microsoftonline.us/${TID}/v2.0`,
+      });
       const t2 = await post(await agentForm(`${USGOV}/.default`, ok.body.access_token as string), { emu: gov });
       expect(t2.status, JSON.stringify(t2.body)).toBe(200);
       expect(gov.calls.map((c) => c.leg)).toEqual(['leg1', 't2']);
       // The public cloud's audience, as a bridge with the public default would assert it: AADSTS70022204.
-      const shape = (r: Res) => ({ status: r.status, error: r.body.error, codes: r.body.error_codes, uri: r.body.error_uri });
+      const shape = (r: Res) => ({
+        status: r.status,
+        error: r.body.error,
+        codes: r.body.error_codes,
+        uri: r.body.error_uri,
+      });
       const wrongCloud = await post(await leg1Form({ scope: `${USGOV}/.default` }), { emu: gov });
-      expect(shape(wrongCloud)).toEqual({ status: 401, error: 'invalid_client', codes: [70022204], uri: 'https://login.microsoftonline.us/error?code=70022204' });
+      expect(shape(wrongCloud)).toEqual({
+        status: 401,
+        error: 'invalid_client',
+        codes: [70022204],
+        uri: 'https://login.microsoftonline.us/error?code=70022204',
+      });
       // The public cloud's exchange resource is unknown there ([inf]: an unknown resource).
       const publicScope = await post(await leg1Form({ scope: EXCHANGE_SCOPE }, { aud: USGOV }), { emu: gov });
       expect(shape(publicScope)).toMatchObject({ status: 400, error: 'invalid_resource', codes: [500011] });

@@ -25,14 +25,22 @@ useEntraEmulators();
 
 describe('discovery and signing keys', () => {
   it('issue 8 item 9: v2 discovery keeps the real-shaped issuer but points jwks_uri and endpoints at the emulator', async () => {
-    const doc = (await (await fetch(`${entra.url}/${TID}/v2.0/.well-known/openid-configuration`)).json()) as Record<string, string>;
+    const doc = (await (await fetch(`${entra.url}/${TID}/v2.0/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      string
+    >;
     expect(doc.issuer).toBe(`https://login.microsoftonline.com/${TID}/v2.0`);
-    const common = (await (await fetch(`${entra.url}/common/v2.0/.well-known/openid-configuration`)).json()) as Record<string, string>;
+    const common = (await (await fetch(`${entra.url}/common/v2.0/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      string
+    >;
     expect(common.issuer).toBe('https://login.microsoftonline.com/{tenantid}/v2.0');
     expect(doc.token_endpoint).toBe(`${entra.url}/${TID}/oauth2/v2.0/token`);
     expect(doc.authorization_endpoint).toBe(`${entra.url}/${TID}/oauth2/v2.0/authorize`);
     expect(doc.jwks_uri).toBe(`${entra.url}/${TID}/discovery/v2.0/keys`);
-    expect(Object.values(doc).filter((v) => typeof v === 'string' && v.includes('login.microsoftonline.com'))).toEqual([doc.issuer]);
+    expect(Object.values(doc).filter((v) => typeof v === 'string' && v.includes('login.microsoftonline.com'))).toEqual([
+      doc.issuer,
+    ]);
     const keys = (await (await fetch(`${entra.url}/${TID}/discovery/v2.0/keys`)).json()) as { keys: JWK[] };
     expect(keys).toEqual(entra.jwks());
     const k = keys.keys[0]!;
@@ -42,15 +50,21 @@ describe('discovery and signing keys', () => {
   });
 
   it('uses a configured authorityHost in discovery and in token issuers; works in-process without listening', async () => {
-    const inproc = createEntraEmulator({ tenants: [tenantFixture(TID, issuerUrl, deadIssuerUrl)], authorityHost: 'https://login.example.test/' });
+    const inproc = createEntraEmulator({
+      tenants: [tenantFixture(TID, issuerUrl, deadIssuerUrl)],
+      authorityHost: 'https://login.example.test/',
+    });
     expect(inproc.url).toBe('');
-    const doc = (await (await inproc.app.request(`/${TID}/v2.0/.well-known/openid-configuration`)).json()) as Record<string, string>;
+    const doc = (await (await inproc.app.request(`/${TID}/v2.0/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      string
+    >;
     expect(doc.issuer).toBe(`https://login.example.test/${TID}/v2.0`);
     expect(doc.token_endpoint).toBe(`http://localhost/${TID}/oauth2/v2.0/token`); // the request's own origin
     await inproc.close();
   });
 
-  it('issue 8 item 9: v1 discovery (was 404) names the v1 issuer and the emulator\'s own /discovery/keys', async () => {
+  it("issue 8 item 9: v1 discovery (was 404) names the v1 issuer and the emulator's own /discovery/keys", async () => {
     const res = await fetch(`${entra.url}/${TID}/.well-known/openid-configuration`);
     expect(res.status).toBe(200);
     const doc = (await res.json()) as Record<string, string>;
@@ -64,12 +78,19 @@ describe('discovery and signing keys', () => {
   });
 
   it('answers an unknown tenant with AADSTS90002 and a malformed one with AADSTS900023', async () => {
-    const unknown = await fetch(`${entra.url}/99999999-9999-4999-8999-999999999999/v2.0/.well-known/openid-configuration`);
+    const unknown = await fetch(
+      `${entra.url}/99999999-9999-4999-8999-999999999999/v2.0/.well-known/openid-configuration`,
+    );
     expect(unknown.status).toBe(400);
     expect(((await unknown.json()) as { error_codes: number[] }).error_codes).toEqual([90002]);
     const malformed = await fetch(`${entra.url}/not_a_tenant!/v2.0/.well-known/openid-configuration`);
     expect(((await malformed.json()) as { error_codes: number[] }).error_codes).toEqual([900023]);
-    expectEntraError(await post(await leg1Form(), { tid: '99999999-9999-4999-8999-999999999999' }), 400, 'invalid_request', 90002);
+    expectEntraError(
+      await post(await leg1Form(), { tid: '99999999-9999-4999-8999-999999999999' }),
+      400,
+      'invalid_request',
+      90002,
+    );
     expectEntraError(await post(await leg1Form(), { tid: 'contoso.example' }), 400, 'invalid_request', 90002);
     expectEntraError(await post(await leg1Form(), { tid: 'bad_tenant' }), 400, 'invalid_request', 900023);
   });
@@ -111,8 +132,18 @@ describe('token endpoint request and error shape', () => {
   });
 
   it('refuses other grant types with unsupported_grant_type AADSTS70003', async () => {
-    expectEntraError(await post({ grant_type: 'authorization_code', client_id: BP, code: 'x' }), 400, 'unsupported_grant_type', 70003);
-    expectEntraError(await post({ grant_type: 'refresh_token', client_id: AGENT, refresh_token: 'x' }), 400, 'unsupported_grant_type', 70003);
+    expectEntraError(
+      await post({ grant_type: 'authorization_code', client_id: BP, code: 'x' }),
+      400,
+      'unsupported_grant_type',
+      70003,
+    );
+    expectEntraError(
+      await post({ grant_type: 'refresh_token', client_id: AGENT, refresh_token: 'x' }),
+      400,
+      'unsupported_grant_type',
+      70003,
+    );
   });
 
   it('ignores the extra parameters MSAL adds and the client-request-id query parameter', async () => {

@@ -56,7 +56,13 @@ describe('faults and the call log', () => {
   });
 
   it('returns an arbitrary Entra error, and clearFaults() empties the queue', async () => {
-    entra.injectFault({ kind: 'error', status: 400, error: 'invalid_grant', aadsts: 50173, description: 'The provided grant has expired due to it being revoked.' });
+    entra.injectFault({
+      kind: 'error',
+      status: 400,
+      error: 'invalid_grant',
+      aadsts: 50173,
+      description: 'The provided grant has expired due to it being revoked.',
+    });
     const r = await post(await leg1Form());
     expectEntraError(r, 400, 'invalid_grant', 50173);
     expect(r.body.error_description).toMatch(/^AADSTS50173: The provided grant has expired/);
@@ -66,7 +72,11 @@ describe('faults and the call log', () => {
   });
 
   it('offers the same controls over HTTP (emulator-only routes)', async () => {
-    const bad = await fetch(`${entra.url}/_emulator/faults`, { method: 'POST', body: JSON.stringify({ fault: { kind: 'nope' } }), headers: { 'content-type': 'application/json' } });
+    const bad = await fetch(`${entra.url}/_emulator/faults`, {
+      method: 'POST',
+      body: JSON.stringify({ fault: { kind: 'nope' } }),
+      headers: { 'content-type': 'application/json' },
+    });
     expect(bad.status).toBe(400);
     const ok = await fetch(`${entra.url}/_emulator/faults`, {
       method: 'POST',

@@ -8,7 +8,16 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
-import { calculateJwkThumbprint, compactVerify, createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from 'jose';
+import {
+  calculateJwkThumbprint,
+  compactVerify,
+  createLocalJWKSet,
+  exportJWK,
+  generateKeyPair,
+  SignJWT,
+  type JWK,
+  type JWTPayload,
+} from 'jose';
 import { startEntraEmulator, type EntraEmulator } from '../entra/index.ts';
 import type { EmulatedTenant } from '../entra/model.ts';
 
@@ -39,12 +48,23 @@ export const ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-b
 export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 
 export function tenantFixture(tenantId: string, issuerUrl: string, deadIssuerUrl: string): EmulatedTenant {
-  const fic = { name: 'bridge', issuer: issuerUrl, subject: FIC_SUBJECT, audiences: ['api://AzureADTokenExchange'] as [string] };
+  const fic = {
+    name: 'bridge',
+    issuer: issuerUrl,
+    subject: FIC_SUBJECT,
+    audiences: ['api://AzureADTokenExchange'] as [string],
+  };
   return {
     tenantId,
     blueprints: [
       { appId: BP, displayName: 'Blueprint', principalId: BP_PRINCIPAL, fics: [fic], exposedScopes: ['access_agent'] },
-      { appId: BP_NOFIC, displayName: 'No FIC', principalId: 'aaaaaaaa-0000-4000-8000-0000000000a2', fics: [], exposedScopes: ['access_agent'] },
+      {
+        appId: BP_NOFIC,
+        displayName: 'No FIC',
+        principalId: 'aaaaaaaa-0000-4000-8000-0000000000a2',
+        fics: [],
+        exposedScopes: ['access_agent'],
+      },
       {
         appId: BP_DEAD,
         displayName: 'Dead issuer',
@@ -66,7 +86,13 @@ export function tenantFixture(tenantId: string, issuerUrl: string, deadIssuerUrl
         ],
       },
       { appId: AGENT_B, displayName: 'Agent B', parentBlueprintId: BP, appRoles: {}, delegatedGrants: [] },
-      { appId: AGENT_OTHER, displayName: 'Agent Other', parentBlueprintId: BP_NOFIC, appRoles: {}, delegatedGrants: [] },
+      {
+        appId: AGENT_OTHER,
+        displayName: 'Agent Other',
+        parentBlueprintId: BP_NOFIC,
+        appRoles: {},
+        delegatedGrants: [],
+      },
     ],
     agentUsers: [
       { oid: AGENT_USER, upn: AGENT_USER_UPN, displayName: 'Agent One (user)', identityParentId: AGENT },
@@ -111,7 +137,9 @@ export let deadIssuerUrl = '';
 export let key1: IssuerKey;
 
 function listen(server: Server): Promise<string> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)),
+  );
 }
 
 // ─── Emulators ───
@@ -135,7 +163,14 @@ export function useEntraEmulators(): void {
         issuerState.hits.discovery++;
         if (issuerState.discoveryRedirect) return send(302, '', { location: `${issuerUrl}/elsewhere` });
         if (issuerState.discoveryStatus !== 200) return send(issuerState.discoveryStatus, '{}');
-        return send(200, JSON.stringify({ issuer: issuerState.discoveryIssuer ?? issuerUrl, jwks_uri: `${issuerUrl}/jwks`, id_token_signing_alg_values_supported: ['RS256'] }));
+        return send(
+          200,
+          JSON.stringify({
+            issuer: issuerState.discoveryIssuer ?? issuerUrl,
+            jwks_uri: `${issuerUrl}/jwks`,
+            id_token_signing_alg_values_supported: ['RS256'],
+          }),
+        );
       }
       if (req.url === '/jwks') {
         issuerState.hits.jwks++;
@@ -193,7 +228,12 @@ export interface AssertionOpts {
 /** An external assertion from the loopback issuer; times follow the emulator's clock. */
 export async function assertion(o: AssertionOpts = {}): Promise<string> {
   const t = now();
-  const claims: JWTPayload = { iss: o.iss ?? issuerUrl, sub: o.sub ?? FIC_SUBJECT, aud: o.aud ?? 'api://AzureADTokenExchange', jti: randomUUID() };
+  const claims: JWTPayload = {
+    iss: o.iss ?? issuerUrl,
+    sub: o.sub ?? FIC_SUBJECT,
+    aud: o.aud ?? 'api://AzureADTokenExchange',
+    jti: randomUUID(),
+  };
   if (o.iat !== null) claims.iat = o.iat ?? t;
   if (o.nbf !== null) claims.nbf = o.nbf ?? t;
   if (o.exp !== null) claims.exp = o.exp ?? t + 300;
@@ -207,7 +247,10 @@ export interface Res {
   headers: Headers;
 }
 
-export async function post(form: Record<string, string>, o: { tid?: string; emu?: EntraEmulator; query?: string; contentType?: string } = {}): Promise<Res> {
+export async function post(
+  form: Record<string, string>,
+  o: { tid?: string; emu?: EntraEmulator; query?: string; contentType?: string } = {},
+): Promise<Res> {
   const emu = o.emu ?? entra;
   const res = await fetch(`${emu.url}/${o.tid ?? TID}/oauth2/v2.0/token${o.query ?? ''}`, {
     method: 'POST',
@@ -217,7 +260,10 @@ export async function post(form: Record<string, string>, o: { tid?: string; emu?
   return { status: res.status, body: (await res.json()) as Record<string, any>, headers: res.headers };
 }
 
-export async function leg1Form(over: Record<string, string | undefined> = {}, a?: AssertionOpts): Promise<Record<string, string>> {
+export async function leg1Form(
+  over: Record<string, string | undefined> = {},
+  a?: AssertionOpts,
+): Promise<Record<string, string>> {
   const form: Record<string, string | undefined> = {
     client_id: BP,
     scope: EXCHANGE_SCOPE,
@@ -236,8 +282,20 @@ export async function t1For(agent = AGENT, tid = TID): Promise<string> {
   return r.body.access_token as string;
 }
 
-export async function agentForm(scope: string, t1: string, agent = AGENT, over: Record<string, string> = {}): Promise<Record<string, string>> {
-  return { client_id: agent, scope, grant_type: 'client_credentials', client_assertion_type: ASSERTION_TYPE, client_assertion: t1, ...over };
+export async function agentForm(
+  scope: string,
+  t1: string,
+  agent = AGENT,
+  over: Record<string, string> = {},
+): Promise<Record<string, string>> {
+  return {
+    client_id: agent,
+    scope,
+    grant_type: 'client_credentials',
+    client_assertion_type: ASSERTION_TYPE,
+    client_assertion: t1,
+    ...over,
+  };
 }
 
 export async function t2For(agent = AGENT): Promise<string> {
@@ -249,7 +307,12 @@ export async function t2For(agent = AGENT): Promise<string> {
 export const signIn = (scope = `api://${BP}/access_agent`): Promise<string> =>
   entra.signInUser(TID, { clientId: CLIENT_APP, username: HUMAN_UPN, password: HUMAN_PW, scope });
 
-export async function oboForm(tc: string, scope: string, t1?: string, over: Record<string, string> = {}): Promise<Record<string, string>> {
+export async function oboForm(
+  tc: string,
+  scope: string,
+  t1?: string,
+  over: Record<string, string> = {},
+): Promise<Record<string, string>> {
   return {
     client_id: AGENT,
     scope,
@@ -279,9 +342,26 @@ export async function userFicForm(over: Record<string, string | undefined> = {})
 
 /** The docs/entra.md#responses-and-error-bodies error shape, and the code the test expects. */
 export function expectEntraError(r: Res, status: number, error: string, code: number): void {
-  expect({ status: r.status, error: r.body.error, codes: r.body.error_codes }, r.body.error_description).toEqual({ status, error, codes: [code] });
-  expect(Object.keys(r.body).sort()).toEqual(['correlation_id', 'error', 'error_codes', 'error_description', 'error_uri', 'timestamp', 'trace_id']);
-  expect(r.body.error_description).toMatch(new RegExp(`^AADSTS${code}: .+\\r\\nTrace ID: [0-9a-f-]{36}\\r\\nCorrelation ID: [0-9a-f-]{36}\\r\\nTimestamp: \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ$`, 's'));
+  expect({ status: r.status, error: r.body.error, codes: r.body.error_codes }, r.body.error_description).toEqual({
+    status,
+    error,
+    codes: [code],
+  });
+  expect(Object.keys(r.body).sort()).toEqual([
+    'correlation_id',
+    'error',
+    'error_codes',
+    'error_description',
+    'error_uri',
+    'timestamp',
+    'trace_id',
+  ]);
+  expect(r.body.error_description).toMatch(
+    new RegExp(
+      `^AADSTS${code}: .+\\r\\nTrace ID: [0-9a-f-]{36}\\r\\nCorrelation ID: [0-9a-f-]{36}\\r\\nTimestamp: \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ$`,
+      's',
+    ),
+  );
   expect(r.body.error_uri).toBe(`https://login.microsoftonline.com/error?code=${code}`);
 }
 

@@ -51,7 +51,10 @@ describe('leg 1: blueprint + external assertion + fmi_path → T1', () => {
     expect(r.body.expires_in).toBe(3599);
     expect(r.body.ext_expires_in).toBe(3599);
     const t1 = await verified(r.body.access_token);
-    const header = JSON.parse(Buffer.from(r.body.access_token.split('.')[0], 'base64url').toString()) as Record<string, string>;
+    const header = JSON.parse(Buffer.from(r.body.access_token.split('.')[0], 'base64url').toString()) as Record<
+      string,
+      string
+    >;
     expect(header).toEqual({ alg: 'RS256', typ: 'JWT', kid: emulatorKid() });
     expect(t1).toMatchObject({
       aud: EXCHANGE_APP,
@@ -85,12 +88,26 @@ describe('leg 1: blueprint + external assertion + fmi_path → T1', () => {
   it('issue 8 item 6: requires a credential (client_credentials: AADSTS7000216, MicrosoftDocs/azure-docs#30777) and refuses a client secret (AADSTS7000215)', async () => {
     const r = await post(await leg1Form({ client_assertion: undefined, client_assertion_type: undefined }));
     expectEntraError(r, 401, 'invalid_client', 7000216);
-    expect(r.body.error_description).toContain("'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type");
-    expectEntraError(await post(await leg1Form({ client_assertion: undefined, client_assertion_type: undefined, client_secret: 's3cret' })), 401, 'invalid_client', 7000215);
+    expect(r.body.error_description).toContain(
+      "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type",
+    );
+    expectEntraError(
+      await post(
+        await leg1Form({ client_assertion: undefined, client_assertion_type: undefined, client_secret: 's3cret' }),
+      ),
+      401,
+      'invalid_client',
+      7000215,
+    );
   });
 
   it('refuses an unknown client_id with unauthorized_client AADSTS700016', async () => {
-    expectEntraError(await post(await leg1Form({ client_id: '12345678-0000-4000-8000-000000000000' })), 400, 'unauthorized_client', 700016);
+    expectEntraError(
+      await post(await leg1Form({ client_id: '12345678-0000-4000-8000-000000000000' })),
+      400,
+      'unauthorized_client',
+      700016,
+    );
   });
 
   it('refuses a malformed assertion with AADSTS50027', async () => {
@@ -106,30 +123,74 @@ describe('leg 1: blueprint + external assertion + fmi_path → T1', () => {
   });
 
   it('answers a blueprint without FICs with 401 invalid_client AADSTS70025', async () => {
-    expectEntraError(await post(await leg1Form({ client_id: BP_NOFIC, fmi_path: AGENT_OTHER })), 401, 'invalid_client', 70025);
+    expectEntraError(
+      await post(await leg1Form({ client_id: BP_NOFIC, fmi_path: AGENT_OTHER })),
+      401,
+      'invalid_client',
+      70025,
+    );
   });
 
   it.each([
-    ['issuer has a trailing slash (Azure/azure-workload-identity#1200)', 700211, (): AssertionOpts => ({ iss: `${issuerUrl}/` }), (o: AssertionOpts) => `issuer '${o.iss}'`],
-    ['subject differs (Azure/login#482)', 700213, (): AssertionOpts => ({ sub: 'agent-id-bridge:someone-else' }), (o: AssertionOpts) => `subject '${o.sub}'`],
-    ['subject differs only in case (Azure/login#515)', 7002138, (): AssertionOpts => ({ sub: FIC_SUBJECT.toUpperCase() }), () => 'case-insensitive comparison, but not with case-sensitive'],
-    ['audience is the GUID form (AthenZ/athenz AzureAccessTokenProviderTest)', 700212, (): AssertionOpts => ({ aud: EXCHANGE_APP }), (o: AssertionOpts) => `audience '${String(o.aud)}'`],
-    ['audience is another cloud\'s token-exchange audience (MSAL.NET fic-token-exchange-auto-resolution-design.md)', 70022204, (): AssertionOpts => ({ aud: 'api://AzureADTokenExchangeUSGov' }), (o: AssertionOpts) => `audience '${String(o.aud)}'`],
-  ])('issue 8 item 6: matches FICs exactly and names the field: %s → invalid_client AADSTS%i (status 401 assumed)', async (_, code, make, quote) => {
-    const opts = make();
-    const r = await post(await leg1Form({}, opts));
-    expectEntraError(r, 401, 'invalid_client', code);
-    expect(r.body.error_description).toContain(quote(opts));
-    expect(issuerState.hits.discovery).toBe(0); // matched on the unverified claims, before any fetch
-  });
+    [
+      'issuer has a trailing slash (Azure/azure-workload-identity#1200)',
+      700211,
+      (): AssertionOpts => ({ iss: `${issuerUrl}/` }),
+      (o: AssertionOpts) => `issuer '${o.iss}'`,
+    ],
+    [
+      'subject differs (Azure/login#482)',
+      700213,
+      (): AssertionOpts => ({ sub: 'agent-id-bridge:someone-else' }),
+      (o: AssertionOpts) => `subject '${o.sub}'`,
+    ],
+    [
+      'subject differs only in case (Azure/login#515)',
+      7002138,
+      (): AssertionOpts => ({ sub: FIC_SUBJECT.toUpperCase() }),
+      () => 'case-insensitive comparison, but not with case-sensitive',
+    ],
+    [
+      'audience is the GUID form (AthenZ/athenz AzureAccessTokenProviderTest)',
+      700212,
+      (): AssertionOpts => ({ aud: EXCHANGE_APP }),
+      (o: AssertionOpts) => `audience '${String(o.aud)}'`,
+    ],
+    [
+      "audience is another cloud's token-exchange audience (MSAL.NET fic-token-exchange-auto-resolution-design.md)",
+      70022204,
+      (): AssertionOpts => ({ aud: 'api://AzureADTokenExchangeUSGov' }),
+      (o: AssertionOpts) => `audience '${String(o.aud)}'`,
+    ],
+  ])(
+    'issue 8 item 6: matches FICs exactly and names the field: %s → invalid_client AADSTS%i (status 401 assumed)',
+    async (_, code, make, quote) => {
+      const opts = make();
+      const r = await post(await leg1Form({}, opts));
+      expectEntraError(r, 401, 'invalid_client', code);
+      expect(r.body.error_description).toContain(quote(opts));
+      expect(issuerState.hits.discovery).toBe(0); // matched on the unverified claims, before any fetch
+    },
+  );
 
   it('issue 8 item 6: answers every FIC mismatch with the legacy AADSTS70021 when told (ficErrors: legacy; Azure/azure-workload-identity troubleshooting.md)', async () => {
-    const legacy = await startEntraEmulator({ tenants: [tenantFixture(TID, issuerUrl, deadIssuerUrl)], allowInsecureLoopbackIssuer: true, clock: now, ficErrors: 'legacy' });
+    const legacy = await startEntraEmulator({
+      tenants: [tenantFixture(TID, issuerUrl, deadIssuerUrl)],
+      allowInsecureLoopbackIssuer: true,
+      clock: now,
+      ficErrors: 'legacy',
+    });
     try {
-      for (const opts of [{ iss: `${issuerUrl}/` }, { sub: FIC_SUBJECT.toUpperCase() }, { aud: EXCHANGE_APP }] satisfies AssertionOpts[]) {
+      for (const opts of [
+        { iss: `${issuerUrl}/` },
+        { sub: FIC_SUBJECT.toUpperCase() },
+        { aud: EXCHANGE_APP },
+      ] satisfies AssertionOpts[]) {
         const r = await post(await leg1Form({}, opts), { emu: legacy });
         expectEntraError(r, 400, 'invalid_request', 70021);
-        expect(r.body.error_description).toMatch(/Assertion Issuer: '.*'\. Assertion Subject: '.*'\. Assertion Audience: '.*'\./);
+        expect(r.body.error_description).toMatch(
+          /Assertion Issuer: '.*'\. Assertion Subject: '.*'\. Assertion Audience: '.*'\./,
+        );
       }
       expect((await post(await leg1Form(), { emu: legacy })).status).toBe(200);
     } finally {
@@ -177,7 +238,12 @@ describe('leg 1: blueprint + external assertion + fmi_path → T1', () => {
   });
 
   it('answers an unreachable issuer, a non-2xx or a redirecting discovery with AADSTS90061', async () => {
-    expectEntraError(await post(await leg1Form({ client_id: BP_DEAD }, { iss: deadIssuerUrl })), 400, 'invalid_request', 90061);
+    expectEntraError(
+      await post(await leg1Form({ client_id: BP_DEAD }, { iss: deadIssuerUrl })),
+      400,
+      'invalid_request',
+      90061,
+    );
     issuerState.discoveryStatus = 500;
     expectEntraError(await post(await leg1Form()), 400, 'invalid_request', 90061);
     issuerState.discoveryStatus = 200;
@@ -223,13 +289,23 @@ describe('leg 1: blueprint + external assertion + fmi_path → T1', () => {
 
   it('refuses a bad signature under a published kid with AADSTS700027', async () => {
     const other = await newRsaKey();
-    expectEntraError(await post(await leg1Form({}, { key: other.privateKey, kid: key1.kid })), 401, 'invalid_client', 700027);
+    expectEntraError(
+      await post(await leg1Form({}, { key: other.privateKey, kid: key1.kid })),
+      401,
+      'invalid_client',
+      700027,
+    );
   });
 
   it('refuses an expired, not-yet-valid or exp-less assertion with AADSTS700024 (skew 5 min, assumed: docs/entra.md#open-questions)', async () => {
     const t = now();
     // 10 s past the skew, not 1: a second may tick between `now()` here and the emulator's own clock on a loaded machine.
-    expectEntraError(await post(await leg1Form({}, { iat: t - 1000, nbf: t - 1000, exp: t - 310 })), 401, 'invalid_client', 700024);
+    expectEntraError(
+      await post(await leg1Form({}, { iat: t - 1000, nbf: t - 1000, exp: t - 310 })),
+      401,
+      'invalid_client',
+      700024,
+    );
     expectEntraError(await post(await leg1Form({}, { nbf: t + 310, exp: t + 900 })), 401, 'invalid_client', 700024);
     expectEntraError(await post(await leg1Form({}, { exp: null })), 401, 'invalid_client', 700024);
     // Within the skew: accepted. No nbf at all: accepted (Google and AWS tokens carry none, docs/entra.md#federated-credential-matching).
@@ -245,21 +321,48 @@ describe('leg 1: blueprint + external assertion + fmi_path → T1', () => {
 
   it('requires fmi_path to name a child of the blueprint (assumed: unauthorized_client AADSTS700016, docs/entra.md#open-questions)', async () => {
     expectEntraError(await post(await leg1Form({ fmi_path: AGENT_OTHER })), 400, 'unauthorized_client', 700016);
-    expectEntraError(await post(await leg1Form({ fmi_path: '99999999-0000-4000-8000-000000000000' })), 400, 'unauthorized_client', 700016);
+    expectEntraError(
+      await post(await leg1Form({ fmi_path: '99999999-0000-4000-8000-000000000000' })),
+      400,
+      'unauthorized_client',
+      700016,
+    );
   });
 
   it('lets a blueprint get Graph app-only without fmi_path, and nothing else (AADSTS82001, docs/entra.md#blueprint-only-tokens)', async () => {
     const g = await post(await leg1Form({ scope: `${GRAPH}/.default`, fmi_path: undefined }));
     expect(g.status, JSON.stringify(g.body)).toBe(200);
     const claims = await verified(g.body.access_token);
-    expect(claims).toMatchObject({ aud: GRAPH, iss: `https://sts.windows.net/${TID}/`, appid: BP, oid: BP_PRINCIPAL, idtyp: 'app', ver: '1.0' });
+    expect(claims).toMatchObject({
+      aud: GRAPH,
+      iss: `https://sts.windows.net/${TID}/`,
+      appid: BP,
+      oid: BP_PRINCIPAL,
+      idtyp: 'app',
+      ver: '1.0',
+    });
     expectEntraError(await post(await leg1Form({ scope: `${GRAPH}/.default` })), 400, 'unauthorized_client', 82001);
-    expectEntraError(await post(await leg1Form({ scope: 'api://weather/.default', fmi_path: undefined })), 400, 'unauthorized_client', 82001);
+    expectEntraError(
+      await post(await leg1Form({ scope: 'api://weather/.default', fmi_path: undefined })),
+      400,
+      'unauthorized_client',
+      82001,
+    );
   });
 
   it('checks app-only scopes: granular (AADSTS1002012), several resources (AADSTS70011), unknown (AADSTS500011)', async () => {
     expectEntraError(await post(await leg1Form({ scope: `${GRAPH}/User.Read` })), 400, 'invalid_scope', 1002012);
-    expectEntraError(await post(await leg1Form({ scope: `${EXCHANGE_SCOPE} ${GRAPH}/.default` })), 400, 'invalid_scope', 70011);
-    expectEntraError(await post(await leg1Form({ scope: 'https://unknown.example/.default' })), 400, 'invalid_resource', 500011);
+    expectEntraError(
+      await post(await leg1Form({ scope: `${EXCHANGE_SCOPE} ${GRAPH}/.default` })),
+      400,
+      'invalid_scope',
+      70011,
+    );
+    expectEntraError(
+      await post(await leg1Form({ scope: 'https://unknown.example/.default' })),
+      400,
+      'invalid_resource',
+      500011,
+    );
   });
 });

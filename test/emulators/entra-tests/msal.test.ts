@@ -23,7 +23,10 @@ import {
 useEntraEmulators();
 
 describe('@azure/msal-node 7.x against the emulator', () => {
-  const msal = (clientId: string, clientAssertion: string | ((cfg: { clientId: string }) => Promise<string>)): ConfidentialClientApplication =>
+  const msal = (
+    clientId: string,
+    clientAssertion: string | ((cfg: { clientId: string }) => Promise<string>),
+  ): ConfidentialClientApplication =>
     new ConfidentialClientApplication({
       auth: {
         clientId,
@@ -57,13 +60,22 @@ describe('@azure/msal-node 7.x against the emulator', () => {
     const tr = await agent.acquireTokenByClientCredential({ scopes: [`${GRAPH}/.default`] });
     expect(decodeJwt(tr!.accessToken)).toMatchObject({ appid: AGENT, aud: GRAPH, roles: ['User.Read.All'] });
     expect(entra.calls.map((c) => c.leg)).toEqual(['leg1', 'leg2']); // T1 for leg 2 came from msal's cache
-    expect(entra.calls[0]).toMatchObject({ tenantId: TID, clientId: BP, fmiPath: AGENT, status: 200, grantType: 'client_credentials' });
+    expect(entra.calls[0]).toMatchObject({
+      tenantId: TID,
+      clientId: BP,
+      fmiPath: AGENT,
+      status: 200,
+      grantType: 'client_credentials',
+    });
   });
 
   it('runs OBO and user_fic, building an account from client_info', async () => {
     const { agent } = agentApps();
     const tc = await signIn();
-    const obo = (await agent.acquireTokenOnBehalfOf({ oboAssertion: tc, scopes: [`${GRAPH}/User.Read`] })) as AuthenticationResult;
+    const obo = (await agent.acquireTokenOnBehalfOf({
+      oboAssertion: tc,
+      scopes: [`${GRAPH}/User.Read`],
+    })) as AuthenticationResult;
     expect(decodeJwt(obo.accessToken)).toMatchObject({ oid: HUMAN, appid: AGENT, scp: 'User.Read openid profile' });
     expect(obo.account?.homeAccountId).toBe(`${HUMAN}.${TID}`);
 
@@ -80,7 +92,9 @@ describe('@azure/msal-node 7.x against the emulator', () => {
 
   it('surfaces Entra errors to msal with their AADSTS code', async () => {
     const bad = msal(BP, () => assertion({ sub: 'someone-else' }));
-    const err = await bad.acquireTokenByClientCredential({ scopes: [EXCHANGE_SCOPE], fmiPath: AGENT }).catch((e: unknown) => e);
+    const err = await bad
+      .acquireTokenByClientCredential({ scopes: [EXCHANGE_SCOPE], fmiPath: AGENT })
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ errorCode: 'invalid_client', errorNo: 700213, status: 401 });
   });
 });

@@ -57,35 +57,78 @@ describe('ROPC sign-in of the human user (Tc)', () => {
   });
 
   it('returns scope, id_token and client_info on the wire when openid and client_info=1 are sent', async () => {
-    const r = await post({ grant_type: 'password', client_id: CLIENT_APP, username: HUMAN_UPN, password: HUMAN_PW, scope: `api://${BP}/access_agent openid profile offline_access`, client_info: '1' });
+    const r = await post({
+      grant_type: 'password',
+      client_id: CLIENT_APP,
+      username: HUMAN_UPN,
+      password: HUMAN_PW,
+      scope: `api://${BP}/access_agent openid profile offline_access`,
+      client_info: '1',
+    });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body.scope).toBe(`api://${BP}/access_agent openid profile offline_access`);
-    expect(decodeJwt(r.body.id_token)).toMatchObject({ aud: CLIENT_APP, oid: HUMAN, tid: TID, preferred_username: HUMAN_UPN });
+    expect(decodeJwt(r.body.id_token)).toMatchObject({
+      aud: CLIENT_APP,
+      oid: HUMAN,
+      tid: TID,
+      preferred_username: HUMAN_UPN,
+    });
     expect(JSON.parse(Buffer.from(r.body.client_info, 'base64url').toString())).toEqual({ uid: HUMAN, utid: TID });
   });
 
   it('refuses a wrong password (invalid_grant AADSTS50126), an unknown client (AADSTS700016), an unknown user (AADSTS50034)', async () => {
-    const base = { grant_type: 'password', client_id: CLIENT_APP, username: HUMAN_UPN, password: HUMAN_PW, scope: `api://${BP}/access_agent` };
+    const base = {
+      grant_type: 'password',
+      client_id: CLIENT_APP,
+      username: HUMAN_UPN,
+      password: HUMAN_PW,
+      scope: `api://${BP}/access_agent`,
+    };
     expectEntraError(await post({ ...base, password: 'wrong' }), 400, 'invalid_grant', 50126);
-    expectEntraError(await post({ ...base, client_id: '12345678-0000-4000-8000-000000000000' }), 400, 'unauthorized_client', 700016);
+    expectEntraError(
+      await post({ ...base, client_id: '12345678-0000-4000-8000-000000000000' }),
+      400,
+      'unauthorized_client',
+      700016,
+    );
     expectEntraError(await post({ ...base, username: 'mallory@contoso.test' }), 400, 'invalid_grant', 50034);
-    await expect(entra.signInUser(TID, { clientId: CLIENT_APP, username: HUMAN_UPN, password: 'nope', scope: base.scope })).rejects.toThrow(/AADSTS50126/);
+    await expect(
+      entra.signInUser(TID, { clientId: CLIENT_APP, username: HUMAN_UPN, password: 'nope', scope: base.scope }),
+    ).rejects.toThrow(/AADSTS50126/);
   });
 
   it('requires the scope to name an exposed scope of a blueprint', async () => {
     const base = { grant_type: 'password', client_id: CLIENT_APP, username: HUMAN_UPN, password: HUMAN_PW };
     expectEntraError(await post({ ...base, scope: `api://${BP}/not_exposed` }), 400, 'invalid_scope', 70011);
     expectEntraError(await post({ ...base, scope: `${GRAPH}/User.Read` }), 400, 'invalid_scope', 70011);
-    expectEntraError(await post({ ...base, scope: 'api://99999999-0000-4000-8000-000000000000/access_agent' }), 400, 'invalid_resource', 500011);
+    expectEntraError(
+      await post({ ...base, scope: 'api://99999999-0000-4000-8000-000000000000/access_agent' }),
+      400,
+      'invalid_resource',
+      500011,
+    );
   });
 });
 
 describe('OBO: agent identity on behalf of the human user', () => {
   it('issues a delegated Graph token for the consented scopes with the agent as actor', async () => {
-    const r = await post({ ...(await oboForm(await signIn(), `${GRAPH}/.default openid profile offline_access`)), client_info: '1' });
+    const r = await post({
+      ...(await oboForm(await signIn(), `${GRAPH}/.default openid profile offline_access`)),
+      client_info: '1',
+    });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     const at = await verified(r.body.access_token);
-    expect(at).toMatchObject({ aud: GRAPH, iss: `https://sts.windows.net/${TID}/`, idtyp: 'user', oid: HUMAN, upn: HUMAN_UPN, appid: AGENT, appidacr: '2', ver: '1.0', xms_par_app_azp: BP });
+    expect(at).toMatchObject({
+      aud: GRAPH,
+      iss: `https://sts.windows.net/${TID}/`,
+      idtyp: 'user',
+      oid: HUMAN,
+      upn: HUMAN_UPN,
+      appid: AGENT,
+      appidacr: '2',
+      ver: '1.0',
+      xms_par_app_azp: BP,
+    });
     expect(String(at.scp).split(' ')).toEqual(['User.Read', 'Mail.Read', 'openid', 'profile']);
     expect(facets(at.xms_act_fct)).toContain(11);
     expect(at.exp! - at.iat!).toBe(29100);
@@ -101,7 +144,13 @@ describe('OBO: agent identity on behalf of the human user', () => {
     expect(decodeJwt(one.body.access_token).scp).toBe('User.Read');
     const v2 = await post(await oboForm(tc, 'api://weather/forecast.read', t1));
     expect(v2.status, JSON.stringify(v2.body)).toBe(200);
-    expect(decodeJwt(v2.body.access_token)).toMatchObject({ aud: WEATHER_APP, azp: AGENT, scp: 'forecast.read', idtyp: 'user', ver: '2.0' });
+    expect(decodeJwt(v2.body.access_token)).toMatchObject({
+      aud: WEATHER_APP,
+      azp: AGENT,
+      scp: 'forecast.read',
+      idtyp: 'user',
+      ver: '2.0',
+    });
   });
 
   it('refuses missing consent with invalid_grant AADSTS65001', async () => {
@@ -120,14 +169,21 @@ describe('OBO: agent identity on behalf of the human user', () => {
     const otherBlueprintTc = await signIn(`api://${BP_NOFIC}/access_agent`);
     expectEntraError(await post(await oboForm(otherBlueprintTc, `${GRAPH}/.default`, t1)), 400, 'invalid_grant', 50013);
     const forgedKey = await newRsaKey();
-    const forged = await new SignJWT(decodeJwt(await signIn())).setProtectedHeader({ alg: 'RS256', kid: emulatorKid() }).sign(forgedKey.privateKey);
+    const forged = await new SignJWT(decodeJwt(await signIn()))
+      .setProtectedHeader({ alg: 'RS256', kid: emulatorKid() })
+      .sign(forgedKey.privateKey);
     expectEntraError(await post(await oboForm(forged, `${GRAPH}/.default`, t1)), 400, 'invalid_grant', 50013);
     expectEntraError(await post(await oboForm(await t2For(), `${GRAPH}/.default`, t1)), 400, 'invalid_grant', 50013);
   });
 
   it('authenticates the agent with T1 exactly as leg 2 does', async () => {
     const tc = await signIn();
-    expectEntraError(await post(await oboForm(tc, `${GRAPH}/.default`, await t1For(AGENT_B))), 401, 'invalid_client', 7002111);
+    expectEntraError(
+      await post(await oboForm(tc, `${GRAPH}/.default`, await t1For(AGENT_B))),
+      401,
+      'invalid_client',
+      7002111,
+    );
   });
 
   it('requires assertion and requested_token_use (AADSTS900144)', async () => {
@@ -145,7 +201,15 @@ describe('user_fic: agent identity + T1 + T2 → agent user token', () => {
     const r = await post(await userFicForm());
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     const at = await verified(r.body.access_token);
-    expect(at).toMatchObject({ aud: GRAPH, idtyp: 'user', oid: AGENT_USER, upn: AGENT_USER_UPN, appid: AGENT, xms_par_app_azp: BP, ver: '1.0' });
+    expect(at).toMatchObject({
+      aud: GRAPH,
+      idtyp: 'user',
+      oid: AGENT_USER,
+      upn: AGENT_USER_UPN,
+      appid: AGENT,
+      xms_par_app_azp: BP,
+      ver: '1.0',
+    });
     expect(String(at.scp).split(' ').sort()).toEqual(['User.Read', 'email', 'openid', 'profile'].sort());
     expect(facets(at.xms_sub_fct)).toContain(13);
     expect(facets(at.xms_act_fct)).toContain(11);
@@ -160,16 +224,38 @@ describe('user_fic: agent identity + T1 + T2 → agent user token', () => {
   });
 
   it('refuses an agent user that does not exist or belongs to another agent (assumed: invalid_grant AADSTS50034, docs/entra.md#error-codes)', async () => {
-    expectEntraError(await post(await userFicForm({ user_id: '99999999-0000-4000-8000-000000000000' })), 400, 'invalid_grant', 50034);
+    expectEntraError(
+      await post(await userFicForm({ user_id: '99999999-0000-4000-8000-000000000000' })),
+      400,
+      'invalid_grant',
+      50034,
+    );
     expectEntraError(await post(await userFicForm({ user_id: AGENT_USER_B })), 400, 'invalid_grant', 50034);
   });
 
   it('refuses a T2 that is not this agent’s (T1 instead, a sibling’s T2, forged) (assumed: invalid_grant AADSTS50013, docs/entra.md#open-questions)', async () => {
-    expectEntraError(await post(await userFicForm({ user_federated_identity_credential: await t1For() })), 400, 'invalid_grant', 50013);
-    expectEntraError(await post(await userFicForm({ user_federated_identity_credential: await t2For(AGENT_B) })), 400, 'invalid_grant', 50013);
+    expectEntraError(
+      await post(await userFicForm({ user_federated_identity_credential: await t1For() })),
+      400,
+      'invalid_grant',
+      50013,
+    );
+    expectEntraError(
+      await post(await userFicForm({ user_federated_identity_credential: await t2For(AGENT_B) })),
+      400,
+      'invalid_grant',
+      50013,
+    );
     const forgedKey = await newRsaKey();
-    const forged = await new SignJWT(decodeJwt(await t2For())).setProtectedHeader({ alg: 'RS256', kid: emulatorKid() }).sign(forgedKey.privateKey);
-    expectEntraError(await post(await userFicForm({ user_federated_identity_credential: forged })), 400, 'invalid_grant', 50013);
+    const forged = await new SignJWT(decodeJwt(await t2For()))
+      .setProtectedHeader({ alg: 'RS256', kid: emulatorKid() })
+      .sign(forgedKey.privateKey);
+    expectEntraError(
+      await post(await userFicForm({ user_federated_identity_credential: forged })),
+      400,
+      'invalid_grant',
+      50013,
+    );
   });
 
   it('refuses an expired T2 (assumed: invalid_grant AADSTS500133, docs/entra.md#open-questions)', async () => {
@@ -180,11 +266,21 @@ describe('user_fic: agent identity + T1 + T2 → agent user token', () => {
   });
 
   it('refuses missing consent for the agent user with invalid_grant AADSTS65001', async () => {
-    expectEntraError(await post(await userFicForm({ scope: `${GRAPH}/Mail.Read openid` })), 400, 'invalid_grant', 65001);
+    expectEntraError(
+      await post(await userFicForm({ scope: `${GRAPH}/Mail.Read openid` })),
+      400,
+      'invalid_grant',
+      65001,
+    );
   });
 
   it('requires user_federated_identity_credential and one of user_id / username (AADSTS900144)', async () => {
-    expectEntraError(await post(await userFicForm({ user_federated_identity_credential: undefined })), 400, 'invalid_request', 900144);
+    expectEntraError(
+      await post(await userFicForm({ user_federated_identity_credential: undefined })),
+      400,
+      'invalid_request',
+      900144,
+    );
     expectEntraError(await post(await userFicForm({ user_id: undefined })), 400, 'invalid_request', 900144);
   });
 });

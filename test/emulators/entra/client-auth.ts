@@ -29,7 +29,10 @@ export type AuthenticatedClient =
   | { kind: 'agent'; agent: EmulatedAgent; blueprint: EmulatedBlueprint };
 
 /** Looks up `client_id` and checks its credential; throws the Entra error otherwise. */
-export async function authenticateConfidentialClient(ctx: GrantContext, clientId: string): Promise<AuthenticatedClient> {
+export async function authenticateConfidentialClient(
+  ctx: GrantContext,
+  clientId: string,
+): Promise<AuthenticatedClient> {
   const client: DirectoryClient = findClient(ctx.tenant, clientId);
   const secret = ctx.form.get('client_secret');
   const assertion = ctx.form.get('client_assertion');
@@ -40,7 +43,8 @@ export async function authenticateConfidentialClient(ctx: GrantContext, clientId
   }
   // client_credentials without a credential: AADSTS7000216 in current captures (row in errors.ts);
   // other grants keep 7000218 ("must contain 'client_assertion' or 'client_secret'").
-  if (secret === undefined && assertion === undefined) throw ctx.form.get('grant_type') === 'client_credentials' ? entraError(7000216) : entraError(7000218);
+  if (secret === undefined && assertion === undefined)
+    throw ctx.form.get('grant_type') === 'client_credentials' ? entraError(7000216) : entraError(7000218);
   // No client secrets exist in the emulated directory (agents cannot hold any, docs/entra.md#objects-and-identifiers), so any secret is wrong.
   if (secret !== undefined) throw entraError(7000215, clientId);
   const assertionType = ctx.form.require('client_assertion_type');
@@ -60,7 +64,8 @@ async function verifyFederatedAssertion(ctx: GrantContext, bp: EmulatedBlueprint
   const jwt = parseJwt(raw);
   if (!jwt) throw entraError(50027);
   // docs/entra.md#federated-credential-matching, docs/entra.md#open-questions: only RS256 issuers are supported; the rejection code is [inf].
-  if (jwt.header.alg !== 'RS256') throw entraError(700027, `The assertion algorithm '${String(jwt.header.alg)}' is not supported; use RS256.`);
+  if (jwt.header.alg !== 'RS256')
+    throw entraError(700027, `The assertion algorithm '${String(jwt.header.alg)}' is not supported; use RS256.`);
   if (bp.fics.length === 0) throw entraError(70025);
 
   const iss = claimString(jwt.claims, 'iss') ?? '';
@@ -137,7 +142,9 @@ async function verifyExternalSignature(ctx: GrantContext, jwt: ParsedJwt, iss: s
 
 /** RSA keys usable for RS256 with the assertion's kid (all of them when the header carries none). */
 function signingCandidates(keys: JWK[], kid: string | undefined): JWK[] {
-  return keys.filter((k) => k.kty === 'RSA' && (k.alg === undefined || k.alg === 'RS256') && (kid === undefined || k.kid === kid));
+  return keys.filter(
+    (k) => k.kty === 'RSA' && (k.alg === undefined || k.alg === 'RS256') && (kid === undefined || k.kid === kid),
+  );
 }
 
 // ─── Agent identity: T1 as its client assertion (docs/entra.md#autonomous-two-legs leg 2) ───
@@ -153,7 +160,11 @@ async function verifyT1(ctx: GrantContext, agent: EmulatedAgent, raw: string): P
   if (!own.ok) {
     if (own.reason === 'malformed') throw entraError(50027);
     if (own.reason === 'signature') throw entraError(700027, 'The assertion is not signed by this authority.');
-    throw entraError(7002111, agent.appId, `The assertion issuer '${String(parseJwt(raw)?.claims.iss)}' is not this tenant.`);
+    throw entraError(
+      7002111,
+      agent.appId,
+      `The assertion issuer '${String(parseJwt(raw)?.claims.iss)}' is not this tenant.`,
+    );
   }
   const { claims } = own.jwt;
   const out = outsideValidity(own.jwt, ctx.now);
@@ -163,7 +174,11 @@ async function verifyT1(ctx: GrantContext, agent: EmulatedAgent, raw: string): P
     throw entraError(7002111, agent.appId, `The assertion audience must be '${TOKEN_EXCHANGE_APP_ID}'.`);
   }
   if (claimString(claims, 'azp')?.toLowerCase() !== agent.parentBlueprintId.toLowerCase()) {
-    throw entraError(7002111, agent.appId, `The assertion was issued to '${String(claims.azp)}', not to the agent's blueprint.`);
+    throw entraError(
+      7002111,
+      agent.appId,
+      `The assertion was issued to '${String(claims.azp)}', not to the agent's blueprint.`,
+    );
   }
   const sub = parseEid1Subject(claimString(claims, 'sub') ?? '');
   const bound =

@@ -141,7 +141,9 @@ export function grantedScopes(
   requested: string[],
 ): string[] | null {
   const granted = grants
-    .filter((g) => sameId(g.principalId, principalId) && (g.resource === resource.uri || sameId(g.resource, resource.appId)))
+    .filter(
+      (g) => sameId(g.principalId, principalId) && (g.resource === resource.uri || sameId(g.resource, resource.appId)),
+    )
     .flatMap((g) => g.scopes);
   const lookup = (name: string): string | undefined => granted.find((g) => g.toLowerCase() === name.toLowerCase());
   const specific = requested.filter((n) => n !== '.default');

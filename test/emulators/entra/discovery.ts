@@ -24,7 +24,12 @@ const CLOUD_FIELDS = {
 };
 
 /** v2: GET /{tenant}/v2.0/.well-known/openid-configuration. */
-export function openIdConfiguration(authorityHost: string, serveBase: string, segment: string, issuerTenant: string): Record<string, unknown> {
+export function openIdConfiguration(
+  authorityHost: string,
+  serveBase: string,
+  segment: string,
+  issuerTenant: string,
+): Record<string, unknown> {
   const base = `${serveBase}/${segment}`;
   return {
     token_endpoint: `${base}/oauth2/v2.0/token`,
@@ -43,7 +48,27 @@ export function openIdConfiguration(authorityHost: string, serveBase: string, se
     http_logout_supported: true,
     frontchannel_logout_supported: true,
     end_session_endpoint: `${base}/oauth2/v2.0/logout`,
-    claims_supported: ['sub', 'iss', 'cloud_instance_name', 'cloud_instance_host_name', 'cloud_graph_host_name', 'msgraph_host', 'aud', 'exp', 'iat', 'auth_time', 'acr', 'nonce', 'preferred_username', 'name', 'tid', 'ver', 'at_hash', 'c_hash', 'email'],
+    claims_supported: [
+      'sub',
+      'iss',
+      'cloud_instance_name',
+      'cloud_instance_host_name',
+      'cloud_graph_host_name',
+      'msgraph_host',
+      'aud',
+      'exp',
+      'iat',
+      'auth_time',
+      'acr',
+      'nonce',
+      'preferred_username',
+      'name',
+      'tid',
+      'ver',
+      'at_hash',
+      'c_hash',
+      'email',
+    ],
     kerberos_endpoint: `${base}/kerberos`,
     ...CLOUD_FIELDS,
   };
@@ -53,7 +78,11 @@ export function openIdConfiguration(authorityHost: string, serveBase: string, se
  * v1: GET /{tenant}/.well-known/openid-configuration, whose issuer is the v1 one
  * (https://sts.windows.net/{tid}/, the `iss` of v1 access tokens such as Graph's).
  */
-export function openIdConfigurationV1(serveBase: string, segment: string, issuerTenant: string): Record<string, unknown> {
+export function openIdConfigurationV1(
+  serveBase: string,
+  segment: string,
+  issuerTenant: string,
+): Record<string, unknown> {
   const base = `${serveBase}/${segment}`;
   return {
     token_endpoint: `${base}/oauth2/token`,
@@ -71,7 +100,25 @@ export function openIdConfigurationV1(serveBase: string, segment: string, issuer
     http_logout_supported: true,
     frontchannel_logout_supported: true,
     end_session_endpoint: `${base}/oauth2/logout`,
-    claims_supported: ['sub', 'iss', 'cloud_instance_name', 'cloud_instance_host_name', 'cloud_graph_host_name', 'msgraph_host', 'aud', 'exp', 'iat', 'auth_time', 'acr', 'amr', 'nonce', 'email', 'given_name', 'family_name', 'nickname'],
+    claims_supported: [
+      'sub',
+      'iss',
+      'cloud_instance_name',
+      'cloud_instance_host_name',
+      'cloud_graph_host_name',
+      'msgraph_host',
+      'aud',
+      'exp',
+      'iat',
+      'auth_time',
+      'acr',
+      'amr',
+      'nonce',
+      'email',
+      'given_name',
+      'family_name',
+      'nickname',
+    ],
     kerberos_endpoint: `${base}/kerberos`,
     ...CLOUD_FIELDS,
   };
@@ -83,9 +130,13 @@ export function openIdConfigurationV1(serveBase: string, segment: string, issuer
  * endpoint, except that discovery answers `invalid_tenant` (what Entra's discovery endpoint says for
  * an unknown tenant; the token endpoint says invalid_request).
  */
-export function discoveryTenant(tenants: ReadonlyMap<string, EmulatedTenant>, raw: string): { segment: string; issuerTenant: string } {
+export function discoveryTenant(
+  tenants: ReadonlyMap<string, EmulatedTenant>,
+  raw: string,
+): { segment: string; issuerTenant: string } {
   const lower = raw.toLowerCase();
-  if (MULTI_TENANT_ALIASES.has(lower)) return { segment: lower, issuerTenant: lower === 'consumers' ? CONSUMERS_TENANT_ID : '{tenantid}' };
+  if (MULTI_TENANT_ALIASES.has(lower))
+    return { segment: lower, issuerTenant: lower === 'consumers' ? CONSUMERS_TENANT_ID : '{tenantid}' };
   try {
     const tenant = resolveTenant(tenants, raw);
     return { segment: tenant.tenantId, issuerTenant: tenant.tenantId };

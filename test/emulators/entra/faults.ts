@@ -11,7 +11,8 @@ export function faultError(fault: Exclude<EntraFault, { kind: 'slow' }>): EntraE
     }
     case 'unavailable': {
       const e = entraError(fault.status === 503 ? 90033 : 50000);
-      const headers: Record<string, string> = fault.retryAfterSec !== undefined ? { 'Retry-After': String(fault.retryAfterSec) } : {};
+      const headers: Record<string, string> =
+        fault.retryAfterSec !== undefined ? { 'Retry-After': String(fault.retryAfterSec) } : {};
       return new EntraError(e.code, fault.status, e.error, e.message, headers);
     }
     case 'error':
@@ -36,4 +37,3 @@ export function isFault(f: unknown): f is EntraFault {
       return false;
   }
 }
-

@@ -21,7 +21,14 @@ import { EntraError, entraError } from './errors.ts';
 import { faultError, isFault } from './faults.ts';
 import { IssuerKeyCache, type UnreachableIssuerCode } from './issuer-keys.ts';
 import type { FicErrorStyle } from './client-auth.ts';
-import { classifyLeg, errorOutcome, handleTokenRequest, type Leg, type TokenEndpointDeps, type TokenOutcome } from './token-endpoint.ts';
+import {
+  classifyLeg,
+  errorOutcome,
+  handleTokenRequest,
+  type Leg,
+  type TokenEndpointDeps,
+  type TokenOutcome,
+} from './token-endpoint.ts';
 import { createSigningKey } from './tokens.ts';
 import { validateOptions } from './validate.ts';
 
@@ -78,7 +85,10 @@ export interface EntraEmulator {
    * It runs the token endpoint's password grant in-process: it is recorded in `calls` (leg 'ropc') but
    * does not consume queued faults, which are meant for the code under test.
    */
-  signInUser(tenantId: string, p: { clientId: string; username: string; password: string; scope: string }): Promise<string>;
+  signInUser(
+    tenantId: string,
+    p: { clientId: string; username: string; password: string; scope: string },
+  ): Promise<string>;
   /** The emulator's token-signing public JWKS (what /{tid}/discovery/v2.0/keys serves). */
   jwks(): { keys: object[] };
   /** Drop the cached external-issuer discovery/JWKS (key rotation tests). */
@@ -96,7 +106,9 @@ export function createEntraEmulator(opts: EntraEmulatorOptions): EntraEmulator {
 export async function startEntraEmulator(opts: EntraEmulatorOptions, port = 0): Promise<EntraEmulator> {
   const built = buildEmulator(opts);
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: built.emulator.app.fetch, port, hostname: '127.0.0.1' }, () => resolve(s as Server)) as Server;
+    const s = serve({ fetch: built.emulator.app.fetch, port, hostname: '127.0.0.1' }, () =>
+      resolve(s as Server),
+    ) as Server;
     s.once('error', reject);
   });
   built.state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -109,7 +121,10 @@ export async function startEntraEmulator(opts: EntraEmulatorOptions, port = 0): 
   return built.emulator;
 }
 
-function buildEmulator(opts: EntraEmulatorOptions): { emulator: EntraEmulator; state: { url: string; close: () => Promise<void> } } {
+function buildEmulator(opts: EntraEmulatorOptions): {
+  emulator: EntraEmulator;
+  state: { url: string; close: () => Promise<void> };
+} {
   validateOptions(opts);
   const clock = opts.clock ?? (() => Math.floor(Date.now() / 1000));
   const authorityHost = (opts.authorityHost ?? DEFAULT_AUTHORITY_HOST).replace(/\/+$/, '');
@@ -124,7 +139,8 @@ function buildEmulator(opts: EntraEmulatorOptions): { emulator: EntraEmulator; s
       ...(opts.unreachableIssuerCode ? { unreachableCode: opts.unreachableIssuerCode } : {}),
     }),
     ficErrors: opts.ficErrors ?? 'per-field',
-    tokenExchangeUri: opts.tokenExchangeAudience ?? TOKEN_EXCHANGE_URI_BY_HOST[new URL(authorityHost).hostname] ?? TOKEN_EXCHANGE_URI,
+    tokenExchangeUri:
+      opts.tokenExchangeAudience ?? TOKEN_EXCHANGE_URI_BY_HOST[new URL(authorityHost).hostname] ?? TOKEN_EXCHANGE_URI,
   };
   const faults: EntraFault[] = [];
   const calls: EntraCall[] = [];
@@ -144,7 +160,11 @@ function buildEmulator(opts: EntraEmulatorOptions): { emulator: EntraEmulator; s
     });
   };
 
-  const tokenCall = async (rawTenant: string, params: URLSearchParams, correlationId: string): Promise<TokenOutcome> => {
+  const tokenCall = async (
+    rawTenant: string,
+    params: URLSearchParams,
+    correlationId: string,
+  ): Promise<TokenOutcome> => {
     try {
       return await handleTokenRequest(deps, rawTenant, params, correlationId);
     } catch (e) {
@@ -163,7 +183,10 @@ function buildEmulator(opts: EntraEmulatorOptions): { emulator: EntraEmulator; s
     const fault = body?.fault;
     const count = body?.count ?? 1;
     if (!isFault(fault) || typeof count !== 'number' || !Number.isInteger(count) || count < 1) {
-      return c.json({ error: 'invalid_request', error_description: 'expected {fault: EntraFault, count?: positive integer}' }, 400);
+      return c.json(
+        { error: 'invalid_request', error_description: 'expected {fault: EntraFault, count?: positive integer}' },
+        400,
+      );
     }
     for (let i = 0; i < count; i++) faults.push(fault);
     return c.json({ queued: faults.length });
@@ -216,7 +239,11 @@ function buildEmulator(opts: EntraEmulatorOptions): { emulator: EntraEmulator; s
     const isForm = (c.req.header('content-type') ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded');
     const params = isForm ? new URLSearchParams(await c.req.text()) : new URLSearchParams();
     // MSAL sends client-request-id in the query and the body; Entra echoes it as correlation_id (docs/entra.md#what-the-emulator-reproduces).
-    const clientRequestId = c.req.query('client-request-id') ?? c.req.header('client-request-id') ?? params.get('client-request-id') ?? undefined;
+    const clientRequestId =
+      c.req.query('client-request-id') ??
+      c.req.header('client-request-id') ??
+      params.get('client-request-id') ??
+      undefined;
     const correlationId = clientRequestId ?? randomUUID();
 
     const fault = faults.shift();
@@ -234,7 +261,11 @@ function buildEmulator(opts: EntraEmulatorOptions): { emulator: EntraEmulator; s
 
   function discoveryError(e: unknown, clientRequestId: string | undefined): Response {
     if (!(e instanceof EntraError)) throw e;
-    const o = errorOutcome(e, { now: clock(), correlationId: clientRequestId ?? randomUUID(), authorityHost: deps.authorityHost });
+    const o = errorOutcome(e, {
+      now: clock(),
+      correlationId: clientRequestId ?? randomUUID(),
+      authorityHost: deps.authorityHost,
+    });
     return Response.json(o.body, { status: o.status, headers: NO_STORE });
   }
 

@@ -71,7 +71,9 @@ export class IssuerKeyCache {
     if (!isObject(discovery)) throw this.#unreachable('The discovery document is not a JSON object.');
     // Byte-for-byte issuer equality (OIDC Discovery §4.3): blocks using one issuer's keys for another's tokens.
     if (discovery.issuer !== iss) {
-      throw this.#unreachable(`The discovery document's issuer '${String(discovery.issuer)}' does not match the assertion issuer '${iss}'.`);
+      throw this.#unreachable(
+        `The discovery document's issuer '${String(discovery.issuer)}' does not match the assertion issuer '${iss}'.`,
+      );
     }
     if (typeof discovery.jwks_uri !== 'string') throw this.#unreachable('The discovery document has no jwks_uri.');
     const jwksUrl = this.#allowedUrl(discovery.jwks_uri, 'jwks_uri');
@@ -136,7 +138,9 @@ async function boundedGet(url: URL): Promise<string> {
   }
   if (res.status < 200 || res.status > 299) {
     await res.body?.cancel();
-    throw new FetchFailure(res.status >= 300 && res.status < 400 ? `redirect ${res.status} (not followed)` : `HTTP ${res.status}`);
+    throw new FetchFailure(
+      res.status >= 300 && res.status < 400 ? `redirect ${res.status} (not followed)` : `HTTP ${res.status}`,
+    );
   }
   if (!res.body) return '';
   const reader = res.body.getReader();

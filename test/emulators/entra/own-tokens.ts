@@ -38,7 +38,10 @@ export async function requireOwnUserAssertion(ctx: GrantContext, raw: string): P
   const own = await readOwnToken(ctx, raw);
   if (!own.ok) {
     if (own.reason === 'malformed') throw entraError(50027);
-    throw entraError(50013, own.reason === 'signature' ? 'Signature validation failed.' : 'The assertion was not issued by this tenant.');
+    throw entraError(
+      50013,
+      own.reason === 'signature' ? 'Signature validation failed.' : 'The assertion was not issued by this tenant.',
+    );
   }
   const out = outsideValidity(own.jwt, ctx.now);
   if (out) throw entraError(500133, ctx.now, out.exp);

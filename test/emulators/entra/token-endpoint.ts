@@ -76,13 +76,20 @@ export async function handleTokenRequest(
   }
 }
 
-export function errorOutcome(e: EntraError, ctx: { now: number; correlationId: string; authorityHost: string }): TokenOutcome {
+export function errorOutcome(
+  e: EntraError,
+  ctx: { now: number; correlationId: string; authorityHost: string },
+): TokenOutcome {
   const body = errorBody({ code: e.code, error: e.error, message: e.message }, { ...ctx, traceId: randomUUID() });
   return { status: e.status, body, headers: e.headers, aadsts: e.code };
 }
 
 /** Which step of the agent flows a request is, judged from what it asks (recorded in `calls`). */
-export function classifyLeg(deps: Pick<TokenEndpointDeps, 'tenants' | 'tokenExchangeUri'>, rawTenant: string, params: URLSearchParams): Leg {
+export function classifyLeg(
+  deps: Pick<TokenEndpointDeps, 'tenants' | 'tokenExchangeUri'>,
+  rawTenant: string,
+  params: URLSearchParams,
+): Leg {
   switch (params.get('grant_type')) {
     case 'client_credentials': {
       if (params.get('fmi_path')) return 'leg1';

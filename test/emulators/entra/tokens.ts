@@ -37,7 +37,9 @@ export function createSigningKey(): SigningKey {
 
 /** RFC 7638 SHA-256 thumbprint of an RSA key (members e, kty, n in lexicographic order); equals jose's calculateJwkThumbprint. */
 function rsaThumbprint(n: string, e: string): string {
-  return createHash('sha256').update(JSON.stringify({ e, kty: 'RSA', n })).digest('base64url');
+  return createHash('sha256')
+    .update(JSON.stringify({ e, kty: 'RSA', n }))
+    .digest('base64url');
 }
 
 async function sign(key: SigningKey, claims: Record<string, unknown>): Promise<string> {
@@ -135,13 +137,32 @@ export interface AppTokenSubject {
 }
 
 /** App-only resource token (TR), or the blueprint's own Graph token (docs/entra.md#token-claims "App-only resource token", docs/entra.md#blueprint-only-tokens). */
-export function mintAppToken(ctx: MintContext, who: AppTokenSubject, resource: EmulatedResource, roles: string[], lifetimeSec = resource.lifetimeSec): Promise<string> {
+export function mintAppToken(
+  ctx: MintContext,
+  who: AppTokenSubject,
+  resource: EmulatedResource,
+  roles: string[],
+  lifetimeSec = resource.lifetimeSec,
+): Promise<string> {
   const isAgent = who.parentBlueprintId !== undefined;
   const facets = isAgent ? FACETS_AGENT : FACETS_BLUEPRINT;
   const versioned =
     resource.accessTokenVersion === 1
-      ? { aud: resource.uri, iss: v1Issuer(ctx.tenantId), appid: who.appId, appidacr: '2', app_displayname: who.displayName, ver: '1.0' }
-      : { aud: resource.appId, iss: v2Issuer(ctx.authorityHost, ctx.tenantId), azp: who.appId, azpacr: '2', ver: '2.0' };
+      ? {
+          aud: resource.uri,
+          iss: v1Issuer(ctx.tenantId),
+          appid: who.appId,
+          appidacr: '2',
+          app_displayname: who.displayName,
+          ver: '1.0',
+        }
+      : {
+          aud: resource.appId,
+          iss: v2Issuer(ctx.authorityHost, ctx.tenantId),
+          azp: who.appId,
+          azpacr: '2',
+          ver: '2.0',
+        };
   return sign(ctx.key, {
     ...versioned,
     ...times(ctx.now, lifetimeSec),
@@ -186,8 +207,22 @@ export interface UserTokenSpec {
 export function mintUserToken(ctx: MintContext, resource: EmulatedResource, spec: UserTokenSpec): Promise<string> {
   const versioned =
     resource.accessTokenVersion === 1
-      ? { aud: resource.uri, iss: v1Issuer(ctx.tenantId), appid: spec.clientId, appidacr: spec.clientAuth, unique_name: spec.user.upn, ver: '1.0' }
-      : { aud: resource.appId, iss: v2Issuer(ctx.authorityHost, ctx.tenantId), azp: spec.clientId, azpacr: spec.clientAuth, preferred_username: spec.user.upn, ver: '2.0' };
+      ? {
+          aud: resource.uri,
+          iss: v1Issuer(ctx.tenantId),
+          appid: spec.clientId,
+          appidacr: spec.clientAuth,
+          unique_name: spec.user.upn,
+          ver: '1.0',
+        }
+      : {
+          aud: resource.appId,
+          iss: v2Issuer(ctx.authorityHost, ctx.tenantId),
+          azp: spec.clientId,
+          azpacr: spec.clientAuth,
+          preferred_username: spec.user.upn,
+          ver: '2.0',
+        };
   return signUserToken(ctx, versioned, resource.uri, spec);
 }
 
@@ -195,7 +230,11 @@ export function mintUserToken(ctx: MintContext, resource: EmulatedResource, spec
  * Tc: the human user's v2 token for a blueprint's exposed API (aud = blueprint appId, docs/entra.md#on-behalf-of-a-user), without
  * `idtyp`: a blueprint does not configure that optional claim, so OBO must not depend on it.
  */
-export function mintBlueprintUserToken(ctx: MintContext, blueprintAppId: string, spec: Omit<UserTokenSpec, 'idtyp'>): Promise<string> {
+export function mintBlueprintUserToken(
+  ctx: MintContext,
+  blueprintAppId: string,
+  spec: Omit<UserTokenSpec, 'idtyp'>,
+): Promise<string> {
   const versioned = {
     aud: blueprintAppId,
     iss: v2Issuer(ctx.authorityHost, ctx.tenantId),
@@ -207,7 +246,12 @@ export function mintBlueprintUserToken(ctx: MintContext, blueprintAppId: string,
   return signUserToken(ctx, versioned, blueprintAppId, { ...spec, idtyp: false });
 }
 
-function signUserToken(ctx: MintContext, versioned: Record<string, unknown>, audienceKey: string, spec: UserTokenSpec): Promise<string> {
+function signUserToken(
+  ctx: MintContext,
+  versioned: Record<string, unknown>,
+  audienceKey: string,
+  spec: UserTokenSpec,
+): Promise<string> {
   const agent = spec.agent;
   return sign(ctx.key, {
     ...versioned,
@@ -252,7 +296,11 @@ export function clientInfo(oid: string, tenantId: string): string {
 }
 
 /** Success body common to all grants (docs/entra.md#responses-and-error-bodies). */
-export function tokenResponse(accessToken: string, lifetimeSec: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function tokenResponse(
+  accessToken: string,
+  lifetimeSec: number,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   const exp = expiresIn(lifetimeSec);
   return {
     token_type: 'Bearer',

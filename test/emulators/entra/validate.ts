@@ -15,13 +15,18 @@ export function validateOptions(opts: EntraEmulatorOptions): void {
     t.blueprints.forEach((b, bi) => {
       const bat = `${at}.blueprints[${bi}]`;
       if (!isGuid(b.appId)) throw new TypeError(`${bat}.appId must be a GUID (it is encoded into T1's sub)`);
-      if (b.fics.length > 20) throw new TypeError(`${bat}.fics: at most 20 federated identity credentials per application (docs/entra.md#federated-credential-matching)`);
+      if (b.fics.length > 20)
+        throw new TypeError(
+          `${bat}.fics: at most 20 federated identity credentials per application (docs/entra.md#federated-credential-matching)`,
+        );
       const pairs = new Set<string>();
       b.fics.forEach((f, fi) => {
         const fat = `${bat}.fics[${fi}]`;
         if (f.audiences.length !== 1) throw new TypeError(`${fat}.audiences must hold exactly one audience`);
-        if (f.issuer.length > 600 || f.subject.length > 600) throw new TypeError(`${fat}: issuer and subject are at most 600 characters`);
-        if (f.issuer !== f.issuer.trim()) throw new TypeError(`${fat}.issuer may not have leading or trailing whitespace`);
+        if (f.issuer.length > 600 || f.subject.length > 600)
+          throw new TypeError(`${fat}: issuer and subject are at most 600 characters`);
+        if (f.issuer !== f.issuer.trim())
+          throw new TypeError(`${fat}.issuer may not have leading or trailing whitespace`);
         const pair = `${f.issuer}\n${f.subject}`;
         if (pairs.has(pair)) throw new TypeError(`${fat}: the (issuer, subject) pair must be unique per application`);
         pairs.add(pair);
@@ -34,4 +39,3 @@ export function validateOptions(opts: EntraEmulatorOptions): void {
     });
   });
 }
-

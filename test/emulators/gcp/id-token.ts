@@ -64,7 +64,10 @@ export function idTokenClaims(p: IdTokenClaimsInput): Record<string, unknown> {
 }
 
 /** Apply test overrides: a key set to `undefined` is removed. */
-export function withOverrides(base: Record<string, unknown>, overrides: Record<string, unknown> | undefined): Record<string, unknown> {
+export function withOverrides(
+  base: Record<string, unknown>,
+  overrides: Record<string, unknown> | undefined,
+): Record<string, unknown> {
   const out = { ...base };
   for (const [key, value] of Object.entries(overrides ?? {})) {
     if (value === undefined) delete out[key];

@@ -9,7 +9,14 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
-import { ID_TOKEN_LIFETIME_SEC, idTokenClaims, withOverrides, type GcpInstance, type GcpServiceAccount, type IdTokenFormat } from './id-token.ts';
+import {
+  ID_TOKEN_LIFETIME_SEC,
+  idTokenClaims,
+  withOverrides,
+  type GcpInstance,
+  type GcpServiceAccount,
+  type IdTokenFormat,
+} from './id-token.ts';
 import { generateGoogleSigningKey, signRs256, type GoogleSigningKey } from './signing.ts';
 
 export type { GcpServiceAccount, IdTokenFormat } from './id-token.ts';
@@ -151,8 +158,10 @@ function metadataRoutes(d: MetadataDeps): Hono {
     c.header('Metadata-Flavor', 'Google');
     c.header('Server', 'Metadata Server for VM');
     // The real server refuses proxied requests and requests without the flavor header (SSRF defence).
-    if (c.req.header('x-forwarded-for') !== undefined) return c.text('Forbidden: X-Forwarded-For is not allowed\n', 403);
-    if (c.req.header('metadata-flavor') !== 'Google') return c.text('Missing required header: "Metadata-Flavor: Google"\n', 403);
+    if (c.req.header('x-forwarded-for') !== undefined)
+      return c.text('Forbidden: X-Forwarded-For is not allowed\n', 403);
+    if (c.req.header('metadata-flavor') !== 'Google')
+      return c.text('Missing required header: "Metadata-Flavor: Google"\n', 403);
     await next();
   });
   const listing = (...entries: string[]) => entries.map((e) => `${e}\n`).join('');
@@ -163,7 +172,9 @@ function metadataRoutes(d: MetadataDeps): Hono {
   m.get('/instance/', (c) => c.text(listing('attributes/', 'hostname', 'id', 'name', 'service-accounts/', 'zone')));
   m.get('/instance/id', (c) => c.text(d.instance.instanceId));
   m.get('/instance/name', (c) => c.text(d.instance.instanceName));
-  m.get('/instance/hostname', (c) => c.text(`${d.instance.instanceName}.${d.instance.zone}.c.${sa.projectId}.internal`));
+  m.get('/instance/hostname', (c) =>
+    c.text(`${d.instance.instanceName}.${d.instance.zone}.c.${sa.projectId}.internal`),
+  );
   m.get('/instance/zone', (c) => c.text(`projects/${sa.projectNumber}/zones/${d.instance.zone}`));
   m.get('/instance/service-accounts', (c) => c.text(listing('default/', `${sa.email}/`)));
   m.get('/instance/service-accounts/', (c) => c.text(listing('default/', `${sa.email}/`)));
@@ -176,7 +187,11 @@ function metadataRoutes(d: MetadataDeps): Hono {
   account.get('/aliases', (c) => c.text('default\n'));
   account.get('/scopes', (c) => c.text(listing('https://www.googleapis.com/auth/cloud-platform')));
   account.get('/token', (c) =>
-    c.json({ access_token: `ya29.emulated-${randomBytes(24).toString('base64url')}`, expires_in: 3599, token_type: 'Bearer' }),
+    c.json({
+      access_token: `ya29.emulated-${randomBytes(24).toString('base64url')}`,
+      expires_in: 3599,
+      token_type: 'Bearer',
+    }),
   );
   account.get('/identity', async (c) => {
     const audience = c.req.query('audience');
@@ -198,6 +213,8 @@ function metadataRoutes(d: MetadataDeps): Hono {
 
 async function listen(app: Hono, port: number): Promise<{ server: Server; address: AddressInfo }> {
   return new Promise((resolve) => {
-    const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (address) => resolve({ server, address })) as Server;
+    const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (address) =>
+      resolve({ server, address }),
+    ) as Server;
   });
 }

@@ -36,7 +36,11 @@ export function signingInput(header: Record<string, unknown>, payload: Record<st
 }
 
 /** RS256 signature over `header.payload`, whatever the header claims. */
-export async function signRs256(header: Record<string, unknown>, payload: Record<string, unknown>, privateKey: CryptoKey): Promise<string> {
+export async function signRs256(
+  header: Record<string, unknown>,
+  payload: Record<string, unknown>,
+  privateKey: CryptoKey,
+): Promise<string> {
   const input = signingInput(header, payload);
   const signature = await crypto.subtle.sign('RSASSA-PKCS1-v1_5', privateKey, new TextEncoder().encode(input));
   return `${input}.${b64url(new Uint8Array(signature))}`;

@@ -28,8 +28,9 @@ beforeAll(async () => {
   gh = await startGithubActionsEmulator();
 });
 afterEach(() => {
-  for (const k of ENV_KEYS) if (saved[k] === undefined) delete process.env[k];
-  else process.env[k] = saved[k];
+  for (const k of ENV_KEYS)
+    if (saved[k] === undefined) delete process.env[k];
+    else process.env[k] = saved[k];
 });
 afterAll(async () => {
   await gh?.close();
@@ -37,14 +38,23 @@ afterAll(async () => {
 
 describe('GitHub Actions OIDC token service emulator (issue 11 item 3)', () => {
   it('serves the discovery document and key set under its issuer URL', async () => {
-    const discovery = (await (await fetch(`${gh.url}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
-    expect(discovery).toMatchObject({ issuer: gh.issuer, jwks_uri: `${gh.url}/.well-known/jwks`, id_token_signing_alg_values_supported: ['RS256'] });
-    expect(discovery.claims_supported).toEqual(expect.arrayContaining(['repository', 'ref', 'environment', 'job_workflow_ref', 'event_name']));
+    const discovery = (await (await fetch(`${gh.url}/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(discovery).toMatchObject({
+      issuer: gh.issuer,
+      jwks_uri: `${gh.url}/.well-known/jwks`,
+      id_token_signing_alg_values_supported: ['RS256'],
+    });
+    expect(discovery.claims_supported).toEqual(
+      expect.arrayContaining(['repository', 'ref', 'environment', 'job_workflow_ref', 'event_name']),
+    );
     const { keys } = (await (await fetch(gh.jwksUri)).json()) as { keys: Record<string, string>[] };
     expect(keys).toEqual([expect.objectContaining({ kty: 'RSA', alg: 'RS256', use: 'sig', kid: gh.signingKey.kid })]);
   });
 
-  it('issue 11 item 3: @actions/core getIDToken(audience) works against it unchanged, with GitHub\'s claims', async () => {
+  it("issue 11 item 3: @actions/core getIDToken(audience) works against it unchanged, with GitHub's claims", async () => {
     actAs(gh.job);
     expect(gh.job.requestUrl).toContain('?api-version=2.0');
     const token = await getIDToken('https://bridge.example');
@@ -76,13 +86,16 @@ describe('GitHub Actions OIDC token service emulator (issue 11 item 3)', () => {
     actAs(deploy);
     const { payload } = await verify(await getIDToken());
     expect(payload.aud).toBe(`https://github.com/${deploy.job.repository.split('/')[0]}`);
-    expect(payload).toMatchObject({ sub: `repo:${deploy.job.repository}:environment:production`, environment: 'production' });
+    expect(payload).toMatchObject({
+      sub: `repo:${deploy.job.repository}:environment:production`,
+      environment: 'production',
+    });
     const pr = gh.createJob({ eventName: 'pull_request', ref: 'refs/pull/7/merge' });
     actAs(pr);
     expect((await verify(await getIDToken('a'))).payload.sub).toBe(`repo:${pr.job.repository}:pull_request`);
   });
 
-  it('issue 11 item 3: a wrong request token, or another job\'s, is refused with 401 and no token', async () => {
+  it("issue 11 item 3: a wrong request token, or another job's, is refused with 401 and no token", async () => {
     const other = gh.createJob({ repository: 'someone-else/their-repo' });
     actAs({ requestUrl: gh.job.requestUrl, requestToken: other.requestToken });
     await expect(getIDToken('https://bridge.example')).rejects.toThrow(/401/);

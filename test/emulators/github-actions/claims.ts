@@ -51,7 +51,10 @@ export function defaultAudience(job: Pick<GithubJob, 'repository'>): string {
   return `https://github.com/${repositoryOwner(job.repository)}`;
 }
 
-export function githubActionsClaims(job: GithubJob, p: { issuer: string; audience: string; iat: number }): Record<string, unknown> {
+export function githubActionsClaims(
+  job: GithubJob,
+  p: { issuer: string; audience: string; iat: number },
+): Record<string, unknown> {
   const workflowRef = `${job.repository}/${job.workflowPath}@${job.ref}`;
   const claims: Record<string, unknown> = { jti: randomUUID(), sub: githubSubject(job) };
   if (job.environment) claims.environment = job.environment;
@@ -69,7 +72,10 @@ export function githubActionsClaims(job: GithubJob, p: { issuer: string; audienc
     repository_id: job.repositoryId,
     actor_id: job.actorId,
     actor: job.actor,
-    workflow: job.workflowPath.split('/').pop()!.replace(/\.ya?ml$/, ''),
+    workflow: job.workflowPath
+      .split('/')
+      .pop()!
+      .replace(/\.ya?ml$/, ''),
     head_ref: '',
     base_ref: '',
     event_name: job.eventName,

@@ -96,9 +96,37 @@ export const DEFAULT_GITHUB_JOB: GithubJob = {
 
 /** The discovery document's claim list (token.actions.githubusercontent.com/.well-known/openid-configuration). */
 const CLAIMS_SUPPORTED = [
-  'sub', 'aud', 'exp', 'iat', 'iss', 'jti', 'nbf', 'ref', 'sha', 'repository', 'repository_id', 'repository_owner', 'repository_owner_id',
-  'run_id', 'run_number', 'run_attempt', 'actor', 'actor_id', 'workflow', 'workflow_ref', 'workflow_sha', 'head_ref', 'base_ref', 'event_name',
-  'ref_type', 'ref_protected', 'environment', 'job_workflow_ref', 'job_workflow_sha', 'repository_visibility', 'runner_environment',
+  'sub',
+  'aud',
+  'exp',
+  'iat',
+  'iss',
+  'jti',
+  'nbf',
+  'ref',
+  'sha',
+  'repository',
+  'repository_id',
+  'repository_owner',
+  'repository_owner_id',
+  'run_id',
+  'run_number',
+  'run_attempt',
+  'actor',
+  'actor_id',
+  'workflow',
+  'workflow_ref',
+  'workflow_sha',
+  'head_ref',
+  'base_ref',
+  'event_name',
+  'ref_type',
+  'ref_protected',
+  'environment',
+  'job_workflow_ref',
+  'job_workflow_sha',
+  'repository_visibility',
+  'runner_environment',
 ];
 /** The runtime service's API version, part of the request URL the runner hands to the job. */
 const API_VERSION = '2.0';
@@ -113,7 +141,10 @@ export async function generateGithubSigningKey(): Promise<GithubSigningKey> {
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-export async function startGithubActionsEmulator(opts: GithubActionsEmulatorOptions = {}, port = 0): Promise<GithubActionsEmulator> {
+export async function startGithubActionsEmulator(
+  opts: GithubActionsEmulatorOptions = {},
+  port = 0,
+): Promise<GithubActionsEmulator> {
   const clock = opts.clock ?? (() => Math.floor(Date.now() / 1000));
   const keys: GithubSigningKey[] = [await generateGithubSigningKey()];
   let current = keys[0]!;
@@ -125,7 +156,11 @@ export async function startGithubActionsEmulator(opts: GithubActionsEmulatorOpti
 
   const mintToken = async (p: MintGithubTokenParams = {}): Promise<string> => {
     const job = { ...DEFAULT_GITHUB_JOB, ...opts.job, ...p.job };
-    const claims = githubActionsClaims(job, { issuer: facts.issuer, audience: p.audience ?? defaultAudience(job), iat: p.iat ?? clock() });
+    const claims = githubActionsClaims(job, {
+      issuer: facts.issuer,
+      audience: p.audience ?? defaultAudience(job),
+      iat: p.iat ?? clock(),
+    });
     const header = withOverrides({ typ: 'JWT', alg: 'RS256', kid: current.kid }, p.header);
     return signRs256(header, withOverrides(claims, p.claims), current.privateKey);
   };
@@ -160,7 +195,8 @@ export async function startGithubActionsEmulator(opts: GithubActionsEmulatorOpti
     if (!entry) return next();
     const match = /^bearer\s+(\S+)\s*$/i.exec(c.req.header('authorization') ?? '');
     // The request token is scoped to its job: another job's token is refused like a wrong one.
-    if (!match || !timingSafeEqual(digest(match[1]!), entry.tokenDigest)) return c.json({ message: 'The user is not authorized to access this resource.' }, 401);
+    if (!match || !timingSafeEqual(digest(match[1]!), entry.tokenDigest))
+      return c.json({ message: 'The user is not authorized to access this resource.' }, 401);
     const audience = c.req.query('audience');
     return c.json({ value: await mintToken({ job: entry.job, ...(audience ? { audience } : {}) }) });
   });
@@ -195,6 +231,8 @@ export async function startGithubActionsEmulator(opts: GithubActionsEmulatorOpti
 
 async function listen(app: Hono, port: number): Promise<{ server: Server; address: AddressInfo }> {
   return new Promise((resolve) => {
-    const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (address) => resolve({ server, address })) as Server;
+    const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (address) =>
+      resolve({ server, address }),
+    ) as Server;
   });
 }

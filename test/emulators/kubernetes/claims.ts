@@ -8,7 +8,10 @@
 import { randomUUID } from 'node:crypto';
 import type { NamedObject, ServiceAccount } from './cluster.ts';
 
-export type BoundObject = { kind: 'Pod'; pod: NamedObject; node?: NamedObject } | { kind: 'Secret'; secret: NamedObject } | { kind: 'Node'; node: NamedObject };
+export type BoundObject =
+  | { kind: 'Pod'; pod: NamedObject; node?: NamedObject }
+  | { kind: 'Secret'; secret: NamedObject }
+  | { kind: 'Node'; node: NamedObject };
 
 export interface ServiceAccountTokenInput {
   issuer: string;

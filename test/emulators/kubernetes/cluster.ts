@@ -41,10 +41,23 @@ export const OTHER_NAMESPACE = 'staging';
 export function defaultCluster(): Cluster {
   const nodes = [{ name: 'node-pool-1-a', uid: randomUUID() }];
   const account = (namespace: string, name: string): ServiceAccount => ({ namespace, name, uid: randomUUID() });
-  const pod = (namespace: string, name: string, serviceAccountName: string): Pod => ({ namespace, name, uid: randomUUID(), serviceAccountName, nodeName: nodes[0]!.name });
+  const pod = (namespace: string, name: string, serviceAccountName: string): Pod => ({
+    namespace,
+    name,
+    uid: randomUUID(),
+    serviceAccountName,
+    nodeName: nodes[0]!.name,
+  });
   return {
-    serviceAccounts: [account(DEFAULT_NAMESPACE, DEFAULT_SERVICE_ACCOUNT), account(DEFAULT_NAMESPACE, 'default'), account(OTHER_NAMESPACE, DEFAULT_SERVICE_ACCOUNT)],
-    pods: [pod(DEFAULT_NAMESPACE, DEFAULT_POD, DEFAULT_SERVICE_ACCOUNT), pod(OTHER_NAMESPACE, 'agent-runner-5b8c6f9d4-p7m2n', DEFAULT_SERVICE_ACCOUNT)],
+    serviceAccounts: [
+      account(DEFAULT_NAMESPACE, DEFAULT_SERVICE_ACCOUNT),
+      account(DEFAULT_NAMESPACE, 'default'),
+      account(OTHER_NAMESPACE, DEFAULT_SERVICE_ACCOUNT),
+    ],
+    pods: [
+      pod(DEFAULT_NAMESPACE, DEFAULT_POD, DEFAULT_SERVICE_ACCOUNT),
+      pod(OTHER_NAMESPACE, 'agent-runner-5b8c6f9d4-p7m2n', DEFAULT_SERVICE_ACCOUNT),
+    ],
     secrets: [{ namespace: DEFAULT_NAMESPACE, name: 'agent-runner-binding', uid: randomUUID() }],
     nodes,
   };

@@ -18,7 +18,14 @@ import { withOverrides } from '../gcp/id-token.ts';
 import { b64url, signRs256 } from '../gcp/signing.ts';
 import { legacySecretTokenClaims, serviceAccountTokenClaims, type BoundObject } from './claims.ts';
 import { DEFAULT_NAMESPACE, DEFAULT_POD, DEFAULT_SERVICE_ACCOUNT, defaultCluster, type Cluster } from './cluster.ts';
-import { badRequest, forbidden, noSuchResource, unauthorized, unsupportedMediaType, type KubernetesStatus } from './status.ts';
+import {
+  badRequest,
+  forbidden,
+  noSuchResource,
+  unauthorized,
+  unsupportedMediaType,
+  type KubernetesStatus,
+} from './status.ts';
 import { DEFAULT_EXPIRATION_SECONDS, planTokenRequest, TOKEN_REQUEST_API_VERSION } from './token-request.ts';
 
 export { DEFAULT_NAMESPACE, DEFAULT_POD, DEFAULT_SERVICE_ACCOUNT, OTHER_NAMESPACE, type Cluster } from './cluster.ts';
@@ -91,7 +98,10 @@ export async function generateKubernetesSigningKey(): Promise<KubernetesSigningK
   return { kid, privateKey, publicJwk: { use: 'sig', kty: 'RSA', kid, alg: 'RS256', n, e } };
 }
 
-export async function startKubernetesEmulator(opts: KubernetesEmulatorOptions = {}, port = 0): Promise<KubernetesEmulator> {
+export async function startKubernetesEmulator(
+  opts: KubernetesEmulatorOptions = {},
+  port = 0,
+): Promise<KubernetesEmulator> {
   const clock = opts.clock ?? (() => Math.floor(Date.now() / 1000));
   const cluster = opts.cluster ?? defaultCluster();
   const adminToken = `emulated-admin-${randomBytes(24).toString('base64url')}`;
@@ -162,14 +172,24 @@ export async function startKubernetesEmulator(opts: KubernetesEmulatorOptions = 
     try {
       body = JSON.parse(await c.req.text());
     } catch {
-      return statusResponse(c, badRequest('the object provided is unrecognized (must be of type TokenRequest): invalid JSON'));
+      return statusResponse(
+        c,
+        badRequest('the object provided is unrecognized (must be of type TokenRequest): invalid JSON'),
+      );
     }
     const outcome = planTokenRequest(cluster, ns, name, body, facts.apiAudiences);
     if (!outcome.ok) return statusResponse(c, outcome.status);
     const { plan } = outcome;
     const iat = clock();
     const token = await sign(
-      serviceAccountTokenClaims({ issuer: facts.issuer, serviceAccount: plan.serviceAccount, audiences: plan.audiences, iat, expirationSeconds: plan.expirationSeconds, ...(plan.bound ? { bound: plan.bound } : {}) }),
+      serviceAccountTokenClaims({
+        issuer: facts.issuer,
+        serviceAccount: plan.serviceAccount,
+        audiences: plan.audiences,
+        iat,
+        expirationSeconds: plan.expirationSeconds,
+        ...(plan.bound ? { bound: plan.bound } : {}),
+      }),
     );
     // A TokenRequest is never stored: no uid, no resourceVersion, creationTimestamp null.
     return c.json(
@@ -197,7 +217,13 @@ export async function startKubernetesEmulator(opts: KubernetesEmulatorOptions = 
     viewerToken,
     cluster,
     mintToken,
-    mintLegacySecretToken: async (p = {}) => sign(legacySecretTokenClaims(findAccount(p.namespace, p.serviceAccount), `${p.serviceAccount ?? DEFAULT_SERVICE_ACCOUNT}-token-x7k2p`)),
+    mintLegacySecretToken: async (p = {}) =>
+      sign(
+        legacySecretTokenClaims(
+          findAccount(p.namespace, p.serviceAccount),
+          `${p.serviceAccount ?? DEFAULT_SERVICE_ACCOUNT}-token-x7k2p`,
+        ),
+      ),
     get signingKey() {
       return current;
     },
@@ -215,7 +241,10 @@ export async function startKubernetesEmulator(opts: KubernetesEmulatorOptions = 
 }
 
 /** Which known bearer token the request carries, compared in constant time; the scheme is case-insensitive. */
-function authenticate(header: string | undefined, known: { adminToken: string; viewerToken: string }): 'admin' | 'viewer' | undefined {
+function authenticate(
+  header: string | undefined,
+  known: { adminToken: string; viewerToken: string },
+): 'admin' | 'viewer' | undefined {
   const match = /^bearer\s+(\S+)\s*$/i.exec(header ?? '');
   if (!match) return undefined;
   const presented = createHash('sha256').update(match[1]!).digest();
@@ -236,6 +265,8 @@ function rfc3339(unixSeconds: number): string {
 
 async function listen(app: Hono, port: number): Promise<{ server: Server; address: AddressInfo }> {
   return new Promise((resolve) => {
-    const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (address) => resolve({ server, address })) as Server;
+    const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (address) =>
+      resolve({ server, address }),
+    ) as Server;
   });
 }

@@ -19,7 +19,13 @@ import { errorAnswer, resultAnswer, STS_ERRORS, wantsJson, type Answer, type Sts
 import { verifySigV4, type IncomingStsRequest } from './sigv4-verify.ts';
 import { EmulatedIssuer, type WebIdentityAlg, type WebIdentityTokenParams } from './web-identity.ts';
 
-export { DEFAULT_CREDENTIALS, SANDBOX_ACCOUNT, SANDBOX_ROLE_ARN, SANDBOX_ROLE_NAME, SANDBOX_SESSION_NAME } from './model.ts';
+export {
+  DEFAULT_CREDENTIALS,
+  SANDBOX_ACCOUNT,
+  SANDBOX_ROLE_ARN,
+  SANDBOX_ROLE_NAME,
+  SANDBOX_SESSION_NAME,
+} from './model.ts';
 export type { EmulatedCredential } from './model.ts';
 
 /** Fault injection for the STS API (the issuer documents are not affected). */
@@ -67,7 +73,12 @@ export interface StsEmulator {
   resetCalls(): void;
   setFault(fault: StsFault | undefined): void;
   /** Mint a web identity token directly (tests: hostile and edge-case tokens). */
-  mintWebIdentityToken(p: Partial<Omit<WebIdentityTokenParams, 'credential'>> & { credential?: EmulatedCredential; audiences: readonly string[] }): Promise<string>;
+  mintWebIdentityToken(
+    p: Partial<Omit<WebIdentityTokenParams, 'credential'>> & {
+      credential?: EmulatedCredential;
+      audiences: readonly string[];
+    },
+  ): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -119,16 +130,19 @@ export async function startStsEmulator(opts: StsEmulatorOptions = {}, port = 0):
     requests.push({ method: c.req.method, target: c.env.incoming.url ?? '', headers: received, body });
     const query = new URL(c.req.url).searchParams;
     const params = new URLSearchParams(query);
-    if (/^application\/x-www-form-urlencoded/i.test(c.req.header('content-type') ?? '')) for (const [k, v] of new URLSearchParams(body)) params.append(k, v);
+    if (/^application\/x-www-form-urlencoded/i.test(c.req.header('content-type') ?? ''))
+      for (const [k, v] of new URLSearchParams(body)) params.append(k, v);
     const action = params.get('Action') ?? '';
     const json = wantsJson(c.req.header('accept'));
     const record = (a: Answer) => {
-      const code = a.status === 200 ? undefined : /<Code>([^<]+)<\/Code>|"Code":"([^"]+)"/.exec(a.body)?.slice(1).find(Boolean);
+      const code =
+        a.status === 200 ? undefined : /<Code>([^<]+)<\/Code>|"Code":"([^"]+)"/.exec(a.body)?.slice(1).find(Boolean);
       calls.push({ action, host, status: a.status, ...(code ? { code } : {}) });
       return c.body(a.body, a.status as 200, { 'content-type': a.contentType, 'x-amzn-requestid': randomUUID() });
     };
 
-    if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault && fault.kind === 'delay' ? fault.ms : 0));
+    if (fault?.kind === 'delay')
+      await new Promise((r) => setTimeout(r, fault && fault.kind === 'delay' ? fault.ms : 0));
     if (fault?.kind === 'drop') {
       calls.push({ action, host, status: 0 });
       c.env.incoming.socket.destroy();
@@ -138,10 +152,27 @@ export async function startStsEmulator(opts: StsEmulatorOptions = {}, port = 0):
       calls.push({ action, host, status: fault.status });
       return c.body(null, fault.status, { location: fault.location });
     }
-    if (fault?.kind === 'error') return record(errorAnswer({ status: fault.status, code: fault.code, message: fault.message, type: fault.status >= 500 ? 'Receiver' : 'Sender' }, json));
+    if (fault?.kind === 'error')
+      return record(
+        errorAnswer(
+          {
+            status: fault.status,
+            code: fault.code,
+            message: fault.message,
+            type: fault.status >= 500 ? 'Receiver' : 'Sender',
+          },
+          json,
+        ),
+      );
 
     const endpoint = endpointOf(host, base.url, region);
-    if (!endpoint) return record(errorAnswer({ status: 400, code: 'InvalidEndpoint', message: `not an STS endpoint: ${host}`, type: 'Sender' }, json));
+    if (!endpoint)
+      return record(
+        errorAnswer(
+          { status: 400, code: 'InvalidEndpoint', message: `not an STS endpoint: ${host}`, type: 'Sender' },
+          json,
+        ),
+      );
     const req: IncomingStsRequest = {
       method: c.req.method,
       host,
@@ -156,44 +187,88 @@ export async function startStsEmulator(opts: StsEmulatorOptions = {}, port = 0):
 
     switch (action) {
       case 'GetCallerIdentity':
-        return record(resultAnswer('GetCallerIdentity', { Arn: cred.arn, UserId: cred.userId, Account: cred.account }, json));
+        return record(
+          resultAnswer('GetCallerIdentity', { Arn: cred.arn, UserId: cred.userId, Account: cred.account }, json),
+        );
       case 'GetWebIdentityToken': {
-        if (endpoint.global) return record(errorAnswer(STS_ERRORS.invalidAction('GetWebIdentityToken is not available on the STS global endpoint; call a regional endpoint.'), json));
+        if (endpoint.global)
+          return record(
+            errorAnswer(
+              STS_ERRORS.invalidAction(
+                'GetWebIdentityToken is not available on the STS global endpoint; call a regional endpoint.',
+              ),
+              json,
+            ),
+          );
         const issued = await getWebIdentityToken(params, cred, endpoint.region);
         if ('error' in issued) return record(errorAnswer(issued.error, json));
-        return record(resultAnswer('GetWebIdentityToken', { WebIdentityToken: issued.token, Expiration: issued.expiration }, json));
+        return record(
+          resultAnswer('GetWebIdentityToken', { WebIdentityToken: issued.token, Expiration: issued.expiration }, json),
+        );
       }
       default:
-        return record(errorAnswer(STS_ERRORS.invalidAction(`Could not find operation ${action.slice(0, 64)} for version 2011-06-15`), json));
+        return record(
+          errorAnswer(
+            STS_ERRORS.invalidAction(`Could not find operation ${action.slice(0, 64)} for version 2011-06-15`),
+            json,
+          ),
+        );
     }
   });
   app.notFound((c) => c.text('Not Found\n', 404));
 
-  async function getWebIdentityToken(params: URLSearchParams, cred: EmulatedCredential, callRegion: string): Promise<{ token: string; expiration: string } | { error: StsError }> {
+  async function getWebIdentityToken(
+    params: URLSearchParams,
+    cred: EmulatedCredential,
+    callRegion: string,
+  ): Promise<{ token: string; expiration: string } | { error: StsError }> {
     const audiences: string[] = [];
     for (let n = 1; params.has(`Audience.member.${n}`); n++) audiences.push(params.get(`Audience.member.${n}`)!);
     if (audiences.length < 1 || audiences.length > 10 || audiences.some((a) => a.length < 1 || a.length > 1000)) {
-      return { error: STS_ERRORS.validationError("Value at 'audience' failed to satisfy constraint: Member must have length between 1 and 10, each 1 to 1000 characters") };
+      return {
+        error: STS_ERRORS.validationError(
+          "Value at 'audience' failed to satisfy constraint: Member must have length between 1 and 10, each 1 to 1000 characters",
+        ),
+      };
     }
     const alg = params.get('SigningAlgorithm');
-    if (alg !== 'RS256' && alg !== 'ES384') return { error: STS_ERRORS.validationError("Value at 'signingAlgorithm' failed to satisfy constraint: Member must be RS256 or ES384") };
+    if (alg !== 'RS256' && alg !== 'ES384')
+      return {
+        error: STS_ERRORS.validationError(
+          "Value at 'signingAlgorithm' failed to satisfy constraint: Member must be RS256 or ES384",
+        ),
+      };
     const duration = Number(params.get('DurationSeconds') ?? DEFAULT_DURATION_SEC);
     if (!Number.isInteger(duration) || duration < 60 || duration > 3600) {
-      return { error: STS_ERRORS.validationError("Value at 'durationSeconds' failed to satisfy constraint: Member must have value between 60 and 3600") };
+      return {
+        error: STS_ERRORS.validationError(
+          "Value at 'durationSeconds' failed to satisfy constraint: Member must have value between 60 and 3600",
+        ),
+      };
     }
     const requestTags: Record<string, string> = {};
-    for (let n = 1; params.has(`Tags.member.${n}.Key`); n++) requestTags[params.get(`Tags.member.${n}.Key`)!] = params.get(`Tags.member.${n}.Value`) ?? '';
+    for (let n = 1; params.has(`Tags.member.${n}.Key`); n++)
+      requestTags[params.get(`Tags.member.${n}.Key`)!] = params.get(`Tags.member.${n}.Value`) ?? '';
     if (!cred.allowWebIdentityToken) return { error: STS_ERRORS.accessDenied(cred.arn, 'GetWebIdentityToken') };
     const issuer = issuers.get(cred.account);
     if (!issuer || !issuer.account.outboundFederation) return { error: STS_ERRORS.federationDisabled() };
     const iat = clock();
-    const token = await issuer.mint({ credential: cred, audiences, alg: alg as WebIdentityAlg, durationSec: duration, region: callRegion, iat, requestTags });
+    const token = await issuer.mint({
+      credential: cred,
+      audiences,
+      alg: alg as WebIdentityAlg,
+      durationSec: duration,
+      region: callRegion,
+      iat,
+      requestTags,
+    });
     return { token, expiration: new Date((iat + duration) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z') };
   }
 
   const { server, address } = await listen(app, port);
   base.url = `http://127.0.0.1:${address.port}`;
-  for (const account of accounts) issuers.set(account.accountId, await EmulatedIssuer.create(account, `${base.url}/issuers/${account.issuerId}`));
+  for (const account of accounts)
+    issuers.set(account.accountId, await EmulatedIssuer.create(account, `${base.url}/issuers/${account.issuerId}`));
 
   const issuerFor = (accountId: string) => {
     const i = issuers.get(accountId);
@@ -239,16 +314,26 @@ export async function startStsEmulator(opts: StsEmulatorOptions = {}, port = 0):
 }
 
 /** The STS endpoint a host names, and the credential-scope region it requires. */
-function endpointOf(host: string, selfUrl: string, selfRegion: string): { region: string; global: boolean } | undefined {
+function endpointOf(
+  host: string,
+  selfUrl: string,
+  selfRegion: string,
+): { region: string; global: boolean } | undefined {
   if (host === 'sts.amazonaws.com') return { region: 'us-east-1', global: true };
   const m = /^sts\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/.exec(host);
   if (m) return { region: m[1]!, global: false };
-  if (host === new URL(selfUrl).host || host === `localhost:${new URL(selfUrl).port}`) return { region: selfRegion, global: false };
+  if (host === new URL(selfUrl).host || host === `localhost:${new URL(selfUrl).port}`)
+    return { region: selfRegion, global: false };
   return undefined;
 }
 
-async function listen(app: Hono<{ Bindings: { incoming: IncomingMessage } }>, port: number): Promise<{ server: Server; address: AddressInfo }> {
+async function listen(
+  app: Hono<{ Bindings: { incoming: IncomingMessage } }>,
+  port: number,
+): Promise<{ server: Server; address: AddressInfo }> {
   return new Promise((resolve) => {
-    const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (address) => resolve({ server, address })) as Server;
+    const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (address) =>
+      resolve({ server, address }),
+    ) as Server;
   });
 }

@@ -42,7 +42,13 @@ export const SANDBOX_ROLE_ARN = `arn:aws:iam::${SANDBOX_ACCOUNT}:role/${SANDBOX_
 export const SANDBOX_SESSION_NAME = 'bedrock-action-group';
 
 export const DEFAULT_ACCOUNTS: EmulatedAccount[] = [
-  { accountId: SANDBOX_ACCOUNT, issuerId: 'a1b2c3d4-e5f6-4a7b-8c9d-emulated0001', outboundFederation: true, orgId: 'o-emulated01', ouPath: 'o-emulated01/r-ab12/ou-ab12-sandbox/' },
+  {
+    accountId: SANDBOX_ACCOUNT,
+    issuerId: 'a1b2c3d4-e5f6-4a7b-8c9d-emulated0001',
+    outboundFederation: true,
+    orgId: 'o-emulated01',
+    ouPath: 'o-emulated01/r-ab12/ou-ab12-sandbox/',
+  },
   { accountId: OTHER_ACCOUNT, issuerId: 'f6e5d4c3-b2a1-4f7e-8d9c-emulated0002', outboundFederation: false },
 ];
 

@@ -21,21 +21,61 @@ const SIGNATURE_MISMATCH_TEXT =
 /** The error answers the emulator gives, with STS's codes, statuses and messages [recalled]. */
 export const STS_ERRORS = {
   SIGNATURE_MISMATCH_TEXT,
-  signatureDoesNotMatch: (message: string): StsError => ({ status: 403, code: 'SignatureDoesNotMatch', message, type: 'Sender' }),
-  incompleteSignature: (message: string): StsError => ({ status: 400, code: 'IncompleteSignature', message, type: 'Sender' }),
-  missingAuthenticationToken: (): StsError => ({ status: 403, code: 'MissingAuthenticationToken', message: 'Request is missing Authentication Token', type: 'Sender' }),
-  invalidClientTokenId: (): StsError => ({ status: 403, code: 'InvalidClientTokenId', message: 'The security token included in the request is invalid.', type: 'Sender' }),
-  expiredToken: (): StsError => ({ status: 403, code: 'ExpiredToken', message: 'The security token included in the request is expired', type: 'Sender' }),
-  accessDenied: (arn: string, action: string): StsError => ({ status: 403, code: 'AccessDenied', message: `User: ${arn} is not authorized to perform: sts:${action}`, type: 'Sender' }),
+  signatureDoesNotMatch: (message: string): StsError => ({
+    status: 403,
+    code: 'SignatureDoesNotMatch',
+    message,
+    type: 'Sender',
+  }),
+  incompleteSignature: (message: string): StsError => ({
+    status: 400,
+    code: 'IncompleteSignature',
+    message,
+    type: 'Sender',
+  }),
+  missingAuthenticationToken: (): StsError => ({
+    status: 403,
+    code: 'MissingAuthenticationToken',
+    message: 'Request is missing Authentication Token',
+    type: 'Sender',
+  }),
+  invalidClientTokenId: (): StsError => ({
+    status: 403,
+    code: 'InvalidClientTokenId',
+    message: 'The security token included in the request is invalid.',
+    type: 'Sender',
+  }),
+  expiredToken: (): StsError => ({
+    status: 403,
+    code: 'ExpiredToken',
+    message: 'The security token included in the request is expired',
+    type: 'Sender',
+  }),
+  accessDenied: (arn: string, action: string): StsError => ({
+    status: 403,
+    code: 'AccessDenied',
+    message: `User: ${arn} is not authorized to perform: sts:${action}`,
+    type: 'Sender',
+  }),
   invalidAction: (message: string): StsError => ({ status: 400, code: 'InvalidAction', message, type: 'Sender' }),
-  validationError: (message: string): StsError => ({ status: 400, code: 'ValidationError', message: `1 validation error detected: ${message}`, type: 'Sender' }),
+  validationError: (message: string): StsError => ({
+    status: 400,
+    code: 'ValidationError',
+    message: `1 validation error detected: ${message}`,
+    type: 'Sender',
+  }),
   federationDisabled: (): StsError => ({
     status: 403,
     code: 'OutboundWebIdentityFederationDisabledException',
     message: 'The outbound web identity federation feature is not enabled for this account.',
     type: 'Sender',
   }),
-  serviceUnavailable: (): StsError => ({ status: 503, code: 'ServiceUnavailable', message: 'Service is unable to handle request.', type: 'Receiver' }),
+  serviceUnavailable: (): StsError => ({
+    status: 503,
+    code: 'ServiceUnavailable',
+    message: 'Service is unable to handle request.',
+    type: 'Receiver',
+  }),
 };
 
 export interface Answer {
@@ -50,7 +90,12 @@ export function wantsJson(accept: string | undefined): boolean {
 
 export function errorAnswer(e: StsError, json: boolean): Answer {
   const requestId = randomUUID();
-  if (json) return { status: e.status, contentType: 'application/json', body: JSON.stringify({ Error: { Type: e.type, Code: e.code, Message: e.message }, RequestId: requestId }) };
+  if (json)
+    return {
+      status: e.status,
+      contentType: 'application/json',
+      body: JSON.stringify({ Error: { Type: e.type, Code: e.code, Message: e.message }, RequestId: requestId }),
+    };
   return {
     status: e.status,
     contentType: 'text/xml',
@@ -65,7 +110,9 @@ export function resultAnswer(action: string, fields: Record<string, string>, jso
     return {
       status: 200,
       contentType: 'application/json',
-      body: JSON.stringify({ [`${action}Response`]: { [`${action}Result`]: fields, ResponseMetadata: { RequestId: requestId } } }),
+      body: JSON.stringify({
+        [`${action}Response`]: { [`${action}Result`]: fields, ResponseMetadata: { RequestId: requestId } },
+      }),
     };
   }
   const inner = Object.entries(fields)

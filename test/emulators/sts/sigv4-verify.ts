@@ -24,7 +24,8 @@ export interface IncomingStsRequest {
 
 /** STS refuses requests signed more than 15 minutes before or after its clock. */
 const MAX_SKEW_SEC = 15 * 60;
-const AUTHORIZATION = /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/([0-9]{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/;
+const AUTHORIZATION =
+  /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/([0-9]{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/;
 
 export async function verifySigV4(
   req: IncomingStsRequest,
@@ -33,40 +34,94 @@ export async function verifySigV4(
   const authorization = req.headers.get('authorization');
   if (authorization === undefined) return { ok: false, error: STS_ERRORS.missingAuthenticationToken() };
   const m = AUTHORIZATION.exec(authorization.trim());
-  if (!m) return { ok: false, error: STS_ERRORS.incompleteSignature('Authorization header requires Credential, SignedHeaders and Signature parameters.') };
-  const [, accessKeyId, scopeDate, region, service, signedList, signature] = m as unknown as [string, string, string, string, string, string, string];
-  if (service !== 'sts') return { ok: false, error: STS_ERRORS.signatureDoesNotMatch(`Credential should be scoped to correct service: 'sts'. `) };
-  if (region !== opts.expectedRegion) return { ok: false, error: STS_ERRORS.signatureDoesNotMatch(`Credential should be scoped to a valid region, not '${region}'. `) };
+  if (!m)
+    return {
+      ok: false,
+      error: STS_ERRORS.incompleteSignature(
+        'Authorization header requires Credential, SignedHeaders and Signature parameters.',
+      ),
+    };
+  const [, accessKeyId, scopeDate, region, service, signedList, signature] = m as unknown as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  if (service !== 'sts')
+    return {
+      ok: false,
+      error: STS_ERRORS.signatureDoesNotMatch(`Credential should be scoped to correct service: 'sts'. `),
+    };
+  if (region !== opts.expectedRegion)
+    return {
+      ok: false,
+      error: STS_ERRORS.signatureDoesNotMatch(`Credential should be scoped to a valid region, not '${region}'. `),
+    };
 
   const amzDate = req.headers.get('x-amz-date');
   const signedAt = amzDate === undefined ? undefined : parseAmzDate(amzDate);
-  if (amzDate === undefined || signedAt === undefined) return { ok: false, error: STS_ERRORS.incompleteSignature('Authorization header requires existence of either a \'X-Amz-Date\' or a \'Date\' header.') };
-  if (amzDate.slice(0, 8) !== scopeDate) return { ok: false, error: STS_ERRORS.signatureDoesNotMatch(`Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${scopeDate}' != '${amzDate.slice(0, 8)}'`) };
+  if (amzDate === undefined || signedAt === undefined)
+    return {
+      ok: false,
+      error: STS_ERRORS.incompleteSignature(
+        "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+      ),
+    };
+  if (amzDate.slice(0, 8) !== scopeDate)
+    return {
+      ok: false,
+      error: STS_ERRORS.signatureDoesNotMatch(
+        `Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '${scopeDate}' != '${amzDate.slice(0, 8)}'`,
+      ),
+    };
   if (opts.now - signedAt > MAX_SKEW_SEC) {
-    return { ok: false, error: STS_ERRORS.signatureDoesNotMatch(`Signature expired: ${amzDate} is now earlier than ${amzStamp(opts.now - MAX_SKEW_SEC)} (${amzStamp(opts.now)} - 15 min.)`) };
+    return {
+      ok: false,
+      error: STS_ERRORS.signatureDoesNotMatch(
+        `Signature expired: ${amzDate} is now earlier than ${amzStamp(opts.now - MAX_SKEW_SEC)} (${amzStamp(opts.now)} - 15 min.)`,
+      ),
+    };
   }
   if (signedAt - opts.now > MAX_SKEW_SEC) {
-    return { ok: false, error: STS_ERRORS.signatureDoesNotMatch(`Signature not yet current: ${amzDate} is still later than ${amzStamp(opts.now + MAX_SKEW_SEC)} (${amzStamp(opts.now)} + 15 min.)`) };
+    return {
+      ok: false,
+      error: STS_ERRORS.signatureDoesNotMatch(
+        `Signature not yet current: ${amzDate} is still later than ${amzStamp(opts.now + MAX_SKEW_SEC)} (${amzStamp(opts.now)} + 15 min.)`,
+      ),
+    };
   }
 
   const credential = opts.lookup(accessKeyId);
   if (!credential) return { ok: false, error: STS_ERRORS.invalidClientTokenId() };
   const token = req.headers.get('x-amz-security-token');
-  if (credential.sessionToken !== undefined ? token === undefined || !constantTimeEqual(token, credential.sessionToken) : token !== undefined) {
+  if (
+    credential.sessionToken !== undefined
+      ? token === undefined || !constantTimeEqual(token, credential.sessionToken)
+      : token !== undefined
+  ) {
     return { ok: false, error: STS_ERRORS.invalidClientTokenId() };
   }
 
   const signedHeaders = signedList.split(';');
-  if (!signedHeaders.includes('host')) return { ok: false, error: STS_ERRORS.signatureDoesNotMatch("'Host' must be a 'SignedHeader' in the AWS Authorization.") };
+  if (!signedHeaders.includes('host'))
+    return {
+      ok: false,
+      error: STS_ERRORS.signatureDoesNotMatch("'Host' must be a 'SignedHeader' in the AWS Authorization."),
+    };
   const only: Record<string, string> = {};
   for (const name of signedHeaders) {
     const value = name === 'host' ? req.host : req.headers.get(name);
-    if (value === undefined) return { ok: false, error: STS_ERRORS.signatureDoesNotMatch(STS_ERRORS.SIGNATURE_MISMATCH_TEXT) };
+    if (value === undefined)
+      return { ok: false, error: STS_ERRORS.signatureDoesNotMatch(STS_ERRORS.SIGNATURE_MISMATCH_TEXT) };
     only[name] = value;
   }
   const bodyHash = createHash('sha256').update(req.body).digest('hex');
   const claimedHash = req.headers.get('x-amz-content-sha256');
-  if (claimedHash !== undefined && claimedHash.trim() !== bodyHash) return { ok: false, error: STS_ERRORS.signatureDoesNotMatch(STS_ERRORS.SIGNATURE_MISMATCH_TEXT) };
+  if (claimedHash !== undefined && claimedHash.trim() !== bodyHash)
+    return { ok: false, error: STS_ERRORS.signatureDoesNotMatch(STS_ERRORS.SIGNATURE_MISMATCH_TEXT) };
 
   const resigned = await new SignatureV4({
     service,
@@ -76,12 +131,22 @@ export async function verifySigV4(
     sha256: Sha256,
     applyChecksum: false,
   }).sign(
-    new HttpRequest({ method: req.method, protocol: 'https:', hostname: req.host, path: req.path, query: queryObject(req.query), headers: only, body: req.body }),
+    new HttpRequest({
+      method: req.method,
+      protocol: 'https:',
+      hostname: req.host,
+      path: req.path,
+      query: queryObject(req.query),
+      headers: only,
+      body: req.body,
+    }),
     { signingDate: new Date(signedAt * 1000), signableHeaders: new Set(signedHeaders) },
   );
   const expected = /Signature=([0-9a-f]{64})/.exec(String(resigned.headers.authorization))?.[1] ?? '';
-  if (!constantTimeEqual(expected, signature)) return { ok: false, error: STS_ERRORS.signatureDoesNotMatch(STS_ERRORS.SIGNATURE_MISMATCH_TEXT) };
-  if (credential.expiresAt !== undefined && credential.expiresAt <= opts.now) return { ok: false, error: STS_ERRORS.expiredToken() };
+  if (!constantTimeEqual(expected, signature))
+    return { ok: false, error: STS_ERRORS.signatureDoesNotMatch(STS_ERRORS.SIGNATURE_MISMATCH_TEXT) };
+  if (credential.expiresAt !== undefined && credential.expiresAt <= opts.now)
+    return { ok: false, error: STS_ERRORS.expiredToken() };
   return { ok: true, credential };
 }
 
@@ -108,5 +173,8 @@ export function parseAmzDate(value: string): number | undefined {
 }
 
 export function amzStamp(unixSec: number): string {
-  return new Date(unixSec * 1000).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return new Date(unixSec * 1000)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 }

@@ -118,16 +118,34 @@ export async function buildSigV4Vector(spec: SigV4VectorSpec, env: VectorEnv): P
 
   const headers: Record<string, string> = { host: spec.hostHeader ?? host, ...spec.signedHeaders };
   if (audience !== null && !spec.unsignedAudience) headers[AWS_AUDIENCE_HEADER] = audience;
-  if (body !== '' && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/x-www-form-urlencoded; charset=utf-8';
+  if (body !== '' && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type'))
+    headers['content-type'] = 'application/x-www-form-urlencoded; charset=utf-8';
   const credentials = {
     accessKeyId: cred.accessKeyId,
     secretAccessKey: spec.secretAccessKey ?? cred.secretAccessKey,
     ...('sessionToken' in cred && !spec.omitSessionToken ? { sessionToken: cred.sessionToken } : {}),
   };
-  const signer = new SignatureV4({ service: spec.service ?? 'sts', region, credentials, sha256: Sha256, applyChecksum: spec.applyChecksum ?? true });
-  const signed = await signer.sign(new HttpRequest({ method: spec.method ?? 'POST', protocol: 'https:', hostname: host, path: '/', query: queryObject(query), headers, body }), {
-    signingDate: new Date((env.now + (spec.dateOffsetSec ?? 0)) * 1000),
+  const signer = new SignatureV4({
+    service: spec.service ?? 'sts',
+    region,
+    credentials,
+    sha256: Sha256,
+    applyChecksum: spec.applyChecksum ?? true,
   });
+  const signed = await signer.sign(
+    new HttpRequest({
+      method: spec.method ?? 'POST',
+      protocol: 'https:',
+      hostname: host,
+      path: '/',
+      query: queryObject(query),
+      headers,
+      body,
+    }),
+    {
+      signingDate: new Date((env.now + (spec.dateOffsetSec ?? 0)) * 1000),
+    },
+  );
 
   let list = Object.entries(signed.headers).map(([key, value]) => ({ key, value: String(value) }));
   if (audience !== null && spec.unsignedAudience) list.push({ key: AWS_AUDIENCE_HEADER, value: audience });
@@ -135,14 +153,21 @@ export async function buildSigV4Vector(spec: SigV4VectorSpec, env: VectorEnv): P
   const drop = new Set((spec.dropHeaders ?? []).map((h) => h.toLowerCase()));
   list = list.filter((h) => !drop.has(h.key.toLowerCase()));
   if (spec.authorization !== undefined) {
-    list = list.map((h) => (h.key.toLowerCase() === 'authorization' ? { key: h.key, value: spec.authorization!.replace('{auth}', h.value) } : h));
+    list = list.map((h) =>
+      h.key.toLowerCase() === 'authorization'
+        ? { key: h.key, value: spec.authorization!.replace('{auth}', h.value) }
+        : h,
+    );
   }
   const url = spec.url !== undefined ? spec.url.replace('{host}', host) : `https://${host}/${query ? `?${query}` : ''}`;
-  return encodeURIComponent(JSON.stringify({ url, method: spec.method ?? 'POST', headers: list, body: spec.tamperBody ?? body }));
+  return encodeURIComponent(
+    JSON.stringify({ url, method: spec.method ?? 'POST', headers: list, body: spec.tamperBody ?? body }),
+  );
 }
 
 export async function buildWebIdentityVector(spec: WebIdentityVectorSpec, env: VectorEnv): Promise<string> {
-  const credential = spec.account === 'unconfigured' ? env.emulator.credentials.otherAccount : env.emulator.credentials.sandbox;
+  const credential =
+    spec.account === 'unconfigured' ? env.emulator.credentials.otherAccount : env.emulator.credentials.sandbox;
   const iat = env.now + (spec.iatOffsetSec ?? 0);
   const good = await env.emulator.mintWebIdentityToken({
     credential,
@@ -172,7 +197,10 @@ export async function buildWebIdentityVector(spec: WebIdentityVectorSpec, env: V
       return new SignJWT(payload).setProtectedHeader({ ...headerObj, alg: 'RS512' }).sign(privateKey);
     }
     case 'foreign-key': {
-      const { privateKey } = await generateKeyPair(spec.alg ?? 'RS256', spec.alg === 'ES384' ? {} : { modulusLength: 2048 });
+      const { privateKey } = await generateKeyPair(
+        spec.alg ?? 'RS256',
+        spec.alg === 'ES384' ? {} : { modulusLength: 2048 },
+      );
       return new SignJWT(payload).setProtectedHeader({ ...headerObj, alg: spec.alg ?? 'RS256' }).sign(privateKey);
     }
   }

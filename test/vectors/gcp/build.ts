@@ -50,13 +50,22 @@ export function loadGcpVectors(): GcpVector[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith('.json'))
     .sort()
-    .map((f) => ({ name: f.replace(/\.json$/, ''), ...(JSON.parse(readFileSync(new URL(f, dir), 'utf8')) as GcpVectorSpec) }));
+    .map((f) => ({
+      name: f.replace(/\.json$/, ''),
+      ...(JSON.parse(readFileSync(new URL(f, dir), 'utf8')) as GcpVectorSpec),
+    }));
 }
 
-export async function buildGcpVector(spec: GcpVectorSpec, emulator: GcpEmulator, env: { now: number; audience: string }): Promise<string> {
+export async function buildGcpVector(
+  spec: GcpVectorSpec,
+  emulator: GcpEmulator,
+  env: { now: number; audience: string },
+): Promise<string> {
   if (spec.literal !== undefined) return spec.literal;
   const iat = env.now + (spec.iatOffsetSec ?? 0);
-  const claims: Record<string, unknown> = { ...(fillAudience(nullsToUndefined(spec.claims), env.audience) as Record<string, unknown> | undefined) };
+  const claims: Record<string, unknown> = {
+    ...(fillAudience(nullsToUndefined(spec.claims), env.audience) as Record<string, unknown> | undefined),
+  };
   if (spec.nbfOffsetSec !== undefined) claims.nbf = env.now + spec.nbfOffsetSec;
   if (spec.padBytes !== undefined) claims.pad = 'x'.repeat(spec.padBytes);
   const header = nullsToUndefined(spec.header);
@@ -103,10 +112,13 @@ function decodeSegment(segment: string): Record<string, unknown> {
 function fillAudience(value: unknown, audience: string): unknown {
   if (typeof value === 'string') return value.replaceAll('${audience}', audience);
   if (Array.isArray(value)) return value.map((v) => fillAudience(v, audience));
-  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fillAudience(v, audience)]));
+  if (typeof value === 'object' && value !== null)
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fillAudience(v, audience)]));
   return value;
 }
 
 function nullsToUndefined(o: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
-  return o === undefined ? undefined : Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v === null ? undefined : v]));
+  return o === undefined
+    ? undefined
+    : Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v === null ? undefined : v]));
 }

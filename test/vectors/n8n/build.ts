@@ -29,7 +29,14 @@ export interface N8nVectorSpec {
    * 'other-instance-key': the registered Ed25519 key of `${other}` (a key speaks for its instance only).
    * 'rs256' | 'hs256-public-jwk' | 'none': algorithms outside the allow-list.
    */
-  signWith?: 'instance' | 'foreign-key' | 'foreign-key-registered-kid' | 'other-instance-key' | 'rs256' | 'hs256-public-jwk' | 'none';
+  signWith?:
+    | 'instance'
+    | 'foreign-key'
+    | 'foreign-key-registered-kid'
+    | 'other-instance-key'
+    | 'rs256'
+    | 'hs256-public-jwk'
+    | 'none';
   /** Claims replaced after signing (the signature no longer matches). */
   tamper?: Record<string, unknown>;
 }
@@ -61,17 +68,31 @@ export function loadN8nVectors(): N8nVector[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith('.json'))
     .sort()
-    .map((f) => ({ name: f.replace(/\.json$/, ''), ...(JSON.parse(readFileSync(new URL(f, dir), 'utf8')) as N8nVectorSpec) }));
+    .map((f) => ({
+      name: f.replace(/\.json$/, ''),
+      ...(JSON.parse(readFileSync(new URL(f, dir), 'utf8')) as N8nVectorSpec),
+    }));
 }
 
 function fill(value: unknown, env: VectorEnv): unknown {
-  if (typeof value === 'string') return value.replaceAll('${instance}', env.instance).replaceAll('${other}', env.other).replaceAll('${workflow}', env.workflow).replaceAll('${issuer}', env.issuer).replaceAll('${instanceKid}', env.instanceKey.kid);
+  if (typeof value === 'string')
+    return value
+      .replaceAll('${instance}', env.instance)
+      .replaceAll('${other}', env.other)
+      .replaceAll('${workflow}', env.workflow)
+      .replaceAll('${issuer}', env.issuer)
+      .replaceAll('${instanceKid}', env.instanceKey.kid);
   if (Array.isArray(value)) return value.map((v) => fill(v, env));
-  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fill(v, env)]));
+  if (typeof value === 'object' && value !== null)
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fill(v, env)]));
   return value;
 }
 
-function applyOverrides(base: Record<string, unknown>, overrides: Record<string, unknown> | undefined, env: VectorEnv): Record<string, unknown> {
+function applyOverrides(
+  base: Record<string, unknown>,
+  overrides: Record<string, unknown> | undefined,
+  env: VectorEnv,
+): Record<string, unknown> {
   const out = { ...base };
   for (const [k, v] of Object.entries(overrides ?? {})) {
     if (v === null) delete out[k];
@@ -95,7 +116,12 @@ export async function buildN8nVector(spec: N8nVectorSpec, env: VectorEnv): Promi
     n8n: { execution_id: '1042', workflow_name: 'Nightly report', node_name: 'Entra Agent Token' },
   };
   const signWith = spec.signWith ?? 'instance';
-  const key = signWith === 'other-instance-key' ? env.otherKey : signWith === 'foreign-key' || signWith === 'foreign-key-registered-kid' ? env.foreignKey : env.instanceKey;
+  const key =
+    signWith === 'other-instance-key'
+      ? env.otherKey
+      : signWith === 'foreign-key' || signWith === 'foreign-key-registered-kid'
+        ? env.foreignKey
+        : env.instanceKey;
   const kid = signWith === 'foreign-key-registered-kid' ? env.instanceKey.kid : key.kid;
   const header = applyOverrides({ alg: key.alg, kid, typ: 'JWT' }, spec.header, env);
   const claims = applyOverrides(baseClaims, spec.claims, env);

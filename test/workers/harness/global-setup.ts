@@ -25,8 +25,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const documents: { discovery?: unknown; jwks?: unknown } = {};
     const frontDoor = await listen('127.0.0.1', 0, (req) => {
       const path = new URL(req.url).pathname;
-      if (req.method === 'GET' && path === '/.well-known/openid-configuration' && documents.discovery) return Response.json(documents.discovery);
-      if (req.method === 'GET' && path === '/.well-known/jwks.json' && documents.jwks) return Response.json(documents.jwks);
+      if (req.method === 'GET' && path === '/.well-known/openid-configuration' && documents.discovery)
+        return Response.json(documents.discovery);
+      if (req.method === 'GET' && path === '/.well-known/jwks.json' && documents.jwks)
+        return Response.json(documents.jwks);
       return new Response('not here: this stand-in serves only the issuer documents\n', { status: 404 });
     });
     closers.push(frontDoor.close);
@@ -49,7 +51,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
       const path = new URL(req.url).pathname;
       const body = req.method === 'POST' ? ((await req.json().catch(() => ({}))) as Record<string, string>) : {};
       if (path === '/aws/get-caller-identity') return Response.json({ proof: await stack.awsGetCallerIdentity(body) });
-      if (path === '/aws/web-identity-token') return Response.json({ token: await stack.awsWebIdentityToken(body as { audience?: string; alg?: 'RS256' | 'ES384' }) });
+      if (path === '/aws/web-identity-token')
+        return Response.json({
+          token: await stack.awsWebIdentityToken(body as { audience?: string; alg?: 'RS256' | 'ES384' }),
+        });
       if (path === '/aws/calls' && req.method === 'GET') return Response.json(stack.aws.emulator.calls);
       if (path === '/aws/calls' && req.method === 'DELETE') {
         stack.aws.emulator.resetCalls();

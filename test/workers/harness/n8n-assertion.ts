@@ -4,7 +4,13 @@
  */
 import { importJWK, SignJWT } from 'jose';
 
-export async function signN8nAssertion(p: { privateJwk: Record<string, string>; instanceId: string; workflowId: string; audience: string; jti?: string }): Promise<string> {
+export async function signN8nAssertion(p: {
+  privateJwk: Record<string, string>;
+  instanceId: string;
+  workflowId: string;
+  audience: string;
+  jti?: string;
+}): Promise<string> {
   const key = await importJWK(p.privateJwk, 'ES256');
   const iss = `n8n:${p.instanceId}`;
   return new SignJWT({ jti: p.jti ?? crypto.randomUUID() })

@@ -7,18 +7,35 @@
  */
 import type { StackInfo } from './types.ts';
 
-export async function kubernetesServiceAccountToken(k: StackInfo['kubernetes'], audience: string, namespace = k.namespace): Promise<string> {
-  const res = await fetch(`${k.apiServer}/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(k.serviceAccount)}/token`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${k.adminToken}`, 'content-type': 'application/json', accept: 'application/json' },
-    body: JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { audiences: [audience], expirationSeconds: 3600 } }),
-  });
+export async function kubernetesServiceAccountToken(
+  k: StackInfo['kubernetes'],
+  audience: string,
+  namespace = k.namespace,
+): Promise<string> {
+  const res = await fetch(
+    `${k.apiServer}/api/v1/namespaces/${encodeURIComponent(namespace)}/serviceaccounts/${encodeURIComponent(k.serviceAccount)}/token`,
+    {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${k.adminToken}`,
+        'content-type': 'application/json',
+        accept: 'application/json',
+      },
+      body: JSON.stringify({
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: { audiences: [audience], expirationSeconds: 3600 },
+      }),
+    },
+  );
   if (res.status !== 201) throw new Error(`TokenRequest answered HTTP ${res.status}`);
   return ((await res.json()) as { status: { token: string } }).status.token;
 }
 
 export async function githubActionsIdToken(g: StackInfo['githubActions'], audience: string): Promise<string> {
-  const res = await fetch(`${g.requestUrl}&audience=${encodeURIComponent(audience)}`, { headers: { authorization: `Bearer ${g.requestToken}`, accept: 'application/json' } });
+  const res = await fetch(`${g.requestUrl}&audience=${encodeURIComponent(audience)}`, {
+    headers: { authorization: `Bearer ${g.requestToken}`, accept: 'application/json' },
+  });
   if (res.status !== 200) throw new Error(`the Actions token service answered HTTP ${res.status}`);
   return ((await res.json()) as { value: string }).value;
 }

@@ -44,11 +44,19 @@ export async function startWorkerStack(opts: { issuer: string; signingKey?: stri
     closers.push(() => entra.close());
     const platforms: SandboxPlatform[] = [];
     for (const start of SANDBOX_PLATFORMS) {
-      const p = await start({ issuer, audience: issuer, port: 0, agentId: SANDBOX.agentId, resources: [SANDBOX.graph, SANDBOX.api], agentUsers: [SANDBOX.agentUser.upn, SANDBOX.agentUser.oid] });
+      const p = await start({
+        issuer,
+        audience: issuer,
+        port: 0,
+        agentId: SANDBOX.agentId,
+        resources: [SANDBOX.graph, SANDBOX.api],
+        agentUsers: [SANDBOX.agentUser.upn, SANDBOX.agentUser.oid],
+      });
       platforms.push(p);
       closers.push(() => p.close());
     }
-    const byName = <T extends SandboxPlatform>(name: SandboxPlatform['name']) => platforms.find((p) => p.name === name) as T;
+    const byName = <T extends SandboxPlatform>(name: SandboxPlatform['name']) =>
+      platforms.find((p) => p.name === name) as T;
     const aws = byName<AwsSandboxPlatform>('aws');
     const gcp = byName<GcpSandboxPlatform>('gcp');
     const n8n = byName<N8nSandboxPlatform>('n8n');
@@ -77,11 +85,21 @@ export async function startWorkerStack(opts: { issuer: string; signingKey?: stri
         otherAgentId: SANDBOX.otherAgentId,
         graph: SANDBOX.graph,
         api: SANDBOX.api,
-        humanUser: { username: SANDBOX.humanUser.upn, password: SANDBOX.humanUser.password, clientId: SANDBOX.clientAppId, scope: `api://${SANDBOX.blueprintId}/access_agent` },
+        humanUser: {
+          username: SANDBOX.humanUser.upn,
+          password: SANDBOX.humanUser.password,
+          clientId: SANDBOX.clientAppId,
+          scope: `api://${SANDBOX.blueprintId}/access_agent`,
+        },
         gcp: { metadataHost: gcp.emulator.metadataHost },
         n8n: { instanceId: n8n.instanceId, workflowId: n8n.workflowId, privateJwk: n8n.privateJwk },
         aws: { roleArn: String(aws.manifest.roleArn), stsHost: String(aws.manifest.stsHost), region },
-        kubernetes: { apiServer: kubernetes.apiServer, namespace: kubernetes.namespace, serviceAccount: kubernetes.serviceAccount, adminToken: kubernetes.adminToken },
+        kubernetes: {
+          apiServer: kubernetes.apiServer,
+          namespace: kubernetes.namespace,
+          serviceAccount: kubernetes.serviceAccount,
+          adminToken: kubernetes.adminToken,
+        },
         githubActions: { requestUrl: oidc.github.job.requestUrl, requestToken: oidc.github.job.requestToken },
       },
       entra,
@@ -90,8 +108,18 @@ export async function startWorkerStack(opts: { issuer: string; signingKey?: stri
       n8n,
       oidc,
       awsGetCallerIdentity: (p = {}) =>
-        signGetCallerIdentityProof({ credentials: creds, audience: p.audience ?? issuer, ...(p.stsHost ? { stsHost: p.stsHost } : { region }) }),
-      awsWebIdentityToken: (p = {}) => aws.emulator.mintWebIdentityToken({ credential: creds, audiences: [p.audience ?? issuer], alg: p.alg ?? 'RS256', durationSec: 900 }),
+        signGetCallerIdentityProof({
+          credentials: creds,
+          audience: p.audience ?? issuer,
+          ...(p.stsHost ? { stsHost: p.stsHost } : { region }),
+        }),
+      awsWebIdentityToken: (p = {}) =>
+        aws.emulator.mintWebIdentityToken({
+          credential: creds,
+          audiences: [p.audience ?? issuer],
+          alg: p.alg ?? 'RS256',
+          durationSec: 900,
+        }),
       close: async () => {
         await Promise.all(closers.reverse().map((c) => c().catch(() => {})));
       },

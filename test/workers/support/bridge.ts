@@ -20,7 +20,10 @@ export interface TokenAnswer {
 /** The deployed Worker's own fetch handler (its module-level, once-per-isolate bridge). */
 export const worker: BridgeHandler = (request) => exports.default.fetch(request);
 
-export async function postForm(fields: Record<string, string>, opts: { path?: string; via?: BridgeHandler } = {}): Promise<TokenAnswer> {
+export async function postForm(
+  fields: Record<string, string>,
+  opts: { path?: string; via?: BridgeHandler } = {},
+): Promise<TokenAnswer> {
   const request = new Request(`${stack.issuer}${opts.path ?? '/token'}`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded' },
@@ -48,7 +51,13 @@ export async function gcpIdToken(audience = stack.audience): Promise<string> {
 /** An n8n instance assertion, in the format the community node signs (docs/platforms/n8n.md#assertion-format). */
 export function n8nAssertion(p: { jti?: string; workflowId?: string; audience?: string } = {}): Promise<string> {
   const { privateJwk, instanceId, workflowId } = stack.n8n;
-  return signN8nAssertion({ privateJwk, instanceId, workflowId: p.workflowId ?? workflowId, audience: p.audience ?? `${stack.issuer}/token`, ...(p.jti ? { jti: p.jti } : {}) });
+  return signN8nAssertion({
+    privateJwk,
+    instanceId,
+    workflowId: p.workflowId ?? workflowId,
+    audience: p.audience ?? `${stack.issuer}/token`,
+    ...(p.jti ? { jti: p.jti } : {}),
+  });
 }
 
 /** AWS proof kind 1: a signed sts:GetCallerIdentity, signed in Node by the AWS workload stand-in. */
@@ -66,7 +75,10 @@ export async function stsCalls(): Promise<{ action: string; host: string; status
 }
 
 async function workload(method: string, path: string, body?: unknown): Promise<unknown> {
-  const res = await fetch(`${stack.workloadUrl}${path}`, { method, ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}) });
+  const res = await fetch(`${stack.workloadUrl}${path}`, {
+    method,
+    ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+  });
   if (res.status !== 200) throw new Error(`workload stand-in ${path} answered ${res.status}: ${await res.text()}`);
   return res.json();
 }

@@ -24,7 +24,14 @@ import { GetWebIdentityTokenCommand, STSClient } from '@aws-sdk/client-sts';
 import { Sha256 } from '@smithy/core/checksum';
 import { HttpRequest } from '@smithy/core/protocols';
 import { SignatureV4 } from '@smithy/signature-v4';
-import { BridgeExchangeError, createAgentTokenSource, TOKEN_TYPE, type AgentToken, type AgentTokenSource, type Proof } from '../../../client/src/index.ts';
+import {
+  BridgeExchangeError,
+  createAgentTokenSource,
+  TOKEN_TYPE,
+  type AgentToken,
+  type AgentTokenSource,
+  type Proof,
+} from '../../../client/src/index.ts';
 import { AWS_AUDIENCE_HEADER, STS_API_VERSION } from '../../constants.ts';
 
 export { BridgeExchangeError, type AgentToken, type AgentTokenSource };
@@ -68,7 +75,11 @@ export function createAwsAgentTokenSource(opts: AwsAgentTokenOptions): AwsAgentT
   async function proof(): Promise<Proof> {
     if (kind === 'web-identity-token') {
       const out = await sts.send(
-        new GetWebIdentityTokenCommand({ Audience: [opts.audience], SigningAlgorithm: opts.signingAlgorithm ?? 'RS256', DurationSeconds: opts.durationSeconds ?? 300 }),
+        new GetWebIdentityTokenCommand({
+          Audience: [opts.audience],
+          SigningAlgorithm: opts.signingAlgorithm ?? 'RS256',
+          DurationSeconds: opts.durationSeconds ?? 300,
+        }),
       );
       if (!out.WebIdentityToken) throw new Error('GetWebIdentityToken answered without a token');
       return { token: out.WebIdentityToken, tokenType: TOKEN_TYPE.jwt };
@@ -131,11 +142,26 @@ export async function signGetCallerIdentityProof(p: GetCallerIdentityProofParams
   const query = { Action: 'GetCallerIdentity', Version: STS_API_VERSION };
   const signer = new SignatureV4({ service: 'sts', region, credentials: p.credentials, sha256: Sha256 });
   const signed = await signer.sign(
-    new HttpRequest({ method: 'POST', protocol: 'https:', hostname: host, path: '/', query, headers: { host, [AWS_AUDIENCE_HEADER]: p.audience }, body: '' }),
+    new HttpRequest({
+      method: 'POST',
+      protocol: 'https:',
+      hostname: host,
+      path: '/',
+      query,
+      headers: { host, [AWS_AUDIENCE_HEADER]: p.audience },
+      body: '',
+    }),
     p.signingDate ? { signingDate: p.signingDate } : {},
   );
   const headers = Object.entries(signed.headers).map(([key, value]) => ({ key, value: String(value) }));
-  return encodeURIComponent(JSON.stringify({ url: `https://${host}/?${new URLSearchParams(query).toString()}`, method: 'POST', headers, body: '' }));
+  return encodeURIComponent(
+    JSON.stringify({
+      url: `https://${host}/?${new URLSearchParams(query).toString()}`,
+      method: 'POST',
+      headers,
+      body: '',
+    }),
+  );
 }
 
 function signingTarget(p: { region?: string; stsHost?: string }): { host: string; region: string } {
@@ -143,11 +169,15 @@ function signingTarget(p: { region?: string; stsHost?: string }): { host: string
     const host = p.stsHost.toLowerCase();
     if (host === 'sts.amazonaws.com') return { host, region: 'us-east-1' };
     const m = /^sts\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$/.exec(host);
-    if (!m) throw new TypeError(`stsHost: ${JSON.stringify(p.stsHost)} is not an STS endpoint (sts.amazonaws.com or sts.<region>.amazonaws.com)`);
+    if (!m)
+      throw new TypeError(
+        `stsHost: ${JSON.stringify(p.stsHost)} is not an STS endpoint (sts.amazonaws.com or sts.<region>.amazonaws.com)`,
+      );
     return { host, region: m[1]! };
   }
   const region = p.region;
-  if (!region || !/^[a-z]{2}(?:-[a-z]+){1,2}-[0-9]{1,2}$/.test(region)) throw new TypeError('region: set AWS_REGION, or pass region or stsHost');
+  if (!region || !/^[a-z]{2}(?:-[a-z]+){1,2}-[0-9]{1,2}$/.test(region))
+    throw new TypeError('region: set AWS_REGION, or pass region or stsHost');
   // The regional endpoint: STS requires the credential scope to name its region (docs/platforms/aws.md#kind-1-signed-getcalleridentity).
   return { host: `sts.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`, region };
 }

@@ -9,7 +9,13 @@
  * const { accessToken } = await source.getToken();
  */
 import { GoogleAuth, type IdTokenProvider } from 'google-auth-library';
-import { BridgeExchangeError, createAgentTokenSource, TOKEN_TYPE, type AgentToken, type AgentTokenSource } from '../../../client/src/index.ts';
+import {
+  BridgeExchangeError,
+  createAgentTokenSource,
+  TOKEN_TYPE,
+  type AgentToken,
+  type AgentTokenSource,
+} from '../../../client/src/index.ts';
 
 export { BridgeExchangeError, type AgentToken, type AgentTokenSource };
 
@@ -34,7 +40,10 @@ export type GcpAgentTokenSource = AgentTokenSource;
 export function createGcpAgentTokenSource(opts: GcpAgentTokenOptions): GcpAgentTokenSource {
   // Compute.fetchIdToken pastes the audience into the query string unencoded
   // (google-auth-library 11, computeclient.ts), so these characters would change the request.
-  if (/[&#%+\s]/.test(opts.audience)) throw new TypeError('audience: must not contain "&", "#", "%", "+" or whitespace (google-auth-library sends it unencoded)');
+  if (/[&#%+\s]/.test(opts.audience))
+    throw new TypeError(
+      'audience: must not contain "&", "#", "%", "+" or whitespace (google-auth-library sends it unencoded)',
+    );
   const auth = opts.auth ?? new GoogleAuth();
   let provider: Promise<IdTokenProvider> | undefined;
 

@@ -48,7 +48,12 @@ export async function clientCredentials(ctx: GrantContext): Promise<Record<strin
   if (resolved.kind === 'exchange') return tokenResponse(await mintT2(mint, agent), EXCHANGE_TOKEN_LIFETIME_SEC);
   const resource = resolved.resource;
   const roles = agent.appRoles[resource.uri] ?? agent.appRoles[resource.appId] ?? [];
-  const who = { appId: agent.appId, oid: agent.appId, displayName: agent.displayName, parentBlueprintId: agent.parentBlueprintId };
+  const who = {
+    appId: agent.appId,
+    oid: agent.appId,
+    displayName: agent.displayName,
+    parentBlueprintId: agent.parentBlueprintId,
+  };
   // Graph app-only agent tokens: 3900 s as captured (APP_ONLY_AGENT_TOKEN_LIFETIME_SEC, UNSURE), not
   // the resource's delegated lifetime. Other resources keep theirs.
   const lifetimeSec = isGraph(resource) ? APP_ONLY_AGENT_TOKEN_LIFETIME_SEC : resource.lifetimeSec;

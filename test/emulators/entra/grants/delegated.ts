@@ -22,7 +22,12 @@ export function delegatedResource(ctx: GrantContext, scope: DelegatedScope): Emu
  * The consented scopes of `principalId` for `client` on `resource`, or AADSTS65001. Only agent
  * identities carry delegated grants in the emulated directory; a blueprint has none.
  */
-export function consentedScopes(client: AuthenticatedClient, principalId: string, resource: EmulatedResource, scope: DelegatedScope): string[] {
+export function consentedScopes(
+  client: AuthenticatedClient,
+  principalId: string,
+  resource: EmulatedResource,
+  scope: DelegatedScope,
+): string[] {
   const grants = client.kind === 'agent' ? client.agent.delegatedGrants : [];
   const granted = grantedScopes(grants, principalId, resource, scope.names);
   if (!granted) throw entraError(65001, client.kind === 'agent' ? client.agent.appId : client.blueprint.appId);
@@ -39,7 +44,12 @@ const AGENT_USER_OIDC_SCP = ['profile', 'openid', 'email'];
  * https://github.com/agnte/Rido.BFLite (AgenticTokens2.md), and real captures reported by an
  * outside review. Which request produced the public capture is not stated: UNSURE.
  */
-export function scpClaim(resource: EmulatedResource, granted: string[], scope: DelegatedScope, p: { agentUser?: boolean } = {}): string[] {
+export function scpClaim(
+  resource: EmulatedResource,
+  granted: string[],
+  scope: DelegatedScope,
+  p: { agentUser?: boolean } = {},
+): string[] {
   if (!isGraph(resource)) return granted;
   const requested = scope.oidc.filter((s) => s !== 'offline_access');
   const oidc = p.agentUser ? [...AGENT_USER_OIDC_SCP, ...requested] : requested;
@@ -54,7 +64,15 @@ export function scpClaim(resource: EmulatedResource, granted: string[], scope: D
  */
 export async function userFlowResponse(
   ctx: GrantContext,
-  p: { accessToken: string; lifetimeSec: number; resourceUri: string; granted: string[]; scope: DelegatedScope; clientId: string; user: TokenUser },
+  p: {
+    accessToken: string;
+    lifetimeSec: number;
+    resourceUri: string;
+    granted: string[];
+    scope: DelegatedScope;
+    clientId: string;
+    user: TokenUser;
+  },
 ): Promise<Record<string, unknown>> {
   const qualified = p.granted.map((s) => `${p.resourceUri}/${s}`);
   if (p.scope.names.includes('.default')) qualified.push(`${p.resourceUri}/.default`);

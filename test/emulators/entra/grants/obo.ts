@@ -29,7 +29,10 @@ export async function onBehalfOf(ctx: GrantContext): Promise<Record<string, unkn
   const expected = client.blueprint.appId.toLowerCase();
   const aud = audiences(tc.claims).map((a) => a.toLowerCase());
   if (!aud.some((a) => a === expected || a === `api://${expected}`)) {
-    throw entraError(50013, `Assertion audience '${aud.join(',')}' does not match the expected audience '${client.blueprint.appId}'.`);
+    throw entraError(
+      50013,
+      `Assertion audience '${aud.join(',')}' does not match the expected audience '${client.blueprint.appId}'.`,
+    );
   }
   // [inf] An app-only token is not a user assertion; Entra's code for it is undocumented. `idtyp` is
   // an optional claim on user tokens (https://learn.microsoft.com/entra/identity-platform/optional-claims-reference),

@@ -22,7 +22,8 @@ export async function password(ctx: GrantContext): Promise<Record<string, unknow
   const client = findClient(ctx.tenant, clientId);
   // [inf] Blueprints and agents are confidential and the emulator has no ROPC for them.
   if (client.kind !== 'clientApp') throw entraError(7000218);
-  if (ctx.form.get('client_secret') !== undefined || ctx.form.get('client_assertion') !== undefined) throw entraError(700025);
+  if (ctx.form.get('client_secret') !== undefined || ctx.form.get('client_assertion') !== undefined)
+    throw entraError(700025);
 
   // The resource must be a blueprint's API (api://<appId>), and every scope one it exposes.
   const bpAppId = scope.resourceId.startsWith('api://') ? scope.resourceId.slice('api://'.length) : undefined;

@@ -26,8 +26,12 @@ export async function userFic(ctx: GrantContext): Promise<Record<string, unknown
   // Every T2 failure below is invalid_grant with an [inf] code: Entra's are undocumented (docs/entra.md#open-questions).
   const t2 = await requireOwnUserAssertion(ctx, t2raw);
   const clientLower = clientId.toLowerCase();
-  if (t2.claims.aud !== TOKEN_EXCHANGE_APP_ID) throw entraError(50013, `The credential audience must be '${TOKEN_EXCHANGE_APP_ID}'.`);
-  if (claimString(t2.claims, 'sub')?.toLowerCase() !== clientLower || claimString(t2.claims, 'azp')?.toLowerCase() !== clientLower) {
+  if (t2.claims.aud !== TOKEN_EXCHANGE_APP_ID)
+    throw entraError(50013, `The credential audience must be '${TOKEN_EXCHANGE_APP_ID}'.`);
+  if (
+    claimString(t2.claims, 'sub')?.toLowerCase() !== clientLower ||
+    claimString(t2.claims, 'azp')?.toLowerCase() !== clientLower
+  ) {
     throw entraError(50013, `The credential was not issued to agent identity '${clientId}'.`);
   }
 
@@ -35,10 +39,12 @@ export async function userFic(ctx: GrantContext): Promise<Record<string, unknown
   const byId = userId?.toLowerCase();
   const byName = username?.toLowerCase();
   const user = ctx.tenant.agentUsers.find(
-    (u) => (byId === undefined || u.oid.toLowerCase() === byId) && (byName === undefined || u.upn.toLowerCase() === byName),
+    (u) =>
+      (byId === undefined || u.oid.toLowerCase() === byId) && (byName === undefined || u.upn.toLowerCase() === byName),
   );
   // [inf] AADSTS50034-style for both "no such agent user" and "not this agent's user" (docs/entra.md#error-codes).
-  if (!user || user.identityParentId.toLowerCase() !== clientLower) throw entraError(50034, userId ?? username!, ctx.tenant.tenantId);
+  if (!user || user.identityParentId.toLowerCase() !== clientLower)
+    throw entraError(50034, userId ?? username!, ctx.tenant.tenantId);
 
   // ─── Consent (principal = the agent user) and token.
   const resource = delegatedResource(ctx, scope);

@@ -1,10 +1,4 @@
-import type {
-	IDataObject,
-	IExecuteFunctions,
-	INodeExecutionData,
-	INodeType,
-	INodeTypeDescription,
-} from 'n8n-workflow';
+import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
 import { NodeApiError, NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 
 import { parseInstanceKey, signAssertion } from './assertion';
@@ -18,346 +12,346 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const MODES: readonly Mode[] = ['autonomous', 'agentUser', 'onBehalfOf'];
 
 interface Credential {
-	bridgeUrl: string;
-	instanceId: string;
-	key: InstanceKey;
+  bridgeUrl: string;
+  instanceId: string;
+  key: InstanceKey;
 }
 
 export class EntraAgentToken implements INodeType {
-	description: INodeTypeDescription = {
-		displayName: 'Entra Agent Token',
-		name: 'entraAgentToken',
-		icon: { light: 'file:../../icons/entraAgentToken.svg', dark: 'file:../../icons/entraAgentToken.dark.svg' },
-		group: ['transform'],
-		version: [1],
-		subtitle: '={{$parameter["mode"] + ": " + $parameter["resource"]}}',
-		description:
-			'Get a Microsoft Entra agent identity token from agent-id-bridge, proving this n8n instance with its key',
-		defaults: {
-			name: 'Entra Agent Token',
-		},
-		inputs: [NodeConnectionTypes.Main],
-		outputs: [NodeConnectionTypes.Main],
-		// Deliberately not an AI tool: a tool's output (here, an access token) lands in the model's context.
-		usableAsTool: undefined,
-		credentials: [
-			{
-				name: 'entraAgentTokenApi',
-				required: true,
-			},
-		],
-		properties: [
-			{
-				displayName: 'Mode',
-				name: 'mode',
-				type: 'options',
-				noDataExpression: true,
-				options: [
-					{
-						name: 'Autonomous Agent',
-						value: 'autonomous',
-						description: 'The agent acts on its own (app-only token)',
-					},
-					{
-						name: 'Agent User',
-						value: 'agentUser',
-						description: "The agent acts as its own user account (the agent user's token)",
-					},
-					{
-						name: 'On Behalf Of User',
-						value: 'onBehalfOf',
-						description: 'The agent acts for a signed-in user whose access token you pass in',
-					},
-				],
-				default: 'autonomous',
-			},
-			{
-				displayName: 'Resource',
-				name: 'resource',
-				type: 'string',
-				default: 'https://graph.microsoft.com',
-				required: true,
-				placeholder: 'https://graph.microsoft.com',
-				description: 'The API the token is for, as the bridge policy names it',
-			},
-			{
-				displayName: 'Agent ID',
-				name: 'agentId',
-				type: 'string',
-				default: '',
-				placeholder: '00000000-0000-0000-0000-000000000000',
-				description:
-					'Client ID of the agent identity to act as. Leave empty when the bridge policy maps this workflow to exactly one agent.',
-			},
-			{
-				displayName: 'Agent User',
-				name: 'agentUser',
-				type: 'string',
-				default: '',
-				required: true,
-				placeholder: 'agent@contoso.com',
-				description: "UPN or object ID of the agent's user account",
-				displayOptions: { show: { mode: ['agentUser'] } },
-			},
-			{
-				displayName: 'User Access Token',
-				name: 'userToken',
-				type: 'string',
-				typeOptions: { password: true },
-				default: '',
-				required: true,
-				description:
-					"The signed-in user's Entra access token for the agent blueprint, usually an expression such as {{ $JSON.userToken }}",
-				displayOptions: { show: { mode: ['onBehalfOf'] } },
-			},
-			{
-				displayName: 'Options',
-				name: 'options',
-				type: 'collection',
-				placeholder: 'Add Option',
-				default: {},
-				options: [
-					{
-						displayName: 'Cache Tokens',
-						name: 'cacheTokens',
-						type: 'boolean',
-						default: true,
-						description:
-							'Whether to reuse a token from memory until shortly before it expires instead of asking the bridge again',
-					},
-					{
-						displayName: 'Scopes',
-						name: 'scope',
-						type: 'string',
-						default: '',
-						placeholder: 'https://graph.microsoft.com/User.Read',
-						description:
-							'Space-separated scopes to request instead of the resource default (delegated scopes in on-behalf-of and agent user modes)',
-					},
-					{
-						displayName: 'Timeout',
-						name: 'timeout',
-						type: 'number',
-						typeOptions: { minValue: 1000 },
-						default: DEFAULT_TIMEOUT_MS,
-						description: 'How long to wait for the bridge, in milliseconds',
-					},
-				],
-			},
-		],
-	};
+  description: INodeTypeDescription = {
+    displayName: 'Entra Agent Token',
+    name: 'entraAgentToken',
+    icon: { light: 'file:../../icons/entraAgentToken.svg', dark: 'file:../../icons/entraAgentToken.dark.svg' },
+    group: ['transform'],
+    version: [1],
+    subtitle: '={{$parameter["mode"] + ": " + $parameter["resource"]}}',
+    description:
+      'Get a Microsoft Entra agent identity token from agent-id-bridge, proving this n8n instance with its key',
+    defaults: {
+      name: 'Entra Agent Token',
+    },
+    inputs: [NodeConnectionTypes.Main],
+    outputs: [NodeConnectionTypes.Main],
+    // Deliberately not an AI tool: a tool's output (here, an access token) lands in the model's context.
+    usableAsTool: undefined,
+    credentials: [
+      {
+        name: 'entraAgentTokenApi',
+        required: true,
+      },
+    ],
+    properties: [
+      {
+        displayName: 'Mode',
+        name: 'mode',
+        type: 'options',
+        noDataExpression: true,
+        options: [
+          {
+            name: 'Autonomous Agent',
+            value: 'autonomous',
+            description: 'The agent acts on its own (app-only token)',
+          },
+          {
+            name: 'Agent User',
+            value: 'agentUser',
+            description: "The agent acts as its own user account (the agent user's token)",
+          },
+          {
+            name: 'On Behalf Of User',
+            value: 'onBehalfOf',
+            description: 'The agent acts for a signed-in user whose access token you pass in',
+          },
+        ],
+        default: 'autonomous',
+      },
+      {
+        displayName: 'Resource',
+        name: 'resource',
+        type: 'string',
+        default: 'https://graph.microsoft.com',
+        required: true,
+        placeholder: 'https://graph.microsoft.com',
+        description: 'The API the token is for, as the bridge policy names it',
+      },
+      {
+        displayName: 'Agent ID',
+        name: 'agentId',
+        type: 'string',
+        default: '',
+        placeholder: '00000000-0000-0000-0000-000000000000',
+        description:
+          'Client ID of the agent identity to act as. Leave empty when the bridge policy maps this workflow to exactly one agent.',
+      },
+      {
+        displayName: 'Agent User',
+        name: 'agentUser',
+        type: 'string',
+        default: '',
+        required: true,
+        placeholder: 'agent@contoso.com',
+        description: "UPN or object ID of the agent's user account",
+        displayOptions: { show: { mode: ['agentUser'] } },
+      },
+      {
+        displayName: 'User Access Token',
+        name: 'userToken',
+        type: 'string',
+        typeOptions: { password: true },
+        default: '',
+        required: true,
+        description:
+          "The signed-in user's Entra access token for the agent blueprint, usually an expression such as {{ $JSON.userToken }}",
+        displayOptions: { show: { mode: ['onBehalfOf'] } },
+      },
+      {
+        displayName: 'Options',
+        name: 'options',
+        type: 'collection',
+        placeholder: 'Add Option',
+        default: {},
+        options: [
+          {
+            displayName: 'Cache Tokens',
+            name: 'cacheTokens',
+            type: 'boolean',
+            default: true,
+            description:
+              'Whether to reuse a token from memory until shortly before it expires instead of asking the bridge again',
+          },
+          {
+            displayName: 'Scopes',
+            name: 'scope',
+            type: 'string',
+            default: '',
+            placeholder: 'https://graph.microsoft.com/User.Read',
+            description:
+              'Space-separated scopes to request instead of the resource default (delegated scopes in on-behalf-of and agent user modes)',
+          },
+          {
+            displayName: 'Timeout',
+            name: 'timeout',
+            type: 'number',
+            typeOptions: { minValue: 1000 },
+            default: DEFAULT_TIMEOUT_MS,
+            description: 'How long to wait for the bridge, in milliseconds',
+          },
+        ],
+      },
+    ],
+  };
 
-	async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
-		const items = this.getInputData();
-		const results: INodeExecutionData[] = [];
-		let credential: Credential | undefined;
-		const workflow = this.getWorkflow();
-		const workflowId = typeof workflow.id === 'string' ? workflow.id : '';
+  async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
+    const items = this.getInputData();
+    const results: INodeExecutionData[] = [];
+    let credential: Credential | undefined;
+    const workflow = this.getWorkflow();
+    const workflowId = typeof workflow.id === 'string' ? workflow.id : '';
 
-		for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
-			try {
-				credential ??= await loadCredential(this, itemIndex);
-				requireSavedWorkflow(this, workflowId, itemIndex);
-				const request = readItemParameters(this, itemIndex);
-				validateForMode(this, request, itemIndex);
-				const now = Math.floor(Date.now() / 1000);
-				const { token, fromCache } = await cachedOrExchange(
-					this,
-					credential,
-					{ id: workflowId, name: workflow.name },
-					request,
-					now,
-					itemIndex,
-				);
-				results.push({ json: toOutput(token, request, fromCache, now), pairedItem: { item: itemIndex } });
-			} catch (error) {
-				if (this.continueOnFail()) {
-					results.push({
-						json: { error: error instanceof Error ? error.message : String(error) },
-						pairedItem: { item: itemIndex },
-					});
-					continue;
-				}
-				throw asNodeError(this, error, itemIndex);
-			}
-		}
-		return [results];
-	}
+    for (let itemIndex = 0; itemIndex < items.length; itemIndex++) {
+      try {
+        credential ??= await loadCredential(this, itemIndex);
+        requireSavedWorkflow(this, workflowId, itemIndex);
+        const request = readItemParameters(this, itemIndex);
+        validateForMode(this, request, itemIndex);
+        const now = Math.floor(Date.now() / 1000);
+        const { token, fromCache } = await cachedOrExchange(
+          this,
+          credential,
+          { id: workflowId, name: workflow.name },
+          request,
+          now,
+          itemIndex,
+        );
+        results.push({ json: toOutput(token, request, fromCache, now), pairedItem: { item: itemIndex } });
+      } catch (error) {
+        if (this.continueOnFail()) {
+          results.push({
+            json: { error: error instanceof Error ? error.message : String(error) },
+            pairedItem: { item: itemIndex },
+          });
+          continue;
+        }
+        throw asNodeError(this, error, itemIndex);
+      }
+    }
+    return [results];
+  }
 }
 
 /** What one input item asks for, read from the node's parameters (expressions resolved per item). */
 interface ItemRequest {
-	mode: Mode;
-	resource: string;
-	agentId: string;
-	agentUser: string | undefined;
-	userToken: string | undefined;
-	scope: string | undefined;
-	cacheTokens: boolean;
-	timeoutMs: number;
+  mode: Mode;
+  resource: string;
+  agentId: string;
+  agentUser: string | undefined;
+  userToken: string | undefined;
+  scope: string | undefined;
+  cacheTokens: boolean;
+  timeoutMs: number;
 }
 
 function requireSavedWorkflow(ctx: IExecuteFunctions, workflowId: string, itemIndex: number): void {
-	if (workflowId === '') {
-		throw new NodeOperationError(ctx.getNode(), 'This workflow has no ID yet', {
-			description: 'Save the workflow first: the bridge policy identifies workflows by their ID.',
-			itemIndex,
-		});
-	}
+  if (workflowId === '') {
+    throw new NodeOperationError(ctx.getNode(), 'This workflow has no ID yet', {
+      description: 'Save the workflow first: the bridge policy identifies workflows by their ID.',
+      itemIndex,
+    });
+  }
 }
 
 function readItemParameters(ctx: IExecuteFunctions, itemIndex: number): ItemRequest {
-	const mode = ctx.getNodeParameter('mode', itemIndex) as Mode;
-	if (!MODES.includes(mode)) {
-		throw new NodeOperationError(ctx.getNode(), `Unknown mode "${String(mode)}"`, { itemIndex });
-	}
-	const resource = text(ctx.getNodeParameter('resource', itemIndex));
-	const agentId = text(ctx.getNodeParameter('agentId', itemIndex, ''));
-	const agentUser = mode === 'agentUser' ? text(ctx.getNodeParameter('agentUser', itemIndex, '')) : undefined;
-	const userToken = mode === 'onBehalfOf' ? text(ctx.getNodeParameter('userToken', itemIndex, '')) : undefined;
-	const options = ctx.getNodeParameter('options', itemIndex, {}) as {
-		cacheTokens?: boolean;
-		scope?: string;
-		timeout?: number;
-	};
-	return {
-		mode,
-		resource,
-		agentId,
-		agentUser,
-		userToken,
-		scope: text(options.scope) || undefined,
-		cacheTokens: options.cacheTokens !== false,
-		timeoutMs: options.timeout ?? DEFAULT_TIMEOUT_MS,
-	};
+  const mode = ctx.getNodeParameter('mode', itemIndex) as Mode;
+  if (!MODES.includes(mode)) {
+    throw new NodeOperationError(ctx.getNode(), `Unknown mode "${String(mode)}"`, { itemIndex });
+  }
+  const resource = text(ctx.getNodeParameter('resource', itemIndex));
+  const agentId = text(ctx.getNodeParameter('agentId', itemIndex, ''));
+  const agentUser = mode === 'agentUser' ? text(ctx.getNodeParameter('agentUser', itemIndex, '')) : undefined;
+  const userToken = mode === 'onBehalfOf' ? text(ctx.getNodeParameter('userToken', itemIndex, '')) : undefined;
+  const options = ctx.getNodeParameter('options', itemIndex, {}) as {
+    cacheTokens?: boolean;
+    scope?: string;
+    timeout?: number;
+  };
+  return {
+    mode,
+    resource,
+    agentId,
+    agentUser,
+    userToken,
+    scope: text(options.scope) || undefined,
+    cacheTokens: options.cacheTokens !== false,
+    timeoutMs: options.timeout ?? DEFAULT_TIMEOUT_MS,
+  };
 }
 
 /** The mode's own required field must not be empty. */
 function validateForMode(ctx: IExecuteFunctions, request: ItemRequest, itemIndex: number): void {
-	if (request.mode === 'agentUser' && !request.agentUser) {
-		throw new NodeOperationError(ctx.getNode(), 'Agent User is empty', {
-			description: "Enter the agent user's UPN or object ID.",
-			itemIndex,
-		});
-	}
-	if (request.mode === 'onBehalfOf' && !request.userToken) {
-		throw new NodeOperationError(ctx.getNode(), 'User Access Token is empty', {
-			description: "Map the signed-in user's access token into this field, e.g. with an expression.",
-			itemIndex,
-		});
-	}
+  if (request.mode === 'agentUser' && !request.agentUser) {
+    throw new NodeOperationError(ctx.getNode(), 'Agent User is empty', {
+      description: "Enter the agent user's UPN or object ID.",
+      itemIndex,
+    });
+  }
+  if (request.mode === 'onBehalfOf' && !request.userToken) {
+    throw new NodeOperationError(ctx.getNode(), 'User Access Token is empty', {
+      description: "Map the signed-in user's access token into this field, e.g. with an expression.",
+      itemIndex,
+    });
+  }
 }
 
 /** A cached token for exactly this request, or a fresh one from the bridge (then cached). */
 async function cachedOrExchange(
-	ctx: IExecuteFunctions,
-	credential: Credential,
-	workflow: { id: string; name: unknown },
-	request: ItemRequest,
-	now: number,
-	itemIndex: number,
+  ctx: IExecuteFunctions,
+  credential: Credential,
+  workflow: { id: string; name: unknown },
+  request: ItemRequest,
+  now: number,
+  itemIndex: number,
 ): Promise<{ token: CachedToken; fromCache: boolean }> {
-	const { mode, resource, scope, agentId, agentUser, userToken } = request;
-	const key = cacheKey([
-		credential.bridgeUrl,
-		credential.instanceId,
-		credential.key.kid,
-		workflow.id,
-		mode,
-		resource,
-		scope,
-		agentId,
-		agentUser,
-		hashSecret(userToken),
-	]);
-	const cached = request.cacheTokens ? getCachedToken(key, now) : undefined;
-	if (cached) return { token: cached, fromCache: true };
+  const { mode, resource, scope, agentId, agentUser, userToken } = request;
+  const key = cacheKey([
+    credential.bridgeUrl,
+    credential.instanceId,
+    credential.key.kid,
+    workflow.id,
+    mode,
+    resource,
+    scope,
+    agentId,
+    agentUser,
+    hashSecret(userToken),
+  ]);
+  const cached = request.cacheTokens ? getCachedToken(key, now) : undefined;
+  if (cached) return { token: cached, fromCache: true };
 
-	const assertion = signAssertion(credential.key, {
-		instanceId: credential.instanceId,
-		workflowId: workflow.id,
-		audience: `${credential.bridgeUrl}/token`,
-		now,
-		context: {
-			executionId: ctx.getExecutionId(),
-			workflowName: typeof workflow.name === 'string' ? workflow.name : undefined,
-			nodeName: ctx.getNode().name,
-		},
-	});
-	const issued = await requestAgentToken(
-		ctx,
-		{ mode, assertion, resource, scope, agentId: agentId || undefined, agentUser, userToken },
-		{
-			bridgeUrl: credential.bridgeUrl,
-			instanceId: credential.instanceId,
-			workflowId: workflow.id,
-			kid: credential.key.kid,
-			itemIndex,
-		},
-		request.timeoutMs,
-	);
-	const token: CachedToken = {
-		accessToken: issued.accessToken,
-		expiresAt: now + issued.expiresIn,
-		scope: issued.scope,
-		agentId: issued.agentId,
-	};
-	if (request.cacheTokens) putCachedToken(key, token, now);
-	return { token, fromCache: false };
+  const assertion = signAssertion(credential.key, {
+    instanceId: credential.instanceId,
+    workflowId: workflow.id,
+    audience: `${credential.bridgeUrl}/token`,
+    now,
+    context: {
+      executionId: ctx.getExecutionId(),
+      workflowName: typeof workflow.name === 'string' ? workflow.name : undefined,
+      nodeName: ctx.getNode().name,
+    },
+  });
+  const issued = await requestAgentToken(
+    ctx,
+    { mode, assertion, resource, scope, agentId: agentId || undefined, agentUser, userToken },
+    {
+      bridgeUrl: credential.bridgeUrl,
+      instanceId: credential.instanceId,
+      workflowId: workflow.id,
+      kid: credential.key.kid,
+      itemIndex,
+    },
+    request.timeoutMs,
+  );
+  const token: CachedToken = {
+    accessToken: issued.accessToken,
+    expiresAt: now + issued.expiresIn,
+    scope: issued.scope,
+    agentId: issued.agentId,
+  };
+  if (request.cacheTokens) putCachedToken(key, token, now);
+  return { token, fromCache: false };
 }
 
 function toOutput(token: CachedToken, request: ItemRequest, fromCache: boolean, now: number): IDataObject {
-	return {
-		accessToken: token.accessToken,
-		tokenType: 'Bearer',
-		expiresIn: Math.max(0, token.expiresAt - now),
-		expiresAt: new Date(token.expiresAt * 1000).toISOString(),
-		agentId: token.agentId,
-		scope: token.scope,
-		mode: request.mode,
-		resource: request.resource,
-		fromCache,
-	};
+  return {
+    accessToken: token.accessToken,
+    tokenType: 'Bearer',
+    expiresIn: Math.max(0, token.expiresAt - now),
+    expiresAt: new Date(token.expiresAt * 1000).toISOString(),
+    agentId: token.agentId,
+    scope: token.scope,
+    mode: request.mode,
+    resource: request.resource,
+    fromCache,
+  };
 }
 
 /** Expressions may resolve to anything; parameters here are strings. */
 function text(value: unknown): string {
-	return typeof value === 'string' ? value.trim() : value === undefined || value === null ? '' : String(value).trim();
+  return typeof value === 'string' ? value.trim() : value === undefined || value === null ? '' : String(value).trim();
 }
 
 async function loadCredential(ctx: IExecuteFunctions, itemIndex: number): Promise<Credential> {
-	const raw = await ctx.getCredentials<{ bridgeUrl?: string; instanceId?: string; privateKey?: string }>(
-		'entraAgentTokenApi',
-		itemIndex,
-	);
-	const bridgeUrl = (raw.bridgeUrl ?? '').trim().replace(/\/+$/, '');
-	const instanceId = (raw.instanceId ?? '').trim();
-	if (!/^https?:\/\/[^/]/i.test(bridgeUrl)) {
-		throw new NodeOperationError(ctx.getNode(), 'The credential has no valid Bridge URL', {
-			description: 'Set Bridge URL to the agent-id-bridge issuer URL, e.g. https://bridge.example.com.',
-			itemIndex,
-		});
-	}
-	if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(instanceId)) {
-		throw new NodeOperationError(ctx.getNode(), 'The credential has no valid Instance ID', {
-			description:
-				'Set Instance ID to the ID this n8n instance is registered under in the bridge policy (letters, digits, ".", "_", "-").',
-			itemIndex,
-		});
-	}
-	const key = parseInstanceKey(raw.privateKey ?? '');
-	if ('problem' in key) {
-		throw new NodeOperationError(ctx.getNode(), `The credential's private key is unusable: ${key.problem}`, {
-			description:
-				'Paste the private key printed by "npm run n8n:keygen" of agent-id-bridge (a PEM or a private JWK of an EC P-256 or Ed25519 key).',
-			itemIndex,
-		});
-	}
-	return { bridgeUrl, instanceId, key };
+  const raw = await ctx.getCredentials<{ bridgeUrl?: string; instanceId?: string; privateKey?: string }>(
+    'entraAgentTokenApi',
+    itemIndex,
+  );
+  const bridgeUrl = (raw.bridgeUrl ?? '').trim().replace(/\/+$/, '');
+  const instanceId = (raw.instanceId ?? '').trim();
+  if (!/^https?:\/\/[^/]/i.test(bridgeUrl)) {
+    throw new NodeOperationError(ctx.getNode(), 'The credential has no valid Bridge URL', {
+      description: 'Set Bridge URL to the agent-id-bridge issuer URL, e.g. https://bridge.example.com.',
+      itemIndex,
+    });
+  }
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(instanceId)) {
+    throw new NodeOperationError(ctx.getNode(), 'The credential has no valid Instance ID', {
+      description:
+        'Set Instance ID to the ID this n8n instance is registered under in the bridge policy (letters, digits, ".", "_", "-").',
+      itemIndex,
+    });
+  }
+  const key = parseInstanceKey(raw.privateKey ?? '');
+  if ('problem' in key) {
+    throw new NodeOperationError(ctx.getNode(), `The credential's private key is unusable: ${key.problem}`, {
+      description:
+        'Paste the private key printed by "npm run n8n:keygen" of agent-id-bridge (a PEM or a private JWK of an EC P-256 or Ed25519 key).',
+      itemIndex,
+    });
+  }
+  return { bridgeUrl, instanceId, key };
 }
 
 /** n8n shows NodeApiError/NodeOperationError with their descriptions; anything else gets wrapped. */
 function asNodeError(ctx: IExecuteFunctions, error: unknown, itemIndex: number): NodeApiError | NodeOperationError {
-	if (error instanceof NodeApiError || error instanceof NodeOperationError) return error;
-	return new NodeOperationError(ctx.getNode(), error instanceof Error ? error : String(error), { itemIndex });
+  if (error instanceof NodeApiError || error instanceof NodeOperationError) return error;
+  return new NodeOperationError(ctx.getNode(), error instanceof Error ? error : String(error), { itemIndex });
 }
