@@ -4,18 +4,7 @@ import { ConfigError, isConfigured, loadConfig, sandboxSkippedHint } from '../..
 import { renderPolicySchema, SCHEMA_PATH } from '../../src/config/write-schema.ts';
 import { generateSigningKeyJwk } from '../../src/issuer/keys.ts';
 import { PLATFORMS } from '../../src/platforms.ts';
-
-const POLICY = `
-version: 1
-tenants:
-  - tenantId: 11111111-1111-4111-8111-111111111111
-    blueprints:
-      - appId: 22222222-2222-4222-8222-222222222222
-        agents: [{ id: 33333333-3333-4333-8333-333333333333 }]
-platforms: { gcp: {} }
-rules:
-  - { name: r, platform: gcp, principal: "1", agent: 33333333-3333-4333-8333-333333333333, resources: [https://graph.microsoft.com] }
-`;
+import { MINIMAL_POLICY as POLICY } from '../support/minimal-policy.ts';
 
 const key = await generateSigningKeyJwk();
 const env = (over: Record<string, string | undefined> = {}) => ({

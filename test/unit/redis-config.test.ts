@@ -6,18 +6,8 @@ import { ConfigError, isConfigured, loadConfig } from '../../src/config/config.t
 import { generateSigningKeyJwk } from '../../src/issuer/keys.ts';
 import { PLATFORMS } from '../../src/platforms.ts';
 import { parseRedisUrl } from '../../src/store/redis/url.ts';
+import { MINIMAL_POLICY as POLICY } from '../support/minimal-policy.ts';
 
-const POLICY = `
-version: 1
-tenants:
-  - tenantId: 11111111-1111-4111-8111-111111111111
-    blueprints:
-      - appId: 22222222-2222-4222-8222-222222222222
-        agents: [{ id: 33333333-3333-4333-8333-333333333333 }]
-platforms: { gcp: {} }
-rules:
-  - { name: r, platform: gcp, principal: "1", agent: 33333333-3333-4333-8333-333333333333, resources: [https://graph.microsoft.com] }
-`;
 const signingKey = await generateSigningKeyJwk();
 const CACHE_KEY = Buffer.alloc(32, 1).toString('base64');
 const env = (over: Record<string, string | undefined> = {}) => ({
