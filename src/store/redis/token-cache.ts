@@ -5,25 +5,29 @@
  * - Key names are HMAC-SHA-256 of the in-process cache key (tenant, agent, scopes, the user
  *   binding): nothing in Redis names a tenant, an agent or a user, and without the secret a name
  *   cannot be confirmed by guessing its inputs.
- * - Both keys come from BRIDGE_CACHE_ENCRYPTION_KEY by HKDF-SHA-256 (RFC 5869), one per purpose.
+ * - Both keys come from BRIDGE_CACHE_ENCRYPTION_KEY by HKDF-SHA-256 (RFC 5869), one per purpose
+ *   (./sealed.ts, shared with the verified-proof cache, which derives keys of its own).
  * - A distributed single flight: the replica that takes a short lock (SET NX PX) fetches; the
  *   others poll for the value and, after SHARED_CACHE_WAIT_MS, fetch themselves rather than fail.
  * - Any Redis failure makes `load` call `fetch` directly: the cache saves Entra calls, it never
  *   decides whether a request is served.
  */
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { SharedCache, SharedLoadOptions } from '../ports.ts';
 import {
-  AES_GCM_IV_BYTES,
   SHARED_CACHE_LOCK_MS,
   SHARED_CACHE_POLL_FIRST_MS,
   SHARED_CACHE_POLL_MAX_MS,
   SHARED_CACHE_WAIT_MS,
 } from './constants.ts';
+import { SealedValues, type SealPurpose } from './sealed.ts';
 
-const GCM_TAG_BYTES = 16;
-const HKDF_SALT = 'agent-id-bridge shared token cache';
+const TOKEN_CACHE_PURPOSE: SealPurpose = {
+  salt: 'agent-id-bridge shared token cache',
+  valueInfo: 'aes-256-gcm value key v1',
+  nameInfo: 'hmac-sha-256 key name key v1',
+};
 
 /** Deletes the lock only if it is still ours: a lock that expired and was taken again stays (compare-and-delete). */
 const RELEASE = `
@@ -59,8 +63,7 @@ export interface SharedTokenCacheOptions {
 export class RedisSharedCache<V extends object> implements SharedCache<V> {
   readonly #redis: WithRelease;
   readonly #prefix: string;
-  readonly #aesKey: Buffer;
-  readonly #nameKey: Buffer;
+  readonly #sealed: SealedValues;
   readonly #clock: () => number;
   readonly #waitMs: number;
   readonly #lockMs: number;
@@ -71,8 +74,7 @@ export class RedisSharedCache<V extends object> implements SharedCache<V> {
     redis.defineCommand('bridgeReleaseLock', { numberOfKeys: 1, lua: RELEASE });
     this.#redis = redis as WithRelease;
     this.#prefix = opts.prefix;
-    this.#aesKey = Buffer.from(hkdfSync('sha256', opts.secret, HKDF_SALT, 'aes-256-gcm value key v1', 32));
-    this.#nameKey = Buffer.from(hkdfSync('sha256', opts.secret, HKDF_SALT, 'hmac-sha-256 key name key v1', 32));
+    this.#sealed = new SealedValues(opts.secret, TOKEN_CACHE_PURPOSE);
     this.#clock = opts.clock;
     this.#waitMs = opts.waitMs ?? SHARED_CACHE_WAIT_MS;
     this.#lockMs = opts.lockMs ?? SHARED_CACHE_LOCK_MS;
@@ -80,7 +82,7 @@ export class RedisSharedCache<V extends object> implements SharedCache<V> {
   }
 
   async load(key: string, fetch: () => Promise<V>, opts: SharedLoadOptions<V>): Promise<{ value: V; shared: boolean }> {
-    const name = `${this.#prefix}token:${createHmac('sha256', this.#nameKey).update(key).digest('hex')}`;
+    const name = `${this.#prefix}token:${this.#sealed.name(key)}`;
     const lock = `${name}:lock`;
     const deadline = Date.now() + this.#waitMs;
     let pause = SHARED_CACHE_POLL_FIRST_MS;
@@ -160,29 +162,13 @@ export class RedisSharedCache<V extends object> implements SharedCache<V> {
   }
 
   #seal(name: string, value: V): Buffer {
-    const iv = randomBytes(AES_GCM_IV_BYTES);
-    const cipher = createCipheriv('aes-256-gcm', this.#aesKey, iv);
-    cipher.setAAD(Buffer.from(name));
-    const body = Buffer.concat([cipher.update(JSON.stringify(value), 'utf8'), cipher.final()]);
-    return Buffer.concat([iv, body, cipher.getAuthTag()]);
+    return this.#sealed.seal(name, value);
   }
 
   #open(name: string, sealed: Buffer): V | undefined {
-    try {
-      if (sealed.length < AES_GCM_IV_BYTES + GCM_TAG_BYTES) throw new Error('short');
-      const decipher = createDecipheriv('aes-256-gcm', this.#aesKey, sealed.subarray(0, AES_GCM_IV_BYTES));
-      decipher.setAAD(Buffer.from(name));
-      decipher.setAuthTag(sealed.subarray(sealed.length - GCM_TAG_BYTES));
-      const text = Buffer.concat([
-        decipher.update(sealed.subarray(AES_GCM_IV_BYTES, sealed.length - GCM_TAG_BYTES)),
-        decipher.final(),
-      ]).toString('utf8');
-      const value: unknown = JSON.parse(text);
-      return typeof value === 'object' && value !== null ? (value as V) : undefined;
-    } catch {
-      this.stats.undecryptable++;
-      return undefined;
-    }
+    const value = this.#sealed.open(name, sealed);
+    if (value === undefined) this.stats.undecryptable++;
+    return value as V | undefined;
   }
 }
 
