@@ -16,7 +16,7 @@ import { AdmissionGuard, type RequestOrigin } from './limits/admission.ts';
 import { MemoryRateLimiter } from './limits/rate-limiter.ts';
 import type { RuntimeDenyList } from './policy/deny.ts';
 import { MemoryReplayStore } from './store/memory.ts';
-import type { RateLimiter, ReplayStore, SharedCache } from './store/ports.ts';
+import type { RateLimiter, ReplayStore, SharedCache, SharedVerifiedProofs } from './store/ports.ts';
 import type { EntraToken } from './entra/types.ts';
 import { PLATFORMS, proofTokenTypes } from './platforms.ts';
 import type { AdapterDeps, PlatformModule, WorkloadVerifier } from './verify/contract.ts';
@@ -39,6 +39,8 @@ export interface RuntimePorts {
   rateLimiter?: RateLimiter;
   /** Entra tokens shared by replicas (Redis on Node: src/store/redis/); none by default. */
   sharedTokenCache?: SharedCache<EntraToken>;
+  /** Proofs verified by an upstream call, shared by replicas behind the in-process cache (Redis on Node); none by default. */
+  sharedVerifiedProofs?: SharedVerifiedProofs;
   audit?: AuditSink;
   /** Where audit JSON lines go when `audit` is not given (default console.log; Node: src/audit/line-writer.ts). */
   auditLine?: (line: string) => void;
@@ -172,6 +174,7 @@ export async function buildAppDeps(config: Config, ports: RuntimePorts): Promise
     admission: new AdmissionGuard(config.admission, clock),
     clock,
     verifiedProofs,
+    ...(ports.sharedVerifiedProofs ? { sharedProofs: ports.sharedVerifiedProofs } : {}),
     keys,
     audit: ports.audit ?? (config.audit === 'off' ? discardAudit : jsonLineAuditSink(ports.auditLine)),
     explainEnabled: config.explain,

@@ -159,6 +159,8 @@ export async function redisPorts(
       : {}),
   });
   opts.metrics?.registerStoreEvents('redis', () => redisEvents(stores.stats()));
+  const { sharedProofs } = stores;
+  if (sharedProofs) opts.metrics?.registerCache('verified_proof_shared', () => sharedProofs.cacheStats());
   if (!(await stores.waitReady()))
     log('redis not reachable at startup; serving anyway, single-use proofs answer 503 until it is');
   return {
@@ -166,6 +168,7 @@ export async function redisPorts(
       replay: stores.replay,
       rateLimiter: stores.rateLimiter,
       ...(stores.sharedTokens ? { sharedTokenCache: stores.sharedTokens } : {}),
+      ...(stores.sharedProofs ? { sharedVerifiedProofs: stores.sharedProofs } : {}),
     },
     stores,
   };
@@ -174,6 +177,7 @@ export async function redisPorts(
 /** The Redis stores' counters as metric events (docs/operations.md, metrics). */
 function redisEvents(s: RedisStoreStats): Record<string, number> {
   const c = s.sharedCache;
+  const p = s.sharedProofs;
   return {
     replay_errors: s.replayErrors,
     rate_limit_fallbacks: s.rateLimitFallbacks,
@@ -186,6 +190,7 @@ function redisEvents(s: RedisStoreStats): Record<string, number> {
           shared_cache_undecryptable: c.undecryptable,
         }
       : {}),
+    ...(p ? { proof_cache_errors: p.errors, proof_cache_undecryptable: p.undecryptable } : {}),
   };
 }
 

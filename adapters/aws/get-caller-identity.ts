@@ -60,6 +60,8 @@ export function createSigV4Verifier(opts: SigV4VerifierOptions, deps: AdapterDep
     accepts: () => true,
     canonicalKey: (input) => canonicalKey(input, opts.allowed),
     signingKeyId: (input) => accessKeyIdOf(input),
+    // One STS round trip per proof: worth sharing between replicas (docs/redis.md#the-shared-verified-proof-cache).
+    verifiedRemotely: true,
     async verify(input, ctx: VerifyContext): Promise<VerifyResult> {
       const decoded = decodeProof(input.token);
       if (!decoded.ok) return decoded;

@@ -93,7 +93,7 @@ export function createPrometheusMetrics(build: BuildInfo, opts: { processMetrics
   });
   new Counter({
     name: 'bridge_store_events_total',
-    help: "A store's own counters, by store and event (Redis: replay_errors, rate_limit_fallbacks, shared_cache_hits, shared_cache_fetches, shared_cache_wait_timeouts, shared_cache_errors, shared_cache_undecryptable).",
+    help: "A store's own counters, by store and event (Redis: replay_errors, rate_limit_fallbacks, shared_cache_hits, shared_cache_fetches, shared_cache_wait_timeouts, shared_cache_errors, shared_cache_undecryptable, proof_cache_errors, proof_cache_undecryptable).",
     labelNames: ['store', 'event'] as const,
     registers,
     collect() {

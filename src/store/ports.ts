@@ -2,6 +2,7 @@
  * Small state ports. The memory implementations live in ./memory.ts; distributed ones
  * (Durable Objects on Workers, Redis on Node replicas) implement the same interfaces.
  */
+import type { VerifiedWorkload } from '../verify/contract.ts';
 
 export type ReplayAnswer = 'fresh' | 'replayed';
 
@@ -43,6 +44,25 @@ export interface SharedCache<V> {
    * from the shared store rather than from this caller's `fetch`.
    */
   load(key: string, fetch: () => Promise<V>, opts: SharedLoadOptions<V>): Promise<{ value: V; shared: boolean }>;
+}
+
+/** A workload another replica verified, and until when it may be served (unix seconds). */
+export interface RecalledProof {
+  workload: VerifiedWorkload;
+  until: number;
+}
+
+/**
+ * Verified proofs shared by replicas (Redis on Node: src/store/redis/verified-proofs.ts), a second
+ * tier behind each replica's in-process verified-proof cache, for proofs whose verification costs
+ * an upstream call (docs/redis.md, the shared verified-proof cache). Never a reason to refuse: a
+ * backend that does not answer, or a value that does not open, is a miss; a failed write is dropped.
+ */
+export interface SharedVerifiedProofs {
+  /** The workload a replica stored under `key` for `platform`, if it may still be served at `now`. Never throws. */
+  recall(key: string, platform: string, now: number): Promise<RecalledProof | undefined>;
+  /** Store a verified workload until `until`, best effort. Never throws. */
+  remember(key: string, workload: VerifiedWorkload, until: number, now: number): Promise<void>;
 }
 
 /**

@@ -10,11 +10,22 @@ import { BridgeError } from '../errors.ts';
 import { routingKeyOf, type AdmissionGuard, type RequestOrigin } from '../limits/admission.ts';
 import { deniedAgent, deniedWorkload, EMPTY_DENY_LIST, type DenyList, type RuntimeDenyList } from '../policy/deny.ts';
 import { evaluatePolicy, type CompiledPolicy, type PolicyDecision } from '../policy/policy.ts';
-import { StoreUnavailableError, type RateLimiter, type ReplayStore } from '../store/ports.ts';
+import {
+  StoreUnavailableError,
+  type RateLimiter,
+  type ReplayStore,
+  type SharedVerifiedProofs,
+} from '../store/ports.ts';
 import { sha256Hex } from '../util/hash.ts';
-import type { Refusal, VerifiedWorkload, WorkloadVerifier } from '../verify/contract.ts';
+import {
+  accept,
+  type Refusal,
+  type VerifiedWorkload,
+  type VerifyResult,
+  type WorkloadVerifier,
+} from '../verify/contract.ts';
 import { peekIssuer } from '../verify/jwt.ts';
-import type { VerifiedProofCache } from '../verify/verified-cache.ts';
+import { verifiedProofUntil, type VerifiedProofCache } from '../verify/verified-cache.ts';
 import type { TokenRequest } from './request.ts';
 
 export interface ExchangeDeps {
@@ -30,6 +41,8 @@ export interface ExchangeDeps {
   rateLimiter: RateLimiter;
   clock: () => number;
   verifiedProofs: VerifiedProofCache;
+  /** Node replicas on Redis: proofs another replica verified by an upstream call (docs/redis.md). */
+  sharedProofs?: SharedVerifiedProofs;
   admission: AdmissionGuard;
 }
 
@@ -89,20 +102,46 @@ async function verifyProof(
   }
   const proofSha256 = sha256Hex(req.proof.token);
   audit.proof_sha256 = proofSha256;
-  const result = await deps.admission.verify(
+  const { result, notAfter } = await deps.admission.verify(
     origin,
     routingKeyOf(verifier.platform, req.proof.tokenType, iss),
-    () => verifier.verify(req.proof, { now, audience: deps.audience, issuer: deps.issuer }),
+    () => verifyOrRecallShared(deps, verifier, req, cacheKey, now),
     verifier.signingKeyId?.(req.proof),
   );
   if (!result.ok) throw bridgeErrorOf(result);
   if (!verifier.singleUse) {
-    deps.verifiedProofs.set(cacheKey, result.value, proofSha256, now);
+    deps.verifiedProofs.set(cacheKey, result.value, proofSha256, now, notAfter);
     // The spelling that verified is remembered too, with the same expiry, so that presenting it again
     // is one lookup rather than a canonical key rebuilt (docs/performance.md): one more entry per proof.
-    if (cacheKey !== exactKey) deps.verifiedProofs.set(exactKey, result.value, proofSha256, now);
+    if (cacheKey !== exactKey) deps.verifiedProofs.set(exactKey, result.value, proofSha256, now, notAfter);
   }
   return result.value;
+}
+
+/**
+ * Verify the proof, or, for a verifier whose verification is an upstream call, recall the workload
+ * another replica verified (docs/redis.md#the-shared-verified-proof-cache): consulted only after the
+ * in-process cache missed, inside the admission guard like any verification. A proof recalled is
+ * remembered in-process no longer than the replica that verified it allowed (`notAfter`). A shared
+ * cache that does not answer is a miss: the proof is verified, never refused for it.
+ */
+async function verifyOrRecallShared(
+  deps: ExchangeDeps,
+  verifier: WorkloadVerifier,
+  req: TokenRequest,
+  cacheKey: string,
+  now: number,
+): Promise<{ result: VerifyResult; notAfter?: number }> {
+  const verify = () => verifier.verify(req.proof, { now, audience: deps.audience, issuer: deps.issuer });
+  const shared = verifier.verifiedRemotely && !verifier.singleUse ? deps.sharedProofs : undefined;
+  if (!shared) return { result: await verify() };
+  // The bridge audience is part of what verified the proof (AWS: the signed audience header).
+  const sharedKey = `${verifier.platform}\n${deps.audience}\n${cacheKey}`;
+  const recalled = await shared.recall(sharedKey, verifier.platform, now);
+  if (recalled) return { result: accept(recalled.workload), notAfter: recalled.until };
+  const result = await verify();
+  if (result.ok) await shared.remember(sharedKey, result.value, verifiedProofUntil(result.value, now), now);
+  return { result };
 }
 
 /** The verified-proof cache key of a proof by its exact text. */

@@ -141,6 +141,13 @@ export interface WorkloadVerifier {
    * one credential cannot drive verifications without bound; never a trust decision.
    */
   signingKeyId?(input: ProofInput): string | undefined;
+  /**
+   * Verifying a proof costs an upstream round trip per proof (AWS kind 1: the call to STS), not a
+   * local signature check: with Node replicas on Redis, a proof one replica verified is recalled by
+   * the others rather than verified again (docs/redis.md#the-shared-verified-proof-cache). Never
+   * together with `singleUse`.
+   */
+  readonly verifiedRemotely?: boolean;
   verify(input: ProofInput, ctx: VerifyContext): Promise<VerifyResult>;
 }
 

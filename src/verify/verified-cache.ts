@@ -38,13 +38,19 @@ export class VerifiedProofCache {
     return this.#cache.get(key, now);
   }
 
-  set(key: string, workload: VerifiedWorkload, proofSha256: string, now: number): void {
-    this.#cache.set(key, { workload, proofSha256 }, Math.min(workload.expiresAt, now + VERIFIED_PROOF_TTL_SEC), now);
+  /** Remember until `verifiedProofUntil`, or `notAfter` if earlier (a proof another replica verified: its own bound). */
+  set(key: string, workload: VerifiedWorkload, proofSha256: string, now: number, notAfter = Infinity): void {
+    this.#cache.set(key, { workload, proofSha256 }, Math.min(verifiedProofUntil(workload, now), notAfter), now);
   }
 
   get stats(): CacheStats {
     return this.#cache.stats;
   }
+}
+
+/** How long a proof verified at `now` may be answered from a cache: its own expiry, at most VERIFIED_PROOF_TTL_SEC. */
+export function verifiedProofUntil(workload: VerifiedWorkload, now: number): number {
+  return Math.min(workload.expiresAt, now + VERIFIED_PROOF_TTL_SEC);
 }
 
 /** The strings a workload holds, at one byte per character, plus the fixed cost of an entry. */

@@ -1,6 +1,7 @@
 /**
  * The Node stores on one Redis (BRIDGE_REDIS_URL): replay, rate limit and, unless turned off,
- * the shared Entra token cache. Node only: Workers use Durable Objects (src/store/durable/).
+ * the shared Entra token cache and the shared verified-proof cache (both under
+ * BRIDGE_CACHE_ENCRYPTION_KEY). Node only: Workers use Durable Objects (src/store/durable/).
  */
 import type { RedisSettings } from '../../config/config.ts';
 import type { EntraToken } from '../../entra/types.ts';
@@ -10,11 +11,14 @@ import { connectRedis } from './connection.ts';
 import { RedisRateLimiter } from './rate-limiter.ts';
 import { RedisReplayStore } from './replay.ts';
 import { RedisSharedCache, type SharedTokenCacheStats } from './token-cache.ts';
+import { RedisVerifiedProofs, type SharedProofCacheStats } from './verified-proofs.ts';
 
 export interface RedisStores {
   replay: ReplayStore;
   rateLimiter: RateLimiter;
   sharedTokens: RedisSharedCache<EntraToken> | undefined;
+  /** Proofs verified by an upstream call, shared with the other replicas (with the shared token cache). */
+  sharedProofs: RedisVerifiedProofs | undefined;
   /** True while Redis is connected (for /readyz). */
   ready(): boolean;
   /** Counters for metrics: Redis failures per store, and the shared cache's hits and fetches. */
@@ -31,6 +35,7 @@ export interface RedisStoreStats {
   /** Rate-limit hits counted locally because Redis did not answer. */
   rateLimitFallbacks: number;
   sharedCache: SharedTokenCacheStats | undefined;
+  sharedProofs: SharedProofCacheStats | undefined;
 }
 
 export function createRedisStores(
@@ -64,16 +69,21 @@ export function createRedisStores(
   const sharedTokens = settings.sharedCacheSecret
     ? new RedisSharedCache<EntraToken>(client, { prefix, secret: settings.sharedCacheSecret, clock: opts.clock })
     : undefined;
+  const sharedProofs = settings.sharedCacheSecret
+    ? new RedisVerifiedProofs(client, { prefix, secret: settings.sharedCacheSecret })
+    : undefined;
   return {
     replay,
     rateLimiter,
     sharedTokens,
+    sharedProofs,
     ready: connection.ready,
     stats: () => ({
       connected: connection.ready(),
       replayErrors: replay.errors,
       rateLimitFallbacks,
       sharedCache: sharedTokens ? { ...sharedTokens.stats } : undefined,
+      sharedProofs: sharedProofs ? { ...sharedProofs.stats } : undefined,
     }),
     waitReady: connection.waitReady,
     close: connection.close,
