@@ -19,6 +19,8 @@ declare module 'autocannon' {
     connections?: number;
     duration?: number;
     amount?: number;
+    /** Milliseconds between samples; a run that ends by `amount` ends at the next sample. */
+    sampleInt?: number;
     requests?: Record<string, unknown>[];
   }
   export default function autocannon(opts: Options): Promise<Result>;

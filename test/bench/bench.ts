@@ -9,7 +9,8 @@
  * time. Proofs are minted before the rounds; minting is never measured.
  *
  *   npm run bench -- [--rounds 2] [--duration 4] [--connections 32] [--out bench-results] [--cold 200] [--entries 10000]
- *                    [--profile]   (the main bridge process writes a .cpuprofile into --out)
+ *                    [--profile]   (a .cpuprofile of the main bridge process over the rounds, into --out;
+ *                                   node test/bench/profile-summary.ts <file> sums it by function)
  *                    [--only floor-bare,warm-gcp]   (a subset of the scenarios, by id)
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -61,6 +62,12 @@ const GCP_POOL = VERIFIED_PROOF_CACHE_MAX_ENTRIES + 500;
  */
 const AWS_SIGNING_WINDOW_SEC = 700;
 const WARMUP_SEC = 1;
+/**
+ * autocannon ends a run at its next sample tick, also a run that ends by `amount`: with its default
+ * of one second, 3 000 requests served in 1.4 s were timed as 2.0 s. Ten milliseconds keeps the
+ * error of the seconds column under 1 % of a run.
+ */
+const SAMPLE_INTERVAL_MS = 10;
 /** Fresh signed requests per round: each costs an STS emulator round trip in the bridge's process. */
 const AWS_FRESH_PER_ROUND = 400;
 
@@ -186,6 +193,7 @@ async function drive(
   const result = await autocannon({
     url: `${url}/token`,
     connections: CONNECTIONS,
+    sampleInt: SAMPLE_INTERVAL_MS,
     ...('amount' in limit ? { amount: limit.amount } : { duration: limit.seconds }),
     requests: [
       {
@@ -235,11 +243,7 @@ console.log(
   `agent-id-bridge bench: node ${process.version}, ${cpus().length} CPUs (${availableParallelism()} usable), ${ROUNDS} rounds, ${DURATION_SEC} s per timed run, ${CONNECTIONS} connections`,
 );
 
-const profileArgs = flags.profile ? ['--cpu-prof', `--cpu-prof-dir=${OUT_DIR}`] : [];
-const [bridge, cold] = await Promise.all([
-  startBridge('main', [], profileArgs),
-  startBridge('cold', [String(COLD_AGENTS)]),
-]);
+const [bridge, cold] = await Promise.all([startBridge('main'), startBridge('cold', [String(COLD_AGENTS)])]);
 
 async function post(url: string, body: string): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(`${url}/token`, { method: 'POST', headers: FORM, body });
@@ -461,6 +465,8 @@ for (const s of SCENARIOS) {
 process.stdout.write('\n');
 
 const rssMain0 = await bridge.stats();
+// The profile covers the rounds only: start-up, minting and the warm-up would drown the hot path.
+if (flags.profile) await bridge.request({ type: 'profile-start' });
 for (let round = 0; round < ROUNDS; round++) {
   for (const s of SCENARIOS) {
     const rec = records.get(s.id)!;
@@ -484,6 +490,12 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 const rssMain1 = await bridge.stats();
+const profileFile = flags.profile
+  ? await bridge.request<string>({
+      type: 'profile-stop',
+      path: join(OUT_DIR, `bridge-${new Date().toISOString().replace(/[:.]/g, '-')}.cpuprofile`),
+    })
+  : undefined;
 
 const coldAfter = await cold.stats();
 
@@ -682,3 +694,4 @@ writeFileSync(
 writeFileSync(join(OUT_DIR, `bench-${stamp}.md`), markdown);
 console.log(`\n${markdown}`);
 console.log(`written: ${join(OUT_DIR, `bench-${stamp}.json`)} and .md`);
+if (profileFile) console.log(`profile: ${profileFile} (node test/bench/profile-summary.ts ${profileFile})`);

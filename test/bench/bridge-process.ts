@@ -10,8 +10,12 @@
  *                                                 exchanges and the cached-entries memory figure)
  *
  * IPC: `stats` (RSS, heap, Entra and STS calls, cache counters), `mint-gcp` (ID tokens signed by
- * the GCP emulator, which lives here), `close`.
+ * the GCP emulator, which lives here), `profile-start` and `profile-stop` (a CPU profile of the
+ * rounds only, without start-up and minting: https://nodejs.org/api/inspector.html#cpu-profiler),
+ * `close`.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import type { AwsSandboxPlatform } from '../../sandbox/platforms/aws.ts';
 import { startSandbox, type SandboxPolicy } from '../../sandbox/sandbox.ts';
 import { SANDBOX } from '../../sandbox/tenant.ts';
@@ -21,6 +25,8 @@ import { COLD_SERVICE_ACCOUNT, coldAgentId, serverStats, type BenchBridgeStats }
 
 type BenchBridgeRequest =
   | { id: number; type: 'close' }
+  | { id: number; type: 'profile-start' }
+  | { id: number; type: 'profile-stop'; path: string }
   | { id: number; type: 'stats'; at: 'start' | 'end' }
   | { id: number; type: 'mint-gcp'; count: number; sub?: string; email?: string };
 
@@ -78,6 +84,8 @@ const sb = await startSandbox({
 const aws = sb.platforms.find((p) => p.name === 'aws') as AwsSandboxPlatform;
 const gc = (globalThis as { gc?: () => void }).gc;
 
+let profiler: Session | undefined;
+
 const MiB = 1024 * 1024;
 /**
  * `at`: whether a measurement window starts or ends here. The collection that makes RSS show what
@@ -119,6 +127,18 @@ process.on('message', (raw) => {
           tokens.push(...(await Promise.all(batch)));
         }
         return process.send!({ id: msg.id, value: tokens });
+      }
+      case 'profile-start':
+        profiler = new Session();
+        profiler.connect();
+        await profiler.post('Profiler.enable');
+        await profiler.post('Profiler.start');
+        return process.send!({ id: msg.id, value: null });
+      case 'profile-stop': {
+        const { profile } = await profiler!.post('Profiler.stop');
+        writeFileSync(msg.path, JSON.stringify(profile));
+        profiler!.disconnect();
+        return process.send!({ id: msg.id, value: msg.path });
       }
       case 'close':
         await sb.close();
