@@ -25,6 +25,7 @@ import {
   type WorkloadVerifier,
 } from '../verify/contract.ts';
 import { peekIssuer } from '../verify/jwt.ts';
+import { canonicalProofKey, exactProofKey, proofDigest } from '../verify/proof-key.ts';
 import { verifiedProofUntil, type VerifiedProofCache } from '../verify/verified-cache.ts';
 import type { TokenRequest } from './request.ts';
 
@@ -82,10 +83,12 @@ async function verifyProof(
   origin: RequestOrigin,
 ): Promise<VerifiedWorkload> {
   const now = deps.clock();
-  // A proof verified moments ago is found by its exact text before anything in it is decoded:
-  // routing depends only on the proof and the configuration, so it would pick the verifier that
-  // verified it (canonical keys, e.g. AWS signed requests, live under another prefix).
-  const exactKey = exactProofKey(req);
+  // One digest per request: the cache key of this exact proof and the audit line's proof_sha256
+  // (src/verify/proof-key.ts). A proof verified moments ago is found by it before anything in the
+  // proof is decoded: routing depends only on the proof and the configuration, so it would pick the
+  // verifier that verified it (canonical keys, e.g. AWS signed requests, live under another shape).
+  const proofSha256 = proofDigest(req.proof.token);
+  const exactKey = exactProofKey(req.proof.tokenType, proofSha256);
   const recalled = deps.verifiedProofs.get(exactKey, now);
   if (recalled) {
     audit.platform = recalled.workload.platform;
@@ -94,13 +97,12 @@ async function verifyProof(
   }
   const { verifier, iss } = routeProof(deps.verifiers, req);
   audit.platform = verifier.platform;
-  const cacheKey = verifiedProofKey(verifier, req);
+  const cacheKey = verifiedProofKey(verifier, req, exactKey);
   const cached = cacheKey === exactKey ? undefined : deps.verifiedProofs.get(cacheKey, now);
   if (cached) {
     audit.proof_sha256 = cached.proofSha256;
     return cached.workload;
   }
-  const proofSha256 = sha256Hex(req.proof.token);
   audit.proof_sha256 = proofSha256;
   const { result, notAfter } = await deps.admission.verify(
     origin,
@@ -144,17 +146,12 @@ async function verifyOrRecallShared(
   return { result };
 }
 
-/** The verified-proof cache key of a proof by its exact text. */
-function exactProofKey(req: TokenRequest): string {
-  return `${req.proof.tokenType}\n${req.proof.token}`;
-}
-
-/** The verified-proof cache key: the verifier's canonical identity of the proof, else the raw token. */
-function verifiedProofKey(verifier: WorkloadVerifier, req: TokenRequest): string {
-  if (!verifier.canonicalKey) return exactProofKey(req);
+/** The verified-proof cache key: the verifier's canonical identity of the proof, else the exact key. */
+function verifiedProofKey(verifier: WorkloadVerifier, req: TokenRequest, exactKey: string): string {
+  if (!verifier.canonicalKey) return exactKey;
   const key = verifier.canonicalKey(req.proof);
   if (!key.ok) throw bridgeErrorOf(key);
-  return `${req.proof.tokenType}\ncanonical\n${key.value}`;
+  return canonicalProofKey(req.proof.tokenType, key.value);
 }
 
 function bridgeErrorOf(refusal: Refusal): BridgeError {

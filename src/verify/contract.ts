@@ -132,7 +132,8 @@ export interface WorkloadVerifier {
   /**
    * For proofs one signature can be spelled in many ways (AWS: a serialized request): a pure, cheap
    * identity under which the core caches the verified proof, so the spellings share one entry. A
-   * refusal here is the one `verify` would give. Without it the core keys by the raw token.
+   * refusal here is the one `verify` would give. Without it the core keys by the digest of the exact
+   * token (src/verify/proof-key.ts).
    */
   canonicalKey?(input: ProofInput): Result<string>;
   /**

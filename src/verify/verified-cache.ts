@@ -1,11 +1,11 @@
 /**
  * Remembers proofs that verified, so a workload that re-presents the same token (a GCP ID token
- * lives an hour and clients reuse it) costs a map lookup instead of an RS256 verification and two
- * hashes. An entry lives until the proof expires or for at most VERIFIED_PROOF_TTL_SEC, so a key
- * its issuer withdraws stops being honoured within that window. Bounded in entries and in bytes,
- * the key (the whole proof) included: padded or otherwise inflated proofs fill the byte bound, not
- * the process. Single-use proofs (n8n assertions, with their jti) are never cached: each
- * presentation must reach the replay store.
+ * lives an hour and clients reuse it) costs one hash and a map lookup instead of an RS256
+ * verification. An entry lives until the proof expires or for at most VERIFIED_PROOF_TTL_SEC, so a
+ * key its issuer withdraws stops being honoured within that window. Bounded in entries and in bytes,
+ * the key included; keys are digests of the proof (./proof-key.ts), so a padded or otherwise inflated
+ * proof costs an entry no more than any other. Single-use proofs (n8n assertions, with their jti)
+ * are never cached: each presentation must reach the replay store.
  */
 import {
   CACHE_ENTRY_OVERHEAD_BYTES,

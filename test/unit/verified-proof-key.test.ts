@@ -13,6 +13,7 @@ import { MemoryReplayStore } from '../../src/store/memory.ts';
 import { verifyAndDecide, type ExchangeDeps } from '../../src/token/exchange.ts';
 import type { TokenRequest } from '../../src/token/request.ts';
 import { accept, refuse, type ProofInput, type WorkloadVerifier } from '../../src/verify/contract.ts';
+import { canonicalProofKey, exactProofKey, proofDigest } from '../../src/verify/proof-key.ts';
 import { VerifiedProofCache } from '../../src/verify/verified-cache.ts';
 
 const NOW = 1_800_000_000;
@@ -137,5 +138,44 @@ describe('issue 12 item 2: the spelling that verified is recalled without its ca
     expect(canonicalKeys).toBe(1);
     await expect(verifyAndDecide(d, request(' PROOF'), audit())).rejects.toMatchObject({ reason: 'rate_limited' });
     expect({ canonicalKeys, verified }).toEqual({ canonicalKeys: 2, verified: ['proof'] });
+  });
+});
+
+describe('issue 12: the verified-proof cache is keyed by a digest of the proof, computed once per request', () => {
+  /** The keys the exchange files verified proofs under. */
+  function recordingDeps(verifier: WorkloadVerifier): { d: ExchangeDeps; keys: string[] } {
+    const d = deps(verifier);
+    const keys: string[] = [];
+    const cache = d.verifiedProofs;
+    const set = cache.set.bind(cache);
+    cache.set = (key, ...rest) => (keys.push(key), set(key, ...rest));
+    return { d, keys };
+  }
+
+  it('issue 12: no key holds the proof text, distinct proofs get distinct keys, and the audit digest is the key digest', async () => {
+    const verified: string[] = [];
+    const { d, keys } = recordingDeps({ ...spellingVerifier(verified), canonicalKey: undefined });
+    const proofs = ['first proof '.repeat(50), 'second proof '.repeat(50), 'first proof '.repeat(50) + 'x'];
+    const audits = proofs.map(() => audit());
+    for (const [i, token] of proofs.entries())
+      await expect(verifyAndDecide(d, request(token), audits[i]!)).rejects.toMatchObject({ reason: 'rate_limited' });
+    expect(verified).toEqual(proofs);
+    expect(new Set(keys).size).toBe(proofs.length);
+    for (const [i, key] of keys.entries()) {
+      expect(key).not.toContain('proof');
+      expect(key).toBe(exactProofKey(TOKEN_TYPE.aws4Request, audits[i]!.proof_sha256!));
+    }
+    // Each presented again is a cache hit: one verification each, however often presented.
+    for (const token of proofs)
+      await expect(verifyAndDecide(d, request(token), audit())).rejects.toMatchObject({ reason: 'rate_limited' });
+    expect(verified).toEqual(proofs);
+  });
+
+  it('issue 12: one proof under two token types, and an exact and a canonical key, never share a key', () => {
+    const digest = proofDigest('a proof');
+    expect(digest).toMatch(/^[0-9a-f]{64}$/);
+    expect(proofDigest('a proof ')).not.toBe(digest);
+    expect(exactProofKey(TOKEN_TYPE.jwt, digest)).not.toBe(exactProofKey(TOKEN_TYPE.idToken, digest));
+    expect(exactProofKey(TOKEN_TYPE.aws4Request, digest)).not.toBe(canonicalProofKey(TOKEN_TYPE.aws4Request, digest));
   });
 });
