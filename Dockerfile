@@ -13,7 +13,6 @@
 FROM node:24-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-COPY adapters/n8n/node/package.json adapters/n8n/node/package.json
 # Lifecycle scripts are not needed to bundle (and the `node` devDependency's would fetch a binary).
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY . .

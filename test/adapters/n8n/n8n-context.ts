@@ -1,9 +1,10 @@
 /**
  * A realistic n8n execution context for the community node, typed by n8n's own interfaces.
  *
- * n8n-workflow lives in the node package's own node_modules (its peer zod@3 cannot sit beside the
- * root's zod@4), so it is imported by path: its CommonJS build, which n8n itself loads and which
- * vitest.config.ts also maps the node's `import 'n8n-workflow'` to (one module instance for both).
+ * n8n-workflow lives in the test/support/n8n-runtime workspace's own node_modules (its peer zod@3
+ * cannot sit beside the root's zod@4), so it is imported by path: its CommonJS build, which n8n itself
+ * loads and which vitest.config.ts also maps the node's `import 'n8n-workflow'` to (one module
+ * instance for both).
  * The node package is a separate CommonJS compilation unit (its own tsconfig, built by n8n-node), so
  * its sources are loaded at run time and typed here only through n8n's interfaces.
  *
@@ -26,9 +27,9 @@ import {
   type INodeParameters,
   type INodeType,
   type IWorkflowMetadata,
-} from '../../../adapters/n8n/node/node_modules/n8n-workflow/dist/cjs/index.js';
+} from '../../support/n8n-runtime/node_modules/n8n-workflow/dist/cjs/index.js';
 
-export * from '../../../adapters/n8n/node/node_modules/n8n-workflow/dist/cjs/index.js';
+export * from '../../support/n8n-runtime/node_modules/n8n-workflow/dist/cjs/index.js';
 
 const NODE_PACKAGE = '../../../adapters/n8n/node/';
 
