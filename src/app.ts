@@ -139,7 +139,11 @@ export function createApp(deps: AppDeps): Hono {
   app.post(
     '/explain',
     decisionRoute('/explain', async (raw, audit, origin) => {
-      if (!deps.explainEnabled) throw new BridgeError('invalid_mode', '/explain is disabled (BRIDGE_EXPLAIN=off)');
+      // Whether the dry run is on is a public fact about this bridge: a client can say why it cannot check.
+      if (!deps.explainEnabled)
+        throw new BridgeError('invalid_mode', '/explain is disabled (BRIDGE_EXPLAIN=off)', {
+          publicDetail: 'POST /explain is turned off on this bridge (BRIDGE_EXPLAIN=off).',
+        });
       const req = parseTokenRequest(await readStrictForm(raw), deps.proofTokenTypes);
       // The caller must present a valid proof: it learns only about its own evaluation.
       const { workload, decision } = await verifyAndDecide(deps, req, audit, origin);

@@ -18,7 +18,9 @@
 import {
   NodeHelpers,
   type ICredentialDataDecryptedObject,
+  type ICredentialTestFunctions,
   type ICredentialType,
+  type INodeCredentialTestResult,
   type IDataObject,
   type IExecuteFunctions,
   type IHttpRequestOptions,
@@ -33,10 +35,26 @@ export * from '../../support/n8n-runtime/node_modules/n8n-workflow/dist/cjs/inde
 
 const NODE_PACKAGE = '../../../adapters/n8n/node/';
 
+/** The credential test's own module (nodes/EntraAgentToken/credentialTest.ts), typed by what the tests use. */
+export interface CredentialTestModule {
+  checkCredentialFields(raw: Record<string, unknown>): { field: string; problem: string } | { instanceId: string };
+  testCredential(
+    raw: Record<string, unknown>,
+    probe: (
+      url: string,
+      form: string,
+      timeoutMs: number,
+    ) => Promise<{ statusCode: number; body: unknown; headers: Record<string, unknown> }>,
+    now?: () => number,
+  ): Promise<INodeCredentialTestResult>;
+  unreachable(bridgeUrl: string, e: unknown): string;
+}
+
 export interface NodePackage {
   EntraAgentToken: new () => INodeType;
   EntraAgentTokenApi: new () => ICredentialType;
   clearTokenCache(): void;
+  credentialTest: CredentialTestModule;
 }
 
 /** The community node package's sources, loaded the way vitest loads any TypeScript. */
@@ -50,10 +68,14 @@ export async function loadNodePackage(): Promise<NodePackage> {
   const cache = (await import(/* @vite-ignore */ `${NODE_PACKAGE}nodes/EntraAgentToken/cache.ts`)) as {
     clearTokenCache(): void;
   };
+  const credentialTest = (await import(
+    /* @vite-ignore */ `${NODE_PACKAGE}nodes/EntraAgentToken/credentialTest.ts`
+  )) as CredentialTestModule;
   return {
     EntraAgentToken: node.EntraAgentToken,
     EntraAgentTokenApi: credential.EntraAgentTokenApi,
     clearTokenCache: cache.clearTokenCache,
+    credentialTest,
   };
 }
 
@@ -122,6 +144,48 @@ async function httpRequest(options: IHttpRequestOptions): Promise<unknown> {
   }
   const headers = Object.fromEntries(res.headers.entries());
   return options.returnFullResponse ? { body, headers, statusCode: res.status, statusMessage: res.statusText } : body;
+}
+
+/**
+ * The helper a credential test function gets (ICredentialTestFunctions: only `request`, n8n's legacy
+ * request-promise options, proxied to axios by n8n-core's legacy-request-adapter). Like that
+ * adapter: `simple: false` answers every status, `resolveWithFullResponse` gives status, headers
+ * and body (JSON parsed, as axios does), `followRedirect: false` stops at a 3xx, and a failure to
+ * connect throws an error whose cause carries Node's code (ECONNREFUSED...).
+ */
+export interface LegacyRequestCall {
+  options: Record<string, unknown>;
+}
+
+export function credentialTestContext(calls: LegacyRequestCall[] = []): ICredentialTestFunctions {
+  const request = async (uriOrObject: string | object, more?: object): Promise<unknown> => {
+    const o = (typeof uriOrObject === 'string' ? { uri: uriOrObject, ...more } : uriOrObject) as Record<
+      string,
+      unknown
+    >;
+    calls.push({ options: o });
+    const res = await fetch(String(o.uri ?? o.url), {
+      method: String(o.method ?? 'GET'),
+      headers: Object.fromEntries(
+        Object.entries((o.headers ?? {}) as Record<string, unknown>).map(([k, v]) => [k, String(v)]),
+      ),
+      body: typeof o.body === 'string' ? o.body : null,
+      redirect: o.followRedirect === false ? 'manual' : 'follow',
+      signal: AbortSignal.timeout(typeof o.timeout === 'number' ? o.timeout : 300_000),
+    });
+    const text = await res.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = text;
+    }
+    if (res.status >= 400 && o.simple !== false)
+      throw Object.assign(new Error(`${res.status} - ${JSON.stringify(body)}`), { statusCode: res.status });
+    const headers = Object.fromEntries(res.headers.entries());
+    return o.resolveWithFullResponse ? { body, headers, statusCode: res.status, statusMessage: res.statusText } : body;
+  };
+  return { helpers: { request } } as unknown as ICredentialTestFunctions;
 }
 
 export interface Execution {

@@ -1,4 +1,4 @@
-import type { Icon, ICredentialTestRequest, ICredentialType, INodeProperties } from 'n8n-workflow';
+import type { Icon, ICredentialType, INodeProperties } from 'n8n-workflow';
 
 export class EntraAgentTokenApi implements ICredentialType {
   name = 'entraAgentTokenApi';
@@ -7,7 +7,8 @@ export class EntraAgentTokenApi implements ICredentialType {
 
   icon: Icon = { light: 'file:../icons/entraAgentToken.svg', dark: 'file:../icons/entraAgentToken.dark.svg' };
 
-  documentationUrl = 'https://learn.microsoft.com/en-us/entra/agent-id/';
+  // The node's own README: the fields, the Test button's answers, the errors.
+  documentationUrl = 'https://github.com/agent-id-bridge/agent-id-bridge/blob/main/adapters/n8n/node/README.md';
 
   // The private key must never reach another node: n8n refuses to decrypt this credential for any
   // node not listed here, the HTTP Request node and its tool variants included.
@@ -42,15 +43,10 @@ export class EntraAgentTokenApi implements ICredentialType {
       default: '',
       required: true,
       description:
-        'The instance private key (PEM or JWK, EC P-256 or Ed25519) printed by "npm run n8n:keygen"; only its public half is registered with the bridge',
+        'The instance private key (PEM or JWK, EC P-256 or Ed25519). The bridge operator makes it with "npm run n8n:keygen" in a checkout of the agent-id-bridge repository (not in n8n) and registers only its public half with the bridge.',
     },
   ];
 
-  test: ICredentialTestRequest = {
-    request: {
-      baseURL: '={{$credentials.bridgeUrl}}',
-      url: '/readyz',
-      method: 'GET',
-    },
-  };
+  // The Test button is the node's credentialTest method (testedBy): it checks the key locally and asks
+  // the bridge for a dry run, where a plain test request could only show that some server answers.
 }

@@ -1,12 +1,23 @@
-import type { IDataObject, IExecuteFunctions, INodeExecutionData, INodeType, INodeTypeDescription } from 'n8n-workflow';
+import type {
+  ICredentialsDecrypted,
+  ICredentialTestFunctions,
+  IDataObject,
+  IExecuteFunctions,
+  INodeCredentialTestResult,
+  INodeExecutionData,
+  INodeType,
+  INodeTypeDescription,
+} from 'n8n-workflow';
 import { NodeApiError, NodeConnectionTypes, NodeOperationError } from 'n8n-workflow';
 
-import { parseInstanceKey, signAssertion } from './assertion';
+import { signAssertion } from './assertion';
 import type { InstanceKey } from './assertion';
 import { requestAgentToken } from './bridge';
 import type { Mode } from './bridge';
 import { cacheKey, getCachedToken, hashSecret, putCachedToken } from './cache';
 import type { CachedToken } from './cache';
+import { checkCredentialFields, testCredential } from './credentialTest';
+import type { Probe } from './credentialTest';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const MODES: readonly Mode[] = ['autonomous', 'agentUser', 'onBehalfOf'];
@@ -38,6 +49,7 @@ export class EntraAgentToken implements INodeType {
       {
         name: 'entraAgentTokenApi',
         required: true,
+        testedBy: 'entraAgentTokenApiTest',
       },
     ],
     properties: [
@@ -139,6 +151,18 @@ export class EntraAgentToken implements INodeType {
         ],
       },
     ],
+  };
+
+  methods = {
+    credentialTest: {
+      // The credential's Test button: local checks, then a dry run at the bridge (credentialTest.ts).
+      async entraAgentTokenApiTest(
+        this: ICredentialTestFunctions,
+        credential: ICredentialsDecrypted,
+      ): Promise<INodeCredentialTestResult> {
+        return await testCredential(credential.data ?? {}, legacyRequestProbe(this));
+      },
+    },
   };
 
   async execute(this: IExecuteFunctions): Promise<INodeExecutionData[][]> {
@@ -324,30 +348,37 @@ async function loadCredential(ctx: IExecuteFunctions, itemIndex: number): Promis
     'entraAgentTokenApi',
     itemIndex,
   );
-  const bridgeUrl = (raw.bridgeUrl ?? '').trim().replace(/\/+$/, '');
-  const instanceId = (raw.instanceId ?? '').trim();
-  if (!/^https?:\/\/[^/]/i.test(bridgeUrl)) {
-    throw new NodeOperationError(ctx.getNode(), 'The credential has no valid Bridge URL', {
-      description: 'Set Bridge URL to the agent-id-bridge issuer URL, e.g. https://bridge.example.com.',
-      itemIndex,
-    });
-  }
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(instanceId)) {
-    throw new NodeOperationError(ctx.getNode(), 'The credential has no valid Instance ID', {
+  const checked = checkCredentialFields(raw);
+  if ('problem' in checked) {
+    throw new NodeOperationError(ctx.getNode(), `The credential's ${checked.field} is unusable: ${checked.problem}`, {
       description:
-        'Set Instance ID to the ID this n8n instance is registered under in the bridge policy (letters, digits, ".", "_", "-").',
+        'Open the Entra Agent Token API credential, fix the field and press Test: it checks the key and asks the bridge whether it knows the instance and key.',
       itemIndex,
     });
   }
-  const key = parseInstanceKey(raw.privateKey ?? '');
-  if ('problem' in key) {
-    throw new NodeOperationError(ctx.getNode(), `The credential's private key is unusable: ${key.problem}`, {
-      description:
-        'Paste the private key printed by "npm run n8n:keygen" of agent-id-bridge (a PEM or a private JWK of an EC P-256 or Ed25519 key).',
-      itemIndex,
-    });
-  }
-  return { bridgeUrl, instanceId, key };
+  return checked;
+}
+
+/**
+ * The Test button's HTTP call. In n8n 2.40 a credential test function gets only the legacy request
+ * helper (ICredentialTestFunctions in n8n-workflow's interfaces.d.ts), which goes through n8n's own
+ * proxy and SSRF settings like every other request of n8n: it is used here, never redirected.
+ */
+function legacyRequestProbe(ctx: ICredentialTestFunctions): Probe {
+  return async (url, form, timeoutMs) => {
+    const response = (await ctx.helpers.request({
+      method: 'POST',
+      uri: url,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: form,
+      resolveWithFullResponse: true,
+      simple: false,
+      followRedirect: false,
+      followAllRedirects: false,
+      timeout: timeoutMs,
+    })) as { statusCode?: number; body?: unknown; headers?: Record<string, unknown> };
+    return { statusCode: response.statusCode ?? 0, body: response.body, headers: response.headers ?? {} };
+  };
 }
 
 /** n8n shows NodeApiError/NodeOperationError with their descriptions; anything else gets wrapped. */
