@@ -1,14 +1,15 @@
 /**
- * Builds one client package (adapters/client, adapters/aws/client, adapters/gcp/client) into its
- * `dist/`: the package's `prepack` script, so `npm pack` always ships a fresh build.
+ * Builds one client package (adapters/client, adapters/aws/client, adapters/gcp/client,
+ * adapters/sidecar) into its `dist/`: the package's `prepack` script, so `npm pack` always ships a
+ * fresh build.
  * Usage: node adapters/client/build.ts [package directory, default the current one]
  *
  * - JavaScript: esbuild bundles `src/index.ts` with the repository files it imports (the exchange
  *   core's cache, constants) for Node 20, twice: ESM in dist/esm, CommonJS in dist/cjs, each with
- *   a package.json naming its format. npm dependencies stay imports; so does the exchange core,
- *   which the platform packages import as `@agent-id-bridge/client`.
+ *   a package.json naming its format. npm dependencies stay imports; so do the other packages of
+ *   this repository (the core, the platform packages), imported by their published names.
  * - Declarations: tsc emits them; the files the entry's declarations reach are copied next to the
- *   JavaScript of each format (dist/<format>/types/...), with the same rewrite for the core.
+ *   JavaScript of each format (dist/<format>/types/...), with the same rewrite for the packages.
  * - It fails when the bundle imports anything but Node built-ins and the package's dependencies:
  *   no server dependency (hono, msal, zod, jose ...) can reach a client package.
  * docs/clients.md describes the packages.
@@ -22,8 +23,12 @@ import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const CORE_ENTRY = join(REPO, 'adapters/client/src/index.ts');
-const CORE_NAME = '@agent-id-bridge/client';
+/** The repository's packages by entry: one imports another by a relative path here, by its name when published. */
+const WORKSPACE_PACKAGES = new Map<string, string>([
+  [join(REPO, 'adapters/client/src/index.ts'), '@agent-id-bridge/client'],
+  [join(REPO, 'adapters/aws/client/src/index.ts'), '@agent-id-bridge/aws'],
+  [join(REPO, 'adapters/gcp/client/src/index.ts'), '@agent-id-bridge/gcp'],
+]);
 const FORMATS = { esm: 'module', cjs: 'commonjs' } as const;
 /** The oldest Node every live AWS Lambda Node runtime has (docs/clients.md, "Runtimes"). */
 const NODE_TARGET = 'node20';
@@ -34,17 +39,18 @@ export async function buildClientPackage(packageDir: string): Promise<void> {
     dependencies?: Record<string, string>;
   };
   const entry = join(packageDir, 'src/index.ts');
-  const isCore = entry === CORE_ENTRY;
   const allowed = new Set(Object.keys(pkg.dependencies ?? {}));
   rmSync(join(packageDir, 'dist'), { recursive: true, force: true });
 
-  // The platform packages reach the core by a relative path in this repository; published, it is a dependency.
-  const coreAsPackage: Plugin = {
-    name: 'core-as-package',
+  // Packages reach each other by a relative path in this repository; published, each is a dependency.
+  const workspaceAsPackage: Plugin = {
+    name: 'workspace-as-package',
     setup(b) {
-      b.onResolve({ filter: /^\.\.?\// }, (args) =>
-        !isCore && resolve(args.resolveDir, args.path) === CORE_ENTRY ? { path: CORE_NAME, external: true } : undefined,
-      );
+      b.onResolve({ filter: /^\.\.?\// }, (args) => {
+        const target = resolve(args.resolveDir, args.path);
+        const name = target === entry ? undefined : WORKSPACE_PACKAGES.get(target);
+        return name === undefined ? undefined : { path: name, external: true };
+      });
     },
   };
   for (const format of Object.keys(FORMATS) as (keyof typeof FORMATS)[]) {
@@ -57,7 +63,7 @@ export async function buildClientPackage(packageDir: string): Promise<void> {
       target: NODE_TARGET,
       format,
       packages: 'external',
-      plugins: [coreAsPackage],
+      plugins: [workspaceAsPackage],
       metafile: true,
       legalComments: 'none',
       logLevel: 'warning',
@@ -74,10 +80,10 @@ export async function buildClientPackage(packageDir: string): Promise<void> {
       }
     }
   }
-  emitDeclarations(packageDir, entry, isCore);
+  emitDeclarations(packageDir, entry);
 }
 
-function emitDeclarations(packageDir: string, entry: string, isCore: boolean): void {
+function emitDeclarations(packageDir: string, entry: string): void {
   const tmp = mkdtempSync(join(tmpdir(), 'agent-id-bridge-dts-'));
   try {
     // The repository's compiler options (tsconfig.json), with declaration output.
@@ -104,7 +110,7 @@ function emitDeclarations(packageDir: string, entry: string, isCore: boolean): v
       { cwd: REPO, stdio: 'inherit' },
     );
     const dts = (source: string) => join(tmp, relative(REPO, source).replace(/\.ts$/, '.d.ts'));
-    const coreDts = dts(CORE_ENTRY);
+    const packageDts = new Map([...WORKSPACE_PACKAGES].filter(([e]) => e !== entry).map(([e, name]) => [dts(e), name]));
     const files = new Map<string, string>();
     const queue = [dts(entry)];
     while (queue.length > 0) {
@@ -116,7 +122,8 @@ function emitDeclarations(packageDir: string, entry: string, isCore: boolean): v
           const target = resolve(dirname(file), spec).replace(/\.(?:d\.)?[jt]s$/, '.d.ts');
           if (!existsSync(target))
             throw new Error(`declarations: ${relative(tmp, file)} imports ${spec}, which tsc did not emit`);
-          if (!isCore && target === coreDts) return `${lead}${q}${CORE_NAME}${q}`;
+          const name = packageDts.get(target);
+          if (name !== undefined) return `${lead}${q}${name}${q}`;
           queue.push(target);
           return `${lead}${q}${spec.replace(/\.(?:d\.)?[jt]s$/, '.js')}${q}`;
         },

@@ -34,7 +34,7 @@ import {
 } from '../../../client/src/index.ts';
 import { AWS_AUDIENCE_HEADER, STS_API_VERSION } from '../../constants.ts';
 
-export { BridgeExchangeError, type AgentToken, type AgentTokenSource };
+export { BridgeExchangeError, type AgentToken, type AgentTokenSource, type Proof };
 
 export type AwsProofKind = 'get-caller-identity' | 'web-identity-token';
 
@@ -67,12 +67,22 @@ export interface AwsAgentTokenOptions {
 /** `getToken({ userToken })` switches to OBO mode: the proof then travels as the actor token. */
 export type AwsAgentTokenSource = AgentTokenSource;
 
-export function createAwsAgentTokenSource(opts: AwsAgentTokenOptions): AwsAgentTokenSource {
+/** What an AWS proof needs: the options of `createAwsAgentTokenSource` that are about the proof. */
+export type AwsProofOptions = Pick<
+  AwsAgentTokenOptions,
+  'audience' | 'proof' | 'sts' | 'stsHost' | 'signingAlgorithm' | 'durationSeconds'
+>;
+
+/**
+ * A fresh AWS proof on every call (kind 1 or kind 2), for a token source of your own or for the
+ * sidecar (@agent-id-bridge/sidecar); `createAwsAgentTokenSource` builds on it.
+ */
+export function createAwsProof(opts: AwsProofOptions): () => Promise<Proof> {
   const sts = opts.sts ?? new STSClient({});
   const kind = opts.proof ?? 'get-caller-identity';
   const stsHost = opts.stsHost ?? stsHostFromEnvironment(process.env);
 
-  async function proof(): Promise<Proof> {
+  return async function proof(): Promise<Proof> {
     if (kind === 'web-identity-token') {
       const out = await sts.send(
         new GetWebIdentityTokenCommand({
@@ -90,11 +100,13 @@ export function createAwsAgentTokenSource(opts: AwsAgentTokenOptions): AwsAgentT
       ...(stsHost !== undefined ? { stsHost } : { region: await sts.config.region() }),
     });
     return { token, tokenType: TOKEN_TYPE.aws4Request };
-  }
+  };
+}
 
+export function createAwsAgentTokenSource(opts: AwsAgentTokenOptions): AwsAgentTokenSource {
   return createAgentTokenSource({
     bridgeUrl: opts.bridgeUrl,
-    proof,
+    proof: createAwsProof(opts),
     resource: opts.resource,
     scope: opts.scope,
     agent: opts.agent,

@@ -15,9 +15,10 @@ import {
   TOKEN_TYPE,
   type AgentToken,
   type AgentTokenSource,
+  type Proof,
 } from '../../../client/src/index.ts';
 
-export { BridgeExchangeError, type AgentToken, type AgentTokenSource };
+export { BridgeExchangeError, type AgentToken, type AgentTokenSource, type Proof };
 
 export interface GcpAgentTokenOptions {
   bridgeUrl: string;
@@ -37,7 +38,14 @@ export interface GcpAgentTokenOptions {
 /** `getToken({ userToken })` switches to OBO mode: the ID token then travels as the actor token. */
 export type GcpAgentTokenSource = AgentTokenSource;
 
-export function createGcpAgentTokenSource(opts: GcpAgentTokenOptions): GcpAgentTokenSource {
+/** What a GCP proof needs: the options of `createGcpAgentTokenSource` that are about the proof. */
+export type GcpProofOptions = Pick<GcpAgentTokenOptions, 'audience' | 'auth'>;
+
+/**
+ * A Google ID token for the bridge's audience on every call, as a proof, for a token source of your
+ * own or for the sidecar (@agent-id-bridge/sidecar); `createGcpAgentTokenSource` builds on it.
+ */
+export function createGcpProof(opts: GcpProofOptions): () => Promise<Proof> {
   // Compute.fetchIdToken pastes the audience into the query string unencoded
   // (google-auth-library 11, computeclient.ts), so these characters would change the request.
   if (/[&#%+\s]/.test(opts.audience))
@@ -60,9 +68,13 @@ export function createGcpAgentTokenSource(opts: GcpAgentTokenOptions): GcpAgentT
     return (await provider).fetchIdToken(opts.audience);
   }
 
+  return async () => ({ token: await idToken(), tokenType: TOKEN_TYPE.idToken });
+}
+
+export function createGcpAgentTokenSource(opts: GcpAgentTokenOptions): GcpAgentTokenSource {
   return createAgentTokenSource({
     bridgeUrl: opts.bridgeUrl,
-    proof: async () => ({ token: await idToken(), tokenType: TOKEN_TYPE.idToken }),
+    proof: createGcpProof(opts),
     resource: opts.resource,
     scope: opts.scope,
     agent: opts.agent,
