@@ -83,7 +83,7 @@ describe('sidecar: query parameters as Microsoft clients send them', () => {
 });
 
 describe('sidecar: scope normalisation', () => {
-  it('issue 10 item 2: an app token scope without /.default is the resource’s /.default (as the Agents SDK appends it)', () => {
+  it('issue 10 item 2 (Microsoft documents no completion rule; the Agents SDK appends /.default itself): an app token scope that is a bare resource becomes <resource>/.default', () => {
     expect(normaliseScopes(['https://graph.microsoft.com'], true)).toEqual({
       resource: 'https://graph.microsoft.com',
       scopes: ['https://graph.microsoft.com/.default'],
@@ -96,7 +96,7 @@ describe('sidecar: scope normalisation', () => {
     ]);
   });
 
-  it('issue 10 item 2: an app token with a named permission is 400 telling the /.default to ask for (Microsoft answers IDW10404)', () => {
+  it('issue 10 item 2 (Microsoft’s sidecar answers IDW10404 as a 500 here; this is a 400): an app token with a named permission is refused, naming the /.default to ask for', () => {
     const p = problemOf(() => normaliseScopes(['https://graph.microsoft.com/User.Read'], true));
     expect(p).toMatchObject({ status: 400, code: 'app_token_scope' });
     expect(p.title).toContain('https://graph.microsoft.com/.default');
@@ -193,6 +193,16 @@ describe('sidecar: which exchange a request asks for', () => {
     expect(p.title).toContain('AGENT_ID_BRIDGE_SCOPES_MY_API=');
   });
 
+  it('issue 10 item 2 (Microsoft’s docs require AgentIdentity with AgentUsername; here the bridge’s policy may supply the agent): an agent user without AgentIdentity is agent_user mode', () => {
+    expect(
+      planExchange('unauthenticated', 'graph', query('AgentUsername=a@b.example'), undefined, graph),
+    ).toMatchObject({
+      mode: 'agent_user',
+      agent: undefined,
+      agentUser: 'a@b.example',
+    });
+  });
+
   it('issue 10 item 2: AgentUsername with AgentUserId, a malformed AgentUserId, and RequestAppToken with an agent user are 400', () => {
     for (const q of [
       `AgentIdentity=${AGENT}&AgentUsername=a@b.example&AgentUserId=${USER_OID}`,
@@ -263,14 +273,14 @@ describe('sidecar: who may call it', () => {
     expect(JSON.parse(res.body).type).toBe('urn:agent-id-bridge:sidecar:host_not_loopback');
   });
 
-  it('issue 10 item 2: --allow-non-loopback-callers lets another address through to the request itself', async () => {
+  it('issue 10 item 2: --allow-non-loopback-callers lets another address and host name through to the request itself', async () => {
     const handler = createSidecarHandler(config({ allowNonLoopbackCallers: true }), {
       proof: async () => ({ token: 'x', tokenType: TOKEN_TYPE.jwt }),
     });
     const res = await handler({
       method: 'GET',
       url: '/AuthorizationHeaderUnauthenticated/agenticblueprint',
-      headers: {},
+      headers: { host: 'sidecar:5178' },
       remoteAddress: '192.0.2.2',
     });
     expect(res.status).toBe(403);

@@ -142,7 +142,8 @@ export function createSidecarHandler(config: SidecarConfig, deps: SidecarDeps): 
         403,
         'agent-id-bridge-sidecar answers callers on this host only: call it over loopback (http://localhost:5178 from the same host, pod or network namespace), or start it with --allow-non-loopback-callers on a network only your agent can reach',
       );
-    if (!isLoopbackHostHeader(header(req.headers, 'host'), listenHost))
+    // A name other than loopback is what a rebound DNS name looks like; with non-loopback callers allowed, the network decides.
+    if (!config.allowNonLoopbackCallers && !isLoopbackHostHeader(header(req.headers, 'host'), listenHost))
       throw new SidecarProblem(
         'host_not_loopback',
         403,
