@@ -150,6 +150,7 @@ export async function startSandbox(opts: SandboxOptions = {}): Promise<Sandbox> 
         agentId: SANDBOX.agentId,
         resources: [SANDBOX.graph, SANDBOX.api],
         agentUsers: [SANDBOX.agentUser.upn, SANDBOX.agentUser.oid],
+        ...(opts.env ? { env: opts.env } : {}),
       });
       platforms.push(p);
       closers.push(() => p.close());

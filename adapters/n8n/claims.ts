@@ -18,9 +18,19 @@ const AUDIT_MEMBERS = {
   node_name: 'n8n_node_name',
 } as const;
 
+/**
+ * Optional claims the instance signs besides the workflow id, each an attribute rules may require
+ * (docs/platforms/n8n.md#workflow-ids-can-be-squatted): the n8n project the credential belongs to (nanoids,
+ * bounded) and n8n's execution mode (manual, trigger, webhook…: lower-case words).
+ */
+const ATTESTED_CLAIMS = [
+  { claim: 'project_id', pattern: /^[A-Za-z0-9_-]{1,128}$/, form: '1-128 of [A-Za-z0-9_-]' },
+  { claim: 'execution_mode', pattern: /^[a-z][A-Za-z]{0,31}$/, form: 'an n8n execution mode such as "trigger"' },
+] as const;
+
 /** Every attribute name an n8n workload carries: what a policy rule may match (docs/platforms/n8n.md). */
 export function isN8nAttribute(name: string): boolean {
-  return name === 'instance_id' || name === 'workflow_id';
+  return name === 'instance_id' || name === 'workflow_id' || ATTESTED_CLAIMS.some((c) => c.claim === name);
 }
 
 export function n8nIssuer(instanceId: string): string {
@@ -46,6 +56,16 @@ export function n8nWorkloadFromClaims(payload: JWTPayload, instanceId: string): 
   if (typeof payload.jti !== 'string' || payload.jti.length === 0 || payload.jti.length > MAX_JTI_CHARS)
     return refuse('proof_claim', `jti must be a string of 1-${MAX_JTI_CHARS} characters`, { fields: { claim: 'jti' } });
 
+  const attested: Record<string, string> = {};
+  for (const { claim, pattern, form } of ATTESTED_CLAIMS) {
+    const value = payload[claim];
+    if (value === undefined) continue;
+    // Refused rather than dropped: a signer that sends a malformed value is broken, and the audit log says which claim.
+    if (typeof value !== 'string' || !pattern.test(value))
+      return refuse('proof_claim', `${claim} must be ${form}`, { fields: { claim, expected: form } });
+    attested[claim] = value;
+  }
+
   const auditContext: Record<string, string> = {};
   if (payload.n8n !== undefined) {
     const n8n = payload.n8n;
@@ -59,7 +79,7 @@ export function n8nWorkloadFromClaims(payload: JWTPayload, instanceId: string): 
     principal: sub,
     proofId: payload.jti,
     // Never the workflow name: anyone who can edit a workflow can rename it (docs/platforms/n8n.md#what-the-proof-attests).
-    attributes: { instance_id: instanceId, workflow_id: workflowId },
+    attributes: { instance_id: instanceId, workflow_id: workflowId, ...attested },
     ...(Object.keys(auditContext).length > 0 ? { auditContext } : {}),
   });
 }

@@ -6,13 +6,32 @@
 import { exportJWK, generateKeyPair } from 'jose';
 import { jwkThumbprint } from '../../adapters/n8n/index.ts';
 import type { N8nPublicJwk } from '../../adapters/n8n/config.ts';
+import type { Env } from '../../src/config/config.ts';
 import type { SandboxPlatform, SandboxPlatformFactory } from './types.ts';
 
 export const SANDBOX_N8N = {
   instanceId: 'sandbox-n8n',
-  /** Shaped like n8n's own 16-character workflow ids. */
+  /** Shaped like n8n's own 16-character workflow ids; SANDBOX_N8N_WORKFLOW_ID replaces it. */
   workflowId: 'SbxAgentWorkflow',
 } as const;
+
+/** The workflow id n8n workflow ids are (docs/platforms/n8n.md#assertion-format). */
+const WORKFLOW_ID = /^[A-Za-z0-9_-]{1,128}$/;
+
+/**
+ * The workflow the sandbox rule names: SANDBOX_N8N_WORKFLOW_ID when set (the id of a workflow that already
+ * exists in your n8n, from its URL), else SbxAgentWorkflow (import a workflow with that id:
+ * docs/platforms/n8n.md#sandbox).
+ */
+export function sandboxWorkflowId(env: Env = {}): string {
+  const id = env.SANDBOX_N8N_WORKFLOW_ID?.trim();
+  if (id === undefined || id === '') return SANDBOX_N8N.workflowId;
+  if (!WORKFLOW_ID.test(id))
+    throw new Error(
+      'SANDBOX_N8N_WORKFLOW_ID: must be an n8n workflow id, 1-128 of [A-Za-z0-9_-] (the last part of the workflow URL)',
+    );
+  return id;
+}
 
 export interface N8nSandboxPlatform extends SandboxPlatform {
   instanceId: string;
@@ -29,7 +48,8 @@ export const startN8nSandbox: SandboxPlatformFactory = async (ctx): Promise<N8nS
   const publicJwk: N8nPublicJwk = { kty: 'EC', crv: 'P-256', x: pub.x, y: pub.y };
   const kid = await jwkThumbprint(publicJwk);
   const privateJwk = { ...((await exportJWK(privateKey)) as Record<string, string>), kid };
-  const { instanceId, workflowId } = SANDBOX_N8N;
+  const { instanceId } = SANDBOX_N8N;
+  const workflowId = sandboxWorkflowId(ctx.env);
   const principal = `n8n:${instanceId}:workflow:${workflowId}`;
   return {
     name: 'n8n',

@@ -3,6 +3,8 @@
  * emulators on loopback and contributes its `platforms.<name>` section, its rules and its
  * `/_sandbox` manifest section. sandbox.ts composes them.
  */
+import type { Env } from '../../src/config/config.ts';
+
 export interface SandboxPlatformContext {
   /** The bridge's issuer URL (http://127.0.0.1:<port> in the sandbox). */
   issuer: string;
@@ -14,6 +16,8 @@ export interface SandboxPlatformContext {
   agentId: string;
   resources: readonly string[];
   agentUsers: readonly string[];
+  /** The environment the sandbox was started from (its SANDBOX_* variables), if any. */
+  env?: Env;
 }
 
 export interface SandboxPlatform {

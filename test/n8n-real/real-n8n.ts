@@ -339,7 +339,12 @@ async function main(): Promise<void> {
           id: credentialId,
           name: 'Entra Agent Token (sandbox)',
           type: 'entraAgentTokenApi',
-          data: { bridgeUrl: sandbox.url, instanceId: m.instanceId, privateKey: JSON.stringify(m.privateJwk) },
+          data: {
+            bridgeUrl: sandbox.url,
+            instanceId: m.instanceId,
+            privateKey: JSON.stringify(m.privateJwk),
+            projectId: 'SbxProject000001',
+          },
         },
       ]),
     );
@@ -386,6 +391,11 @@ async function main(): Promise<void> {
     check(
       issued.every((e) => (e.context as Record<string, string> | undefined)?.n8n_node_name !== undefined),
       'the assertions carried the audit-only n8n context',
+    );
+    // What real n8n fills in: getMode() is "cli" for `n8n execute` (manual, trigger, webhook… in the editor and in production).
+    check(
+      issued.every((e) => e.attributes?.execution_mode === 'cli' && e.attributes.project_id === 'SbxProject000001'),
+      "the bridge saw n8n's execution mode (cli) and the credential's project id as attributes",
     );
 
     const leakRun = await step('n8n execute (HTTP Request node asks for the instance key)', () =>

@@ -78,7 +78,12 @@ function expectNoSecrets(error: unknown, secrets: string[]): void {
 describe('node and credential descriptions', () => {
   it('the credential holds bridge URL, instance id and private key, and only this node may read it', () => {
     expect(credentialType.name).toBe('entraAgentTokenApi');
-    expect(credentialType.properties.map((p) => p.name)).toEqual(['bridgeUrl', 'instanceId', 'privateKey']);
+    expect(credentialType.properties.map((p) => p.name)).toEqual([
+      'bridgeUrl',
+      'instanceId',
+      'privateKey',
+      'projectId',
+    ]);
     expect(credentialType.properties.find((p) => p.name === 'privateKey')?.typeOptions?.password).toBe(true);
     expect(credentialType.restrictToSupportedNodes).toBe(true);
     expect(credentialType.supportedNodes).toEqual([nodeType.description.name]);
@@ -336,7 +341,7 @@ describe('execute(): bridge refusals become n8n errors that say what to fix', ()
   it('a bad user token in on-behalf-of mode: Entra rejected it; the token is not echoed', async () => {
     const bogus = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLW5vdC12YWxpZA';
     const e = await refusal({ mode: 'onBehalfOf', userToken: bogus });
-    expect(e.message).toMatch(/^Microsoft Entra rejected the request/);
+    expect(e.message).toMatch(/^Microsoft Entra rejected the user token$/);
     expectNoSecrets(e, [bogus, 'c2lnbmF0dXJlLW5vdC12YWxpZA']);
   });
 
@@ -407,7 +412,7 @@ describe('execute(): bridge refusals become n8n errors that say what to fix', ()
       },
     ).run();
     expect(out[0]).toHaveLength(2);
-    expect(out[0]![0]!.json.error).toMatch(/^Microsoft Entra rejected the request/);
+    expect(out[0]![0]!.json.error).toMatch(/^Microsoft Entra rejected the user token$/);
     expect(out[0]![1]!.json.error).toBe('User Access Token is empty');
     expect(JSON.stringify(out)).not.toContain('bm90LWEtdG9rZW4');
   });

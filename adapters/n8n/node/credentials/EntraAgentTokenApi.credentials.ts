@@ -45,6 +45,15 @@ export class EntraAgentTokenApi implements ICredentialType {
       description:
         'The instance private key (PEM or JWK, EC P-256 or Ed25519). The bridge operator makes it with "npm run n8n:keygen" in a checkout of the agent-id-bridge repository (not in n8n) and registers only its public half with the bridge.',
     },
+    {
+      displayName: 'Project ID',
+      name: 'projectId',
+      type: 'string',
+      default: '',
+      placeholder: 'e.g. ZH2qTf1CkAm4Bu9P',
+      description:
+        "Optional: the ID of the n8n project this credential belongs to (in the project's URL, …/projects/<ID>/workflows). It is sent with every token request so that the bridge's rules can require it (attribute project_id). Keep one credential per project and do not share it with other projects: n8n then lets only that project's workflows use it.",
+    },
   ];
 
   // The Test button is the node's credentialTest method (testedBy): it checks the key locally and asks

@@ -18,6 +18,7 @@ import { cacheKey, getCachedToken, hashSecret, putCachedToken } from './cache';
 import type { CachedToken } from './cache';
 import { checkCredentialFields, testCredential } from './credentialTest';
 import type { Probe } from './credentialTest';
+import { fieldNames, looksLikeCompactJwt, looksLikeUnresolvedExpression } from './parameters';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 const MODES: readonly Mode[] = ['autonomous', 'agentUser', 'onBehalfOf'];
@@ -26,7 +27,11 @@ interface Credential {
   bridgeUrl: string;
   instanceId: string;
   key: InstanceKey;
+  projectId: string | undefined;
 }
+
+/** n8n's execution modes are lower-case words (WorkflowExecuteModeList in n8n-workflow). */
+const EXECUTION_MODE = /^[a-z][A-Za-z]{0,31}$/;
 
 export class EntraAgentToken implements INodeType {
   description: INodeTypeDescription = {
@@ -35,7 +40,9 @@ export class EntraAgentToken implements INodeType {
     icon: { light: 'file:../../icons/entraAgentToken.svg', dark: 'file:../../icons/entraAgentToken.dark.svg' },
     group: ['transform'],
     version: [1],
-    subtitle: '={{$parameter["mode"] + ": " + $parameter["resource"]}}',
+    // Display names, as in the Mode list: the stored values (autonomous, onBehalfOf) mean little on the canvas.
+    subtitle:
+      '={{ ({ autonomous: "Autonomous Agent", agentUser: "Agent User", onBehalfOf: "On Behalf Of User" })[$parameter["mode"]] + ": " + $parameter["resource"] }}',
     description:
       'Get a Microsoft Entra agent identity token from agent-id-bridge, proving this n8n instance with its key',
     defaults: {
@@ -53,6 +60,13 @@ export class EntraAgentToken implements INodeType {
       },
     ],
     properties: [
+      {
+        displayName:
+          "The bridge authorizes this workflow by its ID, the last part of the workflow URL (…/workflow/<ID>): its policy needs a rule for n8n:<Instance ID>:workflow:<ID>. Anyone who can use this credential can create a workflow with an unused ID, so ask for rules that also require the credential's Project ID or the execution mode (see the node's README).",
+        name: 'workflowIdNotice',
+        type: 'notice',
+        default: '',
+      },
       {
         displayName: 'Mode',
         name: 'mode',
@@ -110,10 +124,13 @@ export class EntraAgentToken implements INodeType {
         name: 'userToken',
         type: 'string',
         typeOptions: { password: true },
-        default: '',
+        // An expression from the start, like n8n's own fields that map input data: typed text in this
+        // masked field would be invisible, and "{{ … }}" typed in Fixed mode is sent as it is.
+        default: '={{ $json.userToken }}',
         required: true,
         description:
-          "The signed-in user's Entra access token for the agent blueprint, usually an expression such as {{ $JSON.userToken }}",
+          "The signed-in user's Entra access token for the agent blueprint, mapped from the input item with an expression",
+        hint: "An expression, e.g. {{ $json.userToken }} for the input item's userToken field (keep the field in Expression mode)",
         displayOptions: { show: { mode: ['onBehalfOf'] } },
       },
       {
@@ -177,7 +194,7 @@ export class EntraAgentToken implements INodeType {
         credential ??= await loadCredential(this, itemIndex);
         requireSavedWorkflow(this, workflowId, itemIndex);
         const request = readItemParameters(this, itemIndex);
-        validateForMode(this, request, itemIndex);
+        validateForMode(this, request, items[itemIndex]!, itemIndex);
         const now = Math.floor(Date.now() / 1000);
         const { token, fromCache } = await cachedOrExchange(
           this,
@@ -250,20 +267,56 @@ function readItemParameters(ctx: IExecuteFunctions, itemIndex: number): ItemRequ
   };
 }
 
-/** The mode's own required field must not be empty. */
-function validateForMode(ctx: IExecuteFunctions, request: ItemRequest, itemIndex: number): void {
+/**
+ * The mode's own required field must hold a usable value before anything is sent: not empty, not an
+ * expression n8n left unresolved, and for on-behalf-of something shaped like an access token.
+ */
+function validateForMode(
+  ctx: IExecuteFunctions,
+  request: ItemRequest,
+  item: INodeExecutionData,
+  itemIndex: number,
+): void {
+  for (const [label, value] of [
+    ['Resource', request.resource],
+    ['Agent ID', request.agentId],
+    ['Agent User', request.agentUser],
+    ['Scopes', request.scope],
+  ] as const) {
+    if (value !== undefined && looksLikeUnresolvedExpression(value))
+      throw unresolved(ctx, label, '{{ $json.field }}', itemIndex);
+  }
   if (request.mode === 'agentUser' && !request.agentUser) {
     throw new NodeOperationError(ctx.getNode(), 'Agent User is empty', {
       description: "Enter the agent user's UPN or object ID.",
       itemIndex,
     });
   }
-  if (request.mode === 'onBehalfOf' && !request.userToken) {
+  if (request.mode !== 'onBehalfOf') return;
+  const token = request.userToken ?? '';
+  if (token === '') {
     throw new NodeOperationError(ctx.getNode(), 'User Access Token is empty', {
-      description: "Map the signed-in user's access token into this field, e.g. with an expression.",
+      description: `The field resolved to nothing for item ${itemIndex}. Map the signed-in user's access token, e.g. {{ $json.userToken }}, with the field name of the input item (n8n expressions are case-sensitive: $json, not $JSON). This item's fields: ${fieldNames(item.json)}.`,
       itemIndex,
     });
   }
+  if (looksLikeUnresolvedExpression(token))
+    throw unresolved(ctx, 'User Access Token', '{{ $json.userToken }}', itemIndex);
+  if (!looksLikeCompactJwt(token)) {
+    throw new NodeOperationError(ctx.getNode(), 'User Access Token is not an access token', {
+      description:
+        "Microsoft Entra access tokens are JWTs: three base64url parts separated by dots. Map the signed-in user's access token for the agent blueprint into this field (not an ID token's claims, a code or a refresh token).",
+      itemIndex,
+    });
+  }
+}
+
+/** The field holds the text of an expression: nothing was sent, and the fix is in the editor. */
+function unresolved(ctx: IExecuteFunctions, label: string, example: string, itemIndex: number): NodeOperationError {
+  return new NodeOperationError(ctx.getNode(), `${label} holds an unresolved expression`, {
+    description: `The value starts with "=" or contains "{{ … }}", so n8n did not evaluate it (the field is in Fixed mode, or the expression was pasted as text). Switch ${label} to Expression (hover the field, choose Expression) and enter e.g. ${example}. Nothing was sent to the bridge.`,
+    itemIndex,
+  });
 }
 
 /** A cached token for exactly this request, or a fresh one from the bridge (then cached). */
@@ -276,11 +329,15 @@ async function cachedOrExchange(
   itemIndex: number,
 ): Promise<{ token: CachedToken; fromCache: boolean }> {
   const { mode, resource, scope, agentId, agentUser, userToken } = request;
+  const executionMode = executionModeOf(ctx);
+  // Project and execution mode are claims a rule may require: a token granted for one is not for another.
   const key = cacheKey([
     credential.bridgeUrl,
     credential.instanceId,
     credential.key.kid,
+    credential.projectId,
     workflow.id,
+    executionMode,
     mode,
     resource,
     scope,
@@ -296,6 +353,8 @@ async function cachedOrExchange(
     workflowId: workflow.id,
     audience: `${credential.bridgeUrl}/token`,
     now,
+    ...(credential.projectId ? { projectId: credential.projectId } : {}),
+    ...(executionMode ? { executionMode } : {}),
     context: {
       executionId: ctx.getExecutionId(),
       workflowName: typeof workflow.name === 'string' ? workflow.name : undefined,
@@ -336,6 +395,12 @@ function toOutput(token: CachedToken, request: ItemRequest, fromCache: boolean, 
     resource: request.resource,
     fromCache,
   };
+}
+
+/** What n8n says about how this execution runs (manual, trigger, webhook…); anything else is left out. */
+function executionModeOf(ctx: IExecuteFunctions): string | undefined {
+  const mode: unknown = ctx.getMode();
+  return typeof mode === 'string' && EXECUTION_MODE.test(mode) ? mode : undefined;
 }
 
 /** Expressions may resolve to anything; parameters here are strings. */

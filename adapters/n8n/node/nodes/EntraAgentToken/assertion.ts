@@ -152,6 +152,10 @@ export interface AssertionInput {
   audience: string;
   /** Seconds since the epoch. */
   now: number;
+  /** The credential's Project ID: the project_id claim, which rules may require. */
+  projectId?: string;
+  /** How n8n runs this execution (IExecuteFunctions.getMode(): manual, trigger, webhook…): execution_mode. */
+  executionMode?: string;
   /** Audit-only context; the bridge never authorizes on it. */
   context?: { executionId?: string; workflowName?: string; nodeName?: string };
 }
@@ -170,6 +174,8 @@ export function signAssertion(key: InstanceKey, input: AssertionInput): string {
     iat: input.now,
     exp: input.now + ASSERTION_LIFETIME_SEC,
     jti: randomUUID(),
+    ...(input.projectId ? { project_id: input.projectId } : {}),
+    ...(input.executionMode ? { execution_mode: input.executionMode } : {}),
     ...(Object.keys(n8n).length > 0 ? { n8n } : {}),
   };
   const signingInput = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(payload))}`;

@@ -147,11 +147,14 @@ export function refusalError(
   } else if (error === 'invalid_target') {
     message = `agent-id-bridge refused the requested target: ${said}`;
     fix = `Check Agent ID, Resource, Scopes and Agent User against what the bridge policy rule for "${principal}" allows.`;
-  } else if (
-    (error === 'invalid_request' && /Microsoft Entra rejected the user token/i.test(said)) ||
-    error === 'invalid_grant'
-  ) {
-    // invalid_request since the bridge follows RFC 8693 §2.2.2; invalid_grant from older bridges.
+  } else if (error === 'invalid_request' && /Microsoft Entra rejected the user token/i.test(said)) {
+    // RFC 8693 §2.2.2. The node checked the field first (not empty, not an unresolved expression, a JWT),
+    // so this is about the token itself, not about how it was mapped.
+    message = 'Microsoft Entra rejected the user token';
+    fix =
+      "The token reached Entra and Entra refused it: it has expired, was not issued for the agent blueprint (its audience), or is from another tenant. Pass a current access token of the signed-in user for the blueprint's scope.";
+  } else if (error === 'invalid_grant') {
+    // What bridges before RFC 8693 §2.2.2 answered for the same refusal.
     message = `Microsoft Entra rejected the request: ${said}`;
     fix = 'In on-behalf-of mode, pass a current access token of the signed-in user issued for the agent blueprint.';
   } else if (error === 'invalid_scope') {

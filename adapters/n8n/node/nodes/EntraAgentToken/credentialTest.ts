@@ -21,21 +21,27 @@ const TEST_TIMEOUT_MS = 10_000;
 /** The bridge tolerates at most 60 s of clock skew (docs/platforms/n8n.md#configuration-platformsn8n-in-the-policy-file). */
 const MAX_SKEW_SEC = 60;
 
+/** n8n project ids are nanoids; the bridge accepts project_id claims of this form (docs/platforms/n8n.md#assertion-format). */
+export const PROJECT_ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+
 export interface CredentialFields {
   bridgeUrl?: unknown;
   instanceId?: unknown;
   privateKey?: unknown;
+  projectId?: unknown;
 }
 
 export interface CheckedCredential {
   bridgeUrl: string;
   instanceId: string;
   key: InstanceKey;
+  /** The project this credential is for, when set: the assertion's project_id claim. */
+  projectId: string | undefined;
 }
 
 /** Which field is wrong and why, in words an n8n user can act on. */
 export interface FieldProblem {
-  field: 'Bridge URL' | 'Instance ID' | 'Private Key';
+  field: 'Bridge URL' | 'Instance ID' | 'Private Key' | 'Project ID';
   problem: string;
 }
 
@@ -54,7 +60,14 @@ export function checkCredentialFields(raw: CredentialFields): CheckedCredential 
     };
   const key = parseInstanceKey(typeof raw.privateKey === 'string' ? raw.privateKey : '');
   if ('problem' in key) return { field: 'Private Key', problem: key.problem };
-  return { bridgeUrl, instanceId, key };
+  const projectId = (typeof raw.projectId === 'string' ? raw.projectId : '').trim();
+  if (projectId !== '' && !PROJECT_ID_PATTERN.test(projectId))
+    return {
+      field: 'Project ID',
+      problem:
+        'it must be the project\'s ID as in its URL (…/projects/<ID>/workflows): 1-128 letters, digits, "_" or "-"; leave it empty if the bridge\'s rules do not ask for it',
+    };
+  return { bridgeUrl, instanceId, key, projectId: projectId || undefined };
 }
 
 function bridgeUrlProblem(url: string): string | undefined {
@@ -91,10 +104,11 @@ export async function testCredential(
 ): Promise<INodeCredentialTestResult> {
   const checked = checkCredentialFields(raw);
   if ('problem' in checked) return error(`${checked.field}: ${checked.problem}`);
-  const { bridgeUrl, instanceId, key } = checked;
+  const { bridgeUrl, instanceId, key, projectId } = checked;
   const assertion = signAssertion(key, {
     instanceId,
     workflowId: CREDENTIAL_TEST_WORKFLOW_ID,
+    ...(projectId ? { projectId } : {}),
     audience: `${bridgeUrl}/token`,
     now: Math.floor(now() / 1000),
   });
