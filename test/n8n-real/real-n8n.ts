@@ -8,7 +8,8 @@
  *   2. the built package packed with `npm pack` and installed the way n8n installs a community package;
  *   3. the sandbox bridge started in this process on a random loopback port;
  *   4. credential and workflows imported with the n8n CLI, then `n8n execute` per workflow;
- *   5. checks: the access tokens name the sandbox agent, the bridge audited the n8n principal, and
+ *   5. checks: the access tokens name the sandbox agent, the bridge audited the n8n principal with the
+ *      execution mode real n8n reports (cli) and the credential's project id, and
  *      n8n refuses the credential to the HTTP Request node (restrictToSupportedNodes).
  * Options: --fresh (reinstall n8n), N8N_REAL_DIR (scratch folder; default <repo>/.scratch/n8n-real).
  */
