@@ -146,7 +146,7 @@ export function createApp(deps: AppDeps): Hono {
         });
       const req = parseTokenRequest(await readStrictForm(raw), deps.proofTokenTypes);
       // The caller must present a valid proof: it learns only about its own evaluation.
-      const { workload, decision } = await verifyAndDecide(deps, req, audit, origin);
+      const { workload, decision } = await verifyAndDecide(deps, req, audit, origin, { explain: true });
       // A dry run reads the replay store and writes nothing: explaining a proof never spends it.
       await checkProofUnspent(deps, workload);
       audit.outcome = 'explained';
@@ -170,7 +170,7 @@ export function createApp(deps: AppDeps): Hono {
           agent: req.agent ?? null,
           agent_user: req.agentUserRaw ?? null,
         },
-        trace: decision.trace,
+        trace: decision.trace ?? [],
       };
     }),
   );

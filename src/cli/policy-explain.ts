@@ -106,13 +106,18 @@ Exit: 0 allowed, 1 refused, 2 usage, unreadable or undecodable input.`,
       );
       return EXIT.no;
     }
-    const decision = evaluatePolicy(parsed.policy, workload, {
-      resource: request.resource,
-      mode: request.mode,
-      ...(request.agent !== undefined ? { agent: request.agent } : {}),
-      ...(request.agentUser !== undefined ? { agentUser: request.agentUser } : {}),
-    });
-    io.out(`trace:\n${decision.trace.map((t) => `  - ${t}\n`).join('')}`);
+    const decision = evaluatePolicy(
+      parsed.policy,
+      workload,
+      {
+        resource: request.resource,
+        mode: request.mode,
+        ...(request.agent !== undefined ? { agent: request.agent } : {}),
+        ...(request.agentUser !== undefined ? { agentUser: request.agentUser } : {}),
+      },
+      { explain: true },
+    );
+    io.out(`trace:\n${(decision.trace ?? []).map((t) => `  - ${t}\n`).join('')}`);
     if (decision.allowed && deniedAgent([deny], decision.agent.agentId)) {
       io.out(
         `decision: REFUSED (denied_by_operator): agent ${decision.agent.agentId} is on deny.agents; the caller is told only that no rule allows it\n`,

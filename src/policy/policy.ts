@@ -46,9 +46,15 @@ export interface PolicyRequest {
   agentUser?: string;
 }
 
+/** `trace`: the explanation, built only when asked for (`explain`): /token never reads it. */
 export type PolicyDecision =
-  | { allowed: true; rule: CompiledRule; agent: AgentTarget; trace: string[] }
-  | { allowed: false; reason: ReasonCode; detail: string; rule?: string; trace: string[] };
+  | { allowed: true; rule: CompiledRule; agent: AgentTarget; trace?: string[] }
+  | { allowed: false; reason: ReasonCode; detail: string; rule?: string; trace?: string[] };
+
+export interface EvaluateOptions {
+  /** Build the decision's trace (/explain, `agent-id-bridge policy explain`). */
+  explain?: boolean;
+}
 
 export class PolicyError extends Error {
   readonly path: string;
@@ -166,20 +172,28 @@ function workloadMatches(rule: CompiledRule, w: VerifiedWorkload): boolean {
 
 /**
  * Decide. The trace describes only the caller's own evaluation (rules that matched it), never
- * other rules: /explain must not let a caller enumerate the policy.
+ * other rules: /explain must not let a caller enumerate the policy. Without `explain` no trace
+ * line is built (`trace?.push(...)` evaluates nothing when there is no trace).
  */
-export function evaluatePolicy(policy: CompiledPolicy, w: VerifiedWorkload, req: PolicyRequest): PolicyDecision {
-  const trace: string[] = [];
+export function evaluatePolicy(
+  policy: CompiledPolicy,
+  w: VerifiedWorkload,
+  req: PolicyRequest,
+  opts: EvaluateOptions = {},
+): PolicyDecision {
+  const trace: string[] | undefined = opts.explain ? [] : undefined;
+  /** The trace so far plus the line that ends it, when explaining. */
+  const ending = (line: string) => (trace ? { trace: [...trace, line] } : {});
   const candidates = policy.rules.filter((r) => workloadMatches(r, w));
   if (candidates.length === 0) {
     return {
       allowed: false,
       reason: 'no_rule_matches',
       detail: `no rule matches ${w.platform} principal ${w.principal}`,
-      trace: ['no rule matches this workload'],
+      ...ending('no rule matches this workload'),
     };
   }
-  trace.push(`rules matching this workload: ${candidates.map((r) => r.name).join(', ')}`);
+  trace?.push(`rules matching this workload: ${candidates.map((r) => r.name).join(', ')}`);
 
   let forAgent: CompiledRule[];
   if (req.agent !== undefined) {
@@ -190,7 +204,7 @@ export function evaluatePolicy(policy: CompiledPolicy, w: VerifiedWorkload, req:
         allowed: false,
         reason: 'agent_not_allowed',
         detail: `agent ${req.agent} is not allowed`,
-        trace: [...trace, `agent ${req.agent}: not allowed`],
+        ...ending(`agent ${req.agent}: not allowed`),
       };
   } else {
     const distinct = new Set(candidates.map((r) => r.agent.agentId));
@@ -199,12 +213,12 @@ export function evaluatePolicy(policy: CompiledPolicy, w: VerifiedWorkload, req:
         allowed: false,
         reason: 'agent_ambiguous',
         detail: `${distinct.size} agents allowed, none named`,
-        trace: [...trace, 'several agents allowed: name one with audience'],
+        ...ending('several agents allowed: name one with audience'),
       };
     }
     forAgent = candidates;
   }
-  trace.push(`agent ${forAgent[0]!.agent.agentId}`);
+  trace?.push(`agent ${forAgent[0]!.agent.agentId}`);
 
   const forResource = forAgent.filter((r) => r.resources.has(req.resource));
   if (forResource.length === 0) {
@@ -213,7 +227,7 @@ export function evaluatePolicy(policy: CompiledPolicy, w: VerifiedWorkload, req:
       reason: 'resource_not_allowed',
       detail: `resource ${req.resource} not allowed`,
       rule: forAgent[0]!.name,
-      trace: [...trace, `resource ${req.resource}: not allowed`],
+      ...ending(`resource ${req.resource}: not allowed`),
     };
   }
   const forMode = forResource.filter((r) => r.modes.has(req.mode));
@@ -223,7 +237,7 @@ export function evaluatePolicy(policy: CompiledPolicy, w: VerifiedWorkload, req:
       reason: 'mode_not_allowed',
       detail: `mode ${req.mode} not allowed`,
       rule: forResource[0]!.name,
-      trace: [...trace, `mode ${req.mode}: not allowed`],
+      ...ending(`mode ${req.mode}: not allowed`),
     };
   }
   let chosen = forMode[0]!;
@@ -236,11 +250,11 @@ export function evaluatePolicy(policy: CompiledPolicy, w: VerifiedWorkload, req:
         reason: 'agent_user_not_allowed',
         detail: `agent user ${req.agentUser} not allowed`,
         rule: chosen.name,
-        trace: [...trace, `agent user ${req.agentUser}: not allowed`],
+        ...ending(`agent user ${req.agentUser}: not allowed`),
       };
     }
     chosen = forUser;
   }
-  trace.push(`allowed by rule ${chosen.name}`);
-  return { allowed: true, rule: chosen, agent: chosen.agent, trace };
+  trace?.push(`allowed by rule ${chosen.name}`);
+  return { allowed: true, rule: chosen, agent: chosen.agent, ...(trace ? { trace } : {}) };
 }

@@ -9,7 +9,7 @@ import type { AgentTokenService } from '../entra/client.ts';
 import { BridgeError } from '../errors.ts';
 import { routingKeyOf, type AdmissionGuard, type RequestOrigin } from '../limits/admission.ts';
 import { deniedAgent, deniedWorkload, EMPTY_DENY_LIST, type DenyList, type RuntimeDenyList } from '../policy/deny.ts';
-import { evaluatePolicy, type CompiledPolicy, type PolicyDecision } from '../policy/policy.ts';
+import { evaluatePolicy, type CompiledPolicy, type EvaluateOptions, type PolicyDecision } from '../policy/policy.ts';
 import {
   StoreUnavailableError,
   type RateLimiter,
@@ -162,11 +162,13 @@ function bridgeErrorOf(refusal: Refusal): BridgeError {
   });
 }
 
+/** `explain`: the decision carries its trace (/explain); /token does not build one. */
 export async function verifyAndDecide(
   deps: ExchangeDeps,
   req: TokenRequest,
   audit: AuditEvent,
   origin: RequestOrigin = { address: undefined },
+  opts: EvaluateOptions = {},
 ): Promise<{ workload: VerifiedWorkload; decision: PolicyDecision }> {
   audit.mode = req.mode;
   audit.resource = req.resource;
@@ -185,12 +187,17 @@ export async function verifyAndDecide(
   if (!limit.allowed)
     throw new BridgeError('rate_limited', `principal over its rate limit`, { retryAfterSec: limit.retryAfterSec });
 
-  const decision = evaluatePolicy(policy, w, {
-    ...(req.agent !== undefined ? { agent: req.agent } : {}),
-    resource: req.resource,
-    mode: req.mode,
-    ...(req.agentUserRaw !== undefined ? { agentUser: req.agentUserRaw } : {}),
-  });
+  const decision = evaluatePolicy(
+    policy,
+    w,
+    {
+      ...(req.agent !== undefined ? { agent: req.agent } : {}),
+      resource: req.resource,
+      mode: req.mode,
+      ...(req.agentUserRaw !== undefined ? { agentUser: req.agentUserRaw } : {}),
+    },
+    opts,
+  );
   if (decision.allowed)
     Object.assign(audit, {
       rule: decision.rule.name,

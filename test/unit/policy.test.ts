@@ -153,8 +153,36 @@ describe('trust policy', () => {
 
   it('the decision trace mentions only rules that matched this workload', () => {
     const p = policy([rule(), rule({ name: 'secret-rule', principal: '999' })]);
-    const d = evaluatePolicy(p, gcp('123'), { resource: 'https://vault.azure.net', mode: 'autonomous' });
-    expect(d.trace.join(' ')).not.toContain('secret-rule');
+    const d = evaluatePolicy(
+      p,
+      gcp('123'),
+      { resource: 'https://vault.azure.net', mode: 'autonomous' },
+      { explain: true },
+    );
+    expect(d.trace?.join(' ')).toContain('rules matching this workload: r1');
+    expect(d.trace?.join(' ')).not.toContain('secret-rule');
+  });
+
+  it('issue 12: the trace is built only when explaining; the decision is the same either way', () => {
+    const p = policy([rule({ agentUsers: ['bot@contoso.com'], modes: ['autonomous', 'agent_user'] })]);
+    const requests = [
+      { resource: GRAPH, mode: 'autonomous' },
+      { resource: 'https://vault.azure.net', mode: 'autonomous' },
+      { resource: GRAPH, mode: 'obo' },
+      { resource: GRAPH, mode: 'agent_user', agentUser: 'other@contoso.com' },
+      { resource: GRAPH, mode: 'autonomous', agent: A2 },
+    ] as const;
+    for (const req of requests) {
+      const plain = evaluatePolicy(p, gcp('123'), req);
+      const explained = evaluatePolicy(p, gcp('123'), req, { explain: true });
+      expect(plain.trace).toBeUndefined();
+      expect(explained.trace?.length).toBeGreaterThan(0);
+      const { trace: _trace, ...decision } = explained;
+      expect(plain).toEqual(decision);
+    }
+    expect(evaluatePolicy(p, gcp('nobody'), { resource: GRAPH, mode: 'autonomous' }, { explain: true }).trace).toEqual([
+      'no rule matches this workload',
+    ]);
   });
 
   it('serves several tenants and blueprints', () => {

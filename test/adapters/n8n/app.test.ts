@@ -233,6 +233,12 @@ describe('n8n through the app: every jti once', () => {
     const explained = await explain();
     expect(explained.status).toBe(200);
     expect(explained.body).toMatchObject({ allowed: true, agent_id: SANDBOX.agentId });
+    // Issue 12: /token builds no policy trace; /explain still answers with it.
+    expect(explained.body.trace).toEqual([
+      expect.any(String),
+      expect.any(String),
+      expect.stringMatching(/^allowed by rule /),
+    ]);
     expect((await explain()).status).toBe(200);
     expect((await exchange(token)).status).toBe(200);
     // Once /token spent it, both routes see the replay.
