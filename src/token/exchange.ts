@@ -19,12 +19,13 @@ import {
 import { sha256Hex } from '../util/hash.ts';
 import {
   accept,
+  type ProofInput,
   type Refusal,
   type VerifiedWorkload,
   type VerifyResult,
   type WorkloadVerifier,
 } from '../verify/contract.ts';
-import { peekIssuer } from '../verify/jwt.ts';
+import { decodeCompactJwt } from '../verify/jwt-decode.ts';
 import { canonicalProofKey, exactProofKey, proofDigest } from '../verify/proof-key.ts';
 import { verifiedProofUntil, type VerifiedProofCache } from '../verify/verified-cache.ts';
 import type { TokenRequest } from './request.ts';
@@ -56,23 +57,33 @@ export interface ExchangeResult {
 
 const JWT_TYPES = new Set<string>([TOKEN_TYPE.jwt, TOKEN_TYPE.idToken]);
 
-/** Pick the verifier for a proof: by token type, then by the unverified issuer (routing only). */
+/**
+ * Pick the verifier for a proof: by token type, then by the unverified issuer (routing only). A JWT
+ * proof is decoded here once, and handed on decoded with the proof (src/verify/jwt-decode.ts).
+ */
 function routeProof(
   verifiers: readonly WorkloadVerifier[],
   req: TokenRequest,
-): { verifier: WorkloadVerifier; iss: string | undefined } {
+): { verifier: WorkloadVerifier; iss: string | undefined; proof: ProofInput } {
   const byType = verifiers.filter((v) => v.tokenTypes.includes(req.proof.tokenType));
   if (byType.length === 0)
     throw new BridgeError('proof_unsupported', `no enabled platform accepts ${req.proof.tokenType}`);
-  const iss = JWT_TYPES.has(req.proof.tokenType) ? peekIssuer(req.proof.token) : undefined;
-  if (JWT_TYPES.has(req.proof.tokenType) && iss === undefined)
-    throw new BridgeError('proof_malformed', 'not a JWT with an iss claim');
-  const chosen = byType.find((v) => v.accepts(req.proof, iss));
+  let proof = req.proof;
+  let iss: string | undefined;
+  if (JWT_TYPES.has(proof.tokenType)) {
+    const decoded = decodeCompactJwt(proof.token);
+    if (!decoded.ok) throw bridgeErrorOf(decoded);
+    const claimed = decoded.value.claims?.iss;
+    if (typeof claimed !== 'string') throw new BridgeError('proof_malformed', 'not a JWT with an iss claim');
+    iss = claimed;
+    proof = { ...proof, jwt: decoded.value };
+  }
+  const chosen = byType.find((v) => v.accepts(proof, iss));
   if (!chosen)
     throw new BridgeError('proof_untrusted_issuer', `no enabled platform trusts issuer ${JSON.stringify(iss)}`, {
       fields: { claim: 'iss', received: JSON.stringify(iss) ?? 'absent' },
     });
-  return { verifier: chosen, iss };
+  return { verifier: chosen, iss, proof };
 }
 
 /** Verify the proof, or recall that this exact proof verified a moment ago (see verified-cache.ts). */
@@ -95,9 +106,9 @@ async function verifyProof(
     audit.proof_sha256 = recalled.proofSha256;
     return recalled.workload;
   }
-  const { verifier, iss } = routeProof(deps.verifiers, req);
+  const { verifier, iss, proof } = routeProof(deps.verifiers, req);
   audit.platform = verifier.platform;
-  const cacheKey = verifiedProofKey(verifier, req, exactKey);
+  const cacheKey = verifiedProofKey(verifier, proof, exactKey);
   const cached = cacheKey === exactKey ? undefined : deps.verifiedProofs.get(cacheKey, now);
   if (cached) {
     audit.proof_sha256 = cached.proofSha256;
@@ -107,8 +118,8 @@ async function verifyProof(
   const { result, notAfter } = await deps.admission.verify(
     origin,
     routingKeyOf(verifier.platform, req.proof.tokenType, iss),
-    () => verifyOrRecallShared(deps, verifier, req, cacheKey, now),
-    verifier.signingKeyId?.(req.proof),
+    () => verifyOrRecallShared(deps, verifier, proof, cacheKey, now),
+    verifier.signingKeyId?.(proof),
   );
   if (!result.ok) throw bridgeErrorOf(result);
   if (!verifier.singleUse) {
@@ -130,11 +141,11 @@ async function verifyProof(
 async function verifyOrRecallShared(
   deps: ExchangeDeps,
   verifier: WorkloadVerifier,
-  req: TokenRequest,
+  proof: ProofInput,
   cacheKey: string,
   now: number,
 ): Promise<{ result: VerifyResult; notAfter?: number }> {
-  const verify = () => verifier.verify(req.proof, { now, audience: deps.audience, issuer: deps.issuer });
+  const verify = () => verifier.verify(proof, { now, audience: deps.audience, issuer: deps.issuer });
   const shared = verifier.verifiedRemotely && !verifier.singleUse ? deps.sharedProofs : undefined;
   if (!shared) return { result: await verify() };
   // The bridge audience is part of what verified the proof (AWS: the signed audience header).
@@ -147,11 +158,11 @@ async function verifyOrRecallShared(
 }
 
 /** The verified-proof cache key: the verifier's canonical identity of the proof, else the exact key. */
-function verifiedProofKey(verifier: WorkloadVerifier, req: TokenRequest, exactKey: string): string {
+function verifiedProofKey(verifier: WorkloadVerifier, proof: ProofInput, exactKey: string): string {
   if (!verifier.canonicalKey) return exactKey;
-  const key = verifier.canonicalKey(req.proof);
+  const key = verifier.canonicalKey(proof);
   if (!key.ok) throw bridgeErrorOf(key);
-  return canonicalProofKey(req.proof.tokenType, key.value);
+  return canonicalProofKey(proof.tokenType, key.value);
 }
 
 function bridgeErrorOf(refusal: Refusal): BridgeError {

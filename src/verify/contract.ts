@@ -2,6 +2,7 @@
  * The contract between the core and the platform adapters (docs/architecture.md#code-layout).
  * Adapters import only these types; the core never imports an adapter except in the composition root.
  */
+import type { DecodedJwt } from './jwt-decode.ts';
 import type { z } from 'zod';
 import type { ReasonCode } from '../errors.ts';
 import type { BoundedFetch } from '../net/bounded-fetch.ts';
@@ -16,6 +17,11 @@ export interface ProofInput {
   readonly token: string;
   /** The RFC 8693 token type URN that came with it. */
   readonly tokenType: string;
+  /**
+   * A JWT proof as routing decoded it (./jwt-decode.ts), so the verifier does not decode it again;
+   * used only when its `token` is this proof's. Unverified, like everything routing reads.
+   */
+  readonly jwt?: DecodedJwt;
 }
 
 export interface VerifyContext {

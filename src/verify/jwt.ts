@@ -7,7 +7,6 @@ import {
   createRemoteJWKSet,
   customFetch,
   decodeJwt,
-  decodeProtectedHeader,
   jwtVerify,
   type JWTHeaderParameters,
   type JWTPayload,
@@ -22,8 +21,8 @@ import {
   JWKS_TIMEOUT_MS,
 } from '../constants.ts';
 import type { BoundedFetch } from '../net/bounded-fetch.ts';
-import { checkCompactJws } from './compact-jws.ts';
 import { keySetBoundary, refusalFromJoseError } from './jose-errors.ts';
+import { decodeCompactJwt } from './jwt-decode.ts';
 import { withProofHint } from './proof-hints.ts';
 import {
   accept,
@@ -105,15 +104,13 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
           { audience, algorithms, typ: opts.typ, maxLifetimeSec: opts.maxLifetimeSec, maxTokenAgeSec },
           issuersArePublic,
         );
-      // The strict shape first: one spelling per token, before anything is decoded.
-      const shape = checkCompactJws(input.token);
-      if (!shape.ok) return shape;
-      let header: JWTHeaderParameters;
-      try {
-        header = decodeProtectedHeader(input.token) as JWTHeaderParameters;
-      } catch {
-        return refuse('proof_malformed', 'the JOSE header is not a base64url JSON object');
-      }
+      // The strict shape first: one spelling per token, before anything is decoded. Routing has
+      // usually decoded this very token already (src/token/exchange.ts): then that decoding is used.
+      const decoded =
+        input.jwt !== undefined && input.jwt.token === input.token ? accept(input.jwt) : decodeCompactJwt(input.token);
+      if (!decoded.ok) return decoded;
+      const header = decoded.value.header as JWTHeaderParameters | undefined;
+      if (header === undefined) return refuse('proof_malformed', 'the JOSE header is not a base64url JSON object');
       // Refuse a disallowed alg before touching keys: `none`, HS256-with-the-RSA-key and friends.
       if (typeof header.alg !== 'string' || !algorithms.includes(header.alg)) {
         return hinted(
@@ -130,7 +127,8 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
           }),
         );
       }
-      const iss = peekIssuer(input.token);
+      const claimedIss = decoded.value.claims?.iss;
+      const iss = typeof claimedIss === 'string' ? claimedIss : undefined;
       if (iss === undefined || !issuers.has(iss))
         return refuse('proof_untrusted_issuer', `issuer ${JSON.stringify(iss)} is not configured`, {
           fields: { claim: 'iss', received: JSON.stringify(iss) ?? 'absent' },

@@ -1,0 +1,160 @@
+/**
+ * Issue 12: a JWT proof is decoded once per request. Routing decodes the strict compact JWS (shape,
+ * header, claims) and hands the decoding on with the proof; the shared verifier uses it only for the
+ * very token it came from, and every check of the verifier still applies.
+ */
+import { generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { AdmissionGuard } from '../../src/limits/admission.ts';
+import type { AuditEvent } from '../../src/audit/audit.ts';
+import { MAX_TOKEN_BYTES, TOKEN_TYPE } from '../../src/constants.ts';
+import type { AgentTokenService } from '../../src/entra/client.ts';
+import type { CompiledPolicy } from '../../src/policy/policy.ts';
+import { MemoryReplayStore } from '../../src/store/memory.ts';
+import { verifyAndDecide, type ExchangeDeps } from '../../src/token/exchange.ts';
+import { accept, type ProofInput, type WorkloadVerifier } from '../../src/verify/contract.ts';
+import { decodeBase64url, decodeCompactJwt } from '../../src/verify/jwt-decode.ts';
+import { createJwtProofVerifier } from '../../src/verify/jwt.ts';
+import { VerifiedProofCache } from '../../src/verify/verified-cache.ts';
+
+const NOW = Math.floor(Date.now() / 1000);
+const ISSUER = 'https://issuer.example.test';
+const AUDIENCE = 'https://bridge.example.test';
+const b64url = (s: string | Uint8Array) => Buffer.from(s).toString('base64url');
+
+describe('issue 12: one decoding of a JWT proof', () => {
+  it('issue 12: the base64url decoder gives the bytes of every length and refuses what is not base64url', () => {
+    for (let n = 0; n < 80; n++) {
+      const bytes = new Uint8Array(n).map((_, i) => (i * 37 + n * 11) & 0xff);
+      expect(decodeBase64url(b64url(bytes))).toEqual(bytes);
+    }
+    expect(decodeBase64url('abcde')).toBeUndefined(); // 4n+1 characters
+    expect(decodeBase64url('ab+/')).toBeUndefined();
+    expect(decodeBase64url('ab=c')).toBeUndefined();
+    expect(decodeBase64url('abé_')).toBeUndefined();
+  });
+
+  it('issue 12: header and claims are JSON objects or absent; the strict shape is refused as before', () => {
+    const header = b64url(JSON.stringify({ alg: 'RS256' }));
+    const decoded = decodeCompactJwt(`${header}.${b64url(JSON.stringify({ iss: ISSUER }))}.c2ln`);
+    expect(decoded.ok && decoded.value.header).toEqual({ alg: 'RS256' });
+    expect(decoded.ok && decoded.value.claims).toEqual({ iss: ISSUER });
+    for (const payload of [b64url('[1]'), b64url('"iss"'), b64url('null'), b64url('{"iss":'), b64url('\xff{}')]) {
+      const d = decodeCompactJwt(`${header}.${payload}.c2ln`);
+      expect(d.ok && d.value.claims).toBeUndefined();
+    }
+    expect(decodeCompactJwt(`${header}.e30=.c2ln`)).toMatchObject({ ok: false, reason: 'proof_malformed' });
+    expect(decodeCompactJwt(`${header}.e30.c2ln.x`)).toMatchObject({ ok: false, reason: 'proof_malformed' });
+    expect(decodeCompactJwt(`${header}.${'e'.repeat(MAX_TOKEN_BYTES)}.c2ln`)).toMatchObject({
+      ok: false,
+      reason: 'proof_too_large',
+    });
+  });
+
+  async function signed(key: CryptoKey, alg: string, claims: Record<string, unknown> = {}): Promise<string> {
+    return new SignJWT({ sub: 'workload', ...claims })
+      .setProtectedHeader({ alg })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setIssuedAt(NOW)
+      .setExpirationTime(NOW + 300)
+      .sign(key);
+  }
+
+  it("issue 12: the verifier uses routing's decoding only for its own token: another token's decoding changes nothing", async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const verifier = createJwtProofVerifier({
+      platform: 'oidc',
+      proofKind: 'test-jwt',
+      tokenTypes: [TOKEN_TYPE.jwt],
+      issuers: [ISSUER],
+      keysFor: () => async () => publicKey,
+      algorithms: ['ES256'],
+      maxLifetimeSec: 600,
+      toWorkload: (payload) => accept({ principal: String(payload.sub), attributes: {} }),
+    });
+    const ctx = { now: NOW, audience: AUDIENCE, issuer: AUDIENCE };
+    const good = await signed(privateKey, 'ES256');
+    const goodDecoded = decodeCompactJwt(good);
+    if (!goodDecoded.ok) throw new Error('decoding a good token failed');
+    expect(
+      await verifier.verify({ token: good, tokenType: TOKEN_TYPE.jwt, jwt: goodDecoded.value }, ctx),
+    ).toMatchObject({
+      ok: true,
+      value: { principal: 'workload' },
+    });
+    // An unsigned token carrying the good token's decoding: decoded again, and refused by its own alg.
+    const unsigned = `${b64url(JSON.stringify({ alg: 'none' }))}.${good.split('.')[1]}.`;
+    expect(
+      await verifier.verify({ token: unsigned, tokenType: TOKEN_TYPE.jwt, jwt: goodDecoded.value }, ctx),
+    ).toMatchObject({ ok: false, reason: 'proof_alg_not_allowed' });
+    // A token whose signature does not verify, with the good decoding: still refused by jose.
+    const forged = `${good.split('.').slice(0, 2).join('.')}.${b64url(new Uint8Array(64))}`;
+    expect(
+      await verifier.verify({ token: forged, tokenType: TOKEN_TYPE.jwt, jwt: goodDecoded.value }, ctx),
+    ).toMatchObject({ ok: false, reason: 'proof_signature' });
+  });
+
+  it('issue 12: routing hands the verifier the proof decoded, for that very token', async () => {
+    const seen: ProofInput[] = [];
+    const verifier: WorkloadVerifier = {
+      platform: 'oidc',
+      tokenTypes: [TOKEN_TYPE.jwt],
+      accepts: (_input, iss) => iss === ISSUER,
+      async verify(input) {
+        seen.push(input);
+        return accept({
+          platform: 'oidc',
+          proofKind: 't',
+          issuer: ISSUER,
+          principal: 'p',
+          expiresAt: NOW + 60,
+          attributes: {},
+        });
+      },
+    };
+    const deps: ExchangeDeps = {
+      issuer: AUDIENCE,
+      audience: AUDIENCE,
+      verifiers: [verifier],
+      rateLimiter: { hit: async () => ({ allowed: false, retryAfterSec: 1 }) },
+      policy: {} as CompiledPolicy,
+      agentTokens: {} as AgentTokenService,
+      replay: new MemoryReplayStore(() => NOW),
+      clock: () => NOW,
+      verifiedProofs: new VerifiedProofCache(),
+      admission: new AdmissionGuard(
+        {
+          clientPerMinute: 10,
+          credentialPerMinute: 10,
+          issuerPerMinute: 10,
+          maxConcurrentVerifications: 1,
+          maxKeys: 10,
+        },
+        () => NOW,
+      ),
+    };
+    const token = `${b64url(JSON.stringify({ alg: 'ES256' }))}.${b64url(JSON.stringify({ iss: ISSUER }))}.c2ln`;
+    const audit: AuditEvent = { time: '', request_id: 'r', route: '/token', outcome: 'denied' };
+    await expect(
+      verifyAndDecide(
+        deps,
+        {
+          mode: 'autonomous',
+          proof: { token, tokenType: TOKEN_TYPE.jwt },
+          userToken: undefined,
+          resource: 'https://graph.microsoft.com',
+          scopes: ['https://graph.microsoft.com/.default'],
+          agent: undefined,
+          agentUser: undefined,
+          agentUserRaw: undefined,
+        },
+        audit,
+      ),
+    ).rejects.toMatchObject({ reason: 'rate_limited' });
+    expect(seen).toHaveLength(1);
+    expect(seen[0]!.jwt?.token).toBe(token);
+    expect(seen[0]!.jwt?.claims).toEqual({ iss: ISSUER });
+    expect(seen[0]!.jwt?.header).toEqual({ alg: 'ES256' });
+  });
+});
