@@ -19,10 +19,7 @@ export interface DecodedJwt {
   readonly claims: Readonly<Record<string, unknown>> | undefined;
 }
 
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-/** Character code → 6-bit value; -1 outside the base64url alphabet (RFC 4648 §5). */
-const SEXTETS = new Int8Array(128).fill(-1);
-for (let i = 0; i < ALPHABET.length; i++) SEXTETS[ALPHABET.charCodeAt(i)] = i;
+const NON_ASCII = /[^\x00-\x7f]/;
 const utf8 = new TextDecoder();
 
 /** Shape first (one spelling per token), then each JSON segment decoded once. */
@@ -33,13 +30,11 @@ export function decodeCompactJwt(token: string): Result<DecodedJwt> {
   return accept({ token, segments, header: jsonObjectOf(segments.header), claims: jsonObjectOf(segments.payload) });
 }
 
-/** A base64url segment that is a JSON object, or undefined. */
+/** A base64url segment (already checked by checkCompactJws) that is a JSON object, or undefined. */
 function jsonObjectOf(segment: string): Record<string, unknown> | undefined {
-  const bytes = decodeBase64url(segment);
-  if (bytes === undefined) return undefined;
   let value: unknown;
   try {
-    value = JSON.parse(utf8.decode(bytes));
+    value = JSON.parse(base64urlText(segment));
   } catch {
     return undefined;
   }
@@ -49,26 +44,15 @@ function jsonObjectOf(segment: string): Record<string, unknown> | undefined {
 }
 
 /**
- * Unpadded base64url to bytes, or undefined for a character outside the alphabet or an impossible
- * length. A table and one pass: the shape check has already refused everything else.
+ * The UTF-8 text a base64url segment encodes (invalid sequences as U+FFFD, as jose decodes them).
+ * Only for a segment checkCompactJws accepted: `atob` alone would forgive whitespace and padding.
+ * The runtime's `atob` gives one character per byte; text that is all ASCII (JOSE headers and
+ * claims nearly always are) is then already the UTF-8 decoding, so no byte array is built.
  */
-export function decodeBase64url(segment: string): Uint8Array | undefined {
-  const n = segment.length;
-  if (n % 4 === 1) return undefined;
-  const out = new Uint8Array((n * 3) >> 2);
-  let o = 0;
-  let bits = 0;
-  let held = 0;
-  for (let i = 0; i < n; i++) {
-    const c = segment.charCodeAt(i);
-    const v = c < 128 ? SEXTETS[c]! : -1;
-    if (v < 0) return undefined;
-    bits = ((bits << 6) | v) & 0xfff;
-    held += 6;
-    if (held >= 8) {
-      held -= 8;
-      out[o++] = (bits >> held) & 0xff;
-    }
-  }
-  return out;
+export function base64urlText(segment: string): string {
+  const binary = atob(segment.replaceAll('-', '+').replaceAll('_', '/'));
+  if (!NON_ASCII.test(binary)) return binary;
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return utf8.decode(bytes);
 }
