@@ -10,7 +10,7 @@
  *
  *   npm run bench -- [--rounds 2] [--duration 4] [--connections 32] [--out bench-results] [--cold 200] [--entries 10000]
  *                    [--profile]   (a .cpuprofile of the main bridge process over the rounds, into --out;
- *                                   node test/bench/profile-summary.ts <file> sums it by function)
+ *                                   npx node test/bench/profile-summary.ts <file> sums it by function)
  *                    [--only floor-bare,warm-gcp]   (a subset of the scenarios, by id)
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -701,4 +701,4 @@ writeFileSync(
 writeFileSync(join(OUT_DIR, `bench-${stamp}.md`), markdown);
 console.log(`\n${markdown}`);
 console.log(`written: ${join(OUT_DIR, `bench-${stamp}.json`)} and .md`);
-if (profileFile) console.log(`profile: ${profileFile} (node test/bench/profile-summary.ts ${profileFile})`);
+if (profileFile) console.log(`profile: ${profileFile} (npx node test/bench/profile-summary.ts ${profileFile})`);

@@ -6,7 +6,7 @@
  * the machine is shared (no sockets, no load generator). Per scenario: microseconds of process CPU
  * (user + system, all threads) per exchange, the median of several rounds, 32 exchanges in flight.
  *
- *   node --expose-gc test/bench/exchange-cpu.ts [--rounds 5] [--requests 3000]
+ *   npx node --expose-gc test/bench/exchange-cpu.ts [--rounds 5] [--requests 3000]
  */
 import { parseArgs } from 'node:util';
 import { importJWK, SignJWT, type JWK } from 'jose';

@@ -4,7 +4,7 @@
  * or file matches a pattern. The format is the DevTools protocol's `Profiler.Profile`
  * (https://chromedevtools.github.io/devtools-protocol/tot/Profiler/#type-Profile).
  *
- *   node test/bench/profile-summary.ts <file.cpuprofile> [--top 30] [--match 'src/|jose'] [--callers writeUtf8String]
+ *   npx node test/bench/profile-summary.ts <file.cpuprofile> [--top 30] [--match 'src/|jose'] [--callers writeUtf8String]
  *
  * Percentages are of the main thread's sampled time, idle included; `per request` divides by
  * `--requests` when it is given (the bench prints how many requests each run served). `--callers`
@@ -36,7 +36,7 @@ const { values: flags, positionals } = parseArgs({
 const file = positionals[0];
 if (file === undefined) {
   console.error(
-    'usage: node test/bench/profile-summary.ts <file.cpuprofile> [--top 30] [--match regex] [--requests n]',
+    'usage: npx node test/bench/profile-summary.ts <file.cpuprofile> [--top 30] [--match regex] [--requests n]',
   );
   process.exit(2);
 }
