@@ -15,8 +15,10 @@ import {
   planExchange,
   SidecarConfigError,
   SidecarProblem,
+  type LogLine,
   type SidecarConfig,
 } from '../../adapters/sidecar/src/index.ts';
+import { createProof } from '../../adapters/sidecar/src/proof.ts';
 import { TOKEN_TYPE } from '../../adapters/client/src/index.ts';
 import { defaultsFor } from '../../adapters/sidecar/src/config.ts';
 
@@ -368,5 +370,47 @@ describe('sidecar: configuration', () => {
       /both AWS/,
     );
     expect(() => detectProof({ env: {}, ...noSystemFiles })).toThrow(/no platform detected/);
+  });
+});
+
+describe('sidecar: command and failing proof sources', () => {
+  it('issue 10 item 2: command:<cmd> proves with its standard output; a failing command is a retryable 503 that never repeats its output or error stream', async () => {
+    const ok = await createProof({ kind: 'command', command: "printf ' header.payload.signature\\n'" }, 'unused');
+    expect(await ok()).toEqual({ token: 'header.payload.signature', tokenType: TOKEN_TYPE.jwt });
+
+    const failing = await createProof(
+      { kind: 'command', command: 'echo leaked-secret; echo leaked-stderr >&2; exit 3' },
+      'unused',
+    );
+    await expect(failing()).rejects.toThrow(/^command:echo \.\.\. exited with code 3$/);
+    const logs: LogLine[] = [];
+    const handler = createSidecarHandler(config(), { proof: failing, log: (l) => logs.push(l) });
+    const res = await handler({
+      method: 'GET',
+      url: '/AuthorizationHeaderUnauthenticated/graph?optionsOverride.RequestAppToken=true&optionsOverride.Scopes=https://graph.microsoft.com',
+      headers: { host: 'localhost:5178' },
+      remoteAddress: '127.0.0.1',
+    });
+    expect(res.status).toBe(503);
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    const body = JSON.parse(res.body) as { type: string; title: string };
+    expect(body.type).toBe('urn:agent-id-bridge:sidecar:proof_unavailable');
+    expect(body.title).toMatch(/^The platform proof \(command:echo \.\.\.\) could not be obtained/);
+    expect(res.body + JSON.stringify(logs)).not.toMatch(/leaked-/);
+    expect(logs[0]).toMatchObject({
+      route: 'AuthorizationHeaderUnauthenticated',
+      service: '(unconfigured)',
+      status: 503,
+    });
+    await handler({
+      method: 'GET',
+      url: '/AuthorizationHeaderUnauthenticated/eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl',
+      headers: {},
+      remoteAddress: '127.0.0.1',
+    });
+    expect(JSON.stringify(logs)).not.toContain('eyJ');
+    const health = await handler({ method: 'GET', url: '/healthz', headers: {}, remoteAddress: '127.0.0.1' });
+    expect(health.status).toBe(503);
+    expect(JSON.parse(health.body).type).toBe('urn:agent-id-bridge:sidecar:unhealthy');
   });
 });

@@ -137,7 +137,7 @@ function commandProof(command: string): () => Promise<Proof> {
             const why = error.killed
               ? `did not finish within ${PROOF_COMMAND_TIMEOUT_MS} ms`
               : `exited with code ${String(error.code)}`;
-            reject(new Error(`the proof command ${describeProof({ kind: 'command', command })} ${why}`));
+            reject(new Error(`${describeProof({ kind: 'command', command })} ${why}`));
             return;
           }
           const token = stdout.trim();

@@ -17,7 +17,7 @@ import {
   type Proof,
 } from '../../client/src/index.ts';
 import { defaultsFor, type SidecarConfig } from './config.ts';
-import { BRIDGE_TIMEOUT_MS, DEFAULT_RETRY_AFTER_SEC, HEALTH_CACHE_MS } from './constants.ts';
+import { BLUEPRINT_SERVICE_NAME, BRIDGE_TIMEOUT_MS, DEFAULT_RETRY_AFTER_SEC, HEALTH_CACHE_MS } from './constants.ts';
 import { SidecarProblem } from './problem.ts';
 import { describeProof } from './proof.ts';
 import { parseQuery, planExchange, type ExchangePlan, type Route } from './request.ts';
@@ -49,6 +49,9 @@ export interface SidecarDeps {
 export type SidecarHandler = ((req: SidecarRequest) => Promise<SidecarResponse>) & {
   readonly tokens: AgentTokenSource;
 };
+
+/** The service names Microsoft's clients use unless configured otherwise (sidecarModels.ts). */
+const KNOWN_SERVICE_NAMES: ReadonlySet<string> = new Set(['default', BLUEPRINT_SERVICE_NAME]);
 
 const ROUTES: Record<string, Route> = {
   authorizationheaderunauthenticated: 'unauthenticated',
@@ -159,13 +162,17 @@ export function createSidecarHandler(config: SidecarConfig, deps: SidecarDeps): 
     } catch {
       throw notFound();
     }
-    line.service = serviceName;
+    // The name is the caller's text: logged when it is one the operator configured (or Microsoft's
+    // defaults), never as whatever was sent, which could be anything, a token included.
+    const defaults = defaultsFor(config, serviceName);
+    line.service =
+      defaults !== undefined || KNOWN_SERVICE_NAMES.has(serviceName.toLowerCase()) ? serviceName : '(unconfigured)';
     const plan = planExchange(
       kind,
       serviceName,
       parseQuery(url.searchParams),
       kind === 'authenticated' ? header(req.headers, 'authorization') : undefined,
-      defaultsFor(config, serviceName),
+      defaults,
     );
     line.mode = plan.mode;
     const token = await exchange(plan);
