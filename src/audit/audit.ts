@@ -36,6 +36,13 @@ export interface AuditEvent {
   /** Hash of the presented proof. */
   proof_sha256?: string;
   cache?: 'hit' | 'miss';
+  /**
+   * Where the verified workload came from: verified by this request (`verified`), recalled from this
+   * process's verified-proof cache (`recalled`), or recalled from the one shared through Redis, verified
+   * by another replica (`recalled_shared`). `context` always describes the verification that happened,
+   * e.g. an AWS `sts_call: made` on a recalled proof is the call the verifying replica made.
+   */
+  proof_verification?: 'verified' | 'recalled' | 'recalled_shared';
   duration_ms?: number;
 }
 

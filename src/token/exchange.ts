@@ -104,6 +104,7 @@ async function verifyProof(
   if (recalled) {
     audit.platform = recalled.workload.platform;
     audit.proof_sha256 = recalled.proofSha256;
+    audit.proof_verification = 'recalled';
     return recalled.workload;
   }
   const { verifier, iss, proof } = routeProof(deps.verifiers, req);
@@ -112,16 +113,18 @@ async function verifyProof(
   const cached = cacheKey === exactKey ? undefined : deps.verifiedProofs.get(cacheKey, now);
   if (cached) {
     audit.proof_sha256 = cached.proofSha256;
+    audit.proof_verification = 'recalled';
     return cached.workload;
   }
   audit.proof_sha256 = proofSha256;
-  const { result, notAfter } = await deps.admission.verify(
+  const { result, notAfter, shared } = await deps.admission.verify(
     origin,
     routingKeyOf(verifier.platform, req.proof.tokenType, iss),
     () => verifyOrRecallShared(deps, verifier, proof, cacheKey, now),
     verifier.signingKeyId?.(proof),
   );
   if (!result.ok) throw bridgeErrorOf(result);
+  audit.proof_verification = shared ? 'recalled_shared' : 'verified';
   if (!verifier.singleUse) {
     deps.verifiedProofs.set(cacheKey, result.value, proofSha256, now, notAfter);
     // The spelling that verified is remembered too, with the same expiry, so that presenting it again
@@ -144,14 +147,14 @@ async function verifyOrRecallShared(
   proof: ProofInput,
   cacheKey: string,
   now: number,
-): Promise<{ result: VerifyResult; notAfter?: number }> {
+): Promise<{ result: VerifyResult; notAfter?: number; shared?: true }> {
   const verify = () => verifier.verify(proof, { now, audience: deps.audience, issuer: deps.issuer });
   const shared = verifier.verifiedRemotely && !verifier.singleUse ? deps.sharedProofs : undefined;
   if (!shared) return { result: await verify() };
   // The bridge audience is part of what verified the proof (AWS: the signed audience header).
   const sharedKey = `${verifier.platform}\n${deps.audience}\n${cacheKey}`;
   const recalled = await shared.recall(sharedKey, verifier.platform, now);
-  if (recalled) return { result: accept(recalled.workload), notAfter: recalled.until };
+  if (recalled) return { result: accept(recalled.workload), notAfter: recalled.until, shared: true };
   const result = await verify();
   if (result.ok) await shared.remember(sharedKey, result.value, verifiedProofUntil(result.value, now), now);
   return { result };

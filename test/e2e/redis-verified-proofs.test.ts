@@ -98,6 +98,14 @@ describe.skipIf(sharedSkip !== undefined)('the shared verified-proof cache on tw
     expect(await metricsOf(a)).toMatch(/^bridge_cache_misses_total\{cache="verified_proof_shared"\} 1$/m);
   });
 
+  it('issue 9 item 1: the audit line says where the workload came from: verified on A, recalled from Redis on B, then from B itself', async () => {
+    const proof = await signedGetCallerIdentity(sb, 4);
+    const responses = [await exchangeAt(a, proof), await exchangeAt(b, proof), await exchangeAt(b, proof)];
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200]);
+    const lines = responses.map((r) => audit.find((e) => e.request_id === r.headers.get('x-request-id')));
+    expect(lines.map((e) => e?.proof_verification)).toEqual(['verified', 'recalled_shared', 'recalled']);
+  });
+
   it('issue 9 item 1: nothing of the proof is in Redis in clear: the key name is an HMAC and the value is ciphertext', async () => {
     const proof = await signedGetCallerIdentity(sb, 2);
     expect((await exchangeAt(a, proof)).status).toBe(200);
