@@ -76,8 +76,11 @@ describe('issue 9 item 5: lifecycle on Node', () => {
     expect(finishing.received().toLowerCase()).toContain('connection: close');
 
     // Logs: every stdout line is JSON; the audit line of the answered request keeps its field names.
+    // Audit lines are written once per event-loop turn (src/audit/line-writer.ts) and reach this
+    // process through a pipe, so the line can arrive after the answer: wait for it, do not look once.
+    const auditLine = await bridge.waitForLine((l) => l.type === 'audit');
     expect(bridge.lines.filter((l) => 'unparsed' in l)).toEqual([]);
-    expect(bridge.lines.find((l) => l.type === 'audit')).toMatchObject({
+    expect(auditLine).toMatchObject({
       level: 'info',
       route: '/token',
       outcome: 'denied',
