@@ -78,8 +78,7 @@ export class Steps {
 
   report(title: string): void {
     process.stdout.write(`\n${title}\n`);
-    for (const [name, ms] of this.timings)
-      process.stdout.write(`  ${(ms / 1000).toFixed(1).padStart(7)} s  ${name}\n`);
+    for (const [name, ms] of this.timings) process.stdout.write(`  ${(ms / 1000).toFixed(1).padStart(7)} s  ${name}\n`);
     process.stdout.write(`  ${((Date.now() - this.started) / 1000).toFixed(1).padStart(7)} s  total\n`);
   }
 }
@@ -223,7 +222,8 @@ export function n8nInstance(userFolder: string, extraEnv: Record<string, string>
   return {
     userFolder,
     env,
-    cli: (args, allowFailure = false) => run(process.execPath, [n8nBin, ...args], { cwd: userFolder, env, allowFailure }),
+    cli: (args, allowFailure = false) =>
+      run(process.execPath, [n8nBin, ...args], { cwd: userFolder, env, allowFailure }),
   };
 }
 
@@ -249,11 +249,16 @@ export interface N8nServer {
 }
 
 /**
- * `n8n start` on 127.0.0.1 and the given port, ready once GET /healthz answers 200 (bounded wait).
- * Stopped by its own PID with SIGTERM, then SIGKILL if it has not exited after 10 s.
+ * `n8n start` on 127.0.0.1 and the given port, ready once GET /healthz/readiness answers 200 (database
+ * connected and migrated, server fully started; /healthz alone answers while migrations still run).
+ * The wait is bounded.
+ * Stopped by its process group (n8n and its task runner) with SIGTERM, then SIGKILL if it has not exited
+ * after 10 s.
  */
 export async function startN8nServer(instance: N8nInstance, port: number): Promise<N8nServer> {
   const url = `http://127.0.0.1:${port}`;
+  // n8n 2.x also starts its task broker (default port 5679) whatever N8N_RUNNERS_ENABLED says.
+  const brokerPort = await freePort();
   const child: ChildProcess = spawn(process.execPath, [n8nBin, 'start'], {
     cwd: instance.userFolder,
     env: {
@@ -265,30 +270,50 @@ export async function startN8nServer(instance: N8nInstance, port: number): Promi
       N8N_EDITOR_BASE_URL: url,
       // The editor is served over plain HTTP on loopback.
       N8N_SECURE_COOKIE: 'false',
+      N8N_RUNNERS_BROKER_PORT: String(brokerPort),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: n8n starts a task runner child, and both are stopped together.
+    detached: true,
   });
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, sig);
+    } catch {
+      // already gone
+    }
+  };
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   let gone = false;
   void exited.then(() => (gone = true));
+  // If this script dies without closing it, n8n must not outlive it.
+  const orphanGuard = () => signal('SIGKILL');
+  process.once('exit', orphanGuard);
   const close = async (): Promise<void> => {
-    if (gone) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
+    if (!gone) {
+      signal('SIGTERM');
+      const timer = setTimeout(() => signal('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    // Whatever of the group outlived n8n itself (its task runner).
+    signal('SIGKILL');
+    process.off('exit', orphanGuard);
   };
   const deadline = Date.now() + 120_000;
   for (;;) {
-    if (gone) throw new Error(`n8n start exited before it was ready\n${tail(output)}`);
+    if (gone) {
+      await close();
+      throw new Error(`n8n start exited before it was ready\n${tail(output)}`);
+    }
     if (Date.now() > deadline) {
       await close();
-      throw new Error(`n8n did not answer GET /healthz within 120 s\n${tail(output)}`);
+      throw new Error(`n8n was not ready (GET /healthz/readiness) within 120 s\n${tail(output)}`);
     }
-    const ok = await fetch(`${url}/healthz`).then(
+    const ok = await fetch(`${url}/healthz/readiness`).then(
       (r) => r.ok,
       () => false,
     );
