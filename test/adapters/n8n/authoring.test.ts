@@ -173,11 +173,23 @@ describe('issue 14 item 2: fields an author cannot misuse', () => {
 });
 
 describe('issue 14 item 3: the workflow identity, visible and pinned to a project', () => {
+  it('issue 14 item 5: no text the editor shows has an <placeholder> that n8n, rendering it as HTML, would drop', () => {
+    // n8n renders a parameter's displayName, description, hint and notices as HTML: "<ID>" is an unknown
+    // tag and disappears (seen in the real editor: "a rule for n8n::workflow:."). Placeholders use {…}.
+    const shown = [...nodeType.description.properties, ...credentialType.properties].flatMap((p) =>
+      [p.displayName, p.description, p.hint].filter((t): t is string => typeof t === 'string'),
+    );
+    expect(shown.length).toBeGreaterThan(5);
+    const allowedTags = /^<\/?(a|b|i|code|br|strong|em)( [^>]*)?\/?>$/;
+    const tags = shown.flatMap((t) => t.match(/<[^<>]+>/g) ?? []).filter((tag) => !allowedTags.test(tag));
+    expect(tags).toEqual([]);
+  });
+
   it('issue 14 item 3: the node shows a notice that the bridge authorizes the workflow by its id, and where to read it', () => {
     const notice = nodeType.description.properties[0]!;
     expect(notice.type).toBe('notice');
     expect(notice.displayName).toMatch(/authorizes this workflow by its ID, the last part of the workflow URL/);
-    expect(notice.displayName).toMatch(/n8n:<Instance ID>:workflow:<ID>/);
+    expect(notice.displayName).toMatch(/n8n:\{Instance ID\}:workflow:\{workflow ID\}/);
     expect(notice.displayName).toMatch(/Project ID or the execution mode/);
   });
 

@@ -52,7 +52,7 @@ export class EntraAgentTokenApi implements ICredentialType {
       default: '',
       placeholder: 'e.g. ZH2qTf1CkAm4Bu9P',
       description:
-        "Optional: the ID of the n8n project this credential belongs to (in the project's URL, …/projects/<ID>/workflows). It is sent with every token request so that the bridge's rules can require it (attribute project_id). Keep one credential per project and do not share it with other projects: n8n then lets only that project's workflows use it.",
+        "Optional: the ID of the n8n project this credential belongs to (in the project's URL, …/projects/{project ID}/workflows). It is sent with every token request so that the bridge's rules can require it (attribute project_id). Keep one credential per project and do not share it with other projects: n8n then lets only that project's workflows use it.",
     },
   ];
 

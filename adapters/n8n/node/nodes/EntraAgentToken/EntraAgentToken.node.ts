@@ -62,7 +62,7 @@ export class EntraAgentToken implements INodeType {
     properties: [
       {
         displayName:
-          "The bridge authorizes this workflow by its ID, the last part of the workflow URL (…/workflow/<ID>): its policy needs a rule for n8n:<Instance ID>:workflow:<ID>. Anyone who can use this credential can create a workflow with an unused ID, so ask for rules that also require the credential's Project ID or the execution mode (see the node's README).",
+          "The bridge authorizes this workflow by its ID, the last part of the workflow URL (…/workflow/{workflow ID}): its policy needs a rule for n8n:{Instance ID}:workflow:{workflow ID}. Anyone who can use this credential can create a workflow with an unused ID, so ask for rules that also require the credential's Project ID or the execution mode (see the node's README).",
         name: 'workflowIdNotice',
         type: 'notice',
         default: '',
