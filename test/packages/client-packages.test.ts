@@ -11,15 +11,14 @@
 import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { build } from 'esbuild';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
 import { SANDBOX } from '../../sandbox/tenant.ts';
+import { outsideEnv, REPO } from '../support/outside-env.ts';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const PACKAGES = { client: 'adapters/client', aws: 'adapters/aws/client', gcp: 'adapters/gcp/client' } as const;
 type PackageName = keyof typeof PACKAGES;
 /** What each consumer directory installs: the platform packages need the core beside them until it is published. */
@@ -33,20 +32,6 @@ type Format = (typeof FORMATS)[number];
 /** Generous: the first install of the AWS SDK into an empty npm cache downloads it. */
 const INSTALL_TIMEOUT_MS = 240_000;
 const RUN_TIMEOUT_MS = 60_000;
-
-/** PATH without the repository's node_modules/.bin and its Node: `node` is then the system's, as outside the project. */
-const SYSTEM_PATH = (process.env.PATH ?? '')
-  .split(delimiter)
-  .filter((dir) => dir && !dir.includes(`node_modules${'/'}.bin`) && !dir.startsWith(join(REPO, 'node_modules')))
-  .join(delimiter);
-
-/** npm's own settings that a consumer outside the repository would also have; the rest of npm_* describes this repository. */
-const NPM_KEPT = ['npm_config_cache', 'npm_config_registry'];
-const baseEnv = (): Record<string, string> => ({
-  PATH: SYSTEM_PATH,
-  HOME: process.env.HOME ?? tmpdir(),
-  ...Object.fromEntries(NPM_KEPT.flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : []))),
-});
 
 function run(
   file: string,
@@ -71,12 +56,13 @@ const systemNode: Runtime = {
   label: 'system',
   version: '',
   run: (args, cwd, env) =>
-    run('/usr/bin/env', ['node', ...args], { cwd, env: { ...baseEnv(), ...env }, timeout: RUN_TIMEOUT_MS }),
+    run('/usr/bin/env', ['node', ...args], { cwd, env: { ...outsideEnv(), ...env }, timeout: RUN_TIMEOUT_MS }),
 };
 const projectNode: Runtime = {
   label: 'project',
   version: process.version,
-  run: (args, cwd, env) => run(process.execPath, args, { cwd, env: { ...baseEnv(), ...env }, timeout: RUN_TIMEOUT_MS }),
+  run: (args, cwd, env) =>
+    run(process.execPath, args, { cwd, env: { ...outsideEnv(), ...env }, timeout: RUN_TIMEOUT_MS }),
 };
 const RUNTIMES = [systemNode, projectNode];
 
@@ -219,7 +205,7 @@ beforeAll(async () => {
       const specs = INSTALLS[name].map((p) => packed.get(p)!.filename);
       await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...specs], {
         cwd: dir,
-        env: baseEnv(),
+        env: outsideEnv(),
         timeout: INSTALL_TIMEOUT_MS,
       });
       installedDeps.set(
@@ -232,7 +218,7 @@ beforeAll(async () => {
     }),
   );
   systemNode.version = (
-    await run('/usr/bin/env', ['node', '--version'], { cwd: work, env: baseEnv(), timeout: RUN_TIMEOUT_MS })
+    await run('/usr/bin/env', ['node', '--version'], { cwd: work, env: outsideEnv(), timeout: RUN_TIMEOUT_MS })
   ).trim();
 
   sb = await startSandbox({ port: 0, audit: () => {} });
@@ -382,7 +368,7 @@ export const checks = [token, core.getToken(), (e: unknown) => e instanceof Brid
         '--typeRoots',
         join(REPO, 'node_modules/@types'),
       ];
-      await run(process.execPath, [...tsc, ...options], { cwd: dir, env: baseEnv(), timeout: RUN_TIMEOUT_MS });
+      await run(process.execPath, [...tsc, ...options], { cwd: dir, env: outsideEnv(), timeout: RUN_TIMEOUT_MS });
     }
   });
 

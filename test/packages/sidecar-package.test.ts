@@ -9,30 +9,17 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { AuthType, MsalConnectionManager } from '@microsoft/agents-hosting';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
 import { SANDBOX } from '../../sandbox/tenant.ts';
+import { outsideEnv, REPO } from '../support/outside-env.ts';
 
-const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const PACKAGES = ['adapters/client', 'adapters/aws/client', 'adapters/gcp/client', 'adapters/sidecar'];
 const INSTALL_TIMEOUT_MS = 240_000;
 const START_TIMEOUT_MS = 30_000;
-
-/** PATH without the repository's node_modules/.bin: `node` is the system's, as on an operator's host. */
-const SYSTEM_PATH = (process.env.PATH ?? '')
-  .split(delimiter)
-  .filter((dir) => dir && !dir.includes(`node_modules${'/'}.bin`) && !dir.startsWith(join(REPO, 'node_modules')))
-  .join(delimiter);
-const NPM_KEPT = ['npm_config_cache', 'npm_config_registry'];
-const baseEnv = (): Record<string, string> => ({
-  PATH: SYSTEM_PATH,
-  HOME: process.env.HOME ?? tmpdir(),
-  ...Object.fromEntries(NPM_KEPT.flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : []))),
-});
 
 function run(file: string, args: string[], opts: { cwd: string; env: Record<string, string> }): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -80,7 +67,7 @@ beforeAll(async () => {
   writeFileSync(join(app, 'package.json'), `${JSON.stringify({ name: 'sidecar-host', private: true })}\n`);
   await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', ...tarballs], {
     cwd: app,
-    env: baseEnv(),
+    env: outsideEnv(),
   });
   const nodeModules = join(app, 'node_modules');
   for (const entry of readdirSync(nodeModules, { withFileTypes: true })) {
@@ -90,7 +77,7 @@ beforeAll(async () => {
     else installedDeps.push(entry.name);
   }
   installedDeps = installedDeps.filter((p) => !p.startsWith('@agent-id-bridge/'));
-  systemNode = (await run('/usr/bin/env', ['node', '--version'], { cwd: app, env: baseEnv() })).trim();
+  systemNode = (await run('/usr/bin/env', ['node', '--version'], { cwd: app, env: outsideEnv() })).trim();
 
   sb = await startSandbox({ port: 0, audit: () => {} });
   const m = sb.manifest as {
@@ -100,7 +87,7 @@ beforeAll(async () => {
   child = spawn(join(app, 'node_modules/.bin/agent-id-bridge-sidecar'), ['--listen', '127.0.0.1:0'], {
     cwd: app,
     env: {
-      ...baseEnv(),
+      ...outsideEnv(),
       AWS_ACCESS_KEY_ID: m.aws.accessKeyId,
       AWS_SECRET_ACCESS_KEY: m.aws.secretAccessKey,
       ...(m.aws.sessionToken ? { AWS_SESSION_TOKEN: m.aws.sessionToken } : {}),
