@@ -21,6 +21,8 @@ const HEX_DIGITS = encoder.encode('0123456789abcdef');
 /** The part of Node's `crypto` module used here. */
 interface NativeCrypto {
   createHash(algorithm: 'sha256'): { update(data: string, encoding: 'utf8'): { digest(encoding: 'hex'): string } };
+  /** One-shot digest without a Hash object (https://nodejs.org/api/crypto.html#cryptohashalgorithm-data-options). */
+  hash?(algorithm: 'sha256', data: string, outputEncoding: 'hex'): string;
 }
 
 /** Pure JS: the same digest as the native one, on any runtime. */
@@ -39,6 +41,9 @@ export function nativeSha256Hex(): ((value: string) => string) | undefined {
   const runtime = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
   const crypto = runtime?.getBuiltinModule?.('crypto') as NativeCrypto | undefined;
   if (typeof crypto?.createHash !== 'function') return undefined;
+  // The one-shot `hash` (strings as UTF-8, like `update(value, 'utf8')`) skips building a Hash object
+  // per call: about 0.7 µs less for a GCP ID token (docs/performance.md).
+  if (typeof crypto.hash === 'function') return (value) => crypto.hash!('sha256', value, 'hex');
   return (value) => crypto.createHash('sha256').update(value, 'utf8').digest('hex');
 }
 
