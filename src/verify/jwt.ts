@@ -43,7 +43,10 @@ export interface JwtProofVerifierOptions {
   tokenTypes: readonly string[];
   /** Exact `iss` values this verifier trusts. */
   issuers: readonly string[];
-  /** Key resolver for a trusted issuer (remote JWKS, local set). Called only after `iss` matched. */
+  /**
+   * Key resolver for a trusted issuer (remote JWKS, local set). Called only after `iss` matched, once
+   * per issuer: the resolver it returns is kept and asked for every proof of that issuer.
+   */
   keysFor(issuer: string): JWTVerifyGetKey;
   /** Allow-list of JWS `alg` values; anything else (including `none` and HS*) is refused. */
   algorithms: readonly string[];
@@ -88,6 +91,15 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
   const skew = Math.min(opts.clockSkewSec ?? CLOCK_SKEW_SEC, CLOCK_SKEW_SEC);
   const issuersArePublic = opts.issuersArePublic === true;
   const maxTokenAgeSec = opts.maxTokenAgeSec ?? opts.maxLifetimeSec;
+  const requiredClaims = ['iss', 'aud', 'exp', 'iat', ...(opts.requiredClaims ?? [])];
+  // One wrapped key resolver per trusted issuer, built on first use rather than per proof: `keysFor`
+  // answers the same resolver for an issuer every time, and the issuers come from configuration.
+  const keySets = new Map<string, JWTVerifyGetKey>();
+  const keySetOf = (iss: string): JWTVerifyGetKey => {
+    let keys = keySets.get(iss);
+    if (keys === undefined) keySets.set(iss, (keys = keySetBoundary(opts.keysFor(iss))));
+    return keys;
+  };
   return {
     platform: opts.platform,
     tokenTypes: opts.tokenTypes,
@@ -141,12 +153,12 @@ export function createJwtProofVerifier(opts: JwtProofVerifierOptions): WorkloadV
         clockTolerance: skew,
         maxTokenAge: maxTokenAgeSec + skew,
         currentDate: new Date(ctx.now * 1000),
-        requiredClaims: ['iss', 'aud', 'exp', 'iat', ...(opts.requiredClaims ?? [])],
+        requiredClaims,
         ...(opts.typ ? { typ: opts.typ } : {}),
       };
       let payload: JWTPayload;
       try {
-        ({ payload } = await jwtVerify(input.token, keySetBoundary(opts.keysFor(iss)), verifyOptions));
+        ({ payload } = await jwtVerify(input.token, keySetOf(iss), verifyOptions));
       } catch (e) {
         return hinted(
           refusalFromJoseError(e, {
