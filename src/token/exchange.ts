@@ -71,7 +71,7 @@ function routeProof(
   let proof = req.proof;
   let iss: string | undefined;
   if (JWT_TYPES.has(proof.tokenType)) {
-    const decoded = decodeCompactJwt(proof.token);
+    const decoded = decodeCompactJwt(proof.token, req.proofShape);
     if (!decoded.ok) throw bridgeErrorOf(decoded);
     const claimed = decoded.value.claims?.iss;
     if (typeof claimed !== 'string') throw new BridgeError('proof_malformed', 'not a JWT with an iss claim');

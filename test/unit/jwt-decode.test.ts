@@ -7,11 +7,12 @@ import { generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { AdmissionGuard } from '../../src/limits/admission.ts';
 import type { AuditEvent } from '../../src/audit/audit.ts';
-import { MAX_TOKEN_BYTES, TOKEN_TYPE } from '../../src/constants.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE, MAX_TOKEN_BYTES, TOKEN_TYPE } from '../../src/constants.ts';
 import type { AgentTokenService } from '../../src/entra/client.ts';
 import type { CompiledPolicy } from '../../src/policy/policy.ts';
 import { MemoryReplayStore } from '../../src/store/memory.ts';
 import { verifyAndDecide, type ExchangeDeps } from '../../src/token/exchange.ts';
+import { parseTokenRequest } from '../../src/token/request.ts';
 import { accept, type ProofInput, type WorkloadVerifier } from '../../src/verify/contract.ts';
 import { base64urlText, decodeCompactJwt } from '../../src/verify/jwt-decode.ts';
 import { createJwtProofVerifier } from '../../src/verify/jwt.ts';
@@ -49,6 +50,30 @@ describe('issue 12: one decoding of a JWT proof', () => {
       ok: false,
       reason: 'proof_too_large',
     });
+  });
+
+  it("issue 12: the request's shape check is handed to routing's decoding for its own token only; any other token is checked again", () => {
+    const header = b64url(JSON.stringify({ alg: 'RS256' }));
+    const token = `${header}.${b64url(JSON.stringify({ iss: ISSUER }))}.c2ln`;
+    const request = parseTokenRequest(
+      new Map([
+        ['grant_type', GRANT_TYPE_TOKEN_EXCHANGE],
+        ['resource', 'https://graph.microsoft.com'],
+        ['subject_token', token],
+        ['subject_token_type', TOKEN_TYPE.jwt],
+      ]),
+      new Set([TOKEN_TYPE.jwt]),
+    );
+    expect(request.proofShape).toEqual({
+      token,
+      segments: { header, payload: token.split('.')[1], signature: 'c2ln' },
+    });
+    // Its own token: the checked segments are what is decoded.
+    const decoded = decodeCompactJwt(token, request.proofShape);
+    expect(decoded.ok && decoded.value.claims).toEqual({ iss: ISSUER });
+    // Another token with that check: checked itself, so a malformed spelling is still refused.
+    for (const other of [`${token}=`, `${token}.x`, ` ${token}`])
+      expect(decodeCompactJwt(other, request.proofShape)).toMatchObject({ ok: false, reason: 'proof_malformed' });
   });
 
   async function signed(key: CryptoKey, alg: string, claims: Record<string, unknown> = {}): Promise<string> {
@@ -93,6 +118,52 @@ describe('issue 12: one decoding of a JWT proof', () => {
     expect(
       await verifier.verify({ token: forged, tokenType: TOKEN_TYPE.jwt, jwt: goodDecoded.value }, ctx),
     ).toMatchObject({ ok: false, reason: 'proof_signature' });
+  });
+
+  it("issue 12: the verifier asks keysFor once per issuer and that issuer's resolver for every proof; other issuers stay apart", async () => {
+    const OTHER = 'https://other-issuer.example.test';
+    const [one, two] = [await generateKeyPair('ES256'), await generateKeyPair('ES256')];
+    const keysForCalls: string[] = [];
+    const resolverCalls: string[] = [];
+    const verifier = createJwtProofVerifier({
+      platform: 'oidc',
+      proofKind: 'test-jwt',
+      tokenTypes: [TOKEN_TYPE.jwt],
+      issuers: [ISSUER, OTHER],
+      keysFor: (iss) => {
+        keysForCalls.push(iss);
+        return async () => {
+          resolverCalls.push(iss);
+          return iss === ISSUER ? one.publicKey : two.publicKey;
+        };
+      },
+      algorithms: ['ES256'],
+      maxLifetimeSec: 600,
+      toWorkload: (payload) => accept({ principal: String(payload.sub), attributes: {} }),
+    });
+    const ctx = { now: NOW, audience: AUDIENCE, issuer: AUDIENCE };
+    const verify = (token: string) => verifier.verify({ token, tokenType: TOKEN_TYPE.jwt }, ctx);
+    for (let i = 0; i < 3; i++)
+      expect(await verify(await signed(one.privateKey, 'ES256', { n: i }))).toMatchObject({ ok: true });
+    // Another issuer's proof is checked with its own key: signed with the first issuer's key, it is refused.
+    const otherBySecondKey = await new SignJWT({ sub: 'workload' })
+      .setProtectedHeader({ alg: 'ES256' })
+      .setIssuer(OTHER)
+      .setAudience(AUDIENCE)
+      .setIssuedAt(NOW)
+      .setExpirationTime(NOW + 300)
+      .sign(two.privateKey);
+    const otherByFirstKey = await new SignJWT({ sub: 'workload' })
+      .setProtectedHeader({ alg: 'ES256' })
+      .setIssuer(OTHER)
+      .setAudience(AUDIENCE)
+      .setIssuedAt(NOW)
+      .setExpirationTime(NOW + 300)
+      .sign(one.privateKey);
+    expect(await verify(otherBySecondKey)).toMatchObject({ ok: true });
+    expect(await verify(otherByFirstKey)).toMatchObject({ ok: false, reason: 'proof_signature' });
+    expect(keysForCalls).toEqual([ISSUER, OTHER]);
+    expect(resolverCalls).toEqual([ISSUER, ISSUER, ISSUER, OTHER, OTHER]);
   });
 
   it('issue 12: routing hands the verifier the proof decoded, for that very token', async () => {
