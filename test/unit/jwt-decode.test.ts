@@ -5,18 +5,14 @@
  */
 import { generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { AdmissionGuard } from '../../src/limits/admission.ts';
+import { verificationOnlyDeps } from '../support/verification-only-deps.ts';
 import type { AuditEvent } from '../../src/audit/audit.ts';
 import { GRANT_TYPE_TOKEN_EXCHANGE, MAX_TOKEN_BYTES, TOKEN_TYPE } from '../../src/constants.ts';
-import type { AgentTokenService } from '../../src/entra/client.ts';
-import type { CompiledPolicy } from '../../src/policy/policy.ts';
-import { MemoryReplayStore } from '../../src/store/memory.ts';
-import { verifyAndDecide, type ExchangeDeps } from '../../src/token/exchange.ts';
+import { verifyAndDecide } from '../../src/token/exchange.ts';
 import { parseTokenRequest } from '../../src/token/request.ts';
 import { accept, type ProofInput, type WorkloadVerifier } from '../../src/verify/contract.ts';
 import { base64urlText, decodeCompactJwt } from '../../src/verify/jwt-decode.ts';
 import { createJwtProofVerifier } from '../../src/verify/jwt.ts';
-import { VerifiedProofCache } from '../../src/verify/verified-cache.ts';
 
 const NOW = Math.floor(Date.now() / 1000);
 const ISSUER = 'https://issuer.example.test';
@@ -184,27 +180,7 @@ describe('issue 12: one decoding of a JWT proof', () => {
         });
       },
     };
-    const deps: ExchangeDeps = {
-      issuer: AUDIENCE,
-      audience: AUDIENCE,
-      verifiers: [verifier],
-      rateLimiter: { hit: async () => ({ allowed: false, retryAfterSec: 1 }) },
-      policy: {} as CompiledPolicy,
-      agentTokens: {} as AgentTokenService,
-      replay: new MemoryReplayStore(() => NOW),
-      clock: () => NOW,
-      verifiedProofs: new VerifiedProofCache(),
-      admission: new AdmissionGuard(
-        {
-          clientPerMinute: 10,
-          credentialPerMinute: 10,
-          issuerPerMinute: 10,
-          maxConcurrentVerifications: 1,
-          maxKeys: 10,
-        },
-        () => NOW,
-      ),
-    };
+    const deps = verificationOnlyDeps(verifier, { now: () => NOW });
     const token = `${b64url(JSON.stringify({ alg: 'ES256' }))}.${b64url(JSON.stringify({ iss: ISSUER }))}.c2ln`;
     const audit: AuditEvent = { time: '', request_id: 'r', route: '/token', outcome: 'denied' };
     await expect(

@@ -6,19 +6,16 @@
  */
 import net from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
+import { verificationOnlyDeps } from '../support/verification-only-deps.ts';
 import type { AuditEvent } from '../../src/audit/audit.ts';
 import { TOKEN_TYPE } from '../../src/constants.ts';
-import type { AgentTokenService } from '../../src/entra/client.ts';
-import { AdmissionGuard } from '../../src/limits/admission.ts';
-import type { CompiledPolicy } from '../../src/policy/policy.ts';
-import { MemoryReplayStore } from '../../src/store/memory.ts';
 import type { RecalledProof, SharedVerifiedProofs } from '../../src/store/ports.ts';
 import { createRedisStores, type RedisStores } from '../../src/store/redis/index.ts';
 import type { RedisVerifiedProofs } from '../../src/store/redis/verified-proofs.ts';
 import { verifyAndDecide, type ExchangeDeps } from '../../src/token/exchange.ts';
 import type { TokenRequest } from '../../src/token/request.ts';
 import { accept, type VerifiedWorkload, type WorkloadVerifier } from '../../src/verify/contract.ts';
-import { VERIFIED_PROOF_TTL_SEC, VerifiedProofCache } from '../../src/verify/verified-cache.ts';
+import { VERIFIED_PROOF_TTL_SEC } from '../../src/verify/verified-cache.ts';
 import { inspector, sharedRedisSkipReason, TEST_REDIS_URL, uniquePrefix } from '../support/redis.ts';
 
 const skip = sharedRedisSkipReason();
@@ -177,31 +174,8 @@ function verifierOf(over: Partial<WorkloadVerifier>, verified: string[]): Worklo
   };
 }
 
-function exchangeDeps(verifier: WorkloadVerifier, shared: SharedVerifiedProofs, clock: { now: number }): ExchangeDeps {
-  return {
-    issuer: 'https://bridge.example.test',
-    audience: 'https://bridge.example.test',
-    verifiers: [verifier],
-    // Stop right after verification: the limiter refuses, so policy and Entra are never reached.
-    rateLimiter: { hit: async () => ({ allowed: false, retryAfterSec: 1 }) },
-    policy: {} as CompiledPolicy,
-    agentTokens: {} as AgentTokenService,
-    replay: new MemoryReplayStore(() => clock.now),
-    clock: () => clock.now,
-    verifiedProofs: new VerifiedProofCache(),
-    sharedProofs: shared,
-    admission: new AdmissionGuard(
-      {
-        clientPerMinute: 1000,
-        credentialPerMinute: 1000,
-        issuerPerMinute: 1000,
-        maxConcurrentVerifications: 10,
-        maxKeys: 100,
-      },
-      () => clock.now,
-    ),
-  };
-}
+const exchangeDeps = (verifier: WorkloadVerifier, shared: SharedVerifiedProofs, clock: { now: number }): ExchangeDeps =>
+  verificationOnlyDeps(verifier, { now: () => clock.now, sharedProofs: shared });
 
 const request = (token: string, tokenType: string = TOKEN_TYPE.aws4Request): TokenRequest => ({
   mode: 'autonomous',

@@ -4,17 +4,13 @@
  * verification and one cache entry; a refusal of the canonical key is answered without verifying.
  */
 import { describe, expect, it } from 'vitest';
-import { AdmissionGuard } from '../../src/limits/admission.ts';
+import { verificationOnlyDeps } from '../support/verification-only-deps.ts';
 import type { AuditEvent } from '../../src/audit/audit.ts';
 import { TOKEN_TYPE } from '../../src/constants.ts';
-import type { AgentTokenService } from '../../src/entra/client.ts';
-import type { CompiledPolicy } from '../../src/policy/policy.ts';
-import { MemoryReplayStore } from '../../src/store/memory.ts';
 import { verifyAndDecide, type ExchangeDeps } from '../../src/token/exchange.ts';
 import type { TokenRequest } from '../../src/token/request.ts';
 import { accept, refuse, type ProofInput, type WorkloadVerifier } from '../../src/verify/contract.ts';
 import { canonicalProofKey, exactProofKey, proofDigest } from '../../src/verify/proof-key.ts';
-import { VerifiedProofCache } from '../../src/verify/verified-cache.ts';
 
 const NOW = 1_800_000_000;
 
@@ -40,30 +36,7 @@ function spellingVerifier(verified: string[]): WorkloadVerifier {
   };
 }
 
-function deps(verifier: WorkloadVerifier): ExchangeDeps {
-  return {
-    issuer: 'https://bridge.example.test',
-    audience: 'https://bridge.example.test',
-    verifiers: [verifier],
-    // Stop right after verification: the limiter refuses, so policy and Entra are never reached.
-    rateLimiter: { hit: async () => ({ allowed: false, retryAfterSec: 1 }) },
-    policy: {} as CompiledPolicy,
-    agentTokens: {} as AgentTokenService,
-    replay: new MemoryReplayStore(() => NOW),
-    clock: () => NOW,
-    verifiedProofs: new VerifiedProofCache(),
-    admission: new AdmissionGuard(
-      {
-        clientPerMinute: 1000,
-        credentialPerMinute: 1000,
-        issuerPerMinute: 1000,
-        maxConcurrentVerifications: 10,
-        maxKeys: 100,
-      },
-      () => NOW,
-    ),
-  };
-}
+const deps = (verifier: WorkloadVerifier): ExchangeDeps => verificationOnlyDeps(verifier, { now: () => NOW });
 
 const request = (token: string): TokenRequest => ({
   mode: 'autonomous',
