@@ -3,9 +3,9 @@
  * response. Built once per process/isolate by src/node.ts or src/worker.ts via src/compose.ts.
  */
 import { Hono, type Context } from 'hono';
-import { scrubSecrets, type AuditEvent, type AuditSink } from './audit/audit.ts';
+import { isoTime, scrubSecrets, type AuditEvent, type AuditSink } from './audit/audit.ts';
 import { BridgeError, storeUnavailable, toWire } from './errors.ts';
-import { NO_STORE } from './http.ts';
+import { NO_STORE, noStoreJson } from './http.ts';
 import { discoveryDocument, jwksDocument } from './issuer/documents.ts';
 import type { IssuerKeys } from './issuer/keys.ts';
 import type { RequestOrigin } from './limits/admission.ts';
@@ -93,17 +93,17 @@ export function createApp(deps: AppDeps): Hono {
       handle: (req: Request, audit: AuditEvent, origin: RequestOrigin) => Promise<Record<string, unknown>>,
     ) =>
     async (c: Context) => {
+      const started = Date.now();
       const audit: AuditEvent = {
-        time: new Date().toISOString(),
+        time: isoTime(started),
         request_id: crypto.randomUUID(),
         route,
         outcome: 'error',
       };
-      const started = Date.now();
       try {
         const origin = originOf(c.req.raw, c.env);
         if (origin.address !== undefined) audit.client = origin.address;
-        return c.json(await handle(c.req.raw, audit, origin), 200, { ...NO_STORE, 'X-Request-Id': audit.request_id });
+        return noStoreJson(await handle(c.req.raw, audit, origin), 200, { 'X-Request-Id': audit.request_id });
       } catch (e) {
         return refuse(c, e, audit);
       } finally {
@@ -208,11 +208,11 @@ export function createApp(deps: AppDeps): Hono {
     if (err.fields) audit.fields = auditFields(err.fields);
     if (err.aadsts) audit.aadsts = err.aadsts;
     if (err.correlationId) audit.entra_correlation_id = err.correlationId;
-    const headers: Record<string, string> = { ...NO_STORE, 'X-Request-Id': audit.request_id };
+    const headers: Record<string, string> = { 'X-Request-Id': audit.request_id };
     if (err.retryAfterSec !== undefined && (wire.status === 429 || wire.status === 503))
       headers['Retry-After'] = String(Math.max(1, Math.ceil(err.retryAfterSec)));
     const description = err.publicDetail ? `${wire.description} ${err.publicDetail}` : wire.description;
-    return c.json(
+    return noStoreJson(
       { error: wire.error, error_description: description, request_id: audit.request_id },
       wire.status,
       headers,

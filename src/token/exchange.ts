@@ -59,25 +59,28 @@ const JWT_TYPES = new Set<string>([TOKEN_TYPE.jwt, TOKEN_TYPE.idToken]);
 
 /**
  * Pick the verifier for a proof: by token type, then by the unverified issuer (routing only). A JWT
- * proof is decoded here once, and handed on decoded with the proof (src/verify/jwt-decode.ts).
+ * proof, whatever platform verifies it, must first be a strict compact JWS (one accepted spelling per
+ * token, src/verify/compact-jws.ts); it is decoded here once and handed on decoded with the proof
+ * (src/verify/jwt-decode.ts).
  */
 function routeProof(
   verifiers: readonly WorkloadVerifier[],
   req: TokenRequest,
 ): { verifier: WorkloadVerifier; iss: string | undefined; proof: ProofInput } {
-  const byType = verifiers.filter((v) => v.tokenTypes.includes(req.proof.tokenType));
-  if (byType.length === 0)
-    throw new BridgeError('proof_unsupported', `no enabled platform accepts ${req.proof.tokenType}`);
   let proof = req.proof;
   let iss: string | undefined;
   if (JWT_TYPES.has(proof.tokenType)) {
-    const decoded = decodeCompactJwt(proof.token, req.proofShape);
+    const decoded = decodeCompactJwt(proof.token);
     if (!decoded.ok) throw bridgeErrorOf(decoded);
     const claimed = decoded.value.claims?.iss;
-    if (typeof claimed !== 'string') throw new BridgeError('proof_malformed', 'not a JWT with an iss claim');
-    iss = claimed;
+    iss = typeof claimed === 'string' ? claimed : undefined;
     proof = { ...proof, jwt: decoded.value };
   }
+  const byType = verifiers.filter((v) => v.tokenTypes.includes(req.proof.tokenType));
+  if (byType.length === 0)
+    throw new BridgeError('proof_unsupported', `no enabled platform accepts ${req.proof.tokenType}`);
+  if (proof.jwt !== undefined && iss === undefined)
+    throw new BridgeError('proof_malformed', 'not a JWT with an iss claim');
   const chosen = byType.find((v) => v.accepts(proof, iss));
   if (!chosen)
     throw new BridgeError('proof_untrusted_issuer', `no enabled platform trusts issuer ${JSON.stringify(iss)}`, {
@@ -98,6 +101,8 @@ async function verifyProof(
   // (src/verify/proof-key.ts). A proof verified moments ago is found by it before anything in the
   // proof is decoded: routing depends only on the proof and the configuration, so it would pick the
   // verifier that verified it (canonical keys, e.g. AWS signed requests, live under another shape).
+  // Nor is its shape checked again: only a text that passed routing's strict check and verified is
+  // ever stored, so any other spelling of the same token misses here and is refused by routing.
   const proofSha256 = proofDigest(req.proof.token);
   const exactKey = exactProofKey(req.proof.tokenType, proofSha256);
   const recalled = deps.verifiedProofs.get(exactKey, now);

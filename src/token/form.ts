@@ -72,29 +72,43 @@ async function readCappedText(req: Request, maxBytes: number, deadlineMs: number
  * the read, for a Request built in-process whose header says less than its body holds.
  */
 async function readDeclaredText(req: Request, maxBytes: number, deadlineMs: number): Promise<string> {
-  const read = req.arrayBuffer();
-  let timer: ReturnType<typeof setTimeout> | undefined = undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new BodyDeadlineError(deadlineMs, 0)), deadlineMs);
-  });
   let bytes: ArrayBuffer;
   try {
-    bytes = await Promise.race([read, deadline]);
+    bytes = await withDeadline(req.arrayBuffer(), deadlineMs);
   } catch (e) {
-    // The read may still settle after the deadline: its outcome is no longer wanted.
-    read.catch(() => {});
     if (e instanceof BodyDeadlineError) throw new BridgeError('body_timeout', e.message);
     throw new BridgeError('client_aborted', `request body stream failed: ${e instanceof Error ? e.name : 'unknown'}`);
-  } finally {
-    if (timer !== undefined) clearTimeout(timer);
   }
   if (bytes.byteLength > maxBytes) throw new BridgeError('body_too_large', `body over ${maxBytes} bytes`);
   return decodeUtf8(new Uint8Array(bytes));
 }
 
+/**
+ * `read`'s outcome, or a BodyDeadlineError once `deadlineMs` passed first; one promise and one timer,
+ * cleared as soon as the read settles. A read that settles after the deadline is ignored.
+ */
+function withDeadline<T>(read: Promise<T>, deadlineMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new BodyDeadlineError(deadlineMs, 0)), deadlineMs);
+    read.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** Stateless between calls: `decode` without `{ stream: true }` starts afresh each time (WHATWG Encoding §7.2). */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
 function decodeUtf8(bytes: Uint8Array): string {
   try {
-    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
+    return STRICT_UTF8.decode(bytes);
   } catch {
     throw new BridgeError('malformed_request', 'body is not UTF-8');
   }

@@ -7,7 +7,6 @@ import { GRANT_TYPE_TOKEN_EXCHANGE, MAX_PARAM_BYTES, MAX_TOKEN_BYTES, TOKEN_TYPE
 import { BridgeError } from '../errors.ts';
 import type { Mode } from '../config/schema.ts';
 import type { AgentUserRef } from '../entra/types.ts';
-import { checkedJws, type CheckedJws } from '../verify/jwt-decode.ts';
 import type { ProofInput } from '../verify/contract.ts';
 import type { Form } from './form.ts';
 
@@ -24,15 +23,8 @@ export interface TokenRequest {
   agentUser: AgentUserRef | undefined;
   /** The agent_user parameter as given (for policy matching and audit). */
   agentUserRaw: string | undefined;
-  /**
-   * A JWT proof's strict shape as checked here, so that routing decodes the proof without checking
-   * it again (src/verify/jwt-decode.ts); used only with the very token it was checked for.
-   */
-  proofShape?: CheckedJws;
 }
 
-/** JWT proofs, whatever platform verifies them, must be strict compact JWS. */
-const JWT_PROOF_TYPES = new Set<string>([TOKEN_TYPE.jwt, TOKEN_TYPE.idToken]);
 const USER_TOKEN_TYPES = new Set<string>([TOKEN_TYPE.accessToken, TOKEN_TYPE.jwt]);
 /** OpenID scopes Entra adds to user flows itself; allowed, never a resource. */
 const OIDC_SCOPES = new Set(['openid', 'profile', 'offline_access', 'email']);
@@ -95,19 +87,8 @@ export function parseTokenRequest(form: Form, proofTokenTypes: ReadonlySet<strin
     proof = { token: subjectToken, tokenType: subjectType };
   }
 
+  // A JWT proof's strict shape is checked where it is first decoded (src/token/exchange.ts routeProof).
   const { resource, scopes } = parseTarget(form.get('scope'), form.get('resource'), mode);
-  // One accepted spelling per JWT proof, before routing, any cache or any hash.
-  let proofShape: CheckedJws | undefined;
-  if (JWT_PROOF_TYPES.has(proof.tokenType)) {
-    const shape = checkedJws(proof.token);
-    if (!shape.ok)
-      throw new BridgeError(
-        shape.reason,
-        shape.detail,
-        shape.publicDetail !== undefined ? { publicDetail: shape.publicDetail } : {},
-      );
-    proofShape = shape.value;
-  }
   return {
     mode,
     proof,
@@ -117,7 +98,6 @@ export function parseTokenRequest(form: Form, proofTokenTypes: ReadonlySet<strin
     agent: form.get('audience'),
     agentUser: agentUserRaw === undefined ? undefined : parseAgentUser(agentUserRaw),
     agentUserRaw,
-    ...(proofShape !== undefined ? { proofShape } : {}),
   };
 }
 

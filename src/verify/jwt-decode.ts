@@ -22,30 +22,11 @@ export interface DecodedJwt {
 const NON_ASCII = /[^\x00-\x7f]/;
 const utf8 = new TextDecoder();
 
-/** A token whose strict shape was checked, with the segments the check found. */
-export interface CheckedJws {
-  readonly token: string;
-  readonly segments: CompactJwsSegments;
-}
-
-/** The strict shape of a token, kept with the token it was checked for (src/token/request.ts checks it first). */
-export function checkedJws(token: string): Result<CheckedJws> {
+/** Shape first (one spelling per token), then each JSON segment decoded once. */
+export function decodeCompactJwt(token: string): Result<DecodedJwt> {
   const shape = checkCompactJws(token);
-  return shape.ok ? accept({ token, segments: shape.value }) : shape;
-}
-
-/**
- * Shape first (one spelling per token), then each JSON segment decoded once. A shape already checked
- * for this very token (`checked.token === token`) is not checked again; any other is ignored.
- */
-export function decodeCompactJwt(token: string, checked?: CheckedJws): Result<DecodedJwt> {
-  let segments: CompactJwsSegments;
-  if (checked !== undefined && checked.token === token) segments = checked.segments;
-  else {
-    const shape = checkCompactJws(token);
-    if (!shape.ok) return shape;
-    segments = shape.value;
-  }
+  if (!shape.ok) return shape;
+  const segments = shape.value;
   return accept({ token, segments, header: jsonObjectOf(segments.header), claims: jsonObjectOf(segments.payload) });
 }
 

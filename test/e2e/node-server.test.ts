@@ -6,9 +6,10 @@
 import net from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEvent } from '../../src/audit/audit.ts';
-import { MAX_FORM_BODY_BYTES } from '../../src/constants.ts';
+import { GRANT_TYPE_TOKEN_EXCHANGE, MAX_FORM_BODY_BYTES, TOKEN_TYPE } from '../../src/constants.ts';
 import { listen } from '../../src/node.ts';
 import { startSandbox, type Sandbox } from '../../sandbox/sandbox.ts';
+import { SANDBOX } from '../../sandbox/tenant.ts';
 
 let sb: Sandbox;
 let port: number;
@@ -136,5 +137,60 @@ describe('slow and vanishing clients (issue 8 item 11)', () => {
       for (const c of clients) c.socket.destroy();
       await running.close();
     }
+  });
+});
+
+describe("the decision routes' answers on the wire (issue 12)", () => {
+  /** Sends one request on a raw socket and returns the head's lines (lower-cased) and the body. */
+  async function exchangeOnTheWire(form: Record<string, string>) {
+    const { socket, state, connected } = rawClient(port);
+    await connected;
+    const body = new URLSearchParams(form).toString();
+    socket.write(
+      `POST /token HTTP/1.1\r\nHost: bridge\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    await until(() => {
+      const end = state.text.indexOf('\r\n\r\n');
+      const length = /\r\ncontent-length: (\d+)/i.exec(state.text)?.[1];
+      return end !== -1 && length !== undefined && state.text.length >= end + 4 + Number(length);
+    });
+    socket.destroy();
+    const end = state.text.indexOf('\r\n\r\n');
+    const lines = state.text.slice(0, end).toLowerCase().split('\r\n');
+    return { status: lines[0]!, lines, body: JSON.parse(state.text.slice(end + 4)) as Record<string, unknown> };
+  }
+
+  it('issue 12: a served exchange and a refusal each carry JSON, no-store, no-cache, their request id and a length, on a connection kept open', async () => {
+    const token = await sb.gcp.emulator.mintIdToken({ audience: sb.url, format: 'full', claims: {} });
+    const served = await exchangeOnTheWire({
+      grant_type: GRANT_TYPE_TOKEN_EXCHANGE,
+      subject_token: token,
+      subject_token_type: TOKEN_TYPE.idToken,
+      resource: SANDBOX.graph,
+    });
+    const refused = await exchangeOnTheWire({
+      grant_type: GRANT_TYPE_TOKEN_EXCHANGE,
+      subject_token: `${token}x`,
+      subject_token_type: TOKEN_TYPE.idToken,
+      resource: SANDBOX.graph,
+    });
+    expect(served.status).toBe('http/1.1 200 ok');
+    expect(served.body).toMatchObject({ token_type: 'Bearer', issued_token_type: TOKEN_TYPE.accessToken });
+    expect(refused.status).toMatch(/^http\/1\.1 4\d\d /);
+    expect(refused.body.error).toEqual(expect.any(String));
+    for (const answer of [served, refused]) {
+      expect(answer.lines).toContain('content-type: application/json');
+      expect(answer.lines).toContain('cache-control: no-store');
+      expect(answer.lines).toContain('pragma: no-cache');
+      expect(answer.lines.some((l) => l.startsWith('content-length: '))).toBe(true);
+      expect(answer.lines).not.toContain('connection: close');
+      // One header per name: nothing written twice in two spellings.
+      const names = answer.lines.slice(1).map((l) => l.slice(0, l.indexOf(':')));
+      expect(new Set(names).size).toBe(names.length);
+    }
+    const ids = [served, refused].map((a) => a.lines.find((l) => l.startsWith('x-request-id: '))?.slice(14));
+    await until(() => ids.every((id) => audit.some((e) => e.request_id === id)));
+    expect(ids.map((id) => audit.find((e) => e.request_id === id)?.outcome)).toEqual(['issued', 'denied']);
+    expect(refused.body.request_id).toBe(ids[1]);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Issue 12: a JWT proof is decoded once per request. Routing decodes the strict compact JWS (shape,
  * header, claims) and hands the decoding on with the proof; the shared verifier uses it only for the
- * very token it came from, and every check of the verifier still applies.
+ * very token it came from, and every check of the verifier still applies. A proof recalled by its
+ * exact text is not checked again: only a text that passed the check was stored.
  */
 import { generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { describe, expect, it } from 'vitest';
@@ -48,28 +49,50 @@ describe('issue 12: one decoding of a JWT proof', () => {
     });
   });
 
-  it("issue 12: the request's shape check is handed to routing's decoding for its own token only; any other token is checked again", () => {
-    const header = b64url(JSON.stringify({ alg: 'RS256' }));
-    const token = `${header}.${b64url(JSON.stringify({ iss: ISSUER }))}.c2ln`;
-    const request = parseTokenRequest(
-      new Map([
-        ['grant_type', GRANT_TYPE_TOKEN_EXCHANGE],
-        ['resource', 'https://graph.microsoft.com'],
-        ['subject_token', token],
-        ['subject_token_type', TOKEN_TYPE.jwt],
-      ]),
-      new Set([TOKEN_TYPE.jwt]),
-    );
-    expect(request.proofShape).toEqual({
-      token,
-      segments: { header, payload: token.split('.')[1], signature: 'c2ln' },
-    });
-    // Its own token: the checked segments are what is decoded.
-    const decoded = decodeCompactJwt(token, request.proofShape);
-    expect(decoded.ok && decoded.value.claims).toEqual({ iss: ISSUER });
-    // Another token with that check: checked itself, so a malformed spelling is still refused.
-    for (const other of [`${token}=`, `${token}.x`, ` ${token}`])
-      expect(decodeCompactJwt(other, request.proofShape)).toMatchObject({ ok: false, reason: 'proof_malformed' });
+  it('issue 12: a re-presented proof is recalled by its exact text without a new shape check; any other spelling of it is still refused', async () => {
+    let verified = 0;
+    const verifier: WorkloadVerifier = {
+      platform: 'oidc',
+      tokenTypes: [TOKEN_TYPE.jwt],
+      accepts: (_input, iss) => iss === ISSUER,
+      async verify() {
+        verified++;
+        return accept({
+          platform: 'oidc',
+          proofKind: 't',
+          issuer: ISSUER,
+          principal: 'p',
+          expiresAt: NOW + 60,
+          attributes: {},
+        });
+      },
+    };
+    const deps = verificationOnlyDeps(verifier, { now: () => NOW });
+    const header = b64url(JSON.stringify({ alg: 'ES256' }));
+    const token = `${header}.${b64url(JSON.stringify({ iss: ISSUER }))}.c2lnAA`;
+    const present = async (proof: string) => {
+      const request = parseTokenRequest(
+        new Map([
+          ['grant_type', GRANT_TYPE_TOKEN_EXCHANGE],
+          ['resource', 'https://graph.microsoft.com'],
+          ['subject_token', proof],
+          ['subject_token_type', TOKEN_TYPE.jwt],
+        ]),
+        new Set([TOKEN_TYPE.jwt]),
+      );
+      const audit: AuditEvent = { time: '', request_id: 'r', route: '/token', outcome: 'denied' };
+      // The limiter of these deps refuses every verified caller: rate_limited means "verified or recalled".
+      const outcome = await verifyAndDecide(deps, request, audit).catch((e: { reason?: string }) => e.reason);
+      return { outcome, recalled: audit.proof_verification };
+    };
+    expect(await present(token)).toEqual({ outcome: 'rate_limited', recalled: 'verified' });
+    expect(await present(token)).toEqual({ outcome: 'rate_limited', recalled: 'recalled' });
+    expect(verified).toBe(1);
+    // The last signature character differs only in its spare bits (RFC 4648 §3.5): the same bytes to jose.
+    const nonCanonical = `${token.slice(0, -2)}AB`;
+    for (const other of [`${token}=`, `${token}.x`, ` ${token}`, `${token} `, nonCanonical])
+      expect(await present(other)).toEqual({ outcome: 'proof_malformed', recalled: undefined });
+    expect(verified).toBe(1);
   });
 
   async function signed(key: CryptoKey, alg: string, claims: Record<string, unknown> = {}): Promise<string> {
