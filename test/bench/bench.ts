@@ -73,6 +73,14 @@ const GCP_POOL = VERIFIED_PROOF_CACHE_MAX_ENTRIES + 500;
 const AWS_SIGNING_WINDOW_SEC = 700;
 const WARMUP_SEC = 1;
 /**
+ * Unmeasured load on a bridge process after a full collection (taken for the RSS figures), before
+ * its next measurement window. A forced collection shrinks the heap and the young generation, and the
+ * first scavenges after it take up to ten times as long until the heap has grown back (measured with
+ * --trace-gc: 0.4 ms scavenges became 5-10 ms ones); the floors are never collected, so a window right
+ * after a collection would charge the bridge alone with pauses that only the bench caused.
+ */
+const SETTLE_SEC = 1;
+/**
  * autocannon ends a run at its next sample tick, also a run that ends by `amount`: with its default
  * of one second, 3 000 requests served in 1.4 s were timed as 2.0 s. Ten milliseconds keeps the
  * error of the seconds column under 1 % of a run.
@@ -128,7 +136,10 @@ interface BridgeChild extends Child {
   manifest: Record<string, Record<string, unknown>>;
   gcpJwk: JWK;
   auditLines: () => number;
-  stats: (at?: 'start' | 'end') => Promise<BenchBridgeStats>;
+  /** `collect`: after a full collection (RSS and heap as held); marks the process as needing to settle. */
+  stats: (collect?: boolean) => Promise<BenchBridgeStats>;
+  /** Whether a full collection ran since this process's last measurement window. */
+  collected: boolean;
 }
 
 async function startBridge(
@@ -149,12 +160,17 @@ async function startBridge(
     for (let i = text.indexOf('{"type":"audit"'); i !== -1; i = text.indexOf('{"type":"audit"', i + 1)) lines++;
     return lines;
   };
-  return {
+  const bridgeChild: BridgeChild = {
     ...child,
     ...info,
     auditLines,
-    stats: (at = 'start') => child.request<BenchBridgeStats>({ type: 'stats', at }),
+    collected: false,
+    stats: (collect = false) => {
+      if (collect) bridgeChild.collected = true;
+      return child.request<BenchBridgeStats>({ type: 'stats', collect });
+    },
   };
+  return bridgeChild;
 }
 
 interface FloorChild extends Child {
@@ -340,7 +356,7 @@ const servedBody = await mustServe(bridge.url, warmBody, 'warm-up exchange');
 await mustServe(bridge.url, awsCachedBody, 'AWS warm-up exchange');
 await mustServe(cold.url, gcpBody(coldGcp!, { audience: coldAgentId(COLD_AGENTS - 1) }), 'cold warm-up exchange');
 // Before any cold exchange: the growth below counts everything the cold rounds and the fill leave behind.
-const memBefore = await cold.stats();
+const memBefore = await cold.stats(true);
 const [bare, rs256, es256] = await Promise.all([
   startFloor({ kind: 'bare', body: servedBody }),
   startFloor({ kind: 'rs256', body: servedBody, jwk: bridge.gcpJwk }),
@@ -455,8 +471,11 @@ const records = new Map<string, ScenarioRecord>(
 );
 const urlOf = (t: Target) => (t === 'bridge' ? bridge.url : t === 'cold' ? cold.url : floors[t].url);
 const bridgeOf = (t: Target) => (t === 'bridge' ? bridge : t === 'cold' ? cold : undefined);
-const statsOf = (t: Target, at: 'start' | 'end'): Promise<ServerStats> =>
-  t === 'bridge' ? bridge.stats(at) : t === 'cold' ? cold.stats(at) : floors[t].stats();
+const statsOf = (t: Target): Promise<ServerStats> =>
+  t === 'bridge' ? bridge.stats() : t === 'cold' ? cold.stats() : floors[t].stats();
+/** What a bridge process serves from its caches: the load it settles under after a full collection. */
+const settleBodyOf = (t: 'bridge' | 'cold') =>
+  t === 'bridge' ? warmBody : gcpBody(coldGcp!, { audience: coldAgentId(COLD_AGENTS - 1) });
 
 // Warm-up: every server's code paths compiled before anything is recorded.
 process.stdout.write('warm-up');
@@ -471,7 +490,7 @@ for (const s of SCENARIOS) {
 }
 process.stdout.write('\n');
 
-const rssMain0 = await bridge.stats();
+const rssMain0 = await bridge.stats(true);
 // The profile covers the rounds only: start-up, minting and the warm-up would drown the hot path.
 if (flags.profile) await bridge.request({ type: 'profile-start' });
 for (let round = 0; round < ROUNDS; round++) {
@@ -479,15 +498,20 @@ for (let round = 0; round < ROUNDS; round++) {
     const rec = records.get(s.id)!;
     const { next, limit } = await s.load(round);
     const b = bridgeOf(s.target);
-    const before = await statsOf(s.target, 'start');
+    if (b && round === 0) rec.rssBeforeMiB = (await b.stats(true)).rssMiB;
+    if (b?.collected) {
+      const settleBody = settleBodyOf(s.target as 'bridge' | 'cold');
+      await drive(urlOf(s.target), () => settleBody, { seconds: SETTLE_SEC });
+      b.collected = false;
+    }
+    const before = await statsOf(s.target);
     const r = await drive(urlOf(s.target), next, limit);
-    const after = await statsOf(s.target, 'end');
+    const after = await statsOf(s.target);
     r.cpuMicrosPerRequest = (after.cpuMicros - before.cpuMicros) / Math.max(1, r.requests);
     if (b) {
       rec.entraCalls += (after as BenchBridgeStats).entraCalls - (before as BenchBridgeStats).entraCalls;
       rec.stsCalls += (after as BenchBridgeStats).stsCalls - (before as BenchBridgeStats).stsCalls;
-      rec.rssBeforeMiB ??= before.rssMiB;
-      rec.rssAfterMiB = after.rssMiB;
+      if (round === ROUNDS - 1) rec.rssAfterMiB = (await b.stats(true)).rssMiB;
     }
     rec.rounds.push(r);
     const bad = r.non2xx + r.errors > 0 ? `  (${r.non2xx} non-2xx, ${r.errors} errors)` : '';
@@ -496,7 +520,7 @@ for (let round = 0; round < ROUNDS; round++) {
     );
   }
 }
-const rssMain1 = await bridge.stats();
+const rssMain1 = await bridge.stats(true);
 const profileFile = flags.profile
   ? await bridge.request<string>({
       type: 'profile-stop',
@@ -504,7 +528,7 @@ const profileFile = flags.profile
     })
   : undefined;
 
-const coldAfter = await cold.stats();
+const coldAfter = await cold.stats(true);
 
 // Memory: the agent-token service holding MEMORY_ENTRIES distinct (agent, resource) tokens of the emulator's size.
 console.log(

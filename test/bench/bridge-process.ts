@@ -27,7 +27,7 @@ type BenchBridgeRequest =
   | { id: number; type: 'close' }
   | { id: number; type: 'profile-start' }
   | { id: number; type: 'profile-stop'; path: string }
-  | { id: number; type: 'stats'; at: 'start' | 'end' }
+  | { id: number; type: 'stats'; collect?: boolean }
   | { id: number; type: 'mint-gcp'; count: number; sub?: string; email?: string };
 
 const [profile = 'main', countArg = '0'] = process.argv.slice(2);
@@ -88,13 +88,12 @@ let profiler: Session | undefined;
 
 const MiB = 1024 * 1024;
 /**
- * `at`: whether a measurement window starts or ends here. The collection that makes RSS show what
- * is held (--expose-gc) runs outside the window: before reading the CPU time at a start, after it at an end.
+ * `collect`: a full collection first (--expose-gc), so that RSS and heap show what is held. Never
+ * right before a measurement window: the bench lets the heap settle under load after one (./bench.ts).
  */
-function stats(at: 'start' | 'end'): BenchBridgeStats {
-  if (at === 'start') gc?.();
+function stats(collect: boolean): BenchBridgeStats {
+  if (collect) gc?.();
   const { cpuMicros } = serverStats();
-  if (at === 'end') gc?.();
   const mem = process.memoryUsage();
   return {
     cpuMicros,
@@ -111,7 +110,7 @@ process.on('message', (raw) => {
   void (async () => {
     switch (msg.type) {
       case 'stats':
-        return process.send!({ id: msg.id, value: stats(msg.at) });
+        return process.send!({ id: msg.id, value: stats(msg.collect === true) });
       case 'mint-gcp': {
         const claims = msg.sub ? { sub: msg.sub, email: msg.email } : {};
         const tokens: string[] = [];
