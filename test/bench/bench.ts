@@ -78,10 +78,10 @@ const WARMUP_SEC = 1;
 /**
  * Unmeasured cached exchanges on a bridge process before each of its measurement windows. One
  * process serves every bridge scenario, so the garbage of one (the fresh and AWS scenarios allocate
- * most) and the full collections taken for the RSS figures would otherwise be paid inside the next
- * one's window: a forced collection shrinks the heap and the young generation, and the scavenges after
- * it took 5-10 ms instead of 0.4 ms until the heap grew back (--trace-gc). The floors, one process
- * each, never carry another scenario's garbage.
+ * most) would otherwise be collected inside the next one's window. The floors, one process each,
+ * never carry another scenario's garbage. No full collection is forced on the main bridge until the
+ * rounds are over: after one the heap and the young generation shrink, and the scavenges took 5-10 ms
+ * instead of 0.4 ms until they had grown back (--trace-gc), longer than this settling.
  */
 const SETTLE_SEC = 1;
 /**
@@ -494,7 +494,7 @@ const urlOf = (t: Target) => (t === 'bridge' ? bridge.url : t === 'cold' ? cold.
 const bridgeOf = (t: Target) => (t === 'bridge' ? bridge : t === 'cold' ? cold : undefined);
 const statsOf = (t: Target): Promise<ServerStats> =>
   t === 'bridge' ? bridge.stats() : t === 'cold' ? cold.stats() : floors[t].stats();
-/** What a bridge process serves from its caches: the load it settles under after a full collection. */
+/** What a bridge process serves from its caches: the load it settles under before a window. */
 const settleBodyOf = (t: 'bridge' | 'cold') =>
   t === 'bridge' ? warmBody : gcpBody(coldGcp!, { audience: coldAgentId(COLD_AGENTS - 1) });
 
@@ -511,7 +511,9 @@ for (const s of SCENARIOS) {
 }
 process.stdout.write('\n');
 
-const rssMain0 = await bridge.stats(true);
+// RSS as it is: a forced collection here would shrink the heap right before the first window, and the
+// scavenges after one take up to ten times as long until it has grown back (see SETTLE_SEC).
+const rssMain0 = await bridge.stats();
 // The profile covers the rounds only: start-up, minting and the warm-up would drown the hot path.
 if (flags.profile) await bridge.request({ type: 'profile-start' });
 for (let round = 0; round < ROUNDS; round++) {
@@ -519,7 +521,7 @@ for (let round = 0; round < ROUNDS; round++) {
     const rec = records.get(s.id)!;
     const { next, limit } = await s.load(round);
     const b = bridgeOf(s.target);
-    if (b && round === 0) rec.rssBeforeMiB = (await b.stats(true)).rssMiB;
+    if (b && round === 0) rec.rssBeforeMiB = (await b.stats()).rssMiB;
     if (b) {
       const settleBody = settleBodyOf(s.target as 'bridge' | 'cold');
       await drive(urlOf(s.target), () => settleBody, { seconds: SETTLE_SEC });
@@ -531,7 +533,7 @@ for (let round = 0; round < ROUNDS; round++) {
     if (b) {
       rec.entraCalls += (after as BenchBridgeStats).entraCalls - (before as BenchBridgeStats).entraCalls;
       rec.stsCalls += (after as BenchBridgeStats).stsCalls - (before as BenchBridgeStats).stsCalls;
-      if (round === ROUNDS - 1) rec.rssAfterMiB = (await b.stats(true)).rssMiB;
+      if (round === ROUNDS - 1) rec.rssAfterMiB = after.rssMiB;
     }
     rec.rounds.push(r);
     const bad = r.non2xx + r.errors > 0 ? `  (${r.non2xx} non-2xx, ${r.errors} errors)` : '';
