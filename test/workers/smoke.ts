@@ -260,10 +260,12 @@ async function main(): Promise<number> {
     await waitReady(bridge, wrangler);
     console.log(`wrangler dev ready on ${bridge} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
     for (const [name, run] of checks(bridge, stack)) {
+      const checkStarted = Date.now();
       try {
         await run();
         passed++;
-        console.log(`  ✓ ${name}`);
+        // The first exchange's time is the isolate's first /token (docs/performance.md#workers).
+        console.log(`  ✓ ${name} (${Date.now() - checkStarted} ms)`);
       } catch (e) {
         failed++;
         console.log(`  ✗ ${name}: ${(e as Error).message}`);
