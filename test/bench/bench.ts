@@ -1,14 +1,14 @@
 /**
  * `npm run bench`: the bridge's exchange scenarios against floors built from its own dependencies,
  * in the same run, in alternating rounds, reported as ratios (docs/performance.md explains every
- * row and how to read it). Runs in about two minutes on two cores.
+ * row and how to read it). Runs in about two and a quarter minutes on two cores (three rounds).
  *
  * Processes: this one drives the load with autocannon; the bridge (the sandbox with its limits
  * lifted, ./bridge-process.ts) and each floor (./floor-process.ts) run in processes of their own,
  * so each server under test has one event loop and one heap to itself and only one is driven at a
  * time. Proofs are minted before the rounds; minting is never measured.
  *
- *   npm run bench -- [--rounds 2] [--duration 4] [--connections 32] [--out bench-results] [--cold 200] [--entries 10000]
+ *   npm run bench -- [--rounds 3] [--duration 4] [--connections 32] [--out bench-results] [--cold 200] [--entries 10000]
  *                    [--profile]   (a .cpuprofile of the main bridge process over the rounds, into --out;
  *                                   npx node test/bench/profile-summary.ts <file> sums it by function)
  *                    [--only floor-bare,warm-gcp]   (a subset of the scenarios, by id)
@@ -35,7 +35,7 @@ import type { FloorKind, FloorSetup } from './floor-process.ts';
 
 const { values: flags } = parseArgs({
   options: {
-    rounds: { type: 'string', default: '2' },
+    rounds: { type: 'string', default: '3' },
     duration: { type: 'string', default: '4' },
     connections: { type: 'string', default: '32' },
     out: { type: 'string', default: 'bench-results' },
