@@ -100,6 +100,32 @@ describe('issue 12: one decoding of a JWT proof', () => {
     expect(seen).toHaveLength(1);
   });
 
+  it('issue 12: routing refuses a JWT proof without a string iss before any verifier, and a proof type no platform accepts first', async () => {
+    const seen: ProofInput[] = [];
+    const deps = verificationOnlyDeps(recordingVerifier(seen), { now: () => NOW });
+    const header = b64url(JSON.stringify({ alg: 'ES256' }));
+    const refusal = (token: string, tokenType: string = TOKEN_TYPE.jwt) =>
+      verifyAndDecide(
+        deps,
+        {
+          mode: 'autonomous',
+          proof: { token, tokenType },
+          userToken: undefined,
+          resource: 'https://graph.microsoft.com',
+          scopes: ['https://graph.microsoft.com/.default'],
+          agent: undefined,
+          agentUser: undefined,
+          agentUserRaw: undefined,
+        },
+        { time: '', request_id: 'r', route: '/token', outcome: 'denied' },
+      ).catch((e: { reason?: string }) => e.reason);
+    for (const claims of [{}, { iss: 42 }, { iss: [ISSUER] }])
+      expect(await refusal(`${header}.${b64url(JSON.stringify(claims))}.c2ln`)).toBe('proof_malformed');
+    const noIss = `${header}.${b64url(JSON.stringify({}))}.c2ln`;
+    expect(await refusal(noIss, TOKEN_TYPE.idToken)).toBe('proof_unsupported');
+    expect(seen).toHaveLength(0);
+  });
+
   async function signed(key: CryptoKey, alg: string, claims: Record<string, unknown> = {}): Promise<string> {
     return new SignJWT({ sub: 'workload', ...claims })
       .setProtectedHeader({ alg })
